@@ -1,0 +1,1 @@
+"""Spark entrypoints, runnable with ``spark-submit`` locally and as EMR Serverless job runs."""

@@ -1,0 +1,5 @@
+import sys
+
+from rankops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,78 @@
+"""Shared CLI plumbing: the parser class, global options, settings and progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, NoReturn
+
+from rankops.config import Settings, load_settings
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``rankops: error: ...``) and exit status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every command accepts, before or after the command name."""
+    parser.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        help="state folder (lake, MLflow, stores); default $RANKOPS_HOME or ./.rankops",
+    )
+    parser.add_argument(
+        "--env",
+        default=argparse.SUPPRESS,
+        choices=["local", "dev", "staging", "prod"],
+        help="environment whose configuration to use (default local)",
+    )
+    parser.add_argument("--config", default=argparse.SUPPRESS, help="config file (default: nearest rankops.toml)")
+
+
+def command(sub: Any, name: str, help_text: str, example: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand with the common options and an example in its help."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, description=help_text, epilog=f"example:\n  {example}", **kwargs
+    )
+    add_common(parser)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        env=getattr(args, "env", None), home=getattr(args, "home", None), config_file=getattr(args, "config", None)
+    )
+
+
+class Progress:
+    """Stage-by-stage progress lines with elapsed time, for long-running commands."""
+
+    def __init__(self, total: int | None = None, stream: Any = None) -> None:
+        self.total = total
+        self.step = 0
+        self.stream = stream or sys.stdout
+        self.started = time.perf_counter()
+        self._stage_started = self.started
+
+    def stage(self, title: str) -> None:
+        self.step += 1
+        self._stage_started = time.perf_counter()
+        counter = f"[{self.step}/{self.total}] " if self.total else ""
+        print(f"{counter}{title}", file=self.stream, flush=True)
+
+    def info(self, message: str) -> None:
+        print(f"      {message}", file=self.stream, flush=True)
+
+    def done(self) -> None:
+        print(f"      done in {time.perf_counter() - self._stage_started:.1f}s", file=self.stream, flush=True)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

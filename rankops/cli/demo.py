@@ -1,0 +1,32 @@
+"""``rankops demo``: run the whole local loop end to end."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rankops.cli.common import Progress, command, settings_from
+
+
+def register(sub: Any) -> None:
+    p = command(
+        sub,
+        "demo",
+        "Run the whole local loop end to end on embedded defaults and print where to look.",
+        "rankops --home ./.rankops demo --events 300000",
+    )
+    p.add_argument("--events", type=int, help="synthetic events to generate (default: synthetic.events)")
+    p.add_argument("--days", type=int, help="days of synthetic traffic (default: synthetic.days)")
+    p.add_argument("--seed", type=int, help="random seed (default: synthetic.seed)")
+    p.add_argument("--no-serve", action="store_true", help="rank the example in-process instead of via the server")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rankops.demo import run_demo, summary_text
+
+    settings = settings_from(args)
+    progress = Progress(total=5)
+    result = run_demo(settings, args.events, args.days, args.seed, serve=not args.no_serve, progress=progress)
+    print(summary_text(settings, result, progress.elapsed()))
+    return 0

@@ -1,0 +1,51 @@
+"""``rankops serve``: the inference server, in the foreground or the background."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rankops.cli.common import command, settings_from
+
+
+def register(sub: Any) -> None:
+    p = command(
+        sub,
+        "serve",
+        "Run the inference server (SageMaker contract: GET /ping, POST /invocations).",
+        "rankops serve --port 8080          # foreground; --background to detach, --stop to end it",
+    )
+    p.add_argument("--host", help="bind address (default: serving.host)")
+    p.add_argument("--port", type=int, help="port (default: serving.port)")
+    p.add_argument("--model-dir", help="serve this MLflow model directory instead of the registry's champion")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--background", action="store_true", help="start detached and return once /ping answers")
+    mode.add_argument("--stop", action="store_true", help="stop the background server of this home")
+    mode.add_argument("--status", action="store_true", help="print the background server's state as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rankops.serving import background
+
+    settings = settings_from(args)
+    if args.stop:
+        stopped = background.stop(settings.home)
+        print("stopped the inference server" if stopped else "no inference server was running for this home")
+        return 0
+    if args.status:
+        print(json.dumps(background.status(settings.home)))
+        return 0
+    host = args.host or settings.serving.host
+    port = args.port or settings.serving.port
+    if args.background:
+        state = background.start(settings.home, settings.env, host, port)
+        print(f"inference server running at {state['url']} (pid {state['pid']}, log {state['log']})")
+        return 0
+    from rankops.serving.entrypoint import run as serve
+
+    serve(settings, host, port, Path(args.model_dir) if args.model_dir else None)
+    return 0

@@ -1,0 +1,267 @@
+"""The data lake: zones, dataset paths and atomic publication.
+
+A zone (raw, curated, features, artifacts) is a local folder or an
+``s3://bucket/prefix``; the same code serves both through ``pyarrow.fs``.
+
+Publication protocol (the reason this module exists): a dataset is a folder of
+hive-style partitions (``dt=2026-11-01/hour=05``). Writers stage files under
+``<dataset>/_staging/<run_id>/``, move them into the partition folder, and only
+then write the partition's ``_SUCCESS`` manifest, a JSON document that lists the
+files of the committed run. Writing one small object is atomic on a local disk
+(write + rename) and on S3 (single PUT), so a reader that goes through
+:meth:`Lake.files` sees either the previous complete partition or the new complete
+one, never a half-written one. Files of older runs are deleted only after the
+new manifest is in place.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from rankops.errors import LakeError
+
+Zone = Literal["raw", "curated", "features", "artifacts"]
+ZONES: tuple[str, ...] = get_args(Zone)
+MANIFEST = "_SUCCESS"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One committed partition: its key values (as strings) and its manifest."""
+
+    dataset_uri: str
+    values: dict[str, str]
+    files: tuple[str, ...]
+    rows: int
+    run_id: str
+    committed_at: float
+
+    @property
+    def path(self) -> str:
+        return "/".join(f"{k}={v}" for k, v in self.values.items())
+
+
+def new_run_id() -> str:
+    """Sortable, unique run id: UTC timestamp plus a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
+def _join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+class Lake:
+    """Paths and atomic reads/writes over the lake's zones."""
+
+    def __init__(self, zone_uris: Mapping[str, str]) -> None:
+        missing = set(ZONES) - set(zone_uris)
+        if missing:
+            raise LakeError(f"lake zones {sorted(missing)} have no location")
+        self._zones = {z: str(zone_uris[z]).rstrip("/") for z in ZONES}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Lake:
+        """Zones from ``settings.lake``: explicit zone URIs win over ``root/<zone>``."""
+        lake = settings.lake
+        root = lake.root or str(settings.home / "lake")
+        return cls({z: getattr(lake, z) or _join(root, z) for z in ZONES})
+
+    # -- paths -------------------------------------------------------------------------------
+    def zone_uri(self, zone: Zone) -> str:
+        if zone not in self._zones:
+            raise LakeError(f"unknown lake zone {zone!r}; expected one of {ZONES}")
+        return self._zones[zone]
+
+    def uri(self, zone: Zone, *parts: str) -> str:
+        return _join(self.zone_uri(zone), *parts)
+
+    @staticmethod
+    def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+        """(filesystem, path) for a local path or an ``s3://`` URI."""
+        if "://" not in uri:
+            return pafs.LocalFileSystem(), uri
+        try:
+            fs, path = pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise LakeError(f"cannot open lake location {uri!r}: {err}") from err
+        return fs, path
+
+    # -- small documents ---------------------------------------------------------------------
+    def write_bytes(self, uri: str, payload: bytes) -> None:
+        """Atomically replace the object at ``uri`` (rename locally, single PUT on S3)."""
+        fs, path = self.filesystem(uri)
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        if isinstance(fs, pafs.LocalFileSystem):
+            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with fs.open_output_stream(tmp) as out:
+                out.write(payload)
+            fs.move(tmp, path)
+        else:
+            with fs.open_output_stream(path) as out:
+                out.write(payload)
+
+    def read_bytes(self, uri: str) -> bytes:
+        fs, path = self.filesystem(uri)
+        try:
+            with fs.open_input_stream(path) as stream:
+                return bytes(stream.read())
+        except FileNotFoundError as err:
+            raise LakeError(f"{uri} does not exist") from err
+
+    def write_json(self, uri: str, document: Any) -> None:
+        self.write_bytes(uri, json.dumps(document, indent=2, sort_keys=True, default=str).encode())
+
+    def read_json(self, uri: str) -> Any:
+        return json.loads(self.read_bytes(uri))
+
+    def exists(self, uri: str) -> bool:
+        fs, path = self.filesystem(uri)
+        return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    # -- partitioned datasets ----------------------------------------------------------------
+    def write_partition(
+        self,
+        zone: Zone,
+        dataset: str,
+        values: Mapping[str, str],
+        table: pa.Table,
+        run_id: str | None = None,
+        max_rows_per_file: int = 1_000_000,
+    ) -> Partition:
+        """Write ``table`` as one partition of ``zone/dataset`` and commit it atomically."""
+        run_id = run_id or new_run_id()
+        dataset_uri = self.uri(zone, dataset)
+        fs, staging = self.filesystem(_join(dataset_uri, "_staging", f"{run_id}-{uuid.uuid4().hex[:6]}"))
+        fs.create_dir(staging, recursive=True)
+        names = []
+        for i, start in enumerate(range(0, max(table.num_rows, 1), max_rows_per_file)):
+            name = f"part-{run_id}-{i:05d}.parquet"
+            pq.write_table(
+                table.slice(start, max_rows_per_file), f"{staging}/{name}", filesystem=fs, compression="zstd"
+            )
+            names.append(name)
+        partition = self._commit(
+            dataset_uri, dict(values), [(f"{staging}/{n}", n) for n in names], table.num_rows, run_id
+        )
+        fs.delete_dir(staging)
+        return partition
+
+    def write_partitioned(
+        self, zone: Zone, dataset: str, table: pa.Table, by: list[str], run_id: str | None = None
+    ) -> list[Partition]:
+        """Split ``table`` on the ``by`` columns (dropped from the files) and commit each partition."""
+        run_id = run_id or new_run_id()
+        if table.num_rows == 0:
+            return []
+        keys = table.select(by).group_by(by).aggregate([])
+        committed = []
+        for row in keys.to_pylist():
+            mask = None
+            for col in by:
+                cond = pc.equal(table[col], row[col])
+                mask = cond if mask is None else pc.and_(mask, cond)
+            part = table.filter(mask).drop_columns(by)
+            committed.append(self.write_partition(zone, dataset, {c: str(row[c]) for c in by}, part, run_id))
+        return committed
+
+    def commit_staged(self, zone: Zone, dataset: str, staged_uri: str, run_id: str) -> list[Partition]:
+        """Commit the hive-partitioned Parquet output of another engine (e.g. Spark) found
+        under ``staged_uri``: each partition folder becomes one committed partition."""
+        dataset_uri = self.uri(zone, dataset)
+        fs, staged = self.filesystem(staged_uri)
+        by_partition: dict[str, list[str]] = {}
+        for info in fs.get_file_info(pafs.FileSelector(staged, recursive=True, allow_not_found=True)):
+            rel = info.path[len(staged) :].strip("/")
+            name = rel.rsplit("/", 1)[-1]
+            if info.type == pafs.FileType.File and name.endswith(".parquet") and not name.startswith(("_", ".")):
+                by_partition.setdefault(rel.rsplit("/", 1)[0] if "/" in rel else "", []).append(rel)
+        committed = []
+        for part_path, rels in sorted(by_partition.items()):
+            values = dict(seg.split("=", 1) for seg in part_path.split("/") if "=" in seg)
+            moves = [(_join(staged, rel), f"part-{run_id}-{i:05d}.parquet") for i, rel in enumerate(sorted(rels))]
+            rows = sum(pq.ParquetFile(src, filesystem=fs).metadata.num_rows for src, _ in moves)
+            committed.append(self._commit(dataset_uri, values, moves, rows, run_id))
+        fs.delete_dir_contents(staged, missing_dir_ok=True)
+        return committed
+
+    def _commit(
+        self, dataset_uri: str, values: dict[str, str], moves: list[tuple[str, str]], rows: int, run_id: str
+    ) -> Partition:
+        """Move staged files into the partition, then publish its manifest, then drop old files."""
+        fs, dataset_path = self.filesystem(dataset_uri)
+        part_path = "/".join(f"{k}={v}" for k, v in values.items())
+        final_dir = _join(dataset_path, part_path)
+        fs.create_dir(final_dir, recursive=True)
+        for src, name in moves:
+            fs.move(src, _join(final_dir, name))
+        names = [name for _, name in moves]
+        committed_at = time.time()
+        manifest = {"run_id": run_id, "files": names, "rows": rows, "committed_at": committed_at, "partition": values}
+        self.write_bytes(_join(dataset_uri, part_path, MANIFEST), json.dumps(manifest).encode())
+        self._collect_garbage(fs, final_dir, keep=set(names))
+        return Partition(dataset_uri, values, tuple(names), rows, run_id, committed_at)
+
+    @staticmethod
+    def _collect_garbage(fs: pafs.FileSystem, folder: str, keep: set[str]) -> None:
+        for info in fs.get_file_info(pafs.FileSelector(folder)):
+            name = info.base_name
+            if info.type == pafs.FileType.File and name.endswith(".parquet") and name not in keep:
+                fs.delete_file(info.path)
+
+    def partitions(self, zone: Zone, dataset: str) -> list[Partition]:
+        """Committed partitions of a dataset, sorted by their key values."""
+        dataset_uri = self.uri(zone, dataset)
+        fs, base = self.filesystem(dataset_uri)
+        found = []
+        for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+            if info.base_name != MANIFEST or "/_staging/" in info.path:
+                continue
+            with fs.open_input_stream(info.path) as stream:
+                manifest = json.loads(stream.read())
+            found.append(
+                Partition(
+                    dataset_uri,
+                    dict(manifest["partition"]),
+                    tuple(manifest["files"]),
+                    int(manifest["rows"]),
+                    manifest["run_id"],
+                    float(manifest["committed_at"]),
+                )
+            )
+        return sorted(found, key=lambda p: tuple(p.values.values()))
+
+    def files(self, zone: Zone, dataset: str, partitions: Iterable[Partition] | None = None) -> list[str]:
+        """URIs of every committed file (the only files a reader may read)."""
+        parts = self.partitions(zone, dataset) if partitions is None else partitions
+        return [_join(p.dataset_uri, p.path, name) for p in parts for name in p.files]
+
+    def read(
+        self, zone: Zone, dataset: str, columns: list[str] | None = None, partitions: Iterable[Partition] | None = None
+    ) -> pa.Table:
+        """Read committed partitions into one table, partition keys included as string columns."""
+        parts = list(self.partitions(zone, dataset) if partitions is None else partitions)
+        if not parts:
+            raise LakeError(f"{self.uri(zone, dataset)} has no committed partitions; run the stage that writes it")
+        fs, base = self.filesystem(parts[0].dataset_uri)
+        keys = list(parts[0].values)
+        partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
+        paths = [_join(base, p.path, name) for p in parts for name in p.files]
+        dataset_ = ds.dataset(
+            paths, filesystem=fs, format="parquet", partitioning=partitioning, partition_base_dir=base
+        )
+        return dataset_.to_table(columns=columns)
+
+    def iter_partitions(self, zone: Zone, dataset: str) -> Iterator[tuple[Partition, pa.Table]]:
+        for part in self.partitions(zone, dataset):
+            yield part, self.read(zone, dataset, partitions=[part])

@@ -1,0 +1,1 @@
+"""Training: labels, time-based splits, LightGBM lambdarank, ranking metrics, baselines."""

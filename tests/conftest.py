@@ -1,0 +1,154 @@
+"""Shared fixtures: one Spark session per run, temporary homes, a small generated
+marketplace with features, and a Redis that is safe to write to.
+
+Every test gets its marker from the folder it lives in (tests/unit -> unit, ...),
+so ``pytest -m unit`` selects by layer without per-file boilerplate.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+for _var in [v for v in os.environ if v.startswith("RANKOPS_")]:
+    del os.environ[_var]  # a developer's shell must not change what the tests see
+
+from rankops.config import Settings, load_settings  # noqa: E402
+from rankops.lake import Lake  # noqa: E402
+
+LAYERS = ("unit", "integration", "infra", "e2e")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        if parts and parts[0] in LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+def make_settings(home: Path, **sections: dict[str, object]) -> Settings:
+    """Local settings rooted at ``home``, small Spark, no environment overrides."""
+    environ = {f"RANKOPS_{s.upper()}__{k.upper()}": str(v) for s, kv in sections.items() for k, v in kv.items()}
+    environ.setdefault("RANKOPS_SPARK__MASTER", "local[2]")
+    environ.setdefault("RANKOPS_SPARK__SHUFFLE_PARTITIONS", "4")
+    environ.setdefault("RANKOPS_SPARK__DRIVER_MEMORY", "2g")
+    return load_settings(env="local", home=home, config_file=REPO / "rankops.toml", environ=environ)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return make_settings(home)
+
+
+@pytest.fixture
+def lake(settings: Settings) -> Lake:
+    return Lake.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One local Spark session for the whole run (start-up costs ~5 s)."""
+    from rankops.spark_session import get_spark
+
+    session = get_spark(make_settings(tmp_path_factory.mktemp("spark-home")), "rankops-tests")
+    yield session
+    session.stop()
+
+
+@dataclass
+class MarketHome:
+    settings: Settings
+    lake: Lake
+
+
+@pytest.fixture(scope="session")
+def market(tmp_path_factory: pytest.TempPathFactory, spark) -> MarketHome:  # type: ignore[no-untyped-def]
+    """A small synthetic marketplace with its offline features built (shared, read-only)."""
+    from rankops.features import offline
+    from rankops.synthetic import MarketplaceSpec, generate, write_marketplace
+
+    settings = make_settings(tmp_path_factory.mktemp("market-home"))
+    lake = Lake.from_settings(settings)
+    write_marketplace(lake, generate(MarketplaceSpec(events=60_000, days=3, seed=11, start=date(2026, 11, 1))))
+    offline.build(spark, lake, settings)
+    return MarketHome(settings, lake)
+
+
+# -- Redis ----------------------------------------------------------------------------------
+@dataclass
+class RedisTarget:
+    """A Redis the tests may write to: the shared local server under a private key
+    prefix (never flushed), or a private server this fixture started."""
+
+    url: str
+    prefix: str
+    owned: bool
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTarget]:
+    import redis
+
+    prefix = f"rankops-test-{uuid.uuid4().hex[:8]}"
+    if _reachable("127.0.0.1", 6379):
+        target = RedisTarget("redis://127.0.0.1:6379/0", prefix, owned=False)
+        yield target
+        client = redis.Redis.from_url(target.url)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("no Redis at 127.0.0.1:6379 and no redis-server binary: install it (apt-get install redis-server)")
+    port = _free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(  # noqa: S603
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not _reachable("127.0.0.1", port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"the private redis-server on port {port} did not start")
+        time.sleep(0.05)
+    yield RedisTarget(f"redis://127.0.0.1:{port}/0", prefix, owned=True)
+    proc.terminate()
+    proc.wait(timeout=10)

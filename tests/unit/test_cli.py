@@ -1,0 +1,89 @@
+"""The command line: every listed command works, has help with an example, and
+bad input gives one line on stderr and exit status 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rankops.cli import COMMANDS, build_parser, main
+
+COMMAND_NAMES = ["generate", "features", "train", "serve", "demo", "config"]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rankops.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+    )
+
+
+def test_help_lists_exactly_the_registered_commands() -> None:
+    helptext = build_parser().format_help()
+    for name in COMMAND_NAMES:
+        assert name in helptext
+    assert len(COMMANDS) == len(COMMAND_NAMES)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate"],
+        ["features", "build"],
+        ["features", "materialize"],
+        ["features", "get"],
+        ["train"],
+        ["serve"],
+        ["demo"],
+        ["config"],
+    ],
+)
+def test_each_command_has_help_with_an_example(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--help"])
+    assert exited.value.code == 0
+    assert "example:\n  rankops" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_cli("--home", str(tmp_path), "generate", "--events", "many")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "--events: invalid int value: 'many'" in result.stderr
+
+
+def test_unknown_command_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("--home", str(tmp_path), "frobnicate")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "invalid choice: 'frobnicate'" in result.stderr
+
+
+def test_bad_configuration_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "rankops.toml").write_text("[env.local]\nserving.port = 'eighty'\n")
+    result = run_cli("--home", str(tmp_path / "h"), "config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("rankops: error: invalid configuration: serving.port:")
+    assert result.stderr.count("\n") == 1
+
+
+def test_domain_errors_are_one_line(tmp_path: Path) -> None:
+    result = run_cli("--home", str(tmp_path), "generate", "--events", "3")
+    assert result.returncode == 2
+    assert result.stderr == "rankops: error: --events must be at least 30 (one search shows up to that many items)\n"
+
+
+def test_config_prints_the_environment(tmp_path: Path) -> None:
+    result = run_cli("--home", str(tmp_path), "--env", "prod", "config")
+    assert result.returncode == 0, result.stderr
+    assert '"approval_required": true' in result.stdout
+
+
+def test_generate_then_lookup_missing_store_is_clear(tmp_path: Path) -> None:
+    result = run_cli("--home", str(tmp_path), "generate", "--events", "2000", "--days", "1")
+    assert result.returncode == 0, result.stderr
+    assert "events" in result.stdout
+    lookup = run_cli("--home", str(tmp_path), "features", "get", "item", "i-1")
+    assert lookup.returncode == 2
+    assert "run `rankops features materialize`" in lookup.stderr
+    unknown = run_cli("--home", str(tmp_path), "features", "get", "planet", "p-1")
+    assert unknown.returncode == 2 and "unknown entity 'planet'" in unknown.stderr
