@@ -12,7 +12,6 @@ from cdk_nag import AwsSolutionsChecks
 from infra.config import EnvConfig, env_config
 from infra.stacks.data_lake import DataLakeStack
 
-
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 

@@ -138,7 +138,7 @@ def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTarg
         pytest.fail("no Redis at 127.0.0.1:6379 and no redis-server binary: install it (apt-get install redis-server)")
     port = _free_port()
     folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

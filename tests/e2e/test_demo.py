@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -66,5 +67,5 @@ def test_stopping_the_server(demo) -> None:  # type: ignore[no-untyped-def]
     settings, result = demo
     assert background.stop(settings.home)
     assert background.status(settings.home) is None
-    with pytest.raises(OSError):
+    with pytest.raises(urllib.error.URLError, match="Connection refused"):
         urllib.request.urlopen(f"{result.server['url']}/ping", timeout=2)

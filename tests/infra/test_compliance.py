@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_s3 as s3
-from aws_cdk import Validations
 from cdk_nag import AwsSolutionsChecks
 
 from tests.infra.conftest import ENVS

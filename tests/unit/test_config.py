@@ -89,7 +89,7 @@ def test_invalid_toml_and_missing_file_are_clear(tmp_path: Path) -> None:
 
 
 def test_cloud_lake_must_be_s3(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="lake.root must be an s3:// URI"):
+    with pytest.raises(ConfigError, match=r"lake\.root must be an s3:// URI"):
         load_settings(
             env="dev", home=tmp_path, config_file=write(tmp_path, '[env.dev]\nlake.root = "/data"\n'), environ={}
         )
