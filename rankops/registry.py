@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from rankops.config import Settings
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+FALLBACK_SUFFIX = "-fallback"
+
+
+def fallback_model_name(settings: Settings) -> str:
+    """Registered name of the small robust model the server falls back to."""
+    return settings.mlflow.model_name + FALLBACK_SUFFIX
 
 
 def model_pip_requirements() -> list[str]:

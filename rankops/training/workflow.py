@@ -18,6 +18,7 @@ from rankops import registry
 from rankops.features.offline import feature_set_version
 from rankops.lake import Lake
 from rankops.training import evaluate, metrics
+from rankops.training.baseline import RULE_INPUTS, rule_scores
 from rankops.training.dataset import build_training_frame, split_by_time
 from rankops.training.train import train_ranker
 
@@ -78,6 +79,9 @@ def train_from_lake(
     baselines = {
         "random": evaluate.evaluate_scores(
             holdout, evaluate.random_scores(holdout, settings.training.seed), settings.evaluation, catalog, head
+        ),
+        "rule": evaluate.evaluate_scores(
+            holdout, rule_scores({c: holdout[c].to_numpy() for c in RULE_INPUTS}), settings.evaluation, catalog, head
         ),
         "popularity": evaluate.evaluate_scores(
             holdout, evaluate.popularity_scores(split.train, holdout), settings.evaluation, catalog, head
