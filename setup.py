@@ -82,6 +82,5 @@ setup(
     entry_points={"console_scripts": ["rankops=rankops.cli:main", "serve=rankops.serving.entrypoint:main"]},
     classifiers=[
         "Programming Language :: Python :: 3.11",
-        "License :: OSI Approved :: Apache Software License",
     ],
 )

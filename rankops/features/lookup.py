@@ -55,6 +55,10 @@ class FeatureLookup:
             found = hit if found is None else found & hit
         return Fetched(columns, found if found is not None else np.zeros(0, dtype=bool))
 
+    def fetch_items(self, item_ids: list[str]) -> Fetched:
+        """Every stored feature a model needs for these candidate items (the serving entry point)."""
+        return self.fetch({"item": item_ids})
+
     def close(self) -> None:
         for store in self.stores.values():
             store.close()

@@ -24,7 +24,7 @@ class Ranker:
 
     def features(self, request: RankRequest) -> np.ndarray:
         """Model input matrix for the candidates: stored, defaulted, then on-demand columns."""
-        fetched = self.lookup.fetch({"item": request.candidates})
+        fetched = self.lookup.fetch_items(request.candidates)
         columns = dict(fetched.columns)
         now = request.ts if request.ts is not None else time.time()
         columns.update(on_demand.compute(columns, now, on_demand.category_code(request.context.get("category"))))
