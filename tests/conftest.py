@@ -22,7 +22,7 @@ import pytest
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20,22")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 for _var in [v for v in os.environ if v.startswith("RANKOPS_")]:
     del os.environ[_var]  # a developer's shell must not change what the tests see

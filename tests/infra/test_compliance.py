@@ -50,7 +50,7 @@ def test_pinned_cdk_cli_synthesizes_offline(tmp_path: Path) -> None:
     cli = REPO / "node_modules" / ".bin" / "cdk"
     if not cli.exists():
         pytest.fail("node_modules/.bin/cdk is missing: run `make test` (it runs npm ci) or `npm ci`")
-    env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1"}
+    env = {**os.environ, "CDK_DISABLE_CLI_TELEMETRY": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20,22"}
     result = subprocess.run(
         [
             str(cli),
