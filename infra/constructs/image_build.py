@@ -38,11 +38,11 @@ SOURCE_INCLUDES = (
     "sagemaker_jobs",
     "emr_jobs",
     "stepfunctions",
-    "lambdas",
     "docker",
     "setup.py",
     "README.md",
     "constraints.txt",
+    "rankops.toml",
 )
 KEEP_IMAGES = 30
 
