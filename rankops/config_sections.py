@@ -193,6 +193,8 @@ class AwsNetworkConfig(Section):
         "ECR_DOCKER",
         "STS",
         "KMS",
+        "SECRETS_MANAGER",  # the Redis AUTH token
+        "SAGEMAKER_EXPERIMENTS",  # managed MLflow, for jobs running in the VPC
     ]
 
 

@@ -2,7 +2,7 @@
 
 No NAT gateway and no internet gateway: nothing in the VPC can reach the internet or be
 reached from it. AWS services are reached through gateway endpoints (S3, DynamoDB, free)
-and interface endpoints (SageMaker, CloudWatch, ECR, STS, KMS). Because the subnets have
+and interface endpoints (SageMaker, MLflow, CloudWatch, ECR, STS, KMS, Secrets Manager). Because the subnets have
 no other route, "HTTPS out to anywhere" on a security group can only reach those
 endpoints; every other rule names its peer security group and port.
 

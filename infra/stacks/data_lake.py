@@ -24,4 +24,5 @@ class DataLakeStack(Stack):
                 value=bucket.bucket_name,
                 description=f"lake zone '{zone}' (RANKOPS_LAKE__{zone.upper()}=s3://<this>)",
             )
+        CfnOutput(self, "AccessLogsBucketName", value=self.lake.access_logs.bucket_name)
         CfnOutput(self, "GlueDatabase", value=self.catalog.database_name, description="Athena/Glue database (raw zone)")

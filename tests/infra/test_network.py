@@ -6,7 +6,18 @@ import pytest
 
 from tests.infra.conftest import ENVS
 
-INTERFACE_SERVICES = ("sagemaker.api", "sagemaker.runtime", "logs", "monitoring", "ecr.api", "ecr.dkr", "sts", "kms")
+INTERFACE_SERVICES = (
+    "sagemaker.api",
+    "sagemaker.runtime",
+    "experiments",  # aws.sagemaker.<region>.experiments: managed MLflow
+    "logs",
+    "monitoring",
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "kms",
+    "secretsmanager",
+)
 
 
 def service_name(endpoint: dict) -> str:
