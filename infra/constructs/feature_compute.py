@@ -42,6 +42,7 @@ from infra.nag import (
 JOB_NAME = "build-features"
 RAW_PREFIXES = ("events/*", "items/*", "_meta/*")
 PYTHON = "/usr/bin/python3.11"  # the interpreter docker/emr.Dockerfile installs rankops into
+IMAGE_CONFIG = "/opt/rankops/rankops.toml"  # where docker/emr.Dockerfile puts rankops.toml
 
 
 class FeatureCompute(Construct):
@@ -107,6 +108,7 @@ class FeatureCompute(Construct):
             "RANKOPS_SPARK__MASTER": "emr-serverless",  # not local[*]: EMR decides the master
             "EMR_RELEASE_LABEL": aws.emr.release_label,
             "PYSPARK_PYTHON": PYTHON,
+            "RANKOPS_CONFIG": IMAGE_CONFIG,
             **data.runtime_environment(),
         }
         spark_defaults = {

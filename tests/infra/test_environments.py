@@ -90,6 +90,17 @@ def test_bad_aws_configuration_names_the_problem(tmp_path: Path, text: str, mess
         load_settings(env="dev", config_file=write_config(tmp_path, text), environ={})
 
 
+def test_a_configured_lambda_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = env_config("dev")
+    aws = config.settings.aws.model_copy(update={"pipeline_lambdas": ["score_shadow"]})
+    monkeypatch.setattr(
+        "infra.app_builder.env_config",
+        lambda name: type(config)(config.name, config.settings.model_copy(update={"aws": aws})),
+    )
+    with pytest.raises(ConfigError, match=r"lambdas/score_shadow/handler.py does not exist"):
+        build(App(context=cdk_context("dev")))
+
+
 def test_unknown_interface_endpoint_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = env_config("dev")
     aws = config.settings.aws

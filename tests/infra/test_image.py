@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.constructs.feature_compute import IMAGE_CONFIG, PYTHON
 from infra.constructs.image_build import SOURCE_INCLUDES
 from tests.infra.conftest import ENVS
 
@@ -83,6 +84,11 @@ def test_the_image_follows_the_sagemaker_contract() -> None:
     emr = (REPO / "docker/emr.Dockerfile").read_text()
     assert "FROM public.ecr.aws/emr-serverless/spark/${EMR_RELEASE_LABEL}" in emr
     assert "USER hadoop:hadoop" in emr.splitlines()[-1]
+    # what the EMR application's spark-defaults point at must be where the image puts it
+    assert (
+        f"ENV RANKOPS_CONFIG={IMAGE_CONFIG}" in emr and "COPY setup.py README.md constraints.txt rankops.toml ./" in emr
+    )
+    assert f"{Path(PYTHON).name} -m pip install" in emr and "dnf install -y python3.11" in emr
 
 
 def test_entrypoint_dispatches_like_sagemaker_expects(tmp_path: Path) -> None:
