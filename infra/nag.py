@@ -11,8 +11,8 @@ Two kinds:
   what was reviewed instead. :class:`ReviewedAwsSolutionsChecks` runs AwsSolutions and
   removes only the IAM5 findings matched by a pattern declared on the finding's construct
   or an ancestor; every other finding is reported as usual. What it acknowledged (finding,
-  construct, reason) is written next to the templates as ``nag-acknowledged.json`` (CDK
-  leaves a plugin without violations out of ``validation-report.json``).
+  construct, reason), with every rule acknowledgment, is written next to the templates as
+  ``nag-acknowledged.json`` (CDK leaves a plugin without violations out of ``validation-report.json``).
 """
 
 from __future__ import annotations
@@ -125,7 +125,12 @@ class ReviewedAwsSolutionsChecks:
                     )
                 )
         if context.template_paths:
-            record = {"plugin": self.name, "violations": len(kept), "acknowledged_wildcards": acknowledged}
+            record = {
+                "plugin": self.name,
+                "violations": len(kept),
+                "acknowledged_rules": list(_rule_acknowledgments(self._app)),
+                "acknowledged_wildcards": acknowledged,
+            }
             outdir = Path(context.template_paths[0]).parent
             (outdir / ACKNOWLEDGED_FILE).write_text(json.dumps(record, indent=1))
         return PolicyValidationPluginReport(
@@ -134,6 +139,17 @@ class ReviewedAwsSolutionsChecks:
             metadata={"acknowledged_wildcards": json.dumps(acknowledged)},
             plugin_version=self._inner.version,
         )
+
+
+def _rule_acknowledgments(root: IConstruct) -> Iterator[dict[str, str]]:
+    """Every ``Validations.of(x).acknowledge`` of an AwsSolutions rule, for the audit record."""
+    for node in root.node.find_all():
+        for entry in node.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for key, reason in dict(entry.data).items():
+                    rule = re.sub(r"^annotation::", "", key, flags=re.IGNORECASE)
+                    if rule.startswith("AwsSolutions-"):
+                        yield {"rule": rule, "path": node.node.path, "reason": reason}
 
 
 def _finding(rule_name: str) -> str | None:
