@@ -25,7 +25,7 @@ help:
 	@echo "make test    - install, then lint and run the full test suite"
 	@echo "make lint    - ruff + mypy"
 	@echo "make synth ENV=dev|staging|prod   - synthesize the CDK app offline"
-	@echo "make deploy ENV=dev               - deploy to the AWS account in your credentials"
+	@echo "make deploy ENV=dev [STACKS=...]  - deploy to the AWS account in your credentials (README: bootstrap order)"
 	@echo "make bench   - run the benchmarks (JSON on stdout)"
 
 $(BIN)/python:
@@ -65,10 +65,10 @@ diff: $(INSTALLED) $(NODE_OK)
 	npx cdk diff --no-notices -c env=$(ENV)
 
 deploy: $(INSTALLED) $(NODE_OK)
-	npx cdk deploy --no-notices -c env=$(ENV) --all --require-approval broadening
+	npx cdk deploy --no-notices -c env=$(ENV) $(or $(STACKS),--all) --require-approval broadening
 
 destroy: $(INSTALLED) $(NODE_OK)
-	npx cdk destroy --no-notices -c env=$(ENV) --all
+	npx cdk destroy --no-notices -c env=$(ENV) $(or $(STACKS),--all)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks

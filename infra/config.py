@@ -2,17 +2,63 @@
 
 The environment comes from ``-c env=dev|staging|prod`` (cdk.json's default is
 ``dev``); its values come from the same ``rankops.toml`` the platform reads, so
-infra and runtime can never disagree about, say, the region.
+infra and runtime can never disagree about, say, the region. Names that several
+stacks must agree on (the endpoint, the state machine, alarm names) are derived
+here once, so stacks can refer to each other by name instead of by export.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+
+from rankops import __version__
 from rankops.config import Settings, load_settings
+from rankops.config_sections import AwsConfig
 from rankops.errors import ConfigError
 
 CLOUD_ENVIRONMENTS = ("dev", "staging", "prod")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+METRICS_NAMESPACE = "rankops"  # custom metrics, dimension Environment=<env> (README: metric contract)
+SERVING_VARIANT = "primary"  # the endpoint's one production variant (blue/green keeps the name)
+
+# Alarm keys (names are ``<prefix>-<key>``): P1 pages, P2 is a ticket. Rules and the
+# endpoint's rollback configuration refer to alarms by these names.
+ALARM_5XX = "p1-endpoint-5xx"
+ALARM_LATENCY = "p1-endpoint-latency-p99"
+ALARM_MODEL_ERRORS = "p1-endpoint-model-errors"
+ALARM_REVENUE = "p1-revenue-proxy-drop"
+ALARM_DRIFT = "p2-feature-drift"
+ALARM_FRESHNESS = "p2-feature-freshness"
+ALARM_PIPELINE = "p2-pipeline-failed"
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
 
 
 @dataclass(frozen=True)
@@ -23,6 +69,10 @@ class EnvConfig:
     settings: Settings
 
     @property
+    def aws(self) -> AwsConfig:
+        return self.settings.aws
+
+    @property
     def prefix(self) -> str:
         return f"{self.settings.project}-{self.name}"
 
@@ -31,8 +81,54 @@ class EnvConfig:
         aws = self.settings.aws
         return {"project": self.settings.project, "env": self.name, "owner": aws.owner, "cost-centre": aws.cost_centre}
 
+    def name_of(self, suffix: str) -> str:
+        """A physical name shared by the stacks of this environment (``rankops-dev-<suffix>``)."""
+        return f"{self.prefix}-{suffix}"
+
+    @property
+    def retain(self) -> bool:
+        return self.aws.removal_policy == "retain"
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.RETAIN if self.retain else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return _RETENTION[self.aws.log_retention_days]
+
+    @property
+    def image_tag(self) -> str:
+        """The rankops image every job and the endpoint run (ECR tags are immutable)."""
+        return self.aws.image_tag or __version__
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.name_of("ranker")
+
+    @property
+    def state_machine_name(self) -> str:
+        return self.name_of("pipeline")
+
+    @property
+    def serving_model_role_name(self) -> str:
+        """Fixed so the pipeline (deployed first) may pass it when it creates new models."""
+        return self.name_of("serving-model")
+
+    @property
+    def latency_p99_ms(self) -> int:
+        return self.aws.alarms.latency_p99_ms or self.settings.serving.latency_budget_ms
+
+    @property
+    def freshness_hours(self) -> int:
+        return self.aws.alarms.feature_freshness_hours or self.settings.features.freshness_sla_hours
+
+    def alarm_name(self, key: str) -> str:
+        """Alarm names are fixed strings so rules and rollback configs can match them without exports."""
+        return self.name_of(key)
+
 
 def env_config(name: str | None) -> EnvConfig:
     if name not in CLOUD_ENVIRONMENTS:
         raise ConfigError(f"cdk context env={name!r} is not deployable; use one of {', '.join(CLOUD_ENVIRONMENTS)}")
-    return EnvConfig(name, load_settings(env=name, environ={}))
+    return EnvConfig(name, load_settings(env=name, environ={}, config_file=REPO_ROOT / "rankops.toml"))

@@ -2,17 +2,19 @@
 
 Every zone bucket is KMS-encrypted, versioned, private, TLS-only and logs access;
 lifecycle rules keep storage costs bounded. The Parquet layout inside the buckets
-is documented in docs/lake.md (``dt=/hour=`` partitions with ``_SUCCESS`` manifests).
+is documented in docs/lake.md (``dt=/hour=`` partitions with ``_SUCCESS`` manifests);
+:mod:`infra.constructs.lake_catalog` registers the raw datasets in Glue for Athena.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import EnvConfig
+from infra.nag import acknowledge
 
 ZONES = ("raw", "curated", "features", "artifacts")
 
@@ -23,7 +25,7 @@ class DataLake(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvConfig) -> None:
         super().__init__(scope, construct_id)
         aws = config.settings.aws
-        removal = RemovalPolicy.RETAIN if aws.removal_policy == "retain" else RemovalPolicy.DESTROY
+        removal = config.removal_policy
         self.key = kms.Key(
             self,
             "LakeKey",
@@ -49,10 +51,10 @@ class DataLake(Construct):
                 )
             ],
         )
-        Validations.of(self.access_logs).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-S1", reason="This is the access-log target bucket; logging it to itself would loop."
-            )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This is the access-log target bucket; logging it to itself would loop.",
         )
         self.buckets: dict[str, s3.Bucket] = {}
         for zone in ZONES:

@@ -1,4 +1,4 @@
-"""Deployable unit: the data lake (long-lived; other stacks reference its buckets)."""
+"""Deployable unit: the data lake (long-lived; other stacks reference its buckets and key)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.constructs.data_lake import DataLake
+from infra.constructs.lake_catalog import LakeCatalog
 
 
 class DataLakeStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.lake = DataLake(self, "Lake", config=config)
+        self.catalog = LakeCatalog(self, "Catalog", config=config, raw=self.lake.buckets["raw"])
         for zone, bucket in self.lake.buckets.items():
             CfnOutput(
                 self,
@@ -22,3 +24,5 @@ class DataLakeStack(Stack):
                 value=bucket.bucket_name,
                 description=f"lake zone '{zone}' (RANKOPS_LAKE__{zone.upper()}=s3://<this>)",
             )
+        CfnOutput(self, "AccessLogsBucketName", value=self.lake.access_logs.bucket_name)
+        CfnOutput(self, "GlueDatabase", value=self.catalog.database_name, description="Athena/Glue database (raw zone)")

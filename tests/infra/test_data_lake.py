@@ -90,3 +90,23 @@ def test_stacks_are_tagged(synthesized, env: str) -> None:  # type: ignore[no-un
         tags = {t["Key"]: t["Value"] for t in bucket["Properties"]["Tags"]}
         assert tags["env"] == env and tags["project"] == "rankops"
         assert {"owner", "cost-centre"} <= set(tags)
+
+
+def test_glue_tables_project_the_raw_partitions(synthesized) -> None:  # type: ignore[no-untyped-def]
+    synth = synthesized["dev"]
+    (database,) = synth.resources("data-lake", "AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == "rankops_dev"
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
+        for t in synth.resources("data-lake", "AWS::Glue::Table").values()
+    }
+    assert set(tables) == {"events", "items"}
+    events = tables["events"]
+    assert [k["Name"] for k in events["PartitionKeys"]] == ["dt", "hour"]
+    assert events["Parameters"]["projection.enabled"] == "true"
+    assert events["Parameters"]["projection.hour.digits"] == "2"
+    template = events["Parameters"]["storage.location.template"]
+    assert "dt=${dt}/hour=${hour}/" in str(template)
+    columns = {c["Name"]: c["Type"] for c in events["StorageDescriptor"]["Columns"]}
+    assert columns["ts"] == "timestamp" and columns["clicked"] == "boolean" and columns["revenue"] == "double"
+    assert [k["Name"] for k in tables["items"]["PartitionKeys"]] == ["dt"]

@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# EMR Serverless worker image for the feature job (emr_jobs/build_features.py).
+# EMR provides Spark (and PySpark); this adds Python 3.11 and rankops' core dependencies.
+# Built in AWS by CodeBuild (docker/buildspec.yml), never locally.
+ARG EMR_RELEASE_LABEL=emr-spark-8.0.0
+FROM public.ecr.aws/emr-serverless/spark/${EMR_RELEASE_LABEL}:latest
+
+USER root
+RUN dnf install -y python3.11 python3.11-pip && dnf clean all
+
+WORKDIR /opt/rankops
+COPY setup.py README.md constraints.txt rankops.toml ./
+COPY rankops/ rankops/
+COPY emr_jobs/ emr_jobs/
+# Core dependencies only: pyspark is EMR's own (the [spark] extra would shadow it).
+RUN python3.11 -m pip install --no-cache-dir -c constraints.txt .
+
+ENV RANKOPS_CONFIG=/opt/rankops/rankops.toml
+# EMR Serverless runs jobs as hadoop; never as root.
+USER hadoop:hadoop

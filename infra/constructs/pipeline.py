@@ -1,0 +1,220 @@
+"""The retraining pipeline: the Step Functions state machine, the Lambdas it invokes, its role.
+
+The definition comes from ``stepfunctions/definition.py`` through
+:mod:`infra.constructs.pipeline_definition_source` (a placeholder until the pipeline
+provides it); this construct only supplies the resources it names. The state machine
+logs every event to CloudWatch and traces with X-Ray. Its role may do what the
+pipeline's steps need and no more: invoke the pipeline's Lambdas, publish to the
+failures and approvals topics, run SageMaker processing/training jobs named
+``<prefix>-*`` as the job role, start feature jobs on the EMR application, and create
+models/endpoint configs named ``<prefix>-*`` to update the one endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import METRICS_NAMESPACE, EnvConfig
+from infra.constructs.lambda_function import HandlerFunction, handler_exists
+from infra.constructs.pipeline_definition_source import LAMBDA_KEY_PREFIX, RESOURCE_KEYS, render_definition
+from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, OWN_LOG_STREAMS, acknowledge_wildcards, cfn_lint_ignore
+
+DEPLOY_HOOKS = ("pre_traffic", "post_traffic")  # the serving release's hooks, wired when present
+
+
+def pipeline_lambda_names(config: EnvConfig) -> list[str]:
+    """Deploy hooks whose handler exists, then ``aws.pipeline_lambdas`` (which must exist)."""
+    names = [n for n in DEPLOY_HOOKS if handler_exists(n)]
+    return names + [n for n in config.aws.pipeline_lambdas if n not in names]
+
+
+class Pipeline(Construct):
+    """Exposes ``state_machine``, ``functions`` (by handler name) and ``definition`` (the ASL text)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvConfig,
+        resources: Mapping[str, str],
+        topics: Mapping[str, sns.ITopic],
+        job_role_arn: str,
+        emr_application_arn: str,
+        emr_job_role_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.functions: dict[str, HandlerFunction] = {}
+        for name in pipeline_lambda_names(config):
+            self.functions[name] = HandlerFunction(
+                self,
+                f"Fn{name.title().replace('_', '')}",
+                config=config,
+                name=name,
+                description=f"rankops pipeline step {name}",
+                timeout_seconds=300,
+                environment={"ENDPOINT_NAME": config.endpoint_name, "METRICS_NAMESPACE": METRICS_NAMESPACE},
+            )
+            if name in DEPLOY_HOOKS:
+                self._grant_endpoint_checks(config, self.functions[name])
+        substitutions = {
+            **resources,
+            **{f"{LAMBDA_KEY_PREFIX}{n}": f.function.function_arn for n, f in self.functions.items()},
+        }
+        missing = sorted(set(RESOURCE_KEYS) - set(substitutions))
+        if missing:
+            raise ValueError(f"pipeline resources missing {missing}")
+        self.definition = render_definition(sorted(substitutions))
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{config.state_machine_name}",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=config.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(self.definition),
+            definition_substitutions=substitutions,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+            timeout=Duration.hours(24),
+        )
+        cfn_lint_ignore(self.state_machine, "W3005")  # CDK: DependsOn the role it also GetAtts (harmless)
+        role = self.state_machine.role
+        for function in self.functions.values():
+            function.function.grant_invoke(role)
+        for name in ("failures", "approvals"):
+            topics[name].grant_publish(role)
+        self._grant_jobs(config, role, job_role_arn)
+        self._grant_release(config, role)
+        self._grant_features(role, emr_application_arn, emr_job_role_arn)
+        acknowledge_wildcards(
+            role,
+            "Wildcards: SageMaker jobs, models and endpoint configs are limited to names starting with the "
+            "environment prefix (names are made per run); versions of the pipeline's own functions; job runs of "
+            "the one EMR application; X-Ray and CloudWatch Logs delivery have no resource types.",
+            rf"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            rf"(processing-job|training-job|model|endpoint-config)/{re.escape(config.prefix)}-\*",
+            r"Resource::arn:<AWS::Partition>:emr-serverless:.*:/applications/.*/jobruns/\*",
+            r"Resource::<Fn[A-Za-z0-9]+Function[0-9A-F]+\.Arn>:\*",
+            KMS_GRANT_ACTIONS,
+            NO_RESOURCE_TYPE,
+        )
+
+    @staticmethod
+    def _arn(service: str, resource: str) -> str:
+        return f"arn:{Aws.PARTITION}:{service}:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"
+
+    def _grant_jobs(self, config: EnvConfig, role: iam.IRole, job_role_arn: str) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=[
+                    self._arn("sagemaker", f"processing-job/{config.prefix}-*"),
+                    self._arn("sagemaker", f"training-job/{config.prefix}-*"),
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[job_role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        role.add_to_principal_policy(  # what the .sync integrations use to wait for jobs
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    self._arn("events", "rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule"),
+                    self._arn("events", "rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule"),
+                ],
+            )
+        )
+
+    def _grant_release(self, config: EnvConfig, role: iam.IRole) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateModel",
+                    "sagemaker:DescribeModel",
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:AddTags",
+                ],
+                resources=[
+                    self._arn("sagemaker", f"model/{config.prefix}-*"),
+                    self._arn("sagemaker", f"endpoint-config/{config.prefix}-*"),
+                    self._arn("sagemaker", f"endpoint/{config.endpoint_name}"),
+                ],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{config.serving_model_role_name}"],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+
+    @staticmethod
+    def _grant_features(role: iam.IRole, application_arn: str, job_role_arn: str) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["emr-serverless:StartJobRun", "emr-serverless:GetJobRun", "emr-serverless:CancelJobRun"],
+                resources=[application_arn, f"{application_arn}/jobruns/*"],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[job_role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}},
+            )
+        )
+
+    def _grant_endpoint_checks(self, config: EnvConfig, function: HandlerFunction) -> None:
+        """Deploy hooks inspect and smoke-test the endpoint and read its metrics."""
+        function.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:InvokeEndpoint"],
+                resources=[
+                    self._arn("sagemaker", f"endpoint/{config.endpoint_name}"),
+                    self._arn("sagemaker", f"endpoint-config/{config.prefix}-*"),
+                ],
+            )
+        )
+        function.role.add_to_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"])  # no resource types
+        )
+        acknowledge_wildcards(
+            function.role,
+            "Wildcards: endpoint configs named with the environment prefix, the function's own log streams, "
+            "X-Ray and cloudwatch:GetMetricData, which have no resource types.",
+            rf"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            rf"endpoint-config/{re.escape(config.prefix)}-\*",
+            OWN_LOG_STREAMS,
+            NO_RESOURCE_TYPE,
+        )

@@ -1,0 +1,68 @@
+"""The role SageMaker processing and training jobs run as, when the pipeline starts them.
+
+Jobs run the rankops image (pulled from ECR), read the lake (raw read-only), write
+curated data, features and model artifacts, log to MLflow and CloudWatch, and may
+run inside the VPC (the ``batch`` security group) to reach the online stores.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.config import EnvConfig
+from infra.data_access import DataAccess
+from infra.grants import grant_put_metrics, grant_sagemaker_logs, grant_vpc_access
+from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, S3_GRANT_ACTIONS, acknowledge_wildcards, lake_objects
+
+
+class SageMakerJobRole(Construct):
+    """Exposes ``role``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvConfig,
+        data: DataAccess,
+        repository: ecr.IRepository,
+        mlflow_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"{config.prefix} SageMaker processing and training jobs",
+        )
+        data.buckets["raw"].grant_read(self.role)
+        data.buckets["curated"].grant_read_write(self.role)
+        data.buckets["features"].grant_read_write(self.role)
+        data.buckets["artifacts"].grant_read_write(self.role, "models/*")
+        data.buckets["artifacts"].grant_read_write(self.role, "jobs/*")
+        data.grant_store_write(self.role)
+        repository.grant_pull(self.role)
+        self.role.add_to_policy(iam.PolicyStatement(actions=["sagemaker-mlflow:*"], resources=[mlflow_arn]))
+        grant_sagemaker_logs(self.role, "ProcessingJobs")
+        grant_sagemaker_logs(self.role, "TrainingJobs")
+        grant_put_metrics(self.role)
+        grant_vpc_access(self.role)
+        acknowledge_wildcards(
+            self.role,
+            "Wildcards: lake objects (run ids unknown in advance; artifacts limited to models/ and jobs/), "
+            "SageMaker's own /aws/sagemaker/*Jobs log groups, sagemaker-mlflow:* on the one tracking server, "
+            "ECR's GetAuthorizationToken, SageMaker's documented VPC ENI actions and namespaced PutMetricData.",
+            S3_GRANT_ACTIONS,
+            KMS_GRANT_ACTIONS,
+            lake_objects("raw"),
+            lake_objects("curated"),
+            lake_objects("features"),
+            lake_objects("artifacts", "models/"),
+            lake_objects("artifacts", "jobs/"),
+            r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/"
+            r"(ProcessingJobs|TrainingJobs)\*",
+            r"Action::sagemaker-mlflow:\*",
+            NO_RESOURCE_TYPE,
+        )

@@ -1,0 +1,43 @@
+"""Deployable unit: the EMR Serverless feature application and its hourly schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.config import EnvConfig
+from infra.constructs.feature_compute import FeatureCompute
+from infra.constructs.network import Network
+from infra.data_access import DataAccess
+
+
+class FeatureComputeStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvConfig,
+        data: DataAccess,
+        network: Network,
+        repository: ecr.IRepository,
+        failures: sns.ITopic,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.compute = FeatureCompute(
+            self,
+            "Features",
+            config=config,
+            data=data,
+            subnet_ids=network.subnet_ids,
+            security_group=network.batch_sg,
+            repository=repository,
+            failures_topic=failures,
+        )
+        CfnOutput(self, "EmrApplicationId", value=self.compute.application.attr_application_id)
+        CfnOutput(self, "EmrJobRoleArn", value=self.compute.job_role.role_arn)

@@ -1,0 +1,71 @@
+"""EMR Serverless application, its job role (lake prefixes only) and the hourly schedule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.conftest import ENVS, by_suffix
+from tests.infra.test_iam import as_list
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_emr_serverless_application(synthesized, env: str) -> None:  # type: ignore[no-untyped-def]
+    synth = synthesized[env]
+    (app,) = synth.resources("feature-compute", "AWS::EMRServerless::Application").values()
+    props = app["Properties"]
+    emr = synth.config.aws.emr
+    assert props["Type"] == "Spark" and props["ReleaseLabel"] == emr.release_label == "emr-spark-8.0.0"
+    assert props["AutoStopConfiguration"] == {"Enabled": True, "IdleTimeoutMinutes": emr.idle_timeout_minutes}
+    assert props["MaximumCapacity"] == {"Cpu": emr.max_cpu, "Memory": emr.max_memory}
+    assert len(props["NetworkConfiguration"]["SubnetIds"]) == synth.config.aws.max_azs
+    image = props["ImageConfiguration"]["ImageUri"]["Fn::Join"][1]
+    assert "ImageEmrRepository" in json.dumps(image) and image[-1] == f":{synth.config.image_tag}"
+    assert props["MonitoringConfiguration"]["CloudWatchLoggingConfiguration"]["Enabled"] is True
+    (defaults,) = props["RuntimeConfiguration"]
+    assert defaults["Classification"] == "spark-defaults"
+    conf = defaults["Properties"]
+    for scope in ("spark.emr-serverless.driverEnv", "spark.executorEnv"):
+        assert conf[f"{scope}.RANKOPS_ENV"] == env
+        assert conf[f"{scope}.RANKOPS_SPARK__MASTER"] != "local[*]"  # EMR chooses the master
+        assert {f"{scope}.RANKOPS_LAKE__{z}" for z in ("RAW", "CURATED", "FEATURES", "ARTIFACTS")} <= set(conf)
+        assert f"{scope}.RANKOPS_ONLINE_STORE__DYNAMODB__TABLE" in conf
+
+
+def test_job_role_reads_only_the_raw_dataset_prefixes(synthesized) -> None:  # type: ignore[no-untyped-def]
+    synth = synthesized["dev"]
+    roles = synth.resources("feature-compute", "AWS::IAM::Role")
+    job_role = by_suffix(roles, "JobRole")
+    assert job_role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "emr-serverless.amazonaws.com"
+    }
+    policy = by_suffix(synth.resources("feature-compute", "AWS::IAM::Policy"), "JobRoleDefaultPolicy")
+    raw_objects = []
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        for resource in as_list(statement["Resource"]):
+            text = json.dumps(resource)
+            if "LakeRawBucket" in text and "/" in text:
+                raw_objects.append(text)
+                assert not any(a.startswith(("s3:Put", "s3:Delete")) for a in as_list(statement["Action"]))
+    assert raw_objects and all(any(f"/{p}/*" in t for p in ("events", "items", "_meta")) for t in raw_objects)
+
+
+def test_hourly_rule_starts_the_job_through_the_starter(synthesized) -> None:  # type: ignore[no-untyped-def]
+    synth = synthesized["dev"]
+    rules = synth.resources("feature-compute", "AWS::Events::Rule")
+    hourly = by_suffix(rules, "Hourly")
+    assert hourly["Properties"]["ScheduleExpression"] == "rate(1 hour)"
+    (target,) = hourly["Properties"]["Targets"]
+    assert "StarterFunction" in json.dumps(target["Arn"])
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    starter = by_suffix(synth.resources("feature-compute", "AWS::Lambda::Function"), "StarterFunction")
+    env = starter["Properties"]["Environment"]["Variables"]
+    assert json.loads(env["ENTRY_POINT_ARGUMENTS"]) == ["--env", "dev"]
+    assert "emr/" in json.dumps(env["ENTRY_POINT"]) and env["ENTRY_POINT"]["Fn::Join"][1][-1].endswith(
+        "/build_features.py"
+    )
+    failed = by_suffix(rules, "JobFailed")
+    pattern = failed["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.emr-serverless"] and pattern["detail"]["state"] == ["FAILED"]
+    assert "FailuresTopic" in json.dumps(failed["Properties"]["Targets"])

@@ -1,0 +1,245 @@
+"""The Lambdas' AWS calls, against moto: nothing is deployed, every call is a real boto3 call.
+
+``start_feature_job`` (EMR Serverless + CloudWatch) and ``retrain_trigger`` (Step Functions +
+SNS) are exercised through their ``handler`` entry points with the environment CDK gives them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.emrserverless.models import emrserverless_backends
+
+from lambdas.retrain_trigger import handler as trigger
+from lambdas.start_feature_job import handler as starter
+
+REGION = "eu-west-1"
+JOB_ROLE = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/rankops-dev-feature-job"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def emr_app(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    emr = boto3.client("emr-serverless", region_name=REGION)
+    app_id = emr.create_application(name="rankops-dev-features", releaseLabel="emr-7.9.0", type="SPARK")[
+        "applicationId"
+    ]
+    # moto 5.2.5 answers ListJobRuns on an application without runs with ResourceNotFound (AWS returns []).
+    emrserverless_backends[DEFAULT_ACCOUNT_ID][REGION].job_runs.setdefault(app_id, [])
+    for name, value in {
+        "APPLICATION_ID": app_id,
+        "JOB_ROLE_ARN": JOB_ROLE,
+        "ENTRY_POINT": "s3://artifacts/emr/0.1.0/build_features.py",
+        "ENTRY_POINT_ARGUMENTS": json.dumps(["--env", "dev"]),
+        "SPARK_SUBMIT_PARAMETERS": "--conf spark.executor.cores=2",
+        "JOB_NAME": "build-features",
+        "METRICS_NAMESPACE": "rankops",
+        "RANKOPS_ENV": "dev",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return app_id
+
+
+def runs(app_id: str) -> list[dict]:
+    return boto3.client("emr-serverless", region_name=REGION).list_job_runs(applicationId=app_id)["jobRuns"]
+
+
+def set_state(app_id: str, state: str) -> None:
+    for run in emrserverless_backends[DEFAULT_ACCOUNT_ID][REGION].job_runs[app_id]:
+        run.state = state
+
+
+def freshness_points() -> list[dict]:
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    now = datetime.now(UTC)
+    return cloudwatch.get_metric_statistics(
+        Namespace="rankops",
+        MetricName=starter.FRESHNESS_METRIC,
+        Dimensions=[{"Name": "Environment", "Value": "dev"}],
+        StartTime=now - timedelta(days=8),
+        EndTime=now + timedelta(hours=1),
+        Period=3600,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+
+
+def test_starter_starts_one_run_per_hour_and_reports_freshness(emr_app: str) -> None:
+    result = starter.handler({"id": "e-1", "time": "2026-11-03T13:00:07Z"}, None)
+    assert result["started"] is True and result["name"] == "build-features-20261103T1300"
+    (run,) = runs(emr_app)
+    detail = boto3.client("emr-serverless", region_name=REGION).get_job_run(applicationId=emr_app, jobRunId=run["id"])[
+        "jobRun"
+    ]
+    submit = detail["jobDriver"]["sparkSubmit"]
+    assert submit["entryPoint"] == "s3://artifacts/emr/0.1.0/build_features.py"
+    assert submit["entryPointArguments"] == ["--env", "dev"]
+    assert detail["executionRole"] == JOB_ROLE
+    assert freshness_points(), "the freshness metric is published on every invocation"
+
+
+def test_starter_skips_while_a_run_is_active(emr_app: str) -> None:
+    starter.handler({"time": "2026-11-03T13:00:00Z"}, None)
+    set_state(emr_app, "RUNNING")
+    result = starter.handler({"time": "2026-11-03T14:00:00Z"}, None)
+    assert result["started"] is False and result["active"] == runs(emr_app)[0]["id"]
+    assert len(runs(emr_app)) == 1
+    set_state(emr_app, "SUCCESS")
+    assert starter.handler({"time": "2026-11-03T15:00:00Z"}, None)["started"] is True
+    assert len(runs(emr_app)) == 2
+
+
+def test_freshness_lag_is_measured_from_the_last_success(emr_app: str) -> None:
+    emr = boto3.client("emr-serverless", region_name=REGION)
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    settings = starter.JobSettings.from_environ(
+        {
+            "APPLICATION_ID": emr_app,
+            "JOB_ROLE_ARN": JOB_ROLE,
+            "ENTRY_POINT": "s3://a/b.py",
+            "JOB_NAME": "build-features",
+            "METRICS_NAMESPACE": "rankops",
+            "RANKOPS_ENV": "dev",
+        }
+    )
+    starter.start(settings, emr, cloudwatch, {}, datetime.now(UTC))
+    (run,) = runs(emr_app)
+    later = run["createdAt"] + timedelta(hours=5)
+    assert starter.freshness_lag_minutes(emr, settings, later) == pytest.approx(300)
+    set_state(emr_app, "FAILED")  # a failed run does not count as fresh: lag falls back to the application age
+    assert starter.freshness_lag_minutes(emr, settings, later) >= 0
+
+
+def test_starter_names_a_missing_variable() -> None:
+    with pytest.raises(KeyError, match="APPLICATION_ID"):
+        starter.JobSettings.from_environ({"JOB_ROLE_ARN": "x"})
+
+
+@pytest.fixture
+def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name="rankops-dev-pipeline",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/sfn",
+    )["stateMachineArn"]
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="rankops-dev-approvals")["TopicArn"]
+    queue = sqs.create_queue(QueueName="approvals-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    monkeypatch.setenv("STATE_MACHINE_ARN", machine)
+    monkeypatch.setenv("APPROVALS_TOPIC_ARN", topic)
+    return {"machine": machine, "queue": queue}
+
+
+def executions(machine: str) -> list[dict]:
+    return boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=machine)["executions"]
+
+
+def inbox(queue: str) -> list[str]:
+    messages = boto3.client("sqs", region_name=REGION).receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+    return [m["Body"] for m in messages.get("Messages", [])]
+
+
+def stop_all(machine: str) -> None:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    for execution in executions(machine):
+        if execution["status"] == "RUNNING":
+            sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+SCHEDULED = {"id": "sched-1", "detail-type": "Scheduled Event", "time": "2026-11-02T03:00:00Z", "detail": {}}
+DRIFT = {
+    "id": "alarm-1",
+    "detail-type": "CloudWatch Alarm State Change",
+    "time": "2026-11-02T05:00:00Z",
+    "detail": {"alarmName": "rankops-dev-p2-feature-drift", "state": {"value": "ALARM", "reason": "PSI 0.31"}},
+}
+
+
+def test_weekly_schedule_starts_an_execution_with_the_trigger_as_input(pipeline: dict[str, str]) -> None:
+    result = trigger.handler(SCHEDULED, None)
+    assert result == {**result, "started": True, "trigger": "schedule", "name": "schedule-20261102T030000-sched-1"}
+    (execution,) = executions(pipeline["machine"])
+    described = boto3.client("stepfunctions", region_name=REGION).describe_execution(
+        executionArn=execution["executionArn"]
+    )
+    assert json.loads(described["input"])["trigger"]["trigger"] == "schedule"
+    assert inbox(pipeline["queue"]) == []  # routine triggers are not announced
+
+
+def test_no_second_run_while_one_is_running(pipeline: dict[str, str]) -> None:
+    trigger.handler(SCHEDULED, None)
+    result = trigger.handler(DRIFT, None)
+    assert result["started"] is False and result["running"] == "schedule-20261102T030000-sched-1"
+    assert len(executions(pipeline["machine"])) == 1
+
+
+def test_drift_alarm_starts_a_run_and_ok_transitions_do_not(pipeline: dict[str, str]) -> None:
+    ok = {**DRIFT, "detail": {**DRIFT["detail"], "state": {"value": "OK"}}}
+    assert trigger.handler(ok, None)["started"] is False
+    result = trigger.handler(DRIFT, None)
+    assert result["started"] is True and result["trigger"] == "drift"
+    described = boto3.client("stepfunctions", region_name=REGION).describe_execution(
+        executionArn=result["execution_arn"]
+    )
+    assert "PSI 0.31" in json.loads(described["input"])["trigger"]["reason"]
+
+
+def test_emergency_retrain_is_announced_started_or_not(pipeline: dict[str, str]) -> None:
+    event = {
+        "id": "ops-7",
+        "source": "rankops.ops",
+        "detail-type": trigger.EMERGENCY_DETAIL_TYPE,
+        "time": "2026-11-02T09:30:00Z",
+        "detail": {"environment": "dev", "reason": "bad model after catalogue import", "requested_by": "alice"},
+    }
+    assert trigger.handler(event, None)["started"] is True
+    (started,) = inbox(pipeline["queue"])
+    assert "alice" in started and "bad model after catalogue import" in started and "started" in started
+    second = trigger.handler({"trigger": "emergency", "reason": "again", "requested_by": "bob"}, None)
+    assert second["started"] is False
+    (refused,) = inbox(pipeline["queue"])
+    assert "NOT started" in refused and "bob" in refused
+    stop_all(pipeline["machine"])
+    redelivered = trigger.handler(event, None)  # the same event again: the same execution name
+    assert redelivered["started"] is False and "already" in redelivered["reason"]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"trigger": "emergency", "requested_by": "alice"}, "non-empty 'reason'"),
+        ({"trigger": "emergency", "reason": "x"}, "requested_by"),
+        ({"detail-type": "Something Else"}, "unsupported event"),
+    ],
+)
+def test_bad_requests_name_the_problem(pipeline: dict[str, str], event: dict, message: str) -> None:
+    with pytest.raises(trigger.BadRequest, match=message):
+        trigger.handler(event, None)
+    assert executions(pipeline["machine"]) == []
+
+
+def test_execution_names_are_valid_for_step_functions() -> None:
+    request = trigger.RetrainRequest("emergency", "r", "me", "a b/c:" * 30, "2026-11-02T09:30:00Z")
+    name = trigger.execution_name(request)
+    assert len(name) <= 80 and all(c.isalnum() or c in "-_" for c in name)
