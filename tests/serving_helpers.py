@@ -90,13 +90,9 @@ def register(settings: Settings, booster: Any, alias: str | None = None, name: s
     return registered.version
 
 
-def request(count: int = 10, user: str = "u-1", category: str = "toys", **extra: Any) -> dict[str, Any]:
-    return {
-        "user_id": user,
-        "context": {"category": category, "device": "mobile"},
-        "candidates": item_ids(count),
-        **extra,
-    }
+def request(count: int = 10, user: str = "u-1", category: str = "toys", start: int = 0, **extra: Any) -> dict[str, Any]:
+    candidates = [f"i-{k}" for k in range(start, start + count)]
+    return {"user_id": user, "context": {"category": category, "device": "mobile"}, "candidates": candidates, **extra}
 
 
 def copy_home(source: Path, target: Path) -> Path:

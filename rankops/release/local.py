@@ -107,6 +107,7 @@ def wait_for_server(url: str | None, state: ReleaseState, timeout_s: float = 5.0
         "champion": state.champion,
         "challenger": state.challenger if state.mode != "off" else None,
         "mode": state.mode,
+        "canary_share": state.canary_share if state.mode == "canary" else 0.0,
     }
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:

@@ -6,7 +6,7 @@ Two views, because they answer different questions:
   between the champion's and the challenger's scores of the same candidates:
   *would users see a different order?* Invariant to score scale.
 * over all requests, the KL divergence between the two score distributions
-  (histograms on shared quantile bins of the pooled scores): *did the scale or
+  (histograms on shared equal-width bins over the pooled scores): *did the scale or
   shape of the scores move?* That matters wherever scores are used as numbers
   (thresholds, auctions, blending).
 
@@ -78,17 +78,19 @@ def rank_correlations(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def kl_divergence(p_samples: np.ndarray, q_samples: np.ndarray, bins: int = 20) -> float:
-    """KL(P || Q) in nats between two samples, on quantile bins of the pooled sample."""
+    """KL(P || Q) in nats between two samples, on equal-width bins over the pooled 1st..99th percentile
+    (outliers go to the end bins). Equal widths, not quantile bins: a handful of distinct scores (few
+    candidates, repeated) would otherwise get bins narrower than the models' differences."""
     p_samples = np.asarray(p_samples, dtype=np.float64)
     q_samples = np.asarray(q_samples, dtype=np.float64)
     if len(p_samples) == 0 or len(q_samples) == 0:
         return float("nan")
-    pooled = np.concatenate([p_samples, q_samples])
-    edges = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, bins + 1)))
-    if len(edges) < 2:
-        return 0.0  # every score identical on both sides
-    p = np.histogram(p_samples, edges)[0] + SMOOTHING
-    q = np.histogram(q_samples, edges)[0] + SMOOTHING
+    low, high = np.percentile(np.concatenate([p_samples, q_samples]), [1.0, 99.0])
+    if not high > low:
+        return 0.0  # (nearly) every score identical on both sides
+    edges = np.linspace(low, high, bins + 1)
+    p = np.histogram(np.clip(p_samples, low, high), edges)[0] + SMOOTHING
+    q = np.histogram(np.clip(q_samples, low, high), edges)[0] + SMOOTHING
     p, q = p / p.sum(), q / q.sum()
     return float(np.sum(p * np.log(p / q)))
 

@@ -42,14 +42,12 @@ class CircuitBreaker:
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
-        """May a read go to the store now? In ``half_open`` only the one trial read may."""
+        """May a call go to the store now? Once the reset period is over the circuit is half open:
+        calls go through until the first data read decides (success closes, failure re-opens)."""
         with self._lock:
-            if self.state == CLOSED:
-                return True
             if self.state == OPEN and self.clock() - self.opened_at >= self.reset_s:
                 self.state = HALF_OPEN
-                return True
-            return False
+            return self.state != OPEN
 
     def success(self) -> None:
         with self._lock:
