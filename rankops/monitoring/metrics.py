@@ -121,7 +121,9 @@ def exposed_names() -> set[str]:
     names: set[str] = set()
     for spec in SPECS:
         if spec.kind == "histogram":
-            names |= {f"{spec.name}_bucket", f"{spec.name}_sum", f"{spec.name}_count"}
+            names |= {f"{spec.name}_bucket", f"{spec.name}_count", f"{spec.name}_created"}
+            if min(spec.buckets) >= 0:  # prometheus-client exports no _sum when observations may be negative
+                names.add(f"{spec.name}_sum")
         elif spec.kind == "counter":
             base = spec.name.removesuffix("_total")
             names |= {f"{base}_total", f"{base}_created"}

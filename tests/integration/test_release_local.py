@@ -118,7 +118,8 @@ def wait_for(condition, timeout_s: float = 15.0) -> None:  # type: ignore[no-unt
 def test_the_whole_release_loop_against_a_running_server(serving_copy) -> None:  # type: ignore[no-untyped-def]
     v = serving_copy.versions
     settings = make_settings(
-        serving_copy.settings.home, release={"shadow_min_requests": 40, "canary_min_requests": 20, "max_latency_ratio": 20}
+        serving_copy.settings.home,
+        release={"shadow_min_requests": 40, "canary_min_requests": 20, "max_latency_ratio": 20},
     )
     server = background.start(settings.home, settings.env, "127.0.0.1", 0)
     url = server["url"]

@@ -175,7 +175,9 @@ def test_shadow_scores_off_the_request_path_and_compares(serving_home) -> None: 
     champion = models.load_version(settings, serving_home.versions["good"], "champion")
     bad = models.load_version(settings, serving_home.versions["bad"], "challenger")
     shadow = ShadowScorer(metrics, capacity=500)
-    ranker = Ranker(guarded_lookup(settings, metrics), Routing(champion, bad, mode="shadow"), metrics=metrics, shadow=shadow)
+    ranker = Ranker(
+        guarded_lookup(settings, metrics), Routing(champion, bad, mode="shadow"), metrics=metrics, shadow=shadow
+    )
     shadow.start()
     try:
         answers = [ranker.rank(rank_request(20, f"u-{k}")) for k in range(60)]
