@@ -128,7 +128,7 @@ def test_the_whole_release_loop_against_a_running_server(serving_copy) -> None: 
         assert local.shadow(settings, v["bad"]).switched_after_s is not None
         assert {r["model_version"] for r in send(url, 60)} == {v["good"]}
         wait_for(lambda: local.status(settings)["shadow"]["requests"] >= 60)
-        with pytest.raises(ReleaseError, match="mean rank correlation .* is below"):
+        with pytest.raises(ReleaseError, match=r"mean rank correlation .* is below"):
             local.canary(settings)
         local.rollback(settings)
 
