@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HELPERS = {"serving_store"}  # modules that support a benchmark but are not one
+HELPERS = {"serving_http", "serving_store"}  # modules that support a benchmark but are not one
 
 
 def main() -> int:

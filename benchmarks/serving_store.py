@@ -76,7 +76,8 @@ class RedisItemStore:
         if active is None or not keys:
             return [None] * len(keys)
         try:
-            values: list[bytes | None] = self.client.mget([self._key(entity, active[0], k) for k in keys])
+            head = f"{self.prefix}:{entity}:{active[0]}:"
+            values: list[bytes | None] = self.client.mget([head + k for k in keys])
         except redis.RedisError as err:
             raise StoreError(f"redis read failed: {err}") from err
         return values

@@ -65,6 +65,7 @@ class Ranker:
         self.fallback = fallback
         self.metrics = metrics or ServingMetrics()
         self.score_sample = score_sample
+        self._positions: dict[int, list[int]] = {}
         self.shadow = shadow
         stored = [f for e in feature_registry.stored_entities() for f in feature_registry.stored_features(e)]
         self._stored_defaults = {f.name: f.default for f in stored}
@@ -180,7 +181,7 @@ class Ranker:
             order, ranked = idx.tolist(), scores[idx].tolist()
             if self.score_sample:
                 sample = self.metrics.score.labels(level)
-                for pos in sorted({round(p) for p in np.linspace(0, count - 1, min(self.score_sample, count))}):
+                for pos in self._sample_positions(count):
                     sample.observe(ranked[pos])
         candidates = request.candidates
         degraded = level != variant
@@ -195,6 +196,14 @@ class Ranker:
             "variant": level,
             "fallback": "; ".join(problems) if degraded else None,
         }
+
+    def _sample_positions(self, count: int) -> list[int]:
+        """Evenly spaced ranks (first and last included) whose scores feed the score histogram; cached per count."""
+        positions = self._positions.get(count)
+        if positions is None:
+            spaced = np.linspace(0, count - 1, min(self.score_sample, count))
+            positions = self._positions[count] = sorted({round(float(p)) for p in spaced})
+        return positions
 
     def describe(self) -> dict[str, Any]:
         return {
