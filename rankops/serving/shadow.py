@@ -136,6 +136,9 @@ class ShadowScorer:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         if self._thread is not None:
-            self.queue.put(None)
+            try:
+                self.queue.put(None, timeout=timeout_s)
+            except queue.Full:
+                log.warning("shadow queue still full at shutdown; pending shadow scorings are dropped")
             self._thread.join(timeout_s)
             self._thread = None
