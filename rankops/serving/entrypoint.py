@@ -35,7 +35,7 @@ from rankops.serving import model as models
 from rankops.serving.core import Ranker
 from rankops.serving.guard import CircuitBreaker, GuardedStore
 from rankops.serving.http import create_app
-from rankops.serving.release_watch import ReleaseWatcher
+from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
 
@@ -111,6 +111,7 @@ def build_server(
         def load(version: str, role: str) -> models.LoadedModel:
             return models.load_version(settings, version, role)
 
+        seen = signature(state_path(settings.home))  # before reading: a concurrent change is not missed
         try:
             routing = build_routing(_initial_state(settings), loaded, load, settings.release.bucket_salt)
         except ModelError as err:
@@ -123,7 +124,13 @@ def build_server(
             fallback = None
         ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow)
         watcher = ReleaseWatcher(
-            state_path(settings.home), ranker, loaded, load, settings.release.bucket_salt, cfg.release_recheck_ms / 1000
+            state_path(settings.home),
+            ranker,
+            loaded,
+            load,
+            settings.release.bucket_salt,
+            cfg.release_recheck_ms / 1000,
+            seen=seen,
         )
     starts: list[Callable[[], None]] = [shadow.start] + ([watcher.start] if watcher else [])
     stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [shadow.stop, lookup.close]

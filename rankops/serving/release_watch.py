@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rankops.errors import RankopsError
 from rankops.release.state import read_state
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 Signature = tuple[int, int, int] | None
 
 
-def _signature(path: Path) -> Signature:
+def signature(path: Path) -> Signature:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -47,6 +47,7 @@ class ReleaseWatcher:
         salt_base: str,
         interval_s: float = 0.5,
         on_switch: Callable[[], None] | None = None,
+        seen: Signature | Literal["now"] = "now",
     ) -> None:
         self.path = path
         self.ranker = ranker
@@ -55,7 +56,9 @@ class ReleaseWatcher:
         self.salt_base = salt_base
         self.interval_s = interval_s
         self.on_switch = on_switch
-        self.seen: Signature = _signature(path)
+        # the file's signature when the initial routing was read: a change made while models were
+        # loading is still picked up by the first check
+        self.seen: Signature = signature(path) if seen == "now" else seen
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,10 +66,10 @@ class ReleaseWatcher:
 
     def check_now(self) -> bool:
         """Reload if the state file changed; True if the routing was switched."""
-        signature = _signature(self.path)
-        if signature == self.seen:
+        current = signature(self.path)
+        if current == self.seen:
             return False
-        self.seen = signature
+        self.seen = current
         try:
             state = read_state(self.path)
             if state is None:
