@@ -65,10 +65,10 @@ def _require_version(settings: Settings, version: str) -> None:
 def _latest_other_version(settings: Settings, champion: str | None) -> str:
     client, _ = registry.connect(settings)
     versions = client.search_model_versions(f"name = '{settings.mlflow.model_name}'")
-    newer = sorted((int(v.version) for v in versions if v.version != champion), reverse=True)
+    newer = sorted((int(v.version) for v in versions if str(v.version) != champion), reverse=True)
     if not newer:
         raise ReleaseError(
-            "no version other than the champion is registered; train one with `rankops train --alias ''`"
+            "no version other than the champion is registered; train one with `rankops train --alias challenger`"
         )
     return str(newer[0])
 

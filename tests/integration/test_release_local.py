@@ -64,6 +64,10 @@ def test_unknown_versions_and_bad_shares_are_refused(serving_copy) -> None:  # t
     assert not state_path(settings.home).with_suffix(".tmp").exists()
 
 
+def test_shadow_defaults_to_the_newest_other_version(serving_copy) -> None:  # type: ignore[no-untyped-def]
+    assert local.shadow(serving_copy.settings).state.challenger == serving_copy.versions["challenger"]
+
+
 def test_the_watcher_switches_without_reloading_kept_models(serving_copy) -> None:  # type: ignore[no-untyped-def]
     settings, v = serving_copy.settings, serving_copy.versions
     server = build_server(settings)
