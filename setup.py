@@ -69,7 +69,7 @@ setup(
         include=["rankops*", "infra*", "stepfunctions*", "sagemaker_jobs*", "emr_jobs*", "lambdas*"]
     ),
     include_package_data=True,
-    package_data={"rankops": ["VERSION", "py.typed"]},
+    package_data={"rankops": ["VERSION", "py.typed", "monitoring/assets/*"]},
     install_requires=CORE,
     extras_require={
         "spark": SPARK,

@@ -125,18 +125,45 @@ class MlflowConfig(Section):
 
 
 class ServingConfig(Section):
+    """The inference server: limits, latency budget, degradation and release pick-up."""
+
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
+    workers: int = Field(1, ge=1, le=64)  # uvicorn worker processes; >1 switches metrics to multiprocess mode
     max_candidates: int = Field(500, gt=0)
     max_body_bytes: int = Field(1_000_000, gt=0)
-    store_timeout_ms: int = Field(30, gt=0)
+    store_timeout_ms: int = Field(30, gt=0)  # a store read slower than this counts as a failure for the breaker
     latency_budget_ms: int = Field(150, gt=0)
+    predict_threads: int = Field(1, ge=1, le=64)  # LightGBM threads per prediction (1: best per-core throughput)
+    breaker_failures: int = Field(5, ge=1)  # consecutive store failures (or slow reads) that open the circuit
+    breaker_reset_ms: int = Field(1000, gt=0)  # an open circuit skips the store this long, then tries one read
+    score_sample: int = Field(8, ge=0, le=1000)  # scores per request recorded in the score histogram
+    release_recheck_ms: int = Field(500, gt=0)  # how often the server looks for a new release state
+    shadow_queue: int = Field(1000, ge=1)  # pending shadow scorings; beyond this they are dropped and counted
 
 
 class ReleaseConfig(Section):
+    """Local release decisions (shadow, sticky canary, blue/green) and the SageMaker deployment policy."""
+
     canary_steps: list[float] = [0.1, 0.5, 1.0]
+    bucket_salt: str = "rankops"  # with the challenger version, seeds the sticky user buckets
     max_kl_divergence: float = Field(0.5, ge=0)
     min_rank_correlation: float = Field(0.3, ge=-1, le=1)
+    shadow_min_requests: int = Field(100, ge=1)
+    shadow_bins: int = Field(20, ge=2, le=1000)
+    canary_min_requests: int = Field(200, ge=1)  # per variant, before a canary step may advance
+    max_fallback_rate: float = Field(0.01, ge=0, le=1)  # share of the challenger's answers given by a lower level
+    max_latency_ratio: float = Field(1.5, gt=0)  # challenger p95 / champion p95
+    # AWS: the endpoint's blue/green deployment (rankops.release.sagemaker)
+    traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "CANARY"
+    canary_size_percent: int = Field(10, ge=1, le=99)
+    linear_step_percent: int = Field(20, ge=1, le=99)
+    wait_interval_s: int = Field(300, ge=0, le=3600)
+    termination_wait_s: int = Field(600, ge=0, le=3600)
+    max_execution_timeout_s: int = Field(3600, ge=600, le=28800)
+    shadow_sampling_percent: int = Field(100, ge=1, le=100)  # share of requests copied to a shadow variant
+    max_error_rate: float = Field(0.001, ge=0, le=1)  # post-traffic: 5xx / invocations
+    max_latency_p95_ms: float = Field(100.0, gt=0)  # post-traffic and pre-traffic latency ceiling
 
     @model_validator(mode="after")
     def _steps_increase(self) -> ReleaseConfig:

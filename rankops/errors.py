@@ -40,3 +40,7 @@ class RequestError(RankopsError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ReleaseError(RankopsError):
+    """A release step (shadow, canary, promote, rollback) is not allowed or its checks failed."""

@@ -152,3 +152,42 @@ def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTarg
     yield RedisTarget(f"redis://127.0.0.1:{port}/0", prefix, owned=True)
     proc.terminate()
     proc.wait(timeout=10)
+
+
+# -- serving ----------------------------------------------------------------------------------
+@dataclass
+class ServingHome:
+    """An online store seeded with item features and real LightGBM rankers in MLflow: version 1
+    (champion), 2 (trained on inverted labels: a bad challenger), 3 (a good challenger), and a
+    fallback model reading only ctr_7d and category_match. Copy it before changing it."""
+
+    settings: Settings
+    versions: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def serving_home(tmp_path_factory: pytest.TempPathFactory) -> ServingHome:
+    from rankops import registry
+    from tests import serving_helpers as h
+
+    settings = make_settings(tmp_path_factory.mktemp("serving") / "home")
+    h.seed_store(settings)
+    versions = {
+        "good": h.register(settings, h.tiny_booster(0), alias=registry.CHAMPION),
+        "bad": h.register(settings, h.tiny_booster(1, invert=True)),
+        "challenger": h.register(settings, h.tiny_booster(2)),
+        "fallback": h.register(
+            settings,
+            h.tiny_booster(3, names=["ctr_7d", "category_match"]),
+            alias=registry.CHAMPION,
+            name=registry.fallback_model_name(settings),
+        ),
+    }
+    return ServingHome(settings, versions)
+
+
+@pytest.fixture
+def serving_copy(serving_home: ServingHome, tmp_path: Path) -> ServingHome:
+    """A private copy of ``serving_home`` (its registry and store may be changed)."""
+    shutil.copytree(serving_home.settings.home, tmp_path / "home")
+    return ServingHome(make_settings(tmp_path / "home"), dict(serving_home.versions))

@@ -19,6 +19,7 @@ def register(sub: Any) -> None:
     p.add_argument("--host", help="bind address (default: serving.host)")
     p.add_argument("--port", type=int, help="port (default: serving.port)")
     p.add_argument("--model-dir", help="serve this MLflow model directory instead of the registry's champion")
+    p.add_argument("--workers", type=int, help="worker processes (default: serving.workers; one per core is best)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--background", action="store_true", help="start detached and return once /ping answers")
     mode.add_argument("--stop", action="store_true", help="stop the background server of this home")
@@ -47,5 +48,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from rankops.serving.entrypoint import run as serve
 
-    serve(settings, host, port, Path(args.model_dir) if args.model_dir else None)
+    if args.workers is not None and args.workers < 1:
+        from rankops.errors import ConfigError
+
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    serve(settings, host, port, Path(args.model_dir) if args.model_dir else None, args.workers)
     return 0

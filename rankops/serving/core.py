@@ -1,41 +1,213 @@
-"""The ranking core: request in, ranked response out. No HTTP, no I/O set-up.
+"""The ranking core: request in, ranked response out. No HTTP, no set-up.
 
-Everything expensive (model load, store connections, config) happens once in
-``Ranker.__init__``; ``rank`` is the per-request hot path.
+Everything expensive (models, store connections, config) is built once by
+:mod:`rankops.serving.entrypoint`; :meth:`Ranker.rank` is the per-request hot path.
+
+The fallback chain, each level tried only if the one above cannot answer:
+
+1. the routed model (``champion``, or ``challenger`` for a canary user),
+2. the small ``fallback`` model,
+3. the ``rule`` baseline (:func:`rankops.training.baseline.rule_scores`),
+4. ``input_order``: the candidates as given, if even the rule cannot run.
+
+A model level is skipped when it is not loaded, when a feature it reads is
+unavailable because its store failed (registry defaults stand in for *missing*
+items, never for a failed store: a model scoring defaults would rank by noise
+without anyone noticing), or when scoring raises or returns non-finite scores.
+The response's ``variant`` names the level that answered and ``fallback`` says
+why the levels above it did not.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rankops.errors import ModelError, RequestError
 from rankops.features import on_demand
-from rankops.features.lookup import FeatureLookup
-from rankops.serving.model import LoadedModel
-from rankops.serving.schema import RankRequest
+from rankops.features import registry as feature_registry
+from rankops.monitoring.metrics import ServingMetrics
+from rankops.serving.routing import Routing
+from rankops.training.baseline import rule_scores
+
+if TYPE_CHECKING:
+    from rankops.features.lookup import FeatureLookup
+    from rankops.serving.model import LoadedModel
+    from rankops.serving.schema import RankRequest
+    from rankops.serving.shadow import ShadowScorer
+
+
+@dataclass(frozen=True)
+class Features:
+    columns: dict[str, np.ndarray]  # stored (fetched, defaulted or inline) and on-demand columns
+    unavailable: frozenset[str]  # features that hold defaults only because their store failed
+    problem: str | None = None
+
+
+def _matrix(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    return np.column_stack([columns[name] for name in names])
 
 
 class Ranker:
-    def __init__(self, model: LoadedModel, lookup: FeatureLookup) -> None:
-        self.model = model
+    def __init__(
+        self,
+        lookup: FeatureLookup,
+        routing: Routing,
+        fallback: LoadedModel | None = None,
+        metrics: ServingMetrics | None = None,
+        score_sample: int = 8,
+        shadow: ShadowScorer | None = None,
+    ) -> None:
         self.lookup = lookup
+        self.fallback = fallback
+        self.metrics = metrics or ServingMetrics()
+        self.score_sample = score_sample
+        self._positions: dict[int, list[int]] = {}
+        self.shadow = shadow
+        stored = [f for e in feature_registry.stored_entities() for f in feature_registry.stored_features(e)]
+        self._stored_defaults = {f.name: f.default for f in stored}
+        self._derived = {f.name: frozenset(f.inputs) for f in feature_registry.on_demand_features()}
+        self.routing = routing
+        self.set_routing(routing)
+        if shadow is not None:
+            shadow.reset(routing.champion, routing.challenger)
+        if fallback is not None and fallback.version.isdigit():
+            self.metrics.model_version.labels("fallback").set(float(fallback.version))
 
-    def features(self, request: RankRequest) -> np.ndarray:
-        """Model input matrix for the candidates: stored, defaulted, then on-demand columns."""
-        fetched = self.lookup.fetch_items(request.candidates)
-        columns = dict(fetched.columns)
+    @property
+    def model(self) -> LoadedModel | None:
+        """The champion (kept for callers that serve one model)."""
+        return self.routing.champion
+
+    def set_routing(self, routing: Routing) -> None:
+        """Switch releases: one reference assignment, picked up by the next request."""
+        before = self.routing
+        self.routing = routing
+        for role, model in (("champion", routing.champion), ("challenger", routing.challenger)):
+            self.metrics.model_version.labels(role).set(
+                float(model.version) if model and model.version.isdigit() else 0
+            )
+        if routing.previous is not None and routing.previous.version.isdigit():
+            self.metrics.model_version.labels("previous").set(float(routing.previous.version))
+        self.metrics.canary_share.set(routing.canary_share)
+        if self.shadow is not None and before.describe() != routing.describe():
+            self.shadow.reset(routing.champion, routing.challenger)
+
+    # -- features ---------------------------------------------------------------------------------
+    def features(self, request: RankRequest) -> Features:
+        """Stored features (one batched read per store, unless all are inline), then on-demand ones."""
+        count = len(request.candidates)
+        to_fetch = [name for name in self._stored_defaults if name not in request.features]
+        columns: dict[str, np.ndarray] = {}
+        unavailable: frozenset[str] = frozenset()
+        problem = None
+        if to_fetch:
+            try:
+                fetched = self.lookup.fetch_items(request.candidates)
+            except Exception as err:  # a failed or skipped store: the chain decides who can still answer
+                problem = f"features unavailable: {err}"
+                unavailable = frozenset(to_fetch)
+                columns = {name: np.full(count, self._stored_defaults[name]) for name in to_fetch}
+            else:
+                columns = dict(fetched.columns)
+                self.metrics.candidates_missing.inc(count - int(np.count_nonzero(fetched.found)))
+        columns.update(request.features)
         now = request.ts if request.ts is not None else time.time()
-        columns.update(on_demand.compute(columns, now, on_demand.category_code(request.context.get("category"))))
-        return np.column_stack([columns[name] for name in self.model.feature_names])
+        category = on_demand.category_code(request.context.get("category"))
+        columns.update(on_demand.compute(columns, now, category))
+        if unavailable:
+            unavailable |= {name for name, inputs in self._derived.items() if inputs & unavailable}
+        return Features(columns, unavailable, problem)
 
-    def rank(self, request: RankRequest) -> dict[str, Any]:
-        scores = self.model.predict(self.features(request))
-        order = np.argsort(-scores, kind="stable")
+    # -- the chain --------------------------------------------------------------------------------
+    def rank(self, request: RankRequest, started: float | None = None) -> dict[str, Any]:
+        """Rank the candidates; never raises for a failing dependency (only ``RequestError``)."""
+        started = time.perf_counter() if started is None else started
+        routing = self.routing
+        variant, model = routing.route(request.user_id, request.target_variant)
+        if request.target_variant is not None and model is None:
+            raise RequestError(f"no {request.target_variant} model is loaded on this server")
+        problems: list[str] = []
+        try:
+            features = self.features(request)
+        except Exception as err:  # e.g. a malformed stored value; nothing can score
+            return self._respond(request, variant, "input_order", None, None, [f"features failed: {err}"], started)
+        if features.problem:
+            problems.append(features.problem)
+        for level, candidate in ((variant, model), ("fallback", self.fallback)):
+            if candidate is None:
+                problems.append(f"no {level} model loaded")
+                continue
+            blocked = features.unavailable.intersection(candidate.feature_names)
+            if blocked:
+                problems.append(f"{level} model skipped: {', '.join(sorted(blocked))} unavailable")
+                continue
+            try:
+                scores = candidate.predict(_matrix(features.columns, candidate.feature_names))
+                if scores.shape != (len(request.candidates),) or not np.isfinite(scores).all():
+                    raise ModelError(f"returned {scores.shape} scores, not all finite")
+            except Exception as err:  # a model that cannot score must not take the request down
+                problems.append(f"{level} model version {candidate.version} failed to score: {err}")
+                continue
+            if level == "champion" and routing.shadow is not None and self.shadow is not None:
+                self.shadow.submit(routing.shadow, features.columns, scores)
+            return self._respond(request, variant, level, candidate.version, scores, problems, started)
+        try:
+            scores = rule_scores(features.columns)
+        except Exception as err:
+            problems.append(f"rule baseline failed: {err}")
+            return self._respond(request, variant, "input_order", None, None, problems, started)
+        return self._respond(request, variant, "rule", None, scores, problems, started)
+
+    def _respond(
+        self,
+        request: RankRequest,
+        variant: str,
+        level: str,
+        version: str | None,
+        scores: np.ndarray | None,
+        problems: list[str],
+        started: float,
+    ) -> dict[str, Any]:
+        count = len(request.candidates)
+        if scores is None:
+            order: list[int] = list(range(count))
+            ranked: list[float] = [0.0] * count
+        else:
+            idx = np.argsort(-scores, kind="stable")
+            order, ranked = idx.tolist(), scores[idx].tolist()
+            if self.score_sample:
+                sample = self.metrics.score.labels(level)
+                for pos in self._sample_positions(count):
+                    sample.observe(ranked[pos])
+        candidates = request.candidates
+        degraded = level != variant
+        m = self.metrics
+        m.candidates.inc(count)
+        if degraded:
+            m.fallback.labels(variant, level).inc()
+        m.request_seconds.labels(variant, "degraded" if degraded else "ok").observe(time.perf_counter() - started)
         return {
-            "ranking": [{"item_id": request.candidates[i], "score": float(scores[i])} for i in order],
-            "model_version": self.model.version,
-            "variant": self.model.variant,
-            "fallback": None,
+            "ranking": [{"item_id": candidates[i], "score": s} for i, s in zip(order, ranked, strict=True)],
+            "model_version": version,
+            "variant": level,
+            "fallback": "; ".join(problems) if degraded else None,
+        }
+
+    def _sample_positions(self, count: int) -> list[int]:
+        """Evenly spaced ranks (first and last included) whose scores feed the score histogram; cached per count."""
+        positions = self._positions.get(count)
+        if positions is None:
+            spaced = np.linspace(0, count - 1, min(self.score_sample, count))
+            positions = self._positions[count] = sorted({round(float(p)) for p in spaced})
+        return positions
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **self.routing.describe(),
+            "fallback_model": self.fallback.version if self.fallback else None,
+            "shadow": self.shadow.summary() if self.shadow is not None and self.routing.shadow is not None else None,
         }

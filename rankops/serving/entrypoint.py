@@ -1,40 +1,191 @@
 """``serve``: the SageMaker inference container contract, also ``rankops serve``.
 
 SageMaker starts the container with the argument ``serve`` and expects HTTP on
-port 8080 (``SAGEMAKER_BIND_TO_PORT`` may change it); the model is extracted to
-``/opt/ml/model``. Locally the model comes from the MLflow registry alias.
+port 8080 (``SAGEMAKER_BIND_TO_PORT`` may change it, ``SAGEMAKER_MODEL_SERVER_WORKERS``
+sets the worker count); the model is extracted to ``/opt/ml/model`` (``SM_MODEL_DIR``),
+with an optional fallback model in its ``fallback/`` folder. There, variants and
+traffic shifting belong to the endpoint (:mod:`rankops.release.sagemaker`).
+
+Locally the models come from the MLflow registry: the versions named by the
+release state (``RANKOPS_HOME/release/state.json``), or the ``champion`` alias
+before any release, and the fallback model's champion. A missing model degrades
+the chain (the server still answers, with the reason); a broken model directory
+in a container fails start-up, so a bad deployment never turns healthy.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rankops.config import Settings, load_settings
+from rankops.errors import ModelError
+from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
+from rankops.features.online.base import OnlineStore, open_store
+from rankops.monitoring.metrics import MULTIPROC_ENV, ServingMetrics
+from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
+from rankops.serving.guard import CircuitBreaker, GuardedStore
 from rankops.serving.http import create_app
+from rankops.serving.release_watch import ReleaseWatcher, signature
+from rankops.serving.routing import Routing, build_routing
+from rankops.serving.shadow import ShadowScorer
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+log = logging.getLogger("rankops.serving")
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+SETTINGS_ENV = "RANKOPS_SERVE_SETTINGS"  # settings handed to worker processes (JSON; no "__": not an override)
+
+
+@dataclass
+class Server:
+    ranker: Ranker
+    app: Starlette
+    watcher: ReleaseWatcher | None
+    shadow: ShadowScorer
+
+
+def guarded_lookup(
+    settings: Settings, metrics: ServingMetrics, stores: dict[str, OnlineStore] | None = None
+) -> FeatureLookup:
+    """One guarded store per entity: timed, counted, behind a circuit breaker."""
+    cfg = settings.serving
+    raw = stores or {e: open_store(settings, e) for e in feature_registry.stored_entities()}
+    return FeatureLookup(
+        {
+            entity: GuardedStore(
+                store,
+                CircuitBreaker(cfg.breaker_failures, cfg.breaker_reset_ms / 1000),
+                metrics,
+                cfg.store_timeout_ms / 1000,
+            )
+            for entity, store in raw.items()
+        }
+    )
+
+
+def model_dir_from_environment(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    if os.environ.get("SM_MODEL_DIR"):
+        return Path(os.environ["SM_MODEL_DIR"])
+    return SAGEMAKER_MODEL_DIR if (SAGEMAKER_MODEL_DIR / "MLmodel").is_file() else None
+
+
+def _initial_state(settings: Settings) -> ReleaseState:
+    from rankops.release.local import state_from_aliases
+
+    return read_state(state_path(settings.home)) or state_from_aliases(settings)
+
+
+def build_server(
+    settings: Settings, model_dir: Path | None = None, stores: dict[str, OnlineStore] | None = None
+) -> Server:
+    """Everything loaded once: stores, models, routing, background threads (started by the app's lifespan)."""
+    cfg = settings.serving
+    metrics = ServingMetrics()
+    lookup = guarded_lookup(settings, metrics, stores)
+    shadow = ShadowScorer(
+        metrics, cfg.shadow_queue, settings.home / "release" / "shadow", bins=settings.release.shadow_bins
+    )
+    watcher: ReleaseWatcher | None = None
+    model_dir = model_dir_from_environment(model_dir)
+    fallback: models.LoadedModel | None
+    if model_dir is not None:
+        routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
+        fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow)
+    else:
+        loaded: dict[str, models.LoadedModel] = {}
+
+        def load(version: str, role: str) -> models.LoadedModel:
+            return models.load_version(settings, version, role)
+
+        seen = signature(state_path(settings.home))  # before reading: a concurrent change is not missed
+        try:
+            routing = build_routing(_initial_state(settings), loaded, load, settings.release.bucket_salt)
+        except ModelError as err:
+            log.warning("serving without a model (the fallback chain answers): %s", err)
+            routing = Routing(None)
+        try:
+            fallback = models.load_fallback(settings)
+        except ModelError as err:
+            log.warning("no fallback model: %s", err)
+            fallback = None
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow)
+        watcher = ReleaseWatcher(
+            state_path(settings.home),
+            ranker,
+            loaded,
+            load,
+            settings.release.bucket_salt,
+            cfg.release_recheck_ms / 1000,
+            seen=seen,
+        )
+    starts: list[Callable[[], None]] = [shadow.start] + ([watcher.start] if watcher else [])
+    stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [shadow.stop, lookup.close]
+    app = create_app(ranker, cfg.max_candidates, cfg.max_body_bytes, starts, stops)
+    return Server(ranker, app, watcher, shadow)
 
 
 def build_ranker(settings: Settings, model_dir: Path | None = None, alias: str = "champion") -> Ranker:
-    model_dir = model_dir or (Path(os.environ["SM_MODEL_DIR"]) if os.environ.get("SM_MODEL_DIR") else None)
-    if model_dir is None and (SAGEMAKER_MODEL_DIR / "MLmodel").is_file():
-        model_dir = SAGEMAKER_MODEL_DIR
-    loaded = models.load_from_dir(model_dir) if model_dir else models.load_from_registry(settings, alias)
-    return Ranker(loaded, FeatureLookup.from_settings(settings))
+    """The ranking core alone (no HTTP, no background threads), e.g. for in-process use."""
+    del alias  # the release state / champion alias decides; kept for callers of the first API
+    return build_server(settings, model_dir).ranker
 
 
-def run(settings: Settings, host: str, port: int, model_dir: Path | None = None) -> None:
+def app_from_environment() -> Starlette:
+    """uvicorn's app factory in each worker process (``workers > 1``)."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    return build_server(settings).app
+
+
+def _prepare_multiprocess(settings: Settings, port: int) -> None:
+    """A fresh directory for prometheus-client's per-process files, set before workers start."""
+    folder = Path(os.environ.get(MULTIPROC_ENV) or settings.home / "run" / f"prometheus-{port}")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+
+
+def run(
+    settings: Settings,
+    host: str,
+    port: int,
+    model_dir: Path | None = None,
+    workers: int | None = None,
+    stores: dict[str, OnlineStore] | None = None,
+) -> None:
     import uvicorn
 
-    ranker = build_ranker(settings, model_dir)
-    app = create_app(ranker, settings.serving.max_candidates, settings.serving.max_body_bytes)
-    print(f"rankops serving model version {ranker.model.version} on http://{host}:{port}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    workers = workers or settings.serving.workers
+    options = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    if workers == 1:
+        server = build_server(settings, model_dir, stores)
+        routing = server.ranker.routing.describe()
+        print(f"rankops serving {routing} on http://{host}:{port}", flush=True)
+        uvicorn.run(server.app, **options)  # type: ignore[arg-type]
+        return
+    if stores is not None:
+        raise ModelError("injected stores serve one worker only; set workers=1")
+    _prepare_multiprocess(settings, port)
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    if model_dir is not None:
+        os.environ["SM_MODEL_DIR"] = str(model_dir)
+    print(f"rankops serving with {workers} workers on http://{host}:{port}", flush=True)
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,4 +195,5 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown container command {args[0]!r}; SageMaker runs this image with 'serve'")
     settings = load_settings()
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
-    run(settings, "0.0.0.0", port)  # noqa: S104 - inside the container, SageMaker routes to this port
+    workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", str(settings.serving.workers)))
+    run(settings, "0.0.0.0", port, workers=workers)  # noqa: S104 - inside the container, SageMaker routes to this port

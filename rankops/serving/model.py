@@ -1,4 +1,8 @@
-"""A loaded ranking model: the booster, the columns it expects, and who it is."""
+"""A loaded ranking model: the booster, the columns it expects, and who it is.
+
+Models are loaded once (at start-up, or by the release watcher off the request
+path) and shared read-only by every request; ``predict`` is the hot path.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
 
     from rankops.config import Settings
 
+FALLBACK_DIR = "fallback"  # a fallback model packaged beside the champion in a SageMaker model archive
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -24,26 +30,52 @@ class LoadedModel:
     version: str
     variant: str
     feature_names: list[str]
+    threads: int = 1
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(matrix, num_threads=1))
+        return np.asarray(self.booster.predict(matrix, num_threads=self.threads))
+
+    def as_role(self, variant: str) -> LoadedModel:
+        """The same booster under another role (a promotion reuses the loaded model: no reload)."""
+        return LoadedModel(self.booster, self.version, variant, self.feature_names, self.threads)
 
 
-def _checked(booster: lgb.Booster, version: str, variant: str) -> LoadedModel:
+def _checked(booster: lgb.Booster, version: str, variant: str, threads: int = 1) -> LoadedModel:
     names = list(booster.feature_name())
     known = set(features.model_features()) | {f.name for f in features.FEATURES}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ModelError(f"model version {version} expects features {unknown} that the registry does not declare")
-    return LoadedModel(booster, version, variant, names)
+    return LoadedModel(booster, version, variant, names, threads)
 
 
 def load_from_registry(settings: Settings, alias: str = registry.CHAMPION) -> LoadedModel:
     booster, version = registry.load_booster(settings, alias)
-    return _checked(booster, version, alias)
+    return _checked(booster, version, alias, settings.serving.predict_threads)
 
 
-def load_from_dir(path: Path, variant: str = registry.CHAMPION) -> LoadedModel:
+def load_version(settings: Settings, version: str, variant: str, name: str | None = None) -> LoadedModel:
+    """One registered version of ``name`` (default: the ranker), whatever aliases it holds."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    registry.connect(settings)
+    name = name or settings.mlflow.model_name
+    try:
+        booster = mlflow.lightgbm.load_model(f"models:/{name}/{version}")
+    except (MlflowException, OSError) as err:
+        raise ModelError(f"cannot load version {version} of model {name!r}: {err}") from err
+    return _checked(booster, version, variant, settings.serving.predict_threads)
+
+
+def load_fallback(settings: Settings) -> LoadedModel | None:
+    """The small fallback model's champion, or ``None`` if none is registered."""
+    name = registry.fallback_model_name(settings)
+    version = registry.alias_version(settings, registry.CHAMPION, name)
+    return None if version is None else load_version(settings, version, "fallback", name)
+
+
+def load_from_dir(path: Path, variant: str = registry.CHAMPION, threads: int = 1) -> LoadedModel:
     """An MLflow model directory, as SageMaker extracts it to ``/opt/ml/model``."""
     import mlflow
 
@@ -51,4 +83,10 @@ def load_from_dir(path: Path, variant: str = registry.CHAMPION) -> LoadedModel:
         raise ModelError(f"{path} is not an MLflow model directory (no MLmodel file)")
     booster = mlflow.lightgbm.load_model(str(path))
     version = (path / "VERSION").read_text().strip() if (path / "VERSION").is_file() else path.name
-    return _checked(booster, version, variant)
+    return _checked(booster, version, variant, threads)
+
+
+def load_fallback_from_dir(path: Path, threads: int = 1) -> LoadedModel | None:
+    """``<model dir>/fallback`` if the archive carries one."""
+    folder = path / FALLBACK_DIR
+    return load_from_dir(folder, "fallback", threads) if (folder / "MLmodel").is_file() else None

@@ -5,10 +5,23 @@ Request::
     {"user_id": "u-17", "context": {"category": "furniture", "device": "mobile"},
      "candidates": ["i-1", "i-2"]}
 
+Optional request fields: ``ts`` (request time, epoch seconds; default now) and
+``features``, stored item features supplied inline, one list per feature aligned
+with ``candidates`` (``null`` = missing, the registry default is used)::
+
+    "features": {"ctr_7d": [0.12, null], "price": [30.0, 12.5]}
+
+Inline values win over the online store; when every stored feature is inline
+the store is not read at all.
+
 Response::
 
     {"ranking": [{"item_id": "i-2", "score": 0.93}, ...], "model_version": "7",
      "variant": "champion", "fallback": null}
+
+``variant`` is the level of the fallback chain that answered (``champion``,
+``challenger``, ``fallback``, ``rule``, ``input_order``); ``fallback`` is
+``null`` or the reason a lower level answered.
 """
 
 from __future__ import annotations
@@ -16,11 +29,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 
 from rankops.errors import RequestError
+from rankops.features import registry
 
 JSON_TYPES = ("application/json",)
+FIELDS = ("user_id", "context", "candidates", "ts", "features")
+VARIANTS = ("champion", "challenger", "previous")
+INLINE_FEATURES = tuple(f.name for f in registry.stored_features("item"))
+_INLINE_DEFAULTS = {f.name: f.default for f in registry.stored_features("item")}
 
 
 @dataclass(frozen=True)
@@ -29,9 +48,13 @@ class RankRequest:
     candidates: list[str]
     context: dict[str, Any] = field(default_factory=dict)
     ts: float | None = None  # request time (epoch seconds); defaults to now
+    features: dict[str, np.ndarray] = field(default_factory=dict)  # inline stored features, aligned with candidates
+    target_variant: str | None = None  # force a variant (SageMaker's TargetVariant), e.g. for pre-traffic checks
 
 
-def parse_request(body: bytes, content_type: str | None, max_candidates: int, max_body_bytes: int) -> RankRequest:
+def parse_request(
+    body: bytes, content_type: str | None, max_candidates: int, max_body_bytes: int, target_variant: str | None = None
+) -> RankRequest:
     """Decode and validate; every failure is a ``RequestError`` naming the problem."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media not in JSON_TYPES:
@@ -44,9 +67,9 @@ def parse_request(body: bytes, content_type: str | None, max_candidates: int, ma
         raise RequestError(f"malformed JSON: {err}") from None
     if not isinstance(doc, dict):
         raise RequestError("the request must be a JSON object with user_id, context and candidates")
-    unknown = set(doc) - {"user_id", "context", "candidates", "ts"}
+    unknown = set(doc) - set(FIELDS)
     if unknown:
-        raise RequestError(f"unknown field(s) {sorted(unknown)}; expected user_id, context, candidates, ts")
+        raise RequestError(f"unknown field(s) {sorted(unknown)}; expected {', '.join(FIELDS)}")
     user_id = doc.get("user_id")
     if not isinstance(user_id, str) or not user_id:
         raise RequestError("user_id must be a non-empty string")
@@ -70,7 +93,31 @@ def parse_request(body: bytes, content_type: str | None, max_candidates: int, ma
     category = context.get("category")
     if category is not None and not isinstance(category, str):
         raise RequestError("context.category must be a string")
-    return RankRequest(user_id, candidates, context, float(ts) if ts is not None else None)
+    if target_variant is not None and target_variant not in VARIANTS:
+        raise RequestError(f"unknown target variant {target_variant!r}; expected one of {', '.join(VARIANTS)}")
+    inline = _inline_features(doc.get("features"), len(candidates))
+    return RankRequest(user_id, candidates, context, float(ts) if ts is not None else None, inline, target_variant)
+
+
+def _inline_features(value: Any, count: int) -> dict[str, np.ndarray]:
+    """``{"name": [v, ...]}`` -> float columns (``null`` -> registry default), checked name by name."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RequestError('features must be an object of per-candidate lists, e.g. {"price": [10.0, 12.5]}')
+    columns: dict[str, np.ndarray] = {}
+    for name, values in value.items():
+        if name not in _INLINE_DEFAULTS:
+            raise RequestError(
+                f"unknown inline feature {name!r}; stored item features are {', '.join(INLINE_FEATURES)}"
+            )
+        if not isinstance(values, list) or len(values) != count:
+            raise RequestError(f"features.{name} must be a list with one value per candidate ({count})")
+        default = _INLINE_DEFAULTS[name]
+        if not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+            raise RequestError(f"features.{name} must hold numbers or null")
+        columns[name] = np.array([default if v is None else v for v in values], dtype=np.float64)
+    return columns
 
 
 def encode(document: dict[str, Any]) -> bytes:

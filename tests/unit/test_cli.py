@@ -9,7 +9,7 @@ import pytest
 
 from rankops.cli import COMMANDS, build_parser, main
 
-COMMAND_NAMES = ["generate", "features", "train", "serve", "demo", "config"]
+COMMAND_NAMES = ["generate", "features", "train", "serve", "release", "demo", "config"]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -34,6 +34,11 @@ def test_help_lists_exactly_the_registered_commands() -> None:
         ["features", "get"],
         ["train"],
         ["serve"],
+        ["release", "shadow"],
+        ["release", "canary"],
+        ["release", "promote"],
+        ["release", "rollback"],
+        ["release", "status"],
         ["demo"],
         ["config"],
     ],

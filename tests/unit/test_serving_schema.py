@@ -48,3 +48,33 @@ def test_oversize_body() -> None:
     with pytest.raises(RequestError, match="the limit is 10") as caught:
         parse({"user_id": "u", "candidates": ["i"]}, max_body=10)
     assert caught.value.status == 413
+
+
+def test_inline_features_and_target_variant() -> None:
+    body = orjson.dumps(
+        {"user_id": "u", "candidates": ["a", "b"], "features": {"price": [1.5, None], "ctr_7d": [0, 1]}}
+    )
+    req = parse_request(body, JSON, 5, 10_000, target_variant="challenger")
+    assert req.target_variant == "challenger"
+    assert req.features["price"].tolist() == [1.5, 0.0], "null takes the registry default"
+    assert req.features["ctr_7d"].dtype.kind == "f"
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        ([1, 2], "features must be an object"),
+        ({"colour": [1, 2]}, "unknown inline feature 'colour'"),
+        ({"price": [1]}, "one value per candidate"),
+        ({"price": [1, "x"]}, "must hold numbers or null"),
+        ({"price": [1, True]}, "must hold numbers or null"),
+    ],
+)
+def test_bad_inline_features(features: object, message: str) -> None:
+    with pytest.raises(RequestError, match=message):
+        parse({"user_id": "u", "candidates": ["a", "b"], "features": features})
+
+
+def test_unknown_target_variant() -> None:
+    with pytest.raises(RequestError, match="unknown target variant 'blue'"):
+        parse_request(orjson.dumps({"user_id": "u", "candidates": ["a"]}), JSON, 5, 1000, target_variant="blue")

@@ -1,0 +1,121 @@
+"""A small keep-alive HTTP/1.1 load client on asyncio (benchmark support, not a benchmark).
+
+Pre-encoded requests, one persistent connection per simulated client, responses
+read by Content-Length: the client costs tens of microseconds per request, so the
+figures measure the servers, not the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+
+def encode_post(path: str, body: bytes, host: str = "127.0.0.1", content_type: str = "application/json") -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line.split(b" ", 2)[1])
+        length = 0
+        chunked = False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            lowered = name.strip().lower()
+            if lowered == b"content-length":
+                length = int(value.strip())
+            elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if not chunked:
+            return status, await self.reader.readexactly(length)
+        parts = []
+        while True:
+            size = int((await self.reader.readline()).strip(), 16)
+            if size == 0:
+                await self.reader.readline()
+                return status, b"".join(parts)
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readline()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class LoadResult:
+    latencies_s: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    bodies: list[bytes] = field(default_factory=list)
+    errors: int = 0
+    elapsed_s: float = 0.0
+
+
+async def _client(host: str, port: int, requests: list[bytes], stop_at: float, limit: int | None, out: LoadResult,
+                  keep_bodies: bool, offset: int) -> None:  # fmt: skip
+    conn: Connection | None = None
+    sent = 0
+    while time.perf_counter() < stop_at and (limit is None or sent < limit):
+        raw = requests[(offset + sent) % len(requests)]
+        sent += 1
+        started = time.perf_counter()
+        try:
+            if conn is None:
+                conn = await Connection.open(host, port)
+            status, body = await conn.send(raw)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+            out.errors += 1
+            if conn is not None:
+                conn.close()
+            conn = None
+            await asyncio.sleep(0.01)
+            continue
+        out.latencies_s.append(time.perf_counter() - started)
+        out.statuses[status] = out.statuses.get(status, 0) + 1
+        if keep_bodies:
+            out.bodies.append(body)
+    if conn is not None:
+        conn.close()
+
+
+def run_load(host: str, port: int, requests: list[bytes], concurrency: int = 1, seconds: float | None = None,
+             count: int | None = None, keep_bodies: bool = False) -> LoadResult:  # fmt: skip
+    """``concurrency`` clients sending back to back, for ``seconds`` or ``count`` requests each."""
+
+    async def main() -> LoadResult:
+        out = LoadResult()
+        started = time.perf_counter()
+        stop_at = started + (seconds if seconds is not None else 1e9)
+        await asyncio.gather(
+            *(_client(host, port, requests, stop_at, count, out, keep_bodies, k * 7) for k in range(concurrency))
+        )
+        out.elapsed_s = time.perf_counter() - started
+        return out
+
+    try:
+        import uvloop
+
+        return uvloop.run(main())
+    except ImportError:
+        return asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics of the serving path, alert rules and dashboards (``assets/``)."""

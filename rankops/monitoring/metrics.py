@@ -1,0 +1,170 @@
+"""Every Prometheus metric of the serving path, defined once.
+
+The metrics are declared as data (:data:`SPECS`) so the alert rules and the
+Grafana dashboard under ``assets/`` can be checked against them by a test (no
+drift between what the server exports and what operators query).
+
+A :class:`ServingMetrics` owns its own registry instead of the process-global
+one, so two servers (or two tests) in one process never share counters. With
+``PROMETHEUS_MULTIPROC_DIR`` set (several uvicorn workers), prometheus-client
+writes every value to per-process files and :meth:`ServingMetrics.exposition`
+aggregates all workers' files; the variable must be set before the worker
+process imports prometheus-client, which :mod:`rankops.serving.entrypoint` does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1)
+FETCH_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+SCORE_BUCKETS = (-4, -3, -2, -1.5, -1, -0.5, -0.25, 0, 0.25, 0.5, 1, 1.5, 2, 3, 4)
+CORRELATION_BUCKETS = (-0.5, 0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1)
+
+Kind = Literal["counter", "histogram", "gauge"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+
+SPECS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "rankops_request_seconds",
+        "histogram",
+        "Handling time of POST /invocations (body read, parse, features, scoring, encoding). variant is the model "
+        "the request was routed to (champion or challenger; none if rejected); outcome is ok, degraded (a lower "
+        "level of the fallback chain answered) or rejected (4xx).",
+        ("variant", "outcome"),
+        LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "rankops_feature_fetch_seconds",
+        "histogram",
+        "One batched online-store read (all candidates of a request).",
+        ("store",),
+        FETCH_BUCKETS,
+    ),
+    MetricSpec(
+        "rankops_store_errors_total",
+        "counter",
+        "Store reads that failed (error), were slower than serving.store_timeout_ms (slow) or were skipped "
+        "because the store's circuit was open (circuit_open).",
+        ("store", "reason"),
+    ),
+    MetricSpec("rankops_candidates_total", "counter", "Candidates ranked."),
+    MetricSpec(
+        "rankops_candidates_missing_features_total",
+        "counter",
+        "Candidates absent from the online store (scored with the registry's defaults).",
+    ),
+    MetricSpec(
+        "rankops_fallback_total",
+        "counter",
+        "Requests answered below the model they were routed to (variant), by the level that answered "
+        "(fallback model, rule baseline, input_order as the last resort).",
+        ("variant", "level"),
+    ),
+    MetricSpec(
+        "rankops_score",
+        "histogram",
+        "Ranking scores, serving.score_sample evenly spaced ranks per request, by the level that answered.",
+        ("level",),
+        SCORE_BUCKETS,
+    ),
+    MetricSpec(
+        "rankops_shadow_total",
+        "counter",
+        "Shadow scorings of the challenger off the request path, by outcome (scored, dropped, failed).",
+        ("outcome",),
+    ),
+    MetricSpec(
+        "rankops_shadow_rank_correlation",
+        "histogram",
+        "Spearman correlation between the challenger's and the champion's scores of one request.",
+        (),
+        CORRELATION_BUCKETS,
+    ),
+    MetricSpec(
+        "rankops_release_reloads_total",
+        "counter",
+        "Release-state reloads by the server (ok: the new state is live; error: kept the previous one).",
+        ("outcome",),
+    ),
+    MetricSpec(
+        "rankops_model_version",
+        "gauge",
+        "Registered model version loaded per role (champion, challenger, previous, fallback).",
+        ("role",),
+    ),
+    MetricSpec("rankops_canary_share", "gauge", "Share of users routed to the challenger (0 outside a canary)."),
+)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def exposed_names() -> set[str]:
+    """Every sample name the server exports (what PromQL can reference)."""
+    names: set[str] = set()
+    for spec in SPECS:
+        if spec.kind == "histogram":
+            names |= {f"{spec.name}_bucket", f"{spec.name}_count", f"{spec.name}_created"}
+            if min(spec.buckets) >= 0:  # prometheus-client exports no _sum when observations may be negative
+                names.add(f"{spec.name}_sum")
+        elif spec.kind == "counter":
+            base = spec.name.removesuffix("_total")
+            names |= {f"{base}_total", f"{base}_created"}
+        else:
+            names.add(spec.name)
+    return names
+
+
+def _build(spec: MetricSpec, registry: CollectorRegistry) -> Any:
+    if spec.kind == "histogram":
+        return Histogram(spec.name, spec.help, spec.labels, registry=registry, buckets=spec.buckets)
+    if spec.kind == "counter":
+        return Counter(spec.name, spec.help, spec.labels, registry=registry)
+    return Gauge(spec.name, spec.help, spec.labels, registry=registry, multiprocess_mode="livemostrecent")
+
+
+class ServingMetrics:
+    """The metric objects of one server, named after :data:`SPECS` (``rankops_`` and ``_total`` dropped)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        built = {spec.name: _build(spec, self.registry) for spec in SPECS}
+        self.request_seconds: Histogram = built["rankops_request_seconds"]
+        self.feature_fetch_seconds: Histogram = built["rankops_feature_fetch_seconds"]
+        self.store_errors: Counter = built["rankops_store_errors_total"]
+        self.candidates: Counter = built["rankops_candidates_total"]
+        self.candidates_missing: Counter = built["rankops_candidates_missing_features_total"]
+        self.fallback: Counter = built["rankops_fallback_total"]
+        self.score: Histogram = built["rankops_score"]
+        self.shadow: Counter = built["rankops_shadow_total"]
+        self.shadow_rank_correlation: Histogram = built["rankops_shadow_rank_correlation"]
+        self.release_reloads: Counter = built["rankops_release_reloads_total"]
+        self.model_version: Gauge = built["rankops_model_version"]
+        self.canary_share: Gauge = built["rankops_canary_share"]
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition and its content type; all workers' values in multiprocess mode."""
+        if multiprocess_dir():
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

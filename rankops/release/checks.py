@@ -1,0 +1,242 @@
+"""Deployment-hook checks: pure functions the Lambda handlers and the local CLI share.
+
+* pre-traffic: golden requests sent to the new variant must rank sanely (every
+  candidate once, finite scores in order, not all equal, answered by the model
+  itself rather than a fallback, expected orderings kept) within the latency
+  ceiling;
+* post-traffic: after traffic moved, the variant's error rate, p95 latency and a
+  business proxy metric from CloudWatch must be within bounds.
+
+Standard library and NumPy only: the deploy-hook Lambdas import this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+Invoke = Callable[[dict[str, Any]], tuple[dict[str, Any], float]]  # request -> (response, latency in ms)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": list(self.checks), "figures": dict(self.figures)}
+
+
+def _result(checks: list[dict[str, Any]], figures: dict[str, Any]) -> CheckResult:
+    return CheckResult(all(c["passed"] for c in checks), checks, figures)
+
+
+def _require(event: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in event:
+        raise ValueError(f"the event needs {key!r}")
+    value = event[key]
+    if not isinstance(value, kind):
+        raise ValueError(f"event field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+# -- pre-traffic ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreTrafficEvent:
+    endpoint_name: str
+    golden: list[dict[str, Any]]  # {"request": {...}, "expect": {"top": id, "above": [[a, b], ...]}}
+    target_variant: str | None = None
+    max_latency_p95_ms: float = 100.0
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> PreTrafficEvent:
+        golden = _require(event, "golden_requests", list)
+        if not golden or not all(isinstance(g, dict) and isinstance(g.get("request"), dict) for g in golden):
+            raise ValueError('golden_requests must be a non-empty list of {"request": {...}, "expect": {...}}')
+        return cls(
+            _require(event, "endpoint_name", str),
+            golden,
+            event.get("target_variant"),
+            float(event.get("max_latency_p95_ms", 100.0)),
+        )
+
+
+def ranking_problems(request: Mapping[str, Any], response: Any, expect: Mapping[str, Any] | None = None) -> list[str]:
+    """What is wrong with one response to one request (empty: it ranks sanely)."""
+    if not isinstance(response, dict) or not isinstance(response.get("ranking"), list):
+        return ["the response has no ranking list"]
+    ranking = response["ranking"]
+    ids = [r.get("item_id") if isinstance(r, dict) else None for r in ranking]
+    scores = [r.get("score") if isinstance(r, dict) else None for r in ranking]
+    problems: list[str] = []
+    candidates = list(request.get("candidates", []))
+    if sorted(map(str, ids)) != sorted(candidates) or len(set(ids)) != len(ids):
+        problems.append(f"ranked items {ids} are not exactly the candidates {candidates}")
+    if not all(isinstance(s, int | float) and math.isfinite(s) for s in scores):
+        problems.append("scores are missing or not finite")
+    else:
+        values = np.asarray(scores, dtype=np.float64)
+        if np.any(np.diff(values) > 0):
+            problems.append("scores are not in descending order")
+        if len(values) > 1 and np.ptp(values) == 0:
+            problems.append("every candidate got the same score")
+    if response.get("fallback") is not None:
+        problems.append(f"answered by the {response.get('variant')} level: {response['fallback']}")
+    expect = expect or {}
+    if "top" in expect and (not ids or ids[0] != expect["top"]):
+        problems.append(f"expected {expect['top']} first, got {ids[0] if ids else None}")
+    position = {item: i for i, item in enumerate(ids)}
+    for better, worse in expect.get("above", []):
+        if position.get(better, math.inf) > position.get(worse, -math.inf):
+            problems.append(f"expected {better} above {worse}")
+    return problems
+
+
+def run_pre_traffic(golden: list[dict[str, Any]], invoke: Invoke, max_latency_p95_ms: float) -> CheckResult:
+    """Send every golden request through ``invoke`` and judge the answers and the latency."""
+    checks: list[dict[str, Any]] = []
+    latencies: list[float] = []
+    for index, case in enumerate(golden):
+        name = case.get("name", f"golden-{index}")
+        try:
+            response, latency_ms = invoke(case["request"])
+        except Exception as err:  # an endpoint error is a failed check, reported, not a crashed hook
+            checks.append({"name": name, "passed": False, "detail": f"invocation failed: {err}"})
+            continue
+        latencies.append(latency_ms)
+        problems = ranking_problems(case["request"], response, case.get("expect"))
+        checks.append({"name": name, "passed": not problems, "detail": "; ".join(problems) or "ranks sanely"})
+    p95 = float(np.percentile(latencies, 95)) if latencies else None
+    checks.append(
+        {
+            "name": "latency",
+            "passed": p95 is not None and p95 <= max_latency_p95_ms,
+            "detail": f"p95 {p95 if p95 is None else round(p95, 2)} ms (ceiling {max_latency_p95_ms} ms)",
+        }
+    )
+    return _result(checks, {"requests": len(golden), "latency_p95_ms": p95})
+
+
+# -- post-traffic -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BusinessMetric:
+    """A business proxy published to CloudWatch (e.g. click-through of served rankings)."""
+
+    namespace: str
+    name: str
+    dimensions: dict[str, str]
+    minimum: float
+    stat: str = "Average"
+
+
+@dataclass(frozen=True)
+class PostTrafficEvent:
+    endpoint_name: str
+    variant_name: str
+    window_minutes: int = 10
+    max_error_rate: float = 0.001
+    max_latency_p95_ms: float = 100.0
+    min_invocations: int = 1
+    latency_stat: str = "p95"
+    business: BusinessMetric | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> PostTrafficEvent:
+        business = event.get("business_metric")
+        if business is not None:
+            if not isinstance(business, dict):
+                raise ValueError("business_metric must be an object with namespace, name, dimensions, minimum")
+            business = BusinessMetric(
+                _require(business, "namespace", str),
+                _require(business, "name", str),
+                dict(business.get("dimensions", {})),
+                float(_require(business, "minimum", (int, float))),
+                str(business.get("stat", "Average")),
+            )
+        return cls(
+            _require(event, "endpoint_name", str),
+            _require(event, "variant_name", str),
+            int(event.get("window_minutes", 10)),
+            float(event.get("max_error_rate", 0.001)),
+            float(event.get("max_latency_p95_ms", 100.0)),
+            int(event.get("min_invocations", 1)),
+            str(event.get("latency_stat", "p95")),
+            business,
+        )
+
+
+def metric_data_request(event: PostTrafficEvent, start: datetime, end: datetime) -> dict[str, Any]:
+    """CloudWatch ``GetMetricData`` for the variant: invocations, 5xx errors, model latency, business proxy."""
+    dims = [
+        {"Name": "EndpointName", "Value": event.endpoint_name},
+        {"Name": "VariantName", "Value": event.variant_name},
+    ]
+    period = max(60, event.window_minutes * 60)
+
+    def query(query_id: str, namespace: str, name: str, stat: str, dimensions: list[dict[str, str]]) -> dict[str, Any]:
+        metric = {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions}
+        return {"Id": query_id, "MetricStat": {"Metric": metric, "Period": period, "Stat": stat}, "ReturnData": True}
+
+    queries = [
+        query("invocations", "AWS/SageMaker", "Invocations", "Sum", dims),
+        query("errors", "AWS/SageMaker", "Invocation5XXErrors", "Sum", dims),
+        query("latency", "AWS/SageMaker", "ModelLatency", event.latency_stat, dims),
+    ]
+    if event.business is not None:
+        b = event.business
+        business_dims = [{"Name": k, "Value": v} for k, v in sorted(b.dimensions.items())]
+        queries.append(query("business", b.namespace, b.name, b.stat, business_dims))
+    return {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+
+
+def traffic_figures(response: Mapping[str, Any]) -> dict[str, float | None]:
+    """``GetMetricData`` results -> invocations, errors, latency (ms; SageMaker reports microseconds), business."""
+    values = {r["Id"]: [float(v) for v in r.get("Values", []) if v is not None] for r in response["MetricDataResults"]}
+    latency = values.get("latency", [])
+    business = values.get("business", [])
+    return {
+        "invocations": sum(values.get("invocations", [])),
+        "errors_5xx": sum(values.get("errors", [])),
+        "latency_ms": max(latency) / 1000.0 if latency else None,  # the worst period: conservative
+        "business": float(np.mean(business)) if business else None,
+    }
+
+
+def post_traffic(figures: Mapping[str, float | None], event: PostTrafficEvent) -> CheckResult:
+    invocations = figures.get("invocations") or 0.0
+    errors = figures.get("errors_5xx") or 0.0
+    latency = figures.get("latency_ms")
+    rate = errors / invocations if invocations else None
+    checks = [
+        {
+            "name": "traffic",
+            "passed": invocations >= event.min_invocations,
+            "detail": f"{invocations:.0f} invocations (need {event.min_invocations})",
+        },
+        {
+            "name": "error_rate",
+            "passed": rate is not None and rate <= event.max_error_rate,
+            "detail": f"5xx rate {rate} (limit {event.max_error_rate})",
+        },
+        {
+            "name": "latency",
+            "passed": latency is not None and latency <= event.max_latency_p95_ms,
+            "detail": f"{event.latency_stat} model latency {latency} ms (ceiling {event.max_latency_p95_ms} ms)",
+        },
+    ]
+    if event.business is not None:
+        value = figures.get("business")
+        checks.append(
+            {
+                "name": "business",
+                "passed": value is not None and value >= event.business.minimum,
+                "detail": f"{event.business.name} {value} (minimum {event.business.minimum})",
+            }
+        )
+    return _result(checks, {**figures, "error_rate": rate})

@@ -1,0 +1,38 @@
+"""Smoke run of the serving benchmark at a tiny size: every part runs and the JSON has
+the documented shape (speed targets are judged by the full run, never here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_serving_benchmark_quick_run() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RANKOPS_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.serving", "--quick"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    latency = {"n", "p50_ms", "p95_ms", "p99_ms"}
+    assert set(report["floor"]) == {"redis_mget", "predict", "total"}
+    assert all(latency <= set(v) for v in report["floor"].values())
+    assert set(report["rankops_in_process"]) == {"redis", "embedded"}
+    assert set(report["rankops_http"]) == {"redis", "embedded", "inline"}
+    for part in (*report["rankops_http"].values(), report["mlflow_serve_inline"]):
+        assert latency <= set(part) and part["status"] == {"200": part["n"]}
+    assert latency <= set(report["redis_then_mlflow_chained"])
+    load = report["load"]
+    assert load["requests"] > 0 and set(load["status"]) == {"200"} and load["requests_per_cpu_s"] > 0
+    fault = report["fault"]
+    phases = [p["phase"] for p in fault["phases"]]
+    assert phases == ["normal", "redis stopped", "redis restarted", "redis frozen", "redis resumed"]
+    assert fault["zero_5xx"] and fault["fallback_counter_rose"]
+    assert fault["phases"][1]["fallback_share"] == 1.0, "with Redis stopped every answer says it fell back"
+    assert set(report["targets"]) >= {"p50_vs_floor", "p99_vs_floor", "p50_below_mlflow_inline", "p50_vs_chained",
+                                      "requests_per_cpu_s", "zero_5xx"}  # fmt: skip

@@ -1,0 +1,59 @@
+"""A real Redis outage under the server: stopped (refused connections) and frozen
+(timeouts). Requests keep getting answers within the budget, the fallback counter
+rises, and the champion is back once Redis returns."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from benchmarks.serving_store import PrivateRedis, RedisItemStore, redis_client
+from rankops.features import registry as features
+from rankops.serving.entrypoint import build_server
+from tests import serving_helpers as h
+
+
+def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    private = PrivateRedis(tmp_path / "redis")
+    private.start()
+    try:
+        store = RedisItemStore(redis_client(private.url, timeout_s=0.05), redis_target.prefix, recheck_seconds=0.0)
+        store.write_batch("item", "v1", h.item_ids(300), h.item_features(300))
+        store.activate("item", "v1", [f.name for f in features.stored_features("item")])
+        server = build_server(serving_home.settings, stores={"item": store})
+        client = h.AsgiClient(server.app)
+        breaker = server.ranker.lookup.stores["item"].breaker
+
+        def ask() -> tuple[dict, float]:  # type: ignore[type-arg]
+            started = time.perf_counter()
+            response = client.post("/invocations", json=h.request(20))
+            assert response.status_code == 200, response.text
+            return response.json(), time.perf_counter() - started
+
+        assert ask()[0]["variant"] == "champion"
+
+        private.stop()  # refused connections: fast failures
+        down = [ask() for _ in range(20)]
+        assert {a["variant"] for a, _ in down} == {"rule"}
+        assert max(t for _, t in down) < 0.15
+
+        private.start()  # restarted with its data (append-only file)
+        breaker.opened_at -= 60  # the reset period has passed
+        back = ask()[0]
+        assert back["variant"] == "champion", back["fallback"]
+
+        private.pause()  # the port accepts, nothing answers: reads time out
+        frozen = [ask() for _ in range(12)]
+        assert {a["variant"] for a, _ in frozen} == {"rule"}
+        assert max(t for _, t in frozen) < 0.15, "each timeout stays within the budget"
+        assert sum(t for _, t in frozen[-5:]) < 0.05, "the open circuit skips the frozen store"
+        private.resume()
+        breaker.opened_at -= 60
+        assert ask()[0]["variant"] == "champion"
+
+        metrics = server.ranker.metrics.registry
+        assert metrics.get_sample_value("rankops_fallback_total", {"variant": "champion", "level": "rule"}) == 32
+        assert metrics.get_sample_value("rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}) > 0
+        client.close()
+    finally:
+        private.stop()

@@ -1,0 +1,128 @@
+"""Building blocks for serving and release tests: a seeded online store and small real
+LightGBM rankers registered in a real MLflow (sqlite) registry."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rankops import registry
+from rankops.config import Settings
+from rankops.features import on_demand
+from rankops.features import registry as features
+from rankops.features.online.embedded import EmbeddedStore
+
+CATEGORIES = ("toys", "vehicles", "furniture")
+NOW = 1_800_000_000.0
+
+
+def item_ids(count: int) -> list[str]:
+    return [f"i-{k}" for k in range(count)]
+
+
+def item_features(count: int, seed: int = 0) -> np.ndarray:
+    """Stored item features in registry order, plausible ranges."""
+    rng = np.random.default_rng(seed)
+    names = [f.name for f in features.stored_features("item")]
+    columns = {
+        "ctr_7d": rng.beta(2, 12, count),
+        "impressions_7d": rng.integers(0, 500, count).astype(float),
+        "image_quality_score": rng.random(count),
+        "price": rng.gamma(2.0, 40.0, count),
+        "created_at_s": NOW - rng.random(count) * 60 * 86_400,
+        "category_code": np.array([float(zlib.crc32(CATEGORIES[k % 3].encode())) for k in range(count)]),
+    }
+    return np.column_stack([columns[n] for n in names])
+
+
+def seed_store(settings: Settings, count: int = 300, seed: int = 0, version: str = "v1") -> np.ndarray:
+    store = EmbeddedStore(settings.home / "online" / "features.sqlite")
+    values = item_features(count, seed)
+    store.write_batch("item", version, item_ids(count), values)
+    store.activate("item", version, [f.name for f in features.stored_features("item")])
+    store.close()
+    return values
+
+
+def model_frame(rows: int, seed: int, names: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """Rows of model features with a graded label driven by ctr, quality and category match."""
+    rng = np.random.default_rng(seed)
+    stored = item_features(rows, seed)
+    columns = {f.name: stored[:, i] for i, f in enumerate(features.stored_features("item"))}
+    query = np.array([float(zlib.crc32(CATEGORIES[k].encode())) for k in rng.integers(0, 3, rows)])
+    columns.update(on_demand.compute(columns, NOW, query))
+    frame = pd.DataFrame({n: columns[n] for n in (names or features.model_features())})
+    utility = 8 * columns["ctr_7d"] + columns["image_quality_score"] + 1.5 * columns["category_match"]
+    label = np.clip(np.round(utility + rng.normal(0, 0.3, rows)), 0, 4).astype(int)
+    return frame, label, [20] * (rows // 20)
+
+
+def tiny_booster(seed: int = 0, trees: int = 20, names: list[str] | None = None, invert: bool = False) -> Any:
+    import lightgbm as lgb
+
+    frame, label, groups = model_frame(2000, seed, names)
+    if invert:
+        label = label.max() - label
+    params = {"objective": "lambdarank", "num_leaves": 7, "min_data_in_leaf": 10, "verbosity": -1, "seed": seed}
+    params["num_threads"] = 1
+    dataset = lgb.Dataset(frame.to_numpy(), label, group=groups, feature_name=list(frame.columns))
+    return lgb.train(params, dataset, num_boost_round=trees)
+
+
+def register(settings: Settings, booster: Any, alias: str | None = None, name: str | None = None) -> str:
+    frame, _, _ = model_frame(40, 1, list(booster.feature_name()))
+    registered = registry.log_ranker(
+        settings,
+        booster,
+        params={"trees": booster.num_trees()},
+        metrics={},
+        history={},
+        input_example=frame.head(3),
+        tags={"test": "serving"},
+        registered_name=name,
+    )
+    if alias:
+        registry.set_alias(settings, alias, registered.version, name)
+    return registered.version
+
+
+def request(count: int = 10, user: str = "u-1", category: str = "toys", start: int = 0, **extra: Any) -> dict[str, Any]:
+    candidates = [f"i-{k}" for k in range(start, start + count)]
+    return {"user_id": user, "context": {"category": category, "device": "mobile"}, "candidates": candidates, **extra}
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+class AsgiClient:
+    """A synchronous client for an ASGI app in-process (httpx + ASGITransport on a private loop).
+    The app's lifespan is not run: tests start what they need explicitly."""
+
+    def __init__(self, app: Any) -> None:
+        import asyncio
+
+        import httpx
+
+        self._loop = asyncio.new_event_loop()
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rankops.test")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._loop.run_until_complete(self._client.request(method, path, **kwargs))
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()

@@ -1,0 +1,143 @@
+"""SageMaker release requests (validated against botocore's service model, sent through
+botocore's Stubber) and the deploy-hook checks."""
+
+from __future__ import annotations
+
+import boto3
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+from botocore.validate import ParamValidator
+
+from rankops.config_sections import ReleaseConfig
+from rankops.release import checks
+from rankops.release import sagemaker as sm
+
+MODEL = botocore.session.get_session().get_service_model("sagemaker")
+CHAMPION = sm.VariantSpec("rankops-ranker-1", "ml.c6i.large", 2)
+CHALLENGER = sm.VariantSpec("rankops-ranker-2", "ml.c6i.large", 1)
+
+
+def valid(operation: str, request: dict) -> None:  # type: ignore[type-arg]
+    report = ParamValidator().validate(request, MODEL.operation_model(operation).input_shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+@pytest.mark.parametrize("routing", ["ALL_AT_ONCE", "CANARY", "LINEAR"])
+def test_blue_green_update_requests_are_valid(routing: str) -> None:
+    policy = sm.policy_from_settings(ReleaseConfig(traffic_routing=routing))
+    request = sm.update_endpoint_request("rankops-prod", "rankops-prod-cfg-7", policy, ["p95-latency", "5xx-rate"])
+    valid("UpdateEndpoint", request)
+    bg = request["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert bg["TrafficRoutingConfiguration"]["Type"] == routing
+    assert ("CanarySize" in bg["TrafficRoutingConfiguration"]) == (routing == "CANARY")
+    assert ("LinearStepSize" in bg["TrafficRoutingConfiguration"]) == (routing == "LINEAR")
+    alarms = request["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert alarms == [{"AlarmName": "p95-latency"}, {"AlarmName": "5xx-rate"}]
+    with pytest.raises(ValueError, match="at least one CloudWatch alarm"):
+        sm.update_endpoint_request("e", "c", policy, [])
+
+
+def test_endpoint_configs_per_mode_are_valid() -> None:
+    off = sm.endpoint_config_request("cfg-off", CHAMPION)
+    shadow = sm.endpoint_config_request("cfg-shadow", CHAMPION, CHALLENGER, "shadow", shadow_sampling_percent=50)
+    canary = sm.endpoint_config_request(
+        "cfg-canary", CHAMPION, CHALLENGER, "canary", 0.1, data_capture_uri="s3://bucket/capture", kms_key_id="key"
+    )
+    for request in (off, shadow, canary):
+        valid("CreateEndpointConfig", request)
+    assert [v["VariantName"] for v in off["ProductionVariants"]] == ["champion"]
+    assert shadow["ShadowProductionVariants"][0]["InitialVariantWeight"] == 0.5
+    weights = {v["VariantName"]: v["InitialVariantWeight"] for v in canary["ProductionVariants"]}
+    assert weights == pytest.approx({"champion": 0.9, "challenger": 0.1})
+    with pytest.raises(ValueError, match="needs a challenger"):
+        sm.endpoint_config_request("c", CHAMPION, None, "canary", 0.1)
+
+
+def test_canary_ramp_and_deploy_through_the_sagemaker_client() -> None:
+    ramp = sm.canary_weights_request("rankops-prod", 0.5)
+    valid("UpdateEndpointWeightsAndCapacities", ramp)
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+    policy = sm.DeploymentPolicy()
+    update = sm.update_endpoint_request("rankops-prod", "cfg-7", policy, ["alarm"])
+    arn = "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/rankops-prod"
+    with Stubber(client) as stub:
+        stub.add_response("update_endpoint", {"EndpointArn": arn}, update)
+        stub.add_response("update_endpoint_weights_and_capacities", {"EndpointArn": arn}, ramp)
+        assert sm.deploy_blue_green(client, "rankops-prod", "cfg-7", policy, ["alarm"]) == arn
+        client.update_endpoint_weights_and_capacities(**ramp)
+        stub.assert_no_pending_responses()
+
+
+# -- checks -------------------------------------------------------------------------------------
+REQUEST = {"user_id": "u", "candidates": ["a", "b", "c"]}
+
+
+def answer(ids: list[str], scores: list[float], fallback: str | None = None) -> dict:  # type: ignore[type-arg]
+    ranking = [{"item_id": i, "score": s} for i, s in zip(ids, scores, strict=True)]
+    return {"ranking": ranking, "model_version": "2", "variant": "challenger", "fallback": fallback}
+
+
+@pytest.mark.parametrize(
+    ("response", "expect", "problem"),
+    [
+        (answer(["a", "b"], [2, 1]), None, "not exactly the candidates"),
+        (answer(["a", "a", "c"], [3, 2, 1]), None, "not exactly the candidates"),
+        (answer(["a", "b", "c"], [1, 2, 3]), None, "not in descending order"),
+        (answer(["a", "b", "c"], [1, 1, 1]), None, "same score"),
+        (answer(["a", "b", "c"], [3, 2, float("nan")]), None, "not finite"),
+        (answer(["a", "b", "c"], [3, 2, 1], "store down"), None, "answered by the challenger level"),
+        (answer(["a", "b", "c"], [3, 2, 1]), {"top": "b"}, "expected b first"),
+        (answer(["a", "b", "c"], [3, 2, 1]), {"above": [["c", "a"]]}, "expected c above a"),
+        ({"error": "boom"}, None, "no ranking"),
+    ],
+)
+def test_ranking_problems_are_named(response, expect, problem: str) -> None:  # type: ignore[no-untyped-def]
+    assert any(problem in p for p in checks.ranking_problems(REQUEST, response, expect))
+
+
+def test_pre_traffic_judges_answers_and_latency() -> None:
+    golden = [{"name": "g1", "request": REQUEST, "expect": {"top": "a", "above": [["b", "c"]]}}]
+    ok = checks.run_pre_traffic(golden * 5, lambda r: (answer(["a", "b", "c"], [3, 2, 1]), 4.0), 50.0)
+    assert ok.passed and ok.figures["latency_p95_ms"] == 4.0
+    slow = checks.run_pre_traffic(golden, lambda r: (answer(["a", "b", "c"], [3, 2, 1]), 80.0), 50.0)
+    assert not slow.passed and [c["name"] for c in slow.checks if not c["passed"]] == ["latency"]
+
+    def failing(_: dict) -> tuple[dict, float]:  # type: ignore[type-arg]
+        raise ConnectionError("endpoint not found")
+
+    broken = checks.run_pre_traffic(golden, failing, 50.0)
+    assert not broken.passed and "endpoint not found" in broken.checks[0]["detail"]
+    with pytest.raises(ValueError, match="golden_requests must be a non-empty list"):
+        checks.PreTrafficEvent.from_event({"endpoint_name": "e", "golden_requests": []})
+
+
+def test_post_traffic_thresholds_and_request_shape() -> None:
+    event = checks.PostTrafficEvent.from_event(
+        {
+            "endpoint_name": "rankops-prod",
+            "variant_name": "challenger",
+            "min_invocations": 100,
+            "business_metric": {
+                "namespace": "rankops",
+                "name": "CTR",
+                "dimensions": {"Variant": "challenger"},
+                "minimum": 0.05,
+            },
+        }
+    )
+    from datetime import UTC, datetime, timedelta
+
+    end = datetime.now(UTC)
+    request = checks.metric_data_request(event, end - timedelta(minutes=10), end)
+    cloudwatch = botocore.session.get_session().get_service_model("cloudwatch")
+    report = ParamValidator().validate(request, cloudwatch.operation_model("GetMetricData").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    latency = next(q for q in request["MetricDataQueries"] if q["Id"] == "latency")
+    assert latency["MetricStat"]["Stat"] == "p95" and latency["MetricStat"]["Metric"]["MetricName"] == "ModelLatency"
+
+    healthy = {"invocations": 1000.0, "errors_5xx": 0.0, "latency_ms": 12.0, "business": 0.07}
+    assert checks.post_traffic(healthy, event).passed
+    failing = checks.post_traffic({**healthy, "errors_5xx": 5.0, "business": 0.01}, event)
+    assert {c["name"] for c in failing.checks if not c["passed"]} == {"error_rate", "business"}
+    assert not checks.post_traffic({**healthy, "invocations": 10.0}, event).passed
