@@ -108,7 +108,7 @@ class Pipeline(Construct):
             rf"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
             rf"(processing-job|training-job|model|endpoint-config)/{re.escape(config.prefix)}-\*",
             r"Resource::arn:<AWS::Partition>:emr-serverless:.*:/applications/.*/jobruns/\*",
-            r"Resource::<Fn[A-Za-z0-9]+Function[0-9A-F]+\.Arn>:\*",
+            r"Resource::<[A-Za-z0-9]*Fn[A-Za-z0-9]+Function[0-9A-F]+\.Arn>:\*",
             KMS_GRANT_ACTIONS,
             NO_RESOURCE_TYPE,
         )

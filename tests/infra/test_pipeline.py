@@ -132,6 +132,8 @@ def test_lambdas_follow_the_handler_contract(synthesized) -> None:  # type: igno
         name = props["Handler"].split(".")[1]
         asset = synth.outdir / f"asset.{props['Code']['S3Key'].removesuffix('.zip')}"
         files = sorted(str(p.relative_to(asset)) for p in asset.rglob("*") if p.is_file())
-        assert files == ["lambdas/__init__.py", f"lambdas/{name}/__init__.py", f"lambdas/{name}/handler.py"], logical_id
+        handler_files = [f for f in files if f.startswith("lambdas/")]
+        assert handler_files == ["lambdas/__init__.py", f"lambdas/{name}/__init__.py", f"lambdas/{name}/handler.py"]
+        assert all(f.startswith(("lambdas/", "rankops/")) for f in files), logical_id  # the library, nothing else
         log_group = props["LoggingConfig"]["LogGroup"]
         assert "Ref" in log_group

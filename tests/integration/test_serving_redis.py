@@ -12,6 +12,10 @@ from rankops.features import registry as features
 from rankops.serving.entrypoint import build_server
 from tests import serving_helpers as h
 
+# Latency targets live in benchmarks/serving.py; here only "no hang, no retry storm" is asserted,
+# with room for a loaded CI machine (a 50 ms socket timeout retried with back-off would take seconds).
+HANG = 1.0
+
 
 def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     private = PrivateRedis(tmp_path / "redis")
@@ -35,7 +39,7 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
         private.stop()  # refused connections: fast failures
         down = [ask() for _ in range(20)]
         assert {a["variant"] for a, _ in down} == {"rule"}
-        assert max(t for _, t in down) < 0.15
+        assert max(t for _, t in down) < HANG, "refused connections fail fast, no retry storm"
 
         private.start()  # restarted with its data (append-only file)
         breaker.opened_at -= 60  # the reset period has passed
@@ -43,15 +47,17 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
         assert back["variant"] == "champion", back["fallback"]
 
         private.pause()  # the port accepts, nothing answers: reads time out
+        metrics = server.ranker.metrics.registry
+        open_before = metrics.get_sample_value("rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"})
         frozen = [ask() for _ in range(12)]
         assert {a["variant"] for a, _ in frozen} == {"rule"}
-        assert max(t for _, t in frozen) < 0.15, "each timeout stays within the budget"
-        assert sum(t for _, t in frozen[-5:]) < 0.05, "the open circuit skips the frozen store"
+        assert max(t for _, t in frozen) < HANG, "a frozen store costs one socket timeout, never a hang"
+        open_after = metrics.get_sample_value("rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"})
+        assert open_after - (open_before or 0) >= 5, "once open, the circuit skips the frozen store"
         private.resume()
         breaker.opened_at -= 60
         assert ask()[0]["variant"] == "champion"
 
-        metrics = server.ranker.metrics.registry
         assert metrics.get_sample_value("rankops_fallback_total", {"variant": "champion", "level": "rule"}) == 32
         assert metrics.get_sample_value("rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}) > 0
         client.close()
