@@ -48,11 +48,15 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
 
         private.pause()  # the port accepts, nothing answers: reads time out
         metrics = server.ranker.metrics.registry
-        open_before = metrics.get_sample_value("rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"})
+        open_before = metrics.get_sample_value(
+            "rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}
+        )
         frozen = [ask() for _ in range(12)]
         assert {a["variant"] for a, _ in frozen} == {"rule"}
         assert max(t for _, t in frozen) < HANG, "a frozen store costs one socket timeout, never a hang"
-        open_after = metrics.get_sample_value("rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"})
+        open_after = metrics.get_sample_value(
+            "rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}
+        )
         assert open_after - (open_before or 0) >= 5, "once open, the circuit skips the frozen store"
         private.resume()
         breaker.opened_at -= 60
