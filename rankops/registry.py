@@ -228,12 +228,17 @@ def list_versions(settings: Settings, names: list[str] | None = None) -> list[Ve
 
 
 def archive_stale(settings: Settings, names: list[str] | None = None, now: datetime | None = None) -> list[VersionInfo]:
-    """Tag versions older than ``mlflow.archive_after_days`` that hold no alias as archived.
+    """Tag versions older than ``mlflow.archive_after_days`` that hold no alias as archived, and
+    un-archive any archived version that holds an alias again (e.g. after a rollback).
     Returns the versions archived by this call (already archived ones are left alone)."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.mlflow.archive_after_days)
     archived = []
     for info in list_versions(settings, names):
+        if info.archived and info.aliases:
+            client, _ = connect(settings)
+            for tag in (ARCHIVED_TAG, ARCHIVED_AT_TAG):
+                client.delete_model_version_tag(info.name, info.version, tag)
         if info.aliases or info.archived or info.created >= cutoff:
             continue
         set_version_tags(settings, info.version, {ARCHIVED_TAG: "true", ARCHIVED_AT_TAG: now.isoformat()}, info.name)

@@ -173,7 +173,9 @@ def layout_training(
 # -- what every job entrypoint shares ----------------------------------------------------------
 def job_parser(description: str) -> argparse.ArgumentParser:
     """Arguments every job accepts: where the contract is rooted, and which settings to load."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--base-dir", help=f"root of the opt/ml layout (default ${BASE_ENV} or /)")
     parser.add_argument("--env", help="rankops environment (default $RANKOPS_ENV or local)")
     parser.add_argument("--home", help="RANKOPS_HOME for local runs")
@@ -197,15 +199,23 @@ def execution_id(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
 def run_job(name: str, body: Callable[[], dict[str, Any]], failure_file: Path | None = None) -> int:
     """Run a job body: its summary as one JSON line on stdout and exit status 0, or one
     ``<name>: error: ...`` line on stderr (and in ``failure_file``, SageMaker's
-    ``/opt/ml/output/failure``, shown as the job's failure reason) and status 2."""
+    ``/opt/ml/output/failure``, shown as the job's failure reason) and status 2. Unexpected
+    exceptions are recorded in ``failure_file`` too, then propagate with their traceback."""
+
+    def record(message: str) -> None:
+        if failure_file is not None:
+            failure_file.parent.mkdir(parents=True, exist_ok=True)
+            failure_file.write_text(message + "\n")
+
     try:
         summary = body()
     except RankopsError as err:
         message = f"{name}: error: {err}"
         print(message, file=sys.stderr)
-        if failure_file is not None:
-            failure_file.parent.mkdir(parents=True, exist_ok=True)
-            failure_file.write_text(message + "\n")
+        record(message)
         return 2
+    except Exception as err:
+        record(f"{name}: unexpected {type(err).__name__}: {err}")
+        raise
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0

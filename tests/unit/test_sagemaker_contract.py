@@ -82,3 +82,16 @@ def test_layout_training_points_channels_at_existing_folders(tmp_path: Path) -> 
     assert (paths.channel("train"), paths.channel("validation")) == (train, valid)
     assert json.loads(env["SM_CHANNELS"]) == ["train", "validation"]
     assert paths.model_dir.is_dir() and read_hyperparameters(paths.hyperparameters_file) == {"seed": 3}
+
+
+def test_a_failing_job_says_why_in_one_line_and_in_the_failure_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sagemaker_jobs.training import entry
+    from tests.conftest import REPO
+
+    argv = ["--base-dir", str(tmp_path), "--config", str(REPO / "rankops.toml"), "--num_leaves", "63"]
+    assert entry.main(argv, {"RANKOPS_HOME": str(tmp_path / "home")}) == 2  # script-mode extras are ignored
+    err = capsys.readouterr().err
+    assert err.startswith("training: error: training channel 'train' is missing") and err.count("\n") == 1
+    assert (tmp_path / "opt/ml/output/failure").read_text() == err

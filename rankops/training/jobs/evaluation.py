@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankops import lineage, registry
-from rankops.errors import ModelError
+from rankops.errors import DataError, ModelError
 from rankops.training import evaluate, gate, rule_model
 from rankops.training.evaluate import Holdout
 from rankops.training.jobs.processing import manifest_uri
@@ -63,6 +63,20 @@ def model_folder(folder: Path, scratch: Path) -> Path:
     if not (folder / "MLmodel").is_file() or not (folder / VERSION_FILE).is_file():
         raise ModelError(f"{folder} is not a registered model folder (MLmodel and VERSION); the training job writes it")
     return folder
+
+
+def _champion_scores(settings: Settings, version: str, frame: Any) -> Any:
+    """The champion scored on this holdout; if it cannot be, the job fails (a gate that cannot
+    compare on the same holdout must not promote, and must not silently skip the comparison)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion, _ = registry.load_booster(settings, registry.CHAMPION)
+        return evaluate.score_booster(champion, frame)
+    except (MlflowException, OSError) as err:
+        raise ModelError(f"cannot load champion v{version} of {settings.mlflow.model_name}: {err}") from err
+    except DataError as err:
+        raise DataError(f"champion v{version} cannot be scored on this holdout: {err}") from err
 
 
 def _load(folder: Path) -> tuple[lgb.Booster, str]:
@@ -171,8 +185,7 @@ def run(
     }
     champion_version = registry.alias_version(settings, registry.CHAMPION)
     if champion_version is not None:
-        champion, _ = registry.load_booster(settings, registry.CHAMPION)
-        report["champion"] = evaluate.evaluate_model(holdout, evaluate.score_booster(champion, frame), cfg)
+        report["champion"] = evaluate.evaluate_model(holdout, _champion_scores(settings, champion_version, frame), cfg)
     report["fallback"] = evaluate.evaluate_model(holdout, evaluate.score_booster(fallback, frame), cfg, False)
     report["baselines"] = {
         b: evaluate.evaluate_model(holdout, s, cfg, False)

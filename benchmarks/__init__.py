@@ -1,0 +1,1 @@
+"""Benchmarks: scripts printing JSON figures, each measuring rankops against a peer in the same run."""
