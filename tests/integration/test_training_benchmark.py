@@ -1,21 +1,15 @@
 """The training benchmark runs at a tiny size and reports what the README quotes."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from benchmarks import training_overhead
 
 
-def test_training_overhead_benchmark_shape() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.training_overhead", "--rows", "3000", "--rounds", "5", "--repeat", "1"],
-        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+def test_training_overhead_benchmark_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert training_overhead.main(["--rows", "3000", "--rounds", "5", "--repeat", "1"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["benchmark"] == "training_overhead" and report["rows"] == 3000
     assert report["same_model"] is True, "same rows and parameters must give the same model"
     assert report["best_iteration"]["plain"] == report["best_iteration"]["ours"]
