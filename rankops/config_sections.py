@@ -91,12 +91,14 @@ class LabelConfig(Section):
 class FallbackConfig(Section):
     """The small robust model the server falls back to: few shallow trees on the features
     that are always available (``features`` empty -> every model input that is not a
-    windowed aggregate, so it never depends on fresh streaming counters)."""
+    windowed aggregate, so it never depends on fresh streaming counters), trained on the
+    newest requests only (a shallow model does not need every row; its cost stays bounded)."""
 
     features: list[str] = []
-    num_boost_round: int = Field(40, gt=0)
+    num_boost_round: int = Field(20, gt=0)
+    max_train_rows: int = Field(250_000, gt=0)  # trained on the newest requests up to this many rows
     params: dict[str, float | int | str | bool | list[int]] = {
-        "learning_rate": 0.1,
+        "learning_rate": 0.2,
         "num_leaves": 7,
         "max_depth": 3,
         "min_data_in_leaf": 100,

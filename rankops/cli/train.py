@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ def run_lake(args: argparse.Namespace) -> int:
     from rankops.spark_session import get_spark
     from rankops.training.workflow import train_from_lake
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a CLI process, not job code
     settings = settings_from(args)
     progress = Progress()
     progress.stage("training")

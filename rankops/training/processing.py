@@ -10,16 +10,18 @@ and the training job receives them)::
 Rows keep the order :func:`rankops.training.dataset.order_rows` gave them: requests
 in time order, each request contiguous, its rows in hashed (never logged-position)
 order. Every channel carries the same manifest, so a job can check that its inputs
-come from one dataset, and each channel's digest is verified when it is read.
+come from one dataset, and each data file's SHA-256 (recorded in the manifest after
+the files are written) is verified when it is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,21 +96,45 @@ def _write_atomic(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
-def write_channel(folder: Path, frame: pd.DataFrame, manifest: Mapping[str, Any], extra: dict[str, Any]) -> None:
-    """Data first, manifest last: a channel without a manifest is incomplete and unreadable."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST_FILE).unlink(missing_ok=True)
-    _write_atomic(folder / DATA_FILE, lambda p: frame.to_parquet(p, index=False, compression="zstd"))
-    for name, table in extra.items():
-        _write_atomic(folder / name, lambda p, t=table: t.to_parquet(p, index=False))
-    _write_atomic(folder / MANIFEST_FILE, lambda p: p.write_text(json.dumps(manifest, indent=2, sort_keys=True)))
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def write_processed(dataset: ProcessedDataset, folders: Mapping[str, Path]) -> None:
-    """Write each channel into ``folders[channel]``."""
-    for name in CHANNELS:
-        extra = {ITEM_CLICKS_FILE: dataset.item_clicks} if name == "holdout" else {}
-        write_channel(folders[name], dataset.channel(name), dataset.manifest, extra)
+def write_channels(
+    channels: Mapping[str, tuple[Path, pd.DataFrame, dict[str, pd.DataFrame]]], manifest: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``{name: (folder, rows, extra tables)}``: every data file first, then the manifest, with
+    each file's SHA-256 under ``files``, into every channel (a channel without a manifest is
+    incomplete and unreadable). Returns the manifest as written."""
+    for folder, frame, extra in channels.values():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MANIFEST_FILE).unlink(missing_ok=True)
+        _write_atomic(folder / DATA_FILE, lambda p, f=frame: f.to_parquet(p, index=False, compression="zstd"))
+        for name, table in extra.items():
+            _write_atomic(folder / name, lambda p, t=table: t.to_parquet(p, index=False))
+    files = {
+        channel: {name: file_sha256(folder / name) for name in (DATA_FILE, *extra)}
+        for channel, (folder, _, extra) in channels.items()
+    }
+    written = {**manifest, "files": files}
+    text = json.dumps(written, indent=2, sort_keys=True)
+    for folder, _, _ in channels.values():
+        _write_atomic(folder / MANIFEST_FILE, lambda p: p.write_text(text))
+    return written
+
+
+def write_processed(dataset: ProcessedDataset, folders: Mapping[str, Path]) -> ProcessedDataset:
+    """Write each channel into ``folders[channel]``; the dataset with its manifest as written."""
+    channels = {
+        name: (
+            folders[name],
+            dataset.channel(name),
+            {ITEM_CLICKS_FILE: dataset.item_clicks} if name == "holdout" else {},
+        )
+        for name in CHANNELS
+    }
+    return replace(dataset, manifest=write_channels(channels, dataset.manifest))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -120,23 +146,31 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def read_channel(folder: Path, name: str, verify: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One channel's rows and manifest; the rows are checked against the manifest's digest."""
+    """One channel's rows and manifest. The data file is checked against the SHA-256 the
+    manifest records (or, for a manifest without file checksums, the rows' content digest)."""
     manifest = read_manifest(folder)
     data = folder / DATA_FILE
     if not data.is_file():
         raise DataError(f"{folder} has a manifest but no {DATA_FILE}")
+    checksum = manifest.get("files", {}).get(name, {}).get(DATA_FILE)
+    if verify and checksum is not None and checksum != file_sha256(data):
+        raise _mismatch(data, name, manifest)
     frame = pd.read_parquet(data)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame]
     if missing:
         raise DataError(f"{data} lacks columns {missing}")
-    expected = manifest.get("splits", {}).get(name, {}).get("digest")
-    if verify and expected != frame_digest(frame):
-        raise DataError(
-            f"{data} does not match its manifest (split {name!r} of dataset {manifest.get('dataset_hash', '?')[:12]}): "
-            "the channel was modified or mixed with another dataset's files"
-        )
+    if verify and checksum is None and manifest.get("splits", {}).get(name, {}).get("digest") != frame_digest(frame):
+        raise _mismatch(data, name, manifest)
     check_contiguous(frame, str(data))
     return frame, manifest
+
+
+def _mismatch(data: Path, name: str, manifest: Mapping[str, Any]) -> DataError:
+    dataset = str(manifest.get("dataset_hash", "?"))[:12]
+    return DataError(
+        f"{data} does not match its manifest (split {name!r} of dataset {dataset}): "
+        "the channel was modified or mixed with another dataset's files"
+    )
 
 
 def check_contiguous(frame: pd.DataFrame, where: str) -> None:

@@ -150,11 +150,23 @@ def train_ranker(
     return fit(dtrain, dvalid, params, cfg.num_boost_round, cfg.early_stopping_rounds, features)
 
 
+def newest_requests(frame: pd.DataFrame, max_rows: int) -> pd.DataFrame:
+    """The newest whole requests holding at most ``max_rows`` rows (rows are in time order,
+    each request contiguous)."""
+    if len(frame) <= max_rows:
+        return frame
+    ids = frame["request_id"].to_numpy()
+    starts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    later = starts[starts >= len(frame) - max_rows]
+    return frame.iloc[int(later[0]) if len(later) else len(frame) :].reset_index(drop=True)
+
+
 def train_fallback(train: pd.DataFrame, valid: pd.DataFrame, cfg: TrainingConfig, eval_k: int = 10) -> TrainResult:
     """The fallback ranker: a fixed, small number of shallow trees (no early stopping, so
-    its size never depends on the data) on the features that are always available."""
+    its size never depends on the data) on the features that are always available, learned
+    from the newest ``fallback.max_train_rows`` rows of whole requests."""
     features = fallback_features(cfg.fallback)
-    dtrain = to_lgb_dataset(train, features)
+    dtrain = to_lgb_dataset(newest_requests(train, cfg.fallback.max_train_rows), features)
     dvalid = to_lgb_dataset(valid, features, reference=dtrain)
     base = lambdarank_params(cfg, eval_k)
     params = {**{k: v for k, v in base.items() if k not in cfg.params}, **cfg.fallback.params}

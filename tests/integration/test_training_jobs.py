@@ -277,3 +277,23 @@ def test_the_registry_lifecycle(first: Run, spark, tmp_path: Path, market: Marke
     assert rows["2"]["archived"] is True and rows["2"]["gate"] == "reject" and rows["2"]["aliases"] == []
     champion = registry.alias_version(settings, "champion")
     assert rows[champion]["archived"] is False and "champion" in rows[champion]["aliases"]
+
+
+def test_rankops_train_runs_the_jobs_locally(  # type: ignore[no-untyped-def]
+    market: MarketHome, spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rankops.cli import main
+
+    for key, value in environ_for(tmp_path / "home", market).items():
+        monkeypatch.setenv(key, value)
+    argv = ["--config", str(REPO / "rankops.toml"), "train", "--alias", "challenger"]
+    argv += ["--hyperparameters", '{"num_boost_round": 40}']
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["version"], out["reused"], out["decision"]) == ("1", False, "promote")
+    assert out["aliases"]["rankops-ranker"] == {"challenger": "1"}, "release mode: the champion moves later"
+    assert out["model"]["ndcg@10"] > out["baselines"]["random"]["ndcg@10"]
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (again["version"], again["reused"], again["dataset_hash"]) == ("1", True, out["dataset_hash"])
+    assert len(list((tmp_path / "home" / "sagemaker").iterdir())) == 2

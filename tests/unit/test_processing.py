@@ -1,5 +1,6 @@
 """The processing step: time split, manifest and content hash, channels written and verified."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +60,10 @@ def test_the_hash_names_the_content_not_the_moment(rows: pd.DataFrame, settings:
 
 
 def test_channels_round_trip_and_verify_their_digest(rows: pd.DataFrame, settings: Settings, tmp_path: Path) -> None:
-    data = process_frame(rows, settings)
     folders = {n: tmp_path / n for n in CHANNELS}
-    write_processed(data, folders)
+    data = write_processed(process_frame(rows, settings), folders)
+    assert set(data.manifest["files"]) == set(CHANNELS)
+    assert set(data.manifest["files"]["holdout"]) == {"data.parquet", "item_clicks.parquet"}
     for name in CHANNELS:
         frame, manifest = read_channel(folders[name], name)
         pd.testing.assert_frame_equal(frame, data.channel(name))
@@ -77,6 +79,11 @@ def test_tampered_or_mixed_channels_are_refused(rows: pd.DataFrame, settings: Se
     tampered = data.train.copy()
     tampered.loc[3, "label"] = 4 - tampered.loc[3, "label"]
     tampered.to_parquet(tmp_path / "train" / "data.parquet", index=False)
+    with pytest.raises(DataError, match="does not match its manifest"):
+        read_channel(tmp_path / "train", "train")
+    manifest = json.loads((tmp_path / "train" / "manifest.json").read_text())
+    del manifest["files"]  # without file checksums, the rows' content digest still catches it
+    (tmp_path / "train" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DataError, match="does not match its manifest"):
         read_channel(tmp_path / "train", "train")
     (tmp_path / "validation" / "manifest.json").unlink()

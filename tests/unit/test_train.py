@@ -12,6 +12,7 @@ from rankops.training.dataset import split_by_time
 from rankops.training.train import (
     fallback_features,
     lambdarank_params,
+    newest_requests,
     train_fallback,
     train_ranker,
     with_hyperparameters,
@@ -75,3 +76,11 @@ def _depth(node: dict) -> int:
     if "left_child" not in node:  # a leaf
         return 0
     return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
+
+
+def test_the_fallback_learns_from_the_newest_whole_requests(rows: pd.DataFrame) -> None:
+    newest = newest_requests(rows, 100)
+    assert 0 < len(newest) <= 100 and newest["ts"].min() >= rows["ts"].iloc[len(rows) - 100]
+    assert newest["request_id"].iloc[0] != rows["request_id"].iloc[len(rows) - len(newest) - 1], "whole requests"
+    pd.testing.assert_frame_equal(newest, rows.iloc[len(rows) - len(newest) :].reset_index(drop=True))
+    assert newest_requests(rows, len(rows)) is rows

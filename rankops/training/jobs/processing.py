@@ -31,8 +31,7 @@ def run(settings: Settings, paths: ProcessingPaths, *, spark: SparkSession, lake
     the lake's artifacts zone)."""
     frame = build_training_frame(spark, lake, settings)
     source = {"events": lake.uri("raw", "events"), "features": lake.uri("features", dataset_name(settings, "item"))}
-    dataset = process_frame(frame, settings, source)
-    write_processed(dataset, {c: paths.output(c) for c in CHANNELS})
+    dataset = write_processed(process_frame(frame, settings, source), {c: paths.output(c) for c in CHANNELS})
     out = paths.output(MANIFEST_OUTPUT)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).write_text(json.dumps(dataset.manifest, indent=2, sort_keys=True))

@@ -64,7 +64,7 @@ def idempotency_key(dataset_hash: str, cfg: TrainingConfig, eval_k: int) -> str:
     """What makes two trainings the same: data, effective configuration (seed included), inputs."""
     payload = {
         "dataset_hash": dataset_hash,
-        "training": cfg.model_dump(mode="json"),
+        "training": cfg.model_dump(mode="json", exclude={"keep_local_runs"}),  # not about the model
         "eval_k": eval_k,
         "features": features.model_features(),
         "fallback_features": fallback_features(cfg.fallback),
