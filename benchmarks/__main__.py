@@ -12,7 +12,7 @@ HELPERS = {"serving_http", "serving_store"}  # modules that support a benchmark 
 
 def main() -> int:
     folder = Path(__file__).parent
-    names = sorted(m.name for m in pkgutil.iter_modules([str(folder)]) if m.name not in HELPERS)
+    names = sorted(m.name for m in pkgutil.iter_modules([str(folder)]) if m.name not in HELPERS and m.name[0] != "_")
     status = 0
     for name in names:
         print(f"# benchmarks.{name}", file=sys.stderr, flush=True)

@@ -88,9 +88,27 @@ class LabelConfig(Section):
     max_label: int = Field(4, ge=1, le=30)
 
 
+class FallbackConfig(Section):
+    """The small robust model the server falls back to: few shallow trees on the features
+    that are always available (``features`` empty -> every model input that is not a
+    windowed aggregate, so it never depends on fresh streaming counters), trained on the
+    newest requests only (a shallow model does not need every row; its cost stays bounded)."""
+
+    features: list[str] = []
+    num_boost_round: int = Field(20, gt=0)
+    max_train_rows: int = Field(250_000, gt=0)  # trained on the newest requests up to this many rows
+    params: dict[str, float | int | str | bool | list[int]] = {
+        "learning_rate": 0.2,
+        "num_leaves": 7,
+        "max_depth": 3,
+        "min_data_in_leaf": 100,
+    }
+
+
 class TrainingConfig(Section):
     seed: int = 42
-    holdout_fraction: float = Field(0.15, gt=0, lt=1)
+    holdout_fraction: float = Field(0.15, gt=0, lt=1)  # newest requests: evaluation and the gate
+    valid_fraction: float = Field(0.15, gt=0, lt=1)  # newest of the rest: early stopping
     num_boost_round: int = Field(300, gt=0)
     early_stopping_rounds: int = Field(30, gt=0)
     params: dict[str, float | int | str | bool | list[int]] = {
@@ -102,18 +120,27 @@ class TrainingConfig(Section):
         "bagging_freq": 1,
         "lambdarank_truncation_level": 20,
     }
+    fallback: FallbackConfig = FallbackConfig()
+    keep_local_runs: int = Field(5, ge=1)  # job folders kept under <home>/sagemaker by local runs
 
 
 class EvaluationConfig(Section):
     ndcg_k: int = Field(10, gt=0)
     map_k: int = Field(20, gt=0)
     long_tail_share: float = Field(0.8, gt=0, lt=1)  # items outside the head making up this share of clicks
+    new_item_days: float = Field(7.0, gt=0)  # an item younger than this at request time is "new" (a segment)
+    min_segment_requests: int = Field(20, gt=0)  # smaller segments are reported as too small, not scored
 
 
 class GateConfig(Section):
-    max_ndcg_drop_relative: float = Field(0.005, ge=0)
-    max_coverage_drop: float = Field(0.02, ge=0)
-    ndcg_floor: float = Field(0.30, ge=0, le=1)
+    """Promotion rules for a challenger scored on the same holdout as the champion."""
+
+    max_ndcg_drop_relative: float = Field(0.005, ge=0, lt=1)  # challenger >= champion * (1 - this)
+    max_coverage_drop_relative: float = Field(0.02, ge=0, lt=1)  # challenger >= champion * (1 - this)
+    ndcg_floor: float = Field(0.30, ge=0, le=1)  # absolute; the only rule when there is no champion
+    # Alias a passing challenger receives: `champion` at once (local runs), or `challenger`
+    # for the release pipeline (shadow, canary) to promote later. A failing one gets none.
+    on_pass: Literal["champion", "challenger"] = "champion"  # noqa: S105 - an alias name
 
 
 class MlflowConfig(Section):

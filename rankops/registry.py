@@ -1,14 +1,19 @@
-"""MLflow verbs: experiments, logging a ranker, aliases, loading by alias.
+"""MLflow verbs: experiments, logging a ranker, aliases, promotion, listing and archiving.
 
 Locally MLflow is a sqlite file under ``RANKOPS_HOME``; in AWS it is SageMaker
 managed MLflow. Only the tracking URI differs. Aliases (``champion``,
 ``challenger``, ``previous``) name the versions that matter; stages are not used.
+MLflow 3 has no "archived" stage either: a version older than
+``mlflow.archive_after_days`` that holds no alias gets the tags ``archived=true`` and
+``archived_at``; it is never deleted (its lineage stays resolvable).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version as dist_version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankops.errors import ModelError
@@ -21,12 +26,25 @@ if TYPE_CHECKING:
     from rankops.config import Settings
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 FALLBACK_SUFFIX = "-fallback"
+RULE_SUFFIX = "-rule"
+ARCHIVED_TAG, ARCHIVED_AT_TAG = "archived", "archived_at"
+IDEMPOTENCY_TAG = "idempotency_key"
 
 
 def fallback_model_name(settings: Settings) -> str:
     """Registered name of the small robust model the server falls back to."""
     return settings.mlflow.model_name + FALLBACK_SUFFIX
+
+
+def rule_model_name(settings: Settings) -> str:
+    """Registered name of the rule baseline (a pyfunc around ``baseline.rule_scores``)."""
+    return settings.mlflow.model_name + RULE_SUFFIX
+
+
+def model_names(settings: Settings) -> list[str]:
+    return [settings.mlflow.model_name, fallback_model_name(settings), rule_model_name(settings)]
 
 
 def model_pip_requirements() -> list[str]:
@@ -77,54 +95,152 @@ def log_ranker(
     run_name: str = "train",
     registered_name: str | None = None,
 ) -> RegisteredModel:
-    """Log one trained ranker (params, per-iteration and final metrics, model with
-    signature and input example) and register it as a new version."""
+    """Log one trained ranker in its own run (params, per-iteration and final metrics,
+    model with signature and input example) and register it as a new version."""
     import mlflow
-    from mlflow.models import infer_signature
+
+    from rankops.training import tracking
 
     _, experiment_id = connect(settings)
-    name = registered_name or settings.mlflow.model_name
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-        mlflow.log_params({k: str(v) for k, v in params.items()})
-        for metric, values in history.items():
-            for step, value in enumerate(values):
-                mlflow.log_metric(metric.replace("@", "_at_"), value, step=step)
-        mlflow.log_metrics({k.replace("@", "_at_"): float(v) for k, v in metrics.items()})
-        signature = infer_signature(input_example, booster.predict(input_example.to_numpy()))
-        info = mlflow.lightgbm.log_model(
-            booster,
-            name="model",
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=model_pip_requirements(),
-            registered_model_name=name,
+        tracking.log_params_and_metrics(run.info.run_id, params, history, metrics)
+        return tracking.log_booster(
+            booster, input_example, "model", registered_name or settings.mlflow.model_name, run.info.run_id
         )
-    version = str(info.registered_model_version)
-    return RegisteredModel(name, version, run.info.run_id, f"models:/{name}/{version}")
+
+
+def _model_name(settings: Settings, name: str | None) -> str:
+    return name or settings.mlflow.model_name
 
 
 def set_alias(settings: Settings, alias: str, version: str, name: str | None = None) -> None:
     client, _ = connect(settings)
-    client.set_registered_model_alias(name or settings.mlflow.model_name, alias, version)
+    client.set_registered_model_alias(_model_name(settings, name), alias, version)
 
 
-def alias_version(settings: Settings, alias: str, name: str | None = None) -> str | None:
-    """The version holding ``alias``, or ``None`` if no version holds it (or no model exists)."""
+def delete_alias(settings: Settings, alias: str, name: str | None = None) -> None:
+    """Remove ``alias`` (no error if no version holds it)."""
+    if alias in aliases(settings, name):
+        client, _ = connect(settings)
+        client.delete_registered_model_alias(_model_name(settings, name), alias)
+
+
+def aliases(settings: Settings, name: str | None = None) -> dict[str, str]:
+    """alias -> version of a registered model (empty if the model does not exist)."""
     from mlflow.exceptions import MlflowException
 
     client, _ = connect(settings)
     try:
-        return str(client.get_model_version_by_alias(name or settings.mlflow.model_name, alias).version)
+        model = client.get_registered_model(_model_name(settings, name))
     except MlflowException:
-        return None
+        return {}
+    return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def alias_version(settings: Settings, alias: str, name: str | None = None) -> str | None:
+    """The version holding ``alias``, or ``None`` if no version holds it (or no model exists)."""
+    return aliases(settings, name).get(alias)
+
+
+def promote(settings: Settings, version: str, name: str | None = None) -> dict[str, str | None]:
+    """Make ``version`` the champion: the old champion becomes ``previous`` and a
+    ``challenger`` alias on ``version`` is consumed. Re-promoting the champion changes nothing.
+    Returns the aliases before the move (for lineage and rollback)."""
+    before = aliases(settings, name)
+    old = before.get(CHAMPION)
+    if old != version:
+        if old is not None:
+            set_alias(settings, PREVIOUS, old, name)
+        set_alias(settings, CHAMPION, version, name)
+    if before.get(CHALLENGER) == version:
+        delete_alias(settings, CHALLENGER, name)
+    return {a: before.get(a) for a in ALIASES}
+
+
+def find_version(settings: Settings, tag: str, value: str, name: str | None = None) -> str | None:
+    """The newest version of ``name`` whose tag ``tag`` equals ``value``, if any."""
+    client, _ = connect(settings)
+    found = client.search_model_versions(f"name = '{_model_name(settings, name)}' and tags.{tag} = '{value}'")
+    return str(max(int(v.version) for v in found)) if found else None
+
+
+def set_version_tags(settings: Settings, version: str, tags: dict[str, str], name: str | None = None) -> None:
+    client, _ = connect(settings)
+    for key, value in tags.items():
+        client.set_model_version_tag(_model_name(settings, name), version, key, str(value))
 
 
 def load_booster(settings: Settings, alias: str = CHAMPION, name: str | None = None) -> tuple[lgb.Booster, str]:
     """The LightGBM booster holding ``alias`` and its version."""
     import mlflow
 
-    name = name or settings.mlflow.model_name
+    name = _model_name(settings, name)
     version = alias_version(settings, alias, name)
     if version is None:
         raise ModelError(f"no version of model {name!r} holds alias {alias!r}; train one with `rankops train`")
     return mlflow.lightgbm.load_model(f"models:/{name}/{version}"), version
+
+
+def download_model(settings: Settings, version: str, dst: Path, name: str | None = None) -> Path:
+    """Copy a registered version's MLflow model directory into ``dst`` (created, must be empty)."""
+    import mlflow
+
+    connect(settings)
+    dst.mkdir(parents=True, exist_ok=True)
+    local = mlflow.artifacts.download_artifacts(f"models:/{_model_name(settings, name)}/{version}", dst_path=str(dst))
+    return Path(local)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    name: str
+    version: str
+    created: datetime
+    run_id: str
+    aliases: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def archived(self) -> bool:
+        return self.tags.get(ARCHIVED_TAG) == "true"
+
+
+def list_versions(settings: Settings, names: list[str] | None = None) -> list[VersionInfo]:
+    """Every version of the given models (default: ranker, fallback, rule), newest first."""
+    client, _ = connect(settings)
+    rows: list[VersionInfo] = []
+    for name in names or model_names(settings):
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases(settings, name).items():
+            by_version.setdefault(version, []).append(alias)
+        rows.extend(
+            VersionInfo(
+                name,
+                str(v.version),
+                datetime.fromtimestamp(v.creation_timestamp / 1000, UTC),
+                v.run_id or "",
+                tuple(sorted(by_version.get(str(v.version), []))),
+                dict(v.tags),
+            )
+            for v in client.search_model_versions(f"name = '{name}'")
+        )
+    return sorted(rows, key=lambda r: (r.name, -int(r.version)))
+
+
+def archive_stale(settings: Settings, names: list[str] | None = None, now: datetime | None = None) -> list[VersionInfo]:
+    """Tag versions older than ``mlflow.archive_after_days`` that hold no alias as archived, and
+    un-archive any archived version that holds an alias again (e.g. after a rollback).
+    Returns the versions archived by this call (already archived ones are left alone)."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=settings.mlflow.archive_after_days)
+    archived = []
+    for info in list_versions(settings, names):
+        if info.archived and info.aliases:
+            client, _ = connect(settings)
+            for tag in (ARCHIVED_TAG, ARCHIVED_AT_TAG):
+                client.delete_model_version_tag(info.name, info.version, tag)
+        if info.aliases or info.archived or info.created >= cutoff:
+            continue
+        set_version_tags(settings, info.version, {ARCHIVED_TAG: "true", ARCHIVED_AT_TAG: now.isoformat()}, info.name)
+        archived.append(info)
+    return archived

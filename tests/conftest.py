@@ -191,3 +191,47 @@ def serving_copy(serving_home: ServingHome, tmp_path: Path) -> ServingHome:
     """A private copy of ``serving_home`` (its registry and store may be changed)."""
     shutil.copytree(serving_home.settings.home, tmp_path / "home")
     return ServingHome(make_settings(tmp_path / "home"), dict(serving_home.versions))
+
+
+# -- ranking rows without Spark (training unit tests) -----------------------------------------
+def ranking_frame(requests: int = 300, seed: int = 0, categories: tuple[str, ...] = ("toys", "home", "sports")):  # type: ignore[no-untyped-def]
+    """Rows shaped like ``build_training_frame`` output (every model feature, labels from a
+    hidden score, logged positions, rows ordered by ``order_rows``), made with NumPy only."""
+    import numpy as np
+    import pandas as pd
+
+    from rankops.features import registry
+    from rankops.training.dataset import order_rows
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(8, 20, requests)
+    n = int(sizes.sum())
+    request = np.repeat(np.arange(requests), sizes)
+    start = pd.Timestamp("2026-11-01", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"r-{r}" for r in request],
+            "ts": start + pd.to_timedelta(np.repeat(np.sort(rng.integers(0, 3 * 86_400, requests)), sizes), unit="s"),
+            "user_id": [f"u-{u}" for u in rng.integers(0, 50, requests)[request]],
+            "query_category": np.array(categories)[rng.integers(0, len(categories), requests)][request],
+            "device": "mobile",
+            "item_id": [f"i-{i}" for i in rng.integers(0, 400, n)],
+            "position": np.concatenate([np.arange(1, s + 1) for s in sizes]).astype(np.int16),
+        }
+    )
+    for name in registry.model_features():
+        frame[name] = rng.random(n)
+    frame["days_since_creation"] = rng.exponential(20.0, n)
+    frame["created_at_s"] = 0.0
+    frame["category_code"] = 0.0
+    utility = 2 * frame["ctr_7d"] + frame["image_quality_score"] + frame["category_match"] + rng.normal(0, 0.4, n)
+    label = np.clip(np.floor((utility - 2.0) * 2), 0, 4).astype(np.int32)
+    frame["clicked"], frame["contacted"] = label > 0, label > 2
+    frame["revenue"] = np.where(label > 3, 10.0, 0.0)
+    frame["label"] = label
+    return order_rows(frame)
+
+
+@pytest.fixture
+def rows():  # type: ignore[no-untyped-def]
+    return ranking_frame()

@@ -1,31 +1,91 @@
-"""``rankops train``: train, evaluate and register a ranker from the lake."""
+"""``rankops train``: the lake-to-registry workflow, or a LightGBM run on your own files."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from rankops.cli.common import Progress, command, settings_from
+from rankops.errors import ConfigError
+
+BYO_FLAGS = ("train", "train_query", "valid", "valid_query")
 
 
 def register(sub: Any) -> None:
     p = command(
         sub,
         "train",
-        "Train a LightGBM lambdarank ranker on the lake's logs, evaluate it against "
-        "random and popularity rankings on the newest requests, and register it in MLflow.",
-        "rankops train --alias champion",
+        "Train a LightGBM lambdarank ranker. Default (lake mode): process the lake's logs, train "
+        "and register the ranker and its fallback, evaluate them against the champion and the "
+        "baselines on the newest requests, apply the gate and move aliases. With --train/--valid "
+        "(file mode): train on your own LightGBM text files and print a JSON line of metrics.",
+        "rankops train\n  rankops train --train rank.train --train-query rank.train.query "
+        "--valid rank.test --valid-query rank.test.query --params '{\"num_leaves\": 63}'",
     )
-    p.add_argument("--alias", default="champion", help="alias to give the new version ('' for none)")
+    p.add_argument(
+        "--alias",
+        choices=["champion", "challenger", ""],
+        default=None,
+        help="lake mode: alias a challenger that passes the gate receives ('' for none; default gate.on_pass)",
+    )
+    p.add_argument("--hyperparameters", metavar="JSON", help="lake mode: training hyperparameters (JSON object)")
+    files = p.add_argument_group("file mode (LightGBM's svmlight/LETOR text with query-size files)")
+    files.add_argument("--train", metavar="FILE", help="training rows")
+    files.add_argument("--train-query", metavar="FILE", help="query sizes of the training rows, one per line")
+    files.add_argument("--valid", metavar="FILE", help="validation rows (early stopping and the metrics)")
+    files.add_argument("--valid-query", metavar="FILE", help="query sizes of the validation rows")
+    files.add_argument("--params", metavar="JSON", help="LightGBM parameters over the configured ones")
+    files.add_argument("--model-out", metavar="FILE", help="save the trained booster (LightGBM text model)")
     p.set_defaults(func=run)
 
 
+def _json_object(raw: str | None, flag: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag}: not valid JSON ({err.msg} at position {err.pos})") from err
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag}: expected a JSON object like '{{\"num_leaves\": 63}}'")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
+    given = [f for f in BYO_FLAGS if getattr(args, f)]
+    if given:
+        return run_files(args, given)
+    if args.params or args.model_out:
+        raise ConfigError(
+            "--params and --model-out belong to file mode: give --train, --train-query, --valid, --valid-query"
+        )
+    return run_lake(args)
+
+
+def run_files(args: argparse.Namespace, given: list[str]) -> int:
+    from rankops.training.byo import ByoFiles, train_files
+
+    missing = [f"--{f.replace('_', '-')}" for f in BYO_FLAGS if f not in given]
+    if missing:
+        raise ConfigError(f"file mode needs {', '.join(missing)} as well")
+    settings = settings_from(args)
+    files = ByoFiles(Path(args.train), Path(args.train_query), Path(args.valid), Path(args.valid_query))
+    out = train_files(
+        settings, files, _json_object(args.params, "--params"), Path(args.model_out) if args.model_out else None
+    )
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def run_lake(args: argparse.Namespace) -> int:
     from rankops.lake import Lake
     from rankops.spark_session import get_spark
     from rankops.training.workflow import train_from_lake
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a CLI process, not job code
     settings = settings_from(args)
     progress = Progress()
     progress.stage("training")
@@ -33,9 +93,22 @@ def run(args: argparse.Namespace) -> int:
         get_spark(settings, "rankops-train"),
         Lake.from_settings(settings),
         settings,
-        alias=args.alias or None,
+        alias=args.alias,
         progress=progress.info,
+        hyperparameters=_json_object(args.hyperparameters, "--hyperparameters"),
     )
     progress.done()
-    print(json.dumps({"version": report.version, "model": report.model, "baselines": report.baselines}))
+    summary = {
+        "version": report.version,
+        "fallback_version": report.fallback_version,
+        "reused": report.reused,
+        "decision": report.gate["decision"],
+        "reasons": report.gate["reasons"],
+        "aliases": report.aliases,
+        "dataset_hash": report.dataset_hash,
+        "model": report.model,
+        "fallback": report.fallback,
+        "baselines": report.baselines,
+    }
+    print(json.dumps(summary, sort_keys=True))
     return 0

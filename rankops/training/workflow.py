@@ -1,26 +1,30 @@
-"""The lake-to-registry training workflow: dataset, split, train, evaluate, register.
+"""The lake-to-registry workflow: the three pipeline jobs, run locally in sequence.
 
-Used by ``rankops train`` and the demo; the SageMaker jobs split the same steps
-across processing, training and evaluation containers.
+Used by ``rankops train`` and the demo. It lays the SageMaker contracts out under
+``RANKOPS_HOME/sagemaker/<run>/`` and calls the same job functions the container
+entrypoints call, wiring outputs to inputs by path the way the pipeline wires S3
+locations: processing ``output/{train,validation}`` are the training channels, the
+training ``model`` folder and processing ``output/holdout`` are the evaluation inputs.
 """
 
 from __future__ import annotations
 
-import subprocess
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from rankops import registry
-from rankops.features.offline import feature_set_version
-from rankops.lake import Lake
-from rankops.training import evaluate, metrics
-from rankops.training.baseline import RULE_INPUTS, rule_scores
-from rankops.training.dataset import build_training_frame, split_by_time
-from rankops.training.train import train_ranker
+from rankops.lake import Lake, new_run_id
+from rankops.sagemaker_contract import (
+    layout_training,
+    processing_paths,
+    read_hyperparameters,
+    training_paths,
+)
+from rankops.training.jobs import code_version, evaluation, processing, training
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -38,85 +42,106 @@ class TrainReport:
     baselines: dict[str, dict[str, float]]
     holdout_example: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    fallback: dict[str, float] = field(default_factory=dict)
+    fallback_version: str = ""
+    gate: dict[str, Any] = field(default_factory=dict)
+    segments: dict[str, dict[str, float]] = field(default_factory=dict)
+    dataset_hash: str = ""
+    reused: bool = False
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)
+    job_dir: str = ""
 
 
-def git_sha() -> str:
-    try:
-        command = ["git", "rev-parse", "--short", "HEAD"]  # git from PATH is intended
-        return subprocess.run(command, capture_output=True, text=True, check=True, timeout=5).stdout.strip()  # noqa: S603
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+def prune_local_runs(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` local job folders (their names sort by time).
+    Everything worth keeping is in the registry and the lake by then."""
+    runs = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name) if folder.is_dir() else []
+    doomed = runs[:-keep]
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+    return doomed
 
 
 def train_from_lake(
     spark: SparkSession,
     lake: Lake,
     settings: Settings,
-    alias: str | None = registry.CHAMPION,
+    alias: str | None = None,
     progress: Callable[[str], None] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
 ) -> TrainReport:
-    """Train on the lake's logged requests, evaluate against baselines on the newest
-    requests, register the model and (optionally) give it ``alias``."""
+    """Process, train (or reuse an identical registered model), evaluate against the
+    champion and the baselines on the newest requests, gate, and move aliases.
+
+    ``alias``: what a passing challenger becomes (``champion``, ``challenger``, or ``''``
+    for nothing); ``None`` uses ``gate.on_pass``.
+    """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    frame = build_training_frame(spark, lake, settings)
-    split = split_by_time(frame, settings.training.holdout_fraction)
+    run = new_run_id()
+    base = settings.home / "sagemaker" / run
+    execution_id = f"local-{run}"
+    code = code_version(os.environ)
+
+    proc = processing_paths({}, base / "processing")
+    dataset = processing.run(settings, proc, spark=spark, lake=lake)
+    splits = dataset.manifest["splits"]
     say(
-        f"training set: {len(split.train):,} train / {len(split.valid):,} validation / "
-        f"{len(split.holdout):,} holdout rows (split by request time)"
+        f"training set {dataset.dataset_hash[:12]}: {splits['train']['rows']:,} train / "
+        f"{splits['validation']['rows']:,} validation / {splits['holdout']['rows']:,} holdout rows "
+        "(split by request time)"
     )
-    result = train_ranker(split.train, split.valid, settings.training, settings.evaluation.ndcg_k)
-    say(f"LightGBM lambdarank: best iteration {result.best_iteration}")
-    holdout = split.holdout
-    catalog = int(frame["item_id"].nunique())
-    head = metrics.popularity_head(
-        split.train["item_id"].to_numpy(), split.train["clicked"].to_numpy(), settings.evaluation.long_tail_share
+
+    env = layout_training(
+        base / "training",
+        {"train": proc.output("train"), "validation": proc.output("validation")},
+        {**(hyperparameters or {}), "pipeline_execution_id": execution_id},
     )
-    x_holdout = holdout[result.feature_names].to_numpy(np.float64)
-    model_metrics = evaluate.evaluate_scores(
-        holdout, np.asarray(result.booster.predict(x_holdout)), settings.evaluation, catalog, head
+    paths = training_paths(env, base / "training")
+    trained = training.run(settings, paths, read_hyperparameters(paths.hyperparameters_file), code_version=code)
+    verb = "reused registered" if trained.reused else "trained and registered"
+    say(
+        f"LightGBM lambdarank: {verb} version {trained.version} (best iteration {trained.best_iteration}), "
+        f"fallback version {trained.fallback_version}"
     )
-    baselines = {
-        "random": evaluate.evaluate_scores(
-            holdout, evaluate.random_scores(holdout, settings.training.seed), settings.evaluation, catalog, head
-        ),
-        "rule": evaluate.evaluate_scores(
-            holdout, rule_scores({c: holdout[c].to_numpy() for c in RULE_INPUTS}), settings.evaluation, catalog, head
-        ),
-        "popularity": evaluate.evaluate_scores(
-            holdout, evaluate.popularity_scores(split.train, holdout), settings.evaluation, catalog, head
-        ),
-    }
-    tags = {"feature_set_version": feature_set_version(settings), "code_version": git_sha(), "env": settings.env}
-    registered = registry.log_ranker(
-        settings,
-        result.booster,
-        params=result.params,
-        history=result.history,
-        tags=tags,
-        metrics={
-            **{f"holdout_{k}": v for k, v in model_metrics.items()},
-            **{f"{b}_{k}": v for b, m in baselines.items() for k, v in m.items()},
-        },
-        input_example=holdout[result.feature_names].head(5),
+
+    eval_paths = processing_paths(
+        {}, base / "evaluation", inputs={"model": paths.model_dir, "holdout": proc.output("holdout")}
     )
-    if alias:
-        registry.set_alias(settings, alias, registered.version)
-    say(f"registered {registered.name} version {registered.version}" + (f" as @{alias}" if alias else ""))
-    first = holdout["request_id"].iloc[0]
-    example = holdout[holdout["request_id"] == first]
+    evaluated = evaluation.run(
+        settings, eval_paths, lake=lake, on_pass=alias, code_version=code, pipeline_execution_id=execution_id
+    )
+    decision = evaluated.decision
+    say(f"gate: {decision.decision} version {trained.version} ({'; '.join(decision.reasons)})")
+    name = settings.mlflow.model_name
+    say(
+        f"aliases of {name}: " + (", ".join(f"@{a}=v{v}" for a, v in sorted(evaluated.aliases[name].items())) or "none")
+    )
+
+    prune_local_runs(settings.home / "sagemaker", settings.training.keep_local_runs)
+    holdout = dataset.holdout
+    example = holdout[holdout["request_id"] == holdout["request_id"].iloc[0]]
+    report = evaluated.report
     return TrainReport(
-        registered.version,
-        registered.run_id,
-        result.best_iteration,
-        {"train": len(split.train), "valid": len(split.valid), "holdout": len(holdout)},
-        model_metrics,
-        baselines,
-        {
+        version=trained.version,
+        run_id=trained.run_id,
+        best_iteration=trained.best_iteration,
+        rows={"train": len(dataset.train), "valid": len(dataset.validation), "holdout": len(holdout)},
+        model=report["challenger"]["overall"],
+        baselines={b: m["overall"] for b, m in report["baselines"].items()},
+        holdout_example={
             "user_id": example["user_id"].iloc[0],
             "query_category": example["query_category"].iloc[0],
             "device": example["device"].iloc[0],
             "candidates": example["item_id"].tolist(),
         },
-        time.perf_counter() - started,
+        seconds=time.perf_counter() - started,
+        fallback=report["fallback"]["overall"],
+        fallback_version=trained.fallback_version,
+        gate=decision.to_dict(),
+        segments=report["challenger"]["segments"],
+        dataset_hash=dataset.dataset_hash,
+        reused=trained.reused,
+        aliases=evaluated.aliases,
+        job_dir=str(base),
     )

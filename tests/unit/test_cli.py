@@ -9,7 +9,7 @@ import pytest
 
 from rankops.cli import COMMANDS, build_parser, main
 
-COMMAND_NAMES = ["generate", "features", "train", "serve", "release", "demo", "config"]
+COMMAND_NAMES = ["generate", "features", "train", "models", "serve", "release", "demo", "config"]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -33,6 +33,8 @@ def test_help_lists_exactly_the_registered_commands() -> None:
         ["features", "materialize"],
         ["features", "get"],
         ["train"],
+        ["models", "list"],
+        ["models", "archive"],
         ["serve"],
         ["release", "shadow"],
         ["release", "canary"],
@@ -92,3 +94,9 @@ def test_generate_then_lookup_missing_store_is_clear(tmp_path: Path) -> None:
     assert "run `rankops features materialize`" in lookup.stderr
     unknown = run_cli("--home", str(tmp_path), "features", "get", "planet", "p-1")
     assert unknown.returncode == 2 and "unknown entity 'planet'" in unknown.stderr
+
+
+def test_models_list_on_an_empty_registry(tmp_path: Path) -> None:
+    result = run_cli("--home", str(tmp_path), "models", "list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "no registered models yet; run `rankops train`\n"

@@ -1,0 +1,1 @@
+"""SageMaker evaluation job (entrypoint: entry.py)."""

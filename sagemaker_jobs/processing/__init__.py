@@ -1,0 +1,1 @@
+"""SageMaker processing job (entrypoint: entry.py)."""

@@ -1,0 +1,299 @@
+"""The three SageMaker jobs through their entrypoints, on the contract laid out in a temp folder:
+processing (real Spark) -> training (real LightGBM, MLflow sqlite) -> evaluation (gate, aliases,
+lineage). Then the registry's life: idempotent re-runs, reproducibility, a rejected challenger,
+a challenger awaiting release, promotion with `previous`, archiving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from rankops import lineage, registry
+from rankops.config import Settings
+from rankops.features import registry as features
+from rankops.lake import Lake
+from rankops.sagemaker_contract import layout_training, processing_paths, training_paths
+from rankops.training.jobs import evaluation, processing, training
+from sagemaker_jobs.evaluation import entry as evaluation_entry
+from sagemaker_jobs.processing import entry as processing_entry
+from sagemaker_jobs.training import entry as training_entry
+from tests.conftest import REPO, MarketHome, make_settings
+
+OPT = Path("opt/ml")
+
+
+@dataclass
+class Run:
+    settings: Settings
+    environ: dict[str, str]
+    base: Path
+    outputs: dict[str, dict[str, Any]]
+
+    @property
+    def processed(self) -> Path:
+        return self.base / "processing" / OPT / "processing/output"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.base / "training" / OPT / "model"
+
+
+def environ_for(home: Path, market: MarketHome) -> dict[str, str]:
+    """What a job container receives: lake locations (the market's raw and features zones,
+    artifacts of our own) and a home for MLflow; no other RANKOPS_* state."""
+    lake = market.lake
+    return {
+        "RANKOPS_HOME": str(home),
+        "RANKOPS_LAKE__RAW": lake.zone_uri("raw"),
+        "RANKOPS_LAKE__FEATURES": lake.zone_uri("features"),
+        "RANKOPS_LAKE__ARTIFACTS": str(home / "artifacts"),
+        "RANKOPS_SPARK__MASTER": "local[2]",
+        "RANKOPS_SPARK__SHUFFLE_PARTITIONS": "4",
+        "RANKOPS_PIPELINE_EXECUTION_ID": "exec-1",
+        "RANKOPS_CODE_VERSION": "test-sha",
+    }
+
+
+def settings_for(home: Path, env: dict[str, str]) -> Settings:
+    """The settings a job with ``env`` loads, for the test's own assertions."""
+    zones = {z: env[f"RANKOPS_LAKE__{z.upper()}"] for z in ("raw", "features", "artifacts")}
+    return make_settings(home, lake=zones)
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory: pytest.TempPathFactory, market: MarketHome, spark) -> Run:  # type: ignore[no-untyped-def]
+    """One pipeline run through the entrypoints, wired the way the pipeline wires S3 locations."""
+    home = tmp_path_factory.mktemp("jobs-home")
+    base = tmp_path_factory.mktemp("jobs-run")
+    env = environ_for(home, market)
+    config = ["--config", str(REPO / "rankops.toml")]
+    outputs: dict[str, dict[str, Any]] = {}
+    assert processing_entry.main(["--base-dir", str(base / "processing"), *config], env) == 0
+    processed = base / "processing" / OPT / "processing/output"
+    train_env = {
+        **env,
+        **layout_training(
+            base / "training",
+            {"train": processed / "train", "validation": processed / "validation"},
+            {"num_boost_round": 200},
+        ),
+    }
+    assert training_entry.main(["--base-dir", str(base / "training"), *config], train_env) == 0
+    outputs["training"] = json.loads((base / "training" / OPT / "output/data/training.json").read_text())
+    argv = ["--base-dir", str(base / "evaluation"), "--model-dir", str(base / "training" / OPT / "model")]
+    argv += ["--holdout-dir", str(processed / "holdout"), *config]
+    assert evaluation_entry.main(argv, env) == 0
+    outputs["evaluation"] = json.loads(
+        (base / "evaluation" / OPT / "processing/output/evaluation/evaluation.json").read_text()
+    )
+    settings = settings_for(home, env)
+    return Run(settings, env, base, outputs)
+
+
+def test_processing_writes_channels_with_one_manifest(first: Run) -> None:
+    manifests = [
+        json.loads((first.processed / c / "manifest.json").read_text()) for c in ("train", "validation", "holdout")
+    ]
+    assert len({m["dataset_hash"] for m in manifests}) == 1
+    manifest = manifests[0]
+    splits = manifest["splits"]
+    assert splits["train"]["ts_max"] <= splits["validation"]["ts_min"] <= splits["holdout"]["ts_min"]
+    assert splits["holdout"]["requests"] == pytest.approx(0.15 * sum(s["requests"] for s in splits.values()), abs=1)
+    lake = Lake.from_settings(first.settings)
+    assert lake.read_json(processing.manifest_uri(lake, manifest["dataset_hash"])) == manifest
+    holdout = pd.read_parquet(first.processed / "holdout" / "data.parquet")
+    assert set(holdout["label"].unique()) <= set(range(first.settings.labels.max_label + 1))
+
+
+def test_training_fills_the_model_dir_with_a_servable_model(first: Run) -> None:
+    from rankops.serving.model import load_from_dir
+
+    out = first.outputs["training"]
+    assert (out["version"], out["fallback_version"], out["reused"]) == ("1", "1", False)
+    loaded = load_from_dir(first.model_dir)
+    assert loaded.version == "1" and loaded.feature_names == features.model_features()
+    fallback = load_from_dir(first.model_dir / "fallback")
+    assert fallback.version == "1" and len(fallback.feature_names) < len(loaded.feature_names)
+    assert out["best_iteration"] > 1 and 0 < out["valid_metrics"]["ndcg@10"] <= 1
+    assert {"read", "train", "train_fallback", "mlflow", "save"} <= set(out["seconds"])
+
+
+def test_training_logs_a_complete_run(first: Run) -> None:
+    client, _ = registry.connect(first.settings)
+    version = client.get_model_version(first.settings.mlflow.model_name, "1")
+    tags = version.tags
+    assert tags["code_version"] == "test-sha" and tags["pipeline_execution_id"] == "exec-1"
+    assert tags["dataset_hash"] == first.outputs["evaluation"]["dataset_hash"]
+    assert tags["feature_set_version"].startswith("v") and len(tags[registry.IDEMPOTENCY_TAG]) == 64
+    run = client.get_run(version.run_id)
+    assert run.data.params["objective"] == "lambdarank" and run.data.params["num_boost_round"] == "200"
+    assert run.data.params["seed"] == "42" and "fallback.num_leaves" in run.data.params
+    history = client.get_metric_history(version.run_id, "valid_ndcg_at_10")
+    assert len(history) >= first.outputs["training"]["best_iteration"]
+    artifacts = {a.path for a in client.list_artifacts(version.run_id, "model")}
+    assert {"model/feature_importance.png", "model/feature_importance.json"} <= artifacts
+    assert client.list_artifacts(version.run_id, "dataset")[0].path == "dataset/manifest.json"
+    logged = mlflow.models.get_model_info(f"models:/{first.settings.mlflow.model_name}/1")
+    assert logged.signature is not None and logged.saved_input_example_info is not None
+
+
+def test_evaluation_gates_records_and_moves_aliases(first: Run) -> None:
+    doc = first.outputs["evaluation"]
+    k = "ndcg@10"
+    assert doc["decision"] == "promote" and doc["champion"] is None
+    assert doc["reasons"][1] == "no champion yet: only the absolute floor applies"
+    assert doc["thresholds"]["ndcg_floor"] == first.settings.gate.ndcg_floor
+    metrics = doc["metrics"]
+    assert metrics["challenger"]["overall"][k] > metrics["baselines"]["rule"]["overall"][k]
+    assert metrics["challenger"]["overall"][k] > metrics["baselines"]["popularity"]["overall"][k]
+    assert metrics["challenger"]["overall"][k] > metrics["baselines"]["random"]["overall"][k] + 0.1
+    assert {"item_age/new", "item_age/old"} <= set(metrics["challenger"]["segments"])
+    assert any(s.startswith("category/") for s in metrics["challenger"]["segments"])
+    settings = first.settings
+    assert registry.aliases(settings) == {"champion": "1"}
+    assert registry.aliases(settings, registry.fallback_model_name(settings)) == {"champion": "1"}
+    assert doc["gate_uri"] == _gate_uri(first)
+    assert Lake.from_settings(settings).read_json(doc["gate_uri"]) == doc
+    client, _ = registry.connect(settings)
+    version = client.get_model_version(settings.mlflow.model_name, "1")
+    assert version.tags["gate_decision"] == "promote" and float(version.tags["ndcg_at_10"]) > 0.3
+    assert client.get_run(version.run_id).data.tags["gate_decision"] == "promote"
+    assert client.get_run(version.run_id).data.metrics["holdout_ndcg_at_10"] == pytest.approx(
+        metrics["challenger"]["overall"][k]
+    )
+    rule = client.get_model_version(registry.rule_model_name(settings), doc["rule_version"])
+    assert rule.tags["gate_decision"] == "baseline"
+
+
+def _gate_uri(run: Run) -> str:
+    doc = run.outputs["evaluation"]
+    lake = Lake.from_settings(run.settings)
+    return lake.uri("artifacts", "gate", doc["model"], f"v{doc['version']}", f"{doc['dataset_hash'][:16]}.json")
+
+
+def test_lineage_ties_data_features_run_and_version(first: Run) -> None:
+    settings = first.settings
+    root = Lake.from_settings(settings).zone_uri("artifacts")
+    record = lineage.read_record(root, settings.mlflow.model_name, "1")
+    version = registry.connect(settings)[0].get_model_version(settings.mlflow.model_name, "1")
+    assert record.dataset_hash == first.outputs["evaluation"]["dataset_hash"]
+    assert Path(record.dataset_manifest_uri).is_file()
+    assert record.feature_set_version == version.tags["feature_set_version"]
+    assert record.run_id == version.run_id and record.code_version == "test-sha"
+    assert [e["type"] for e in record.events] == ["registered", "evaluated", "aliases"]
+    assert record.events[1]["gate"] == _gate_uri(first)
+    assert version.tags["lineage_uri"] == lineage.record_uri(root, settings.mlflow.model_name, "1")
+
+
+def test_the_registry_lifecycle(first: Run, spark, tmp_path: Path, market: MarketHome) -> None:  # type: ignore[no-untyped-def]
+    """Fresh registry, same logs: reproducible, idempotent, gated, promoted, archived."""
+    env = environ_for(tmp_path / "home", market)
+    settings = settings_for(tmp_path / "home", env)
+    lake = Lake.from_settings(settings)
+    proc = processing_paths({}, tmp_path / "p")
+    dataset = processing.run(settings, proc, spark=spark, lake=lake)
+    assert dataset.dataset_hash == first.outputs["evaluation"]["dataset_hash"], "same logs and config, same dataset"
+
+    def train(hp: dict[str, Any], name: str) -> training.TrainingOutcome:
+        job_env = layout_training(
+            tmp_path / name, {"train": proc.output("train"), "validation": proc.output("validation")}
+        )
+        return training.run(settings, training_paths(job_env, tmp_path / name), hp, code_version="c1")
+
+    def evaluate(model_dir: Path, name: str, on_pass: str | None = None) -> evaluation.EvaluationOutcome:
+        paths = processing_paths({}, tmp_path / name, inputs={"model": model_dir, "holdout": proc.output("holdout")})
+        return evaluation.run(settings, paths, lake=lake, on_pass=on_pass, code_version="c1")
+
+    # Reproducible: a fresh registry trains exactly the first run's model and measures the same numbers.
+    one = train({"num_boost_round": 200}, "t1")
+    holdout = dataset.holdout
+    ours, theirs = (mlflow.lightgbm.load_model(str(d)) for d in (Path(one.model_dir), first.model_dir))
+    x = holdout[ours.feature_name()].to_numpy(np.float64)
+    assert np.array_equal(ours.predict(x), theirs.predict(x))
+    evaluated = evaluate(Path(one.model_dir), "e1")
+    assert evaluated.report["challenger"]["overall"] == first.outputs["evaluation"]["metrics"]["challenger"]["overall"]
+
+    # Idempotent: the same dataset, config and seed never make a second version.
+    again = train({"num_boost_round": "200"}, "t1-again")  # a string, as SageMaker passes it
+    assert (again.version, again.reused, again.idempotency_key) == ("1", True, one.idempotency_key)
+    assert [v.version for v in registry.list_versions(settings, [settings.mlflow.model_name])] == ["1"]
+    assert mlflow.lightgbm.load_model(again.model_dir).model_to_string() == ours.model_to_string()
+
+    # A much worse challenger (two shallow trees) is registered but rejected; the champion stays.
+    weak = train({"num_boost_round": 2, "num_leaves": 2, "learning_rate": 0.01}, "t2")
+    archive = tmp_path / "tarred"
+    archive.mkdir()
+    with tarfile.open(archive / "model.tar.gz", "w:gz") as tar:  # what SageMaker hands the evaluation job
+        tar.add(weak.model_dir, arcname=".")
+    rejected = evaluate(archive, "e2")
+    assert weak.version == "2" and rejected.decision.decision == "reject"
+    assert next(c.name for c in rejected.decision.checks if not c.passed) == "ndcg_vs_champion"
+    assert rejected.decision.champion_version == "1"
+    assert registry.aliases(settings) == {"champion": "1"}
+    assert (
+        registry.connect(settings)[0].get_model_version(settings.mlflow.model_name, "2").tags["gate_decision"]
+        == "reject"
+    )
+
+    # A passing challenger in release mode waits under `challenger`; promotion keeps `previous`.
+    other = train({"num_boost_round": 200, "seed": 7}, "t3")
+    lenient = settings.model_copy(update={"gate": settings.gate.model_copy(update={"max_ndcg_drop_relative": 0.5})})
+    paths = processing_paths(
+        {}, tmp_path / "e3", inputs={"model": Path(other.model_dir), "holdout": proc.output("holdout")}
+    )
+    waiting = evaluation.run(lenient, paths, lake=lake, on_pass="challenger", code_version="c1")
+    assert waiting.decision.promote and other.version == "3"
+    assert registry.aliases(settings) == {"champion": "1", "challenger": "3"}
+    assert registry.promote(settings, "3")["champion"] == "1"
+    assert registry.aliases(settings) == {"champion": "3", "previous": "1"}
+    record = lineage.append_event(
+        lake.zone_uri("artifacts"), settings.mlflow.model_name, "3", "release", {"stage": "canary"}
+    )
+    assert [e["type"] for e in record.events][-2:] == ["aliases", "release"]
+
+    # Archiving: versions past mlflow.archive_after_days holding no alias; `models list` shows it.
+    assert registry.archive_stale(settings) == []
+    later = datetime.now(UTC) + timedelta(days=settings.mlflow.archive_after_days + 1)
+    archived = {f"{a.name}/{a.version}" for a in registry.archive_stale(settings, now=later)}
+    assert f"{settings.mlflow.model_name}/2" in archived
+    assert f"{settings.mlflow.model_name}/1" not in archived  # `previous` is an alias: kept
+    listed = subprocess.run(
+        [sys.executable, "-m", "rankops.cli", "--home", str(tmp_path / "home"), "models", "list", "--json",
+         "--name", settings.mlflow.model_name],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    rows = {r["version"]: r for r in map(json.loads, listed.stdout.splitlines())}
+    assert rows["2"]["archived"] is True and rows["2"]["gate"] == "reject" and rows["2"]["aliases"] == []
+    champion = registry.alias_version(settings, "champion")
+    assert rows[champion]["archived"] is False and "champion" in rows[champion]["aliases"]
+
+
+def test_rankops_train_runs_the_jobs_locally(  # type: ignore[no-untyped-def]
+    market: MarketHome, spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rankops.cli import main
+
+    for key, value in environ_for(tmp_path / "home", market).items():
+        monkeypatch.setenv(key, value)
+    argv = ["--config", str(REPO / "rankops.toml"), "train", "--alias", "challenger"]
+    argv += ["--hyperparameters", '{"num_boost_round": 40}']
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["version"], out["reused"], out["decision"]) == ("1", False, "promote")
+    assert out["aliases"]["rankops-ranker"] == {"challenger": "1"}, "release mode: the champion moves later"
+    assert out["model"]["ndcg@10"] > out["baselines"]["random"]["ndcg@10"]
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (again["version"], again["reused"], again["dataset_hash"]) == ("1", True, out["dataset_hash"])
+    assert len(list((tmp_path / "home" / "sagemaker").iterdir())) == 2
