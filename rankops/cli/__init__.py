@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from rankops import __version__
-from rankops.cli import config_cmd, demo, features, generate, serve, train
+from rankops.cli import config_cmd, demo, features, generate, ingest, serve, train
 from rankops.cli.common import Parser, add_common
 from rankops.errors import RankopsError
 
-COMMANDS = (generate, features, train, serve, demo, config_cmd)
+COMMANDS = (generate, ingest, features, train, serve, demo, config_cmd)
 
 
 def build_parser() -> Parser:

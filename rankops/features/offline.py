@@ -7,9 +7,11 @@ one row per entity and change point (see :mod:`rankops.features.spark`), plus
 and ``<version>/_meta/runs/<run_id>.json`` (one validation report per run, published
 or rejected).
 
-A run computes the change points in a time window ``[start, end)`` (hour-aligned),
-reading the events of the window plus the longest feature window before it (the
-look-back) and the whole catalog. A day partition the window touches is rewritten
+A run computes the change points in a time window ``(start, end]`` (hour-aligned:
+the run for the hour 12:00-13:00 emits the values that become true up to and at
+13:00, when that hour's events become visible), reading the events before ``end``
+back to the longest feature window before ``start`` (the look-back) and the whole
+catalog. A day partition the window touches is rewritten
 with the rows of that day outside the window kept, so hourly runs and a backfill
 over the same hours give the same rows. Nothing is committed unless every entity
 passes validation.
@@ -81,7 +83,7 @@ def read_manifest(lake: Lake, settings: Settings) -> dict[str, Any]:
 # -- the time window of a run ----------------------------------------------------------------
 @dataclass(frozen=True)
 class TimeWindow:
-    """``[start, end)``, both on the hour, UTC."""
+    """Feature times ``(start, end]``, both on the hour, UTC."""
 
     start: datetime
     end: datetime
@@ -132,7 +134,7 @@ def data_span(lake: Lake) -> tuple[datetime, datetime]:
     if not events:
         raise LakeError(f"{lake.uri('raw', 'events')} has no committed events; run `rankops generate` or `ingest`")
     items = lake.partitions("raw", "items")
-    first = min(_partition_hour(p) for p in [*events, *items])
+    first = min(_partition_hour(p) for p in [*events, *items]) - HOUR  # the window excludes its start
     return first, max(_partition_hour(p) for p in events) + HOUR
 
 
@@ -176,9 +178,10 @@ class BuildResult:
 
 
 def _days(window: TimeWindow) -> list[str]:
+    """Day partitions holding feature times in ``(start, end]``."""
     day = window.start.replace(hour=0)
     out = []
-    while day < window.end:
+    while day <= window.end:
         out.append(day.strftime("%Y-%m-%d"))
         day += timedelta(days=1)
     return out
@@ -210,11 +213,13 @@ def _stage(
 
     dataset = dataset_name(settings, entity)
     days = set(_days(window))
-    existing = [p for p in lake.partitions("features", dataset) if p.values.get("dt") in days]
+    existing = (
+        [] if window.backfill else [p for p in lake.partitions("features", dataset) if p.values.get("dt") in days]
+    )
     frame = fspark.with_time_partitions(rows, "feature_ts")
     if existing:
         kept = fspark.read_committed(spark, lake, "features", dataset, existing).where(
-            (F.col("feature_ts") < F.lit(window.start)) | (F.col("feature_ts") >= F.lit(window.end))
+            (F.col("feature_ts") <= F.lit(window.start)) | (F.col("feature_ts") > F.lit(window.end))
         )
         frame = frame.unionByName(kept.select(*frame.columns))
     staged = lake.uri("features", dataset, "_staging", run_id)
@@ -271,7 +276,7 @@ def build(
             rows = fspark.entity_features(entity, hourly, cat, settings, start_ms, end_ms)
             staged[entity] = _stage(spark, lake, settings, entity, rows, window, run_id)
             in_window = spark.read.parquet(spark_uri(staged[entity])).where(
-                (F.col("feature_ts") >= F.lit(window.start)) & (F.col("feature_ts") < F.lit(window.end))
+                (F.col("feature_ts") > F.lit(window.start)) & (F.col("feature_ts") <= F.lit(window.end))
             )
             stats[entity] = validation.collect_stats(in_window, entity)
             validation.evaluate(entity, stats[entity], settings.features, previous.get(entity), lag_s, report)
@@ -373,7 +378,7 @@ def read_offline(spark: SparkSession, lake: Lake, settings: Settings) -> dict[st
 
 
 def latest_values(lake: Lake, settings: Settings, entity: str, before: datetime | None = None) -> pa.Table:
-    """Per entity, its latest published row with ``feature_ts < before`` (default: the
+    """Per entity, its latest published row with ``feature_ts <= before`` (default: the
     end of the published data): what the online store should serve now."""
     if before is None:
         before = datetime.fromisoformat(read_manifest(lake, settings)["published_through"])
@@ -389,7 +394,7 @@ def latest_values(lake: Lake, settings: Settings, entity: str, before: datetime 
     limit = pa.scalar(
         before if ts.type.tz else before.astimezone(UTC).replace(tzinfo=None), pa.timestamp("us", ts.type.tz)
     )
-    table = table.filter(pc.less(ts, pc.cast(limit, ts.type)))
+    table = table.filter(pc.less_equal(ts, pc.cast(limit, ts.type)))
     key = key_column(entity)
     order = pc.sort_indices(table, [(key, "ascending"), ("feature_ts", "ascending")])
     table = table.take(order)

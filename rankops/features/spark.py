@@ -50,6 +50,9 @@ def read_committed(
     if not files:
         raise LakeError(f"{lake.uri(zone, dataset)} has no committed data; run the stage that writes it")  # type: ignore[arg-type]
     base = spark_uri(lake.uri(zone, dataset))  # type: ignore[arg-type]
+    if "://" not in base.replace("file://", ""):
+        # Local files named one by one need no distributed listing job (it costs seconds per read).
+        spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", str(max(32, len(files) + 1)))
     return spark.read.option("basePath", base).parquet(*[spark_uri(f) for f in files])
 
 
@@ -163,7 +166,7 @@ def _fp(column: str) -> str:
 def entity_features(
     entity: str, hourly: DataFrame, cat: DataFrame, settings: Settings, start_ms: int, end_ms: int
 ) -> DataFrame:
-    """Every stored feature of ``entity`` at every change point in ``[start_ms, end_ms)``:
+    """Every stored feature of ``entity`` at every change point in ``(start_ms, end_ms]``:
     ``<key>, feature_ts, <join keys>, <features>``.
 
     ``hourly`` are item-hour facts (:func:`item_hourly`) covering at least the longest
@@ -184,11 +187,11 @@ def entity_features(
 
     rows: list[DataFrame] = []
     if has_events:
-        facts = entity_hourly(hourly, cat, entity).where(F.col("t") < end_ms)
+        facts = entity_hourly(hourly, cat, entity).where(F.col("t") <= end_ms)
         rows.append(facts)
         rows += [facts.select(key, (F.col("t") + w).alias("t")) for w in windows]  # expiry points
     if has_catalog:
-        own = cat.where(F.col(key).isNotNull() & (F.col("created_ms") < end_ms))
+        own = cat.where(F.col(key).isNotNull() & (F.col("created_ms") <= end_ms))
         fp = [c for col in cat_cols for c in (_fp(col), "log_price_sq_fp" if col == "log_price" else None) if c]
         rows.append(
             own.select(
@@ -223,7 +226,7 @@ def entity_features(
                 columns.append(F.sum("log_price_sq_fp").over(so_far).alias(f"__cat_sumsq_{col}"))
     valued = (
         both.select(*columns)
-        .where((F.col("t") >= start_ms) & (F.col("t") < end_ms))
+        .where((F.col("t") > start_ms) & (F.col("t") <= end_ms))
         .select(key, "t", *joins, *[_value(f, settings) for f in feats])
     )
     # Several rows can share (key, t) (an hour end that is also another hour's expiry);

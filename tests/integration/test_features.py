@@ -178,5 +178,5 @@ def test_latest_values_never_include_rows_after_the_published_end(market) -> Non
     settings, lake = market.settings, market.lake
     end = datetime.fromisoformat(offline.read_manifest(lake, settings)["published_through"])
     latest = offline.latest_values(lake, settings, "item")
-    assert max(latest["feature_ts"].to_pylist()) < end
+    assert max(latest["feature_ts"].to_pylist()) <= end
     assert not any(math.isnan(v) for v in latest["ctr_7d"].to_pylist())
