@@ -63,7 +63,7 @@ class FeatureLookup:
             )
         return active
 
-    def _read(self, requests: Mapping[str, list[str]]) -> dict[str, _Decoded]:
+    def _read(self, requests: Mapping[str, list[str]], follow: bool = True) -> dict[str, _Decoded]:
         """Read several entities, one ``read_many`` per distinct store, and decode them."""
         groups: dict[int, dict[str, list[str]]] = {}
         for entity, keys in requests.items():
@@ -80,7 +80,11 @@ class FeatureLookup:
                 active = actives[entity]
                 try:
                     matrix, found, joins = unpack_rows(
-                        payloads, len(active.columns), self._defaults[entity], active.version, len(active.joins)
+                        payloads,
+                        len(active.columns),
+                        self._defaults[entity],
+                        active.version,
+                        len(active.joins) if follow else 0,
                     )
                 except (ValueError, UnicodeDecodeError) as err:
                     raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err

@@ -54,9 +54,7 @@ def unpack_rows(
     tag = version_tag(version)
     end = TAG_BYTES + width * DTYPE.itemsize
     n = len(payloads)
-    found = np.fromiter(
-        (p is not None and len(p) >= end and p[:TAG_BYTES] == tag for p in payloads), dtype=bool, count=n
-    )
+    found = np.array([p is not None and len(p) >= end and p[:TAG_BYTES] == tag for p in payloads], dtype=bool)
     out = np.empty((n, width), dtype=DTYPE)
     if found.all():
         out[:] = np.frombuffer(b"".join([p[TAG_BYTES:end] for p in payloads]), dtype=DTYPE).reshape(n, width)  # type: ignore[index]
@@ -68,8 +66,10 @@ def unpack_rows(
             out[hits] = np.frombuffer(b"".join(chunks), dtype=DTYPE).reshape(len(hits), width)
     joins: list[list[str | None]] = [[None] * n for _ in range(n_joins)]
     if n_joins:
-        for i in np.flatnonzero(found).tolist():
-            parts = payloads[i][end:].decode().split(SEPARATOR)  # type: ignore[index]
-            for j in range(min(n_joins, len(parts))):
-                joins[j][i] = parts[j] or None
+        hits = np.flatnonzero(found).tolist()
+        split = [payloads[i][end:].decode().split(SEPARATOR) for i in hits]  # type: ignore[index]
+        for j in range(n_joins):
+            column = joins[j]
+            for i, parts in zip(hits, split, strict=True):
+                column[i] = (parts[j] or None) if j < len(parts) else None
     return out, found, joins

@@ -54,6 +54,19 @@ def make_redis(cfg: RedisConfig, for_writes: bool = False) -> redis.Redis:
     )
 
 
+def encode_sets(base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -> bytes:
+    """RESP encoding of ``SET <base><key> <payload> EX <ttl>`` for every row."""
+    ttl_b = str(ttl).encode()
+    tail = b"$2\r\nEX\r\n$%d\r\n%s\r\n" % (len(ttl_b), ttl_b)
+    parts = []
+    for key, payload in zip(keys, payloads, strict=True):
+        name = base + key.encode()
+        parts.append(
+            b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s" % (len(name), name, len(payload), payload, tail)
+        )
+    return b"".join(parts)
+
+
 class RedisStore:
     kind = "redis"
 
@@ -98,17 +111,35 @@ class RedisStore:
         return slot
 
     def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        """Pipelined ``SET key value EX ttl``: the commands are encoded straight to the wire
+        protocol in one pass (no per-command objects) and sent ``pipeline_rows`` at a time."""
         if len(keys) != len(payloads):
             raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
-        base = f"{self._base(entity)}:{self._slot_for(entity, version)}:"
-        ttl = self.cfg.ttl_seconds
+        base = f"{self._base(entity)}:{self._slot_for(entity, version)}:".encode()
         step = self.cfg.pipeline_rows
         for lo in range(0, len(keys), step):
-            pipe = self.client.pipeline(transaction=False)
-            command = pipe.execute_command
-            for key, payload in zip(keys[lo : lo + step], payloads[lo : lo + step], strict=True):
-                command("SET", base + key, payload, "EX", ttl)
-            self._call("write", pipe.execute)
+            chunk = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], self.cfg.ttl_seconds)
+            self._call("write", self._send, chunk, min(step, len(keys) - lo))
+
+    def _send(self, packed: bytes, replies: int) -> None:
+        import redis as redis_lib
+
+        conn = self.client.connection_pool.get_connection()
+        try:
+            conn.send_packed_command([packed], check_health=False)
+            errors = []
+            for _ in range(replies):
+                try:
+                    conn.read_response()
+                except redis_lib.ResponseError as err:  # keep reading: the connection stays in sync
+                    errors.append(str(err))
+            if errors:
+                raise redis_lib.ResponseError(f"{len(errors)} writes failed, first: {errors[0]}")
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            self.client.connection_pool.release(conn)
 
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         slot = self._slot_for(entity, version)
