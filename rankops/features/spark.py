@@ -114,6 +114,10 @@ def _ms(window: object) -> int:
     return int(window.total_seconds() * 1000)  # type: ignore[attr-defined]
 
 
+def _delta(measure: str, window_ms: int) -> str:
+    return f"__d_{measure}_{window_ms}"
+
+
 def _windowed(measure: str, window_ms: int) -> str:
     return f"__{measure}_{window_ms}"
 
@@ -187,9 +191,15 @@ def entity_features(
 
     rows: list[DataFrame] = []
     if has_events:
+        # Each hour adds its counts when it ends and takes them back when it leaves a window:
+        # a running sum of these deltas is the windowed sum, in one pass (a sliding range frame
+        # would re-add the whole window at every row).
         facts = entity_hourly(hourly, cat, entity).where(F.col("t") <= end_ms)
-        rows.append(facts)
-        rows += [facts.select(key, (F.col("t") + w).alias("t")) for w in windows]  # expiry points
+        rows.append(facts.select(key, "t", *[F.col(m).alias(_delta(m, w)) for w in windows for m in MEASURES]))
+        rows += [
+            facts.select(key, (F.col("t") + w).alias("t"), *[(-F.col(m)).alias(_delta(m, w)) for m in MEASURES])
+            for w in windows
+        ]
     if has_catalog:
         own = cat.where(F.col(key).isNotNull() & (F.col("created_ms") <= end_ms))
         fp = [c for col in cat_cols for c in (_fp(col), "log_price_sq_fp" if col == "log_price" else None) if c]
@@ -210,10 +220,8 @@ def entity_features(
     by_key = Window.partitionBy(key).orderBy("t")
     so_far = by_key.rangeBetween(Window.unboundedPreceding, 0)
     columns = [F.col(key), F.col("t")]
-    if has_events:
-        for w in windows:
-            trailing = by_key.rangeBetween(-w + 1, 0)  # hour ends in (t - w, t]
-            columns += [F.sum(m).over(trailing).alias(_windowed(m, w)) for m in MEASURES]
+    if has_events:  # hour ends in (t - w, t]
+        columns += [F.sum(_delta(m, w)).over(so_far).alias(_windowed(m, w)) for w in windows for m in MEASURES]
     if has_catalog:
         columns.append(F.sum("__one").over(so_far).alias("__cat_n"))
         columns += [F.last(f"__attr_{c}", ignorenulls=True).over(so_far).alias(f"__attr_{c}") for c in attrs]
