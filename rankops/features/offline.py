@@ -204,8 +204,10 @@ def _previous_rows(lake: Lake, settings: Settings, window: TimeWindow) -> dict[s
 
 def _stage(
     spark: SparkSession, lake: Lake, settings: Settings, entity: str, rows: DataFrame, window: TimeWindow, run_id: str
-) -> str:
-    """Write the window's rows, plus the kept rows of touched days, to a staging folder."""
+) -> tuple[str, dict[str, Any]]:
+    """Write the window's rows, plus the kept rows of touched days, to a staging folder;
+    the validation statistics of the window's rows are observed during that write."""
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     from rankops.features import spark as fspark
@@ -216,7 +218,9 @@ def _stage(
     existing = (
         [] if window.backfill else [p for p in lake.partitions("features", dataset) if p.values.get("dt") in days]
     )
-    frame = fspark.with_time_partitions(rows, "feature_ts")
+    observation = Observation(f"validation-{entity}")
+    observed = rows.observe(observation, *validation.stats_columns(entity))
+    frame = fspark.with_time_partitions(observed, "feature_ts")
     if existing:
         kept = fspark.read_committed(spark, lake, "features", dataset, existing).where(
             (F.col("feature_ts") <= F.lit(window.start)) | (F.col("feature_ts") > F.lit(window.end))
@@ -226,7 +230,7 @@ def _stage(
     frame.repartition("dt").sortWithinPartitions(key_column(entity), "feature_ts").write.mode("overwrite").partitionBy(
         "dt"
     ).parquet(spark_uri(staged))
-    return staged
+    return staged, validation.stats_from(dict(observation.get), rows.schema, entity)
 
 
 def build(
@@ -243,7 +247,6 @@ def build(
     from pyspark.sql import functions as F
 
     from rankops.features import spark as fspark
-    from rankops.spark_session import spark_uri
 
     started = time.perf_counter()
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not INT96: typed, tz-aware
@@ -274,11 +277,7 @@ def build(
     try:
         for entity in registry.stored_entities():
             rows = fspark.entity_features(entity, hourly, cat, settings, start_ms, end_ms)
-            staged[entity] = _stage(spark, lake, settings, entity, rows, window, run_id)
-            in_window = spark.read.parquet(spark_uri(staged[entity])).where(
-                (F.col("feature_ts") > F.lit(window.start)) & (F.col("feature_ts") <= F.lit(window.end))
-            )
-            stats[entity] = validation.collect_stats(in_window, entity)
+            staged[entity], stats[entity] = _stage(spark, lake, settings, entity, rows, window, run_id)
             validation.evaluate(entity, stats[entity], settings.features, previous.get(entity), lag_s, report)
     finally:
         hourly.unpersist()

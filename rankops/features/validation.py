@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from rankops.features import registry
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
+    from pyspark.sql.types import StructType
 
     from rankops.config_sections import FeaturesConfig
 
@@ -61,15 +62,14 @@ def expected_schema(entity: str) -> dict[str, str]:
     return schema
 
 
-def collect_stats(frame: DataFrame, entity: str) -> dict[str, Any]:
-    """One Spark aggregation: row count, time span, and per feature null / NaN /
-    default / out-of-range counts and min / max (NaN excluded)."""
+def stats_columns(entity: str) -> list[Column]:
+    """Aggregates over an entity's rows: row count, time span, and per feature null /
+    NaN / default / out-of-range counts and min / max (NaN excluded). Usable both as a
+    plain aggregation and as a Spark ``observe`` on the write (no second pass)."""
     from pyspark.sql import functions as F
 
-    key = registry.ENTITIES[entity].key
     aggs = [
         F.count(F.lit(1)).alias("rows"),
-        F.approx_count_distinct(key).alias("entities"),
         F.min("feature_ts").alias("ts_min"),
         F.max("feature_ts").alias("ts_max"),
     ]
@@ -86,23 +86,31 @@ def collect_stats(frame: DataFrame, entity: str) -> dict[str, Any]:
             F.min(F.when(real, c)).alias(f"{f.name}__min"),
             F.max(F.when(real, c)).alias(f"{f.name}__max"),
         ]
-    row = frame.agg(*aggs).first()
-    assert row is not None  # an aggregation without grouping always returns one row
-    values = row.asDict()
+    return aggs
+
+
+def stats_from(values: dict[str, Any], schema: StructType, entity: str) -> dict[str, Any]:
+    """Shape the aggregated values (from :func:`stats_columns`) into a report section."""
     stats: dict[str, Any] = {
-        "rows": int(values["rows"]),
-        "entities": int(values["entities"] or 0),
-        "ts_min": str(values["ts_min"]) if values["ts_min"] else None,
-        "ts_max": str(values["ts_max"]) if values["ts_max"] else None,
-        "schema": {fld.name: fld.dataType.simpleString() for fld in frame.schema.fields if fld.name != "dt"},
+        "rows": int(values.get("rows") or 0),
+        "ts_min": str(values["ts_min"]) if values.get("ts_min") else None,
+        "ts_max": str(values["ts_max"]) if values.get("ts_max") else None,
+        "schema": {fld.name: fld.dataType.simpleString() for fld in schema.fields if fld.name != "dt"},
         "features": {},
     }
     for f in registry.stored_features(entity):
         stats["features"][f.name] = {
-            k: (values[f"{f.name}__{k}"] or 0) if k not in ("min", "max") else values[f"{f.name}__{k}"]
+            k: (values.get(f"{f.name}__{k}") or 0) if k not in ("min", "max") else values.get(f"{f.name}__{k}")
             for k in ("nulls", "nans", "defaults", "outside", "min", "max")
         }
     return stats
+
+
+def collect_stats(frame: DataFrame, entity: str) -> dict[str, Any]:
+    """:func:`stats_columns` as one aggregation over ``frame``."""
+    row = frame.agg(*stats_columns(entity)).first()
+    assert row is not None  # an aggregation without grouping always returns one row
+    return stats_from(row.asDict(), frame.schema, entity)
 
 
 def evaluate(
