@@ -183,11 +183,16 @@ def entity_features(
     feats = registry.stored_features(entity)
     specs = [f.compute for f in feats]
     windows = [_ms(w) for w in registry.windows(entity)]
-    has_events = any(isinstance(s, registry.WindowSum | registry.SmoothedRatio) for s in specs)
+    measures = sorted(
+        {s.measure for s in specs if isinstance(s, registry.WindowSum)}
+        | {m for s in specs if isinstance(s, registry.SmoothedRatio) for m in (s.numerator, s.denominator)}
+    )
+    has_events = bool(measures)
+    counts = any(isinstance(s, registry.CatalogCount) for s in specs)
     attrs = sorted({s.column for s in specs if isinstance(s, registry.Attribute)})
     cat_cols = sorted({s.column for s in specs if isinstance(s, registry.CatalogMean | registry.CatalogStd)})
     joins = registry.join_keys(entity)
-    has_catalog = bool(attrs or cat_cols or joins) or any(isinstance(s, registry.CatalogCount) for s in specs)
+    has_catalog = bool(attrs or cat_cols or joins or counts)
 
     rows: list[DataFrame] = []
     if has_events:
@@ -195,9 +200,9 @@ def entity_features(
         # a running sum of these deltas is the windowed sum, in one pass (a sliding range frame
         # would re-add the whole window at every row).
         facts = entity_hourly(hourly, cat, entity).where(F.col("t") <= end_ms)
-        rows.append(facts.select(key, "t", *[F.col(m).alias(_delta(m, w)) for w in windows for m in MEASURES]))
+        rows.append(facts.select(key, "t", *[F.col(m).alias(_delta(m, w)) for w in windows for m in measures]))
         rows += [
-            facts.select(key, (F.col("t") + w).alias("t"), *[(-F.col(m)).alias(_delta(m, w)) for m in MEASURES])
+            facts.select(key, (F.col("t") + w).alias("t"), *[(-F.col(m)).alias(_delta(m, w)) for m in measures])
             for w in windows
         ]
     if has_catalog:
@@ -207,7 +212,7 @@ def entity_features(
             own.select(
                 key,
                 F.col("created_ms").alias("t"),
-                F.lit(1).alias("__one"),
+                *([F.lit(1).alias("__one")] if counts else []),
                 *[F.col(c).alias(f"__attr_{c}") for c in attrs],
                 *[F.col(j).alias(f"__join_{j}") for j in joins if j != key],
                 *sorted(set(fp)),
@@ -221,9 +226,10 @@ def entity_features(
     so_far = by_key.rangeBetween(Window.unboundedPreceding, 0)
     columns = [F.col(key), F.col("t")]
     if has_events:  # hour ends in (t - w, t]
-        columns += [F.sum(_delta(m, w)).over(so_far).alias(_windowed(m, w)) for w in windows for m in MEASURES]
-    if has_catalog:
+        columns += [F.sum(_delta(m, w)).over(so_far).alias(_windowed(m, w)) for w in windows for m in measures]
+    if counts:
         columns.append(F.sum("__one").over(so_far).alias("__cat_n"))
+    if has_catalog:
         columns += [F.last(f"__attr_{c}", ignorenulls=True).over(so_far).alias(f"__attr_{c}") for c in attrs]
         columns += [F.last(f"__join_{j}", ignorenulls=True).over(so_far).alias(j) for j in joins if j != key]
         for col in cat_cols:
@@ -232,16 +238,17 @@ def entity_features(
             columns.append(F.sum(_fp(col)).over(so_far).alias(f"__cat_sum_{col}"))
             if col == "log_price":
                 columns.append(F.sum("log_price_sq_fp").over(so_far).alias(f"__cat_sumsq_{col}"))
-    valued = (
+    # Several rows can share (key, t) (an hour end that is also another hour's expiry); a
+    # range frame gives peers identical values, so the last of them stands for all (found
+    # with lead() over the same sort, no extra aggregation or shuffle).
+    columns.append(F.lead("t").over(by_key).alias("__next_t"))
+    names = [*joins, *[f.name for f in feats]]
+    return (
         both.select(*columns)
         .where((F.col("t") > start_ms) & (F.col("t") <= end_ms))
-        .select(key, "t", *joins, *[_value(f, settings) for f in feats])
+        .where(F.col("__next_t").isNull() | (F.col("__next_t") != F.col("t")))
+        .select(key, F.timestamp_millis("t").alias("feature_ts"), *joins, *[_value(f, settings) for f in feats])
     )
-    # Several rows can share (key, t) (an hour end that is also another hour's expiry);
-    # a range frame gives peers identical values, so any one of them is the row.
-    names = [*joins, *[f.name for f in feats]]
-    deduped = valued.groupBy(key, "t").agg(*[F.max(n).alias(n) for n in names])
-    return deduped.select(key, F.timestamp_millis("t").alias("feature_ts"), *names)
 
 
 def with_time_partitions(df: DataFrame, ts_col: str) -> DataFrame:
