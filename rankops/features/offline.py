@@ -227,9 +227,9 @@ def _stage(
         )
         frame = frame.unionByName(kept.select(*frame.columns))
     staged = lake.uri("features", dataset, "_staging", run_id)
-    frame.repartition("dt").sortWithinPartitions(key_column(entity), "feature_ts").write.mode("overwrite").partitionBy(
-        "dt"
-    ).parquet(spark_uri(staged))
+    # No shuffle by day: each task writes its rows (already sorted by key and time by the
+    # window) into the day folders they belong to.
+    frame.write.mode("overwrite").partitionBy("dt").parquet(spark_uri(staged))
     return staged, validation.stats_from(dict(observation.get), rows.schema, entity)
 
 
