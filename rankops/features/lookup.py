@@ -95,7 +95,7 @@ class FeatureLookup:
         """``{"seller": [ids...]}`` -> that entity's stored columns (no joins followed)."""
         columns: dict[str, np.ndarray] = {}
         found: np.ndarray | None = None
-        for decoded in self._read(entity_keys).values():
+        for decoded in self._read(entity_keys, follow=False).values():
             columns.update({n: decoded.matrix[:, i] for i, n in enumerate(decoded.names)})
             found = decoded.found if found is None else found & decoded.found
         return Fetched(columns, found if found is not None else np.zeros(0, dtype=bool))

@@ -54,19 +54,21 @@ def unpack_rows(
     tag = version_tag(version)
     end = TAG_BYTES + width * DTYPE.itemsize
     n = len(payloads)
-    found = np.array([p is not None and len(p) >= end and p[:TAG_BYTES] == tag for p in payloads], dtype=bool)
+    hit_list = [p is not None and p.startswith(tag) for p in payloads]
+    found = np.array(hit_list, dtype=bool)
     out = np.empty((n, width), dtype=DTYPE)
-    if found.all():
-        out[:] = np.frombuffer(b"".join([p[TAG_BYTES:end] for p in payloads]), dtype=DTYPE).reshape(n, width)  # type: ignore[index]
+    if all(hit_list):
+        floats = b"".join([p[TAG_BYTES:end] for p in payloads])  # type: ignore[index]
+        out[:] = np.frombuffer(floats, dtype=DTYPE).reshape(n, width)
     else:
         out[:] = defaults
-        hits = np.flatnonzero(found).tolist()
+        hits = [i for i, hit in enumerate(hit_list) if hit]
         if hits:
             chunks = [payloads[i][TAG_BYTES:end] for i in hits]  # type: ignore[index]
             out[hits] = np.frombuffer(b"".join(chunks), dtype=DTYPE).reshape(len(hits), width)
     joins: list[list[str | None]] = [[None] * n for _ in range(n_joins)]
     if n_joins:
-        hits = np.flatnonzero(found).tolist()
+        hits = [i for i, hit in enumerate(hit_list) if hit]
         split = [payloads[i][end:].decode().split(SEPARATOR) for i in hits]  # type: ignore[index]
         for j in range(n_joins):
             column = joins[j]
