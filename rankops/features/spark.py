@@ -242,7 +242,6 @@ def entity_features(
     # range frame gives peers identical values, so the last of them stands for all (found
     # with lead() over the same sort, no extra aggregation or shuffle).
     columns.append(F.lead("t").over(by_key).alias("__next_t"))
-    names = [*joins, *[f.name for f in feats]]
     return (
         both.select(*columns)
         .where((F.col("t") > start_ms) & (F.col("t") <= end_ms))
