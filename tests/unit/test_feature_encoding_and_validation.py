@@ -80,3 +80,27 @@ def test_registry_declares_each_stored_feature_with_a_computation_and_the_versio
         assert all(registry.feature(i).kind != "on_demand" for i in f.inputs)
     assert registry.join_keys("item") == ["seller_id", "category"]
     assert registry.feature_set_version({"a": 1}) != registry.feature_set_version({"a": 2})
+
+
+def test_run_windows_come_from_the_committed_partitions(lake) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    from rankops.errors import LakeError
+    from rankops.features.offline import resolve_window
+
+    with pytest.raises(LakeError, match="no committed events"):
+        resolve_window(lake)
+    one = pa.table({"x": [1]})
+    lake.write_partition("raw", "events", {"dt": "2026-11-02", "hour": "07"}, one)
+    lake.write_partition("raw", "events", {"dt": "2026-11-03", "hour": "22"}, one)
+    lake.write_partition("raw", "items", {"dt": "2026-10-30"}, one)
+    backfill = resolve_window(lake)
+    assert backfill.backfill
+    assert (backfill.start, backfill.end) == (
+        datetime(2026, 10, 29, 23, tzinfo=UTC),
+        datetime(2026, 11, 3, 23, tzinfo=UTC),
+    )
+    hourly = resolve_window(lake, hours_back=2, now=datetime(2026, 11, 3, 14, 25, tzinfo=UTC))
+    assert (hourly.start.hour, hourly.end.hour, hourly.backfill) == (12, 14, False)
+    with pytest.raises(DataError, match="either --start or --hours-back"):
+        resolve_window(lake, start=backfill.start, hours_back=1)

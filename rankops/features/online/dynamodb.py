@@ -92,7 +92,7 @@ class DynamoDBStore:
         slot = self._writing.get((entity, version))
         if slot is not None:
             return slot
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         now = int(time.time())
         try:
@@ -112,6 +112,8 @@ class DynamoDBStore:
                     f"another materialization is writing {entity!r} to dynamodb table {self.table!r}; "
                     "retry when it finishes"
                 ) from err
+            raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
+        except BotoCoreError as err:
             raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
         active = self._load_active(entity)
         slot = SLOTS[1] if active is not None and active.slot == SLOTS[0] else SLOTS[0]
