@@ -1,16 +1,22 @@
-"""Spark entrypoint: build the offline feature store from the lake's raw zone.
+"""Spark entrypoint: build, validate and publish the offline feature store.
 
-    spark-submit emr_jobs/build_features.py --env dev
-    # or locally: spark-submit --master 'local[*]' emr_jobs/build_features.py --home ./.rankops
+    # hourly incremental run (the last complete hour), on EMR Serverless or a cluster:
+    spark-submit emr_jobs/build_features.py --env dev --raw s3://raw-bucket --features s3://features-bucket \\
+        --hours-back 1
+    # full backfill, locally:
+    spark-submit --master 'local[*]' emr_jobs/build_features.py --home ./.rankops
 
-Lake locations come from the environment's configuration (``RANKOPS_LAKE__*``
-variables on EMR), so the same file runs on a laptop and as an EMR job run.
+Lake locations come from the arguments or the environment's configuration
+(``RANKOPS_LAKE__*`` variables), so the same file runs on a laptop and as an EMR
+job run. Exit status 2 and one line on stderr when validation rejects the run
+(nothing is published; the JSON report is in the feature set's ``_meta/runs``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from rankops.config import load_settings
@@ -24,14 +30,43 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default=None, help="environment (default $RANKOPS_ENV or local)")
     parser.add_argument("--home", default=None, help="RANKOPS_HOME for local runs")
+    parser.add_argument("--lake-root", default=None, help="lake root (folder or s3://bucket/prefix)")
+    parser.add_argument("--raw", default=None, help="raw zone location (overrides the lake root)")
+    parser.add_argument("--features", default=None, help="features zone location (overrides the lake root)")
+    parser.add_argument("--start", default=None, help="window start, ISO UTC (default: backfill)")
+    parser.add_argument("--end", default=None, help="window end, exclusive, ISO UTC (default now / end of data)")
+    parser.add_argument("--hours-back", type=int, default=None, help="the last N complete hours before --end")
     args = parser.parse_args(argv)
+    environ = dict(os.environ)
+    for name, value in (("ROOT", args.lake_root), ("RAW", args.raw), ("FEATURES", args.features)):
+        if value:
+            environ[f"RANKOPS_LAKE__{name}"] = value
     try:
-        settings = load_settings(env=args.env, home=args.home)
-        result = offline.build(get_spark(settings, "rankops-build-features"), Lake.from_settings(settings), settings)
+        settings = load_settings(env=args.env, home=args.home, environ=environ)
+        lake = Lake.from_settings(settings)
+        window = offline.resolve_window(
+            lake,
+            start=offline.parse_time(args.start) if args.start else None,
+            end=offline.parse_time(args.end) if args.end else None,
+            hours_back=args.hours_back,
+        )
+        result = offline.build(get_spark(settings, "rankops-build-features"), lake, settings, window)
     except RankopsError as err:
         print(f"build_features: error: {err}", file=sys.stderr)
         return 2
-    print(json.dumps({"version": result.version, "run_id": result.run_id, "rows": result.rows}))
+    print(
+        json.dumps(
+            {
+                "version": result.version,
+                "run_id": result.run_id,
+                "window": result.window.as_dict(),
+                "rows": result.rows,
+                "events": result.events,
+                "seconds": round(result.seconds, 1),
+                "report": result.report_uri,
+            }
+        )
+    )
     return 0
 
 

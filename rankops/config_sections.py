@@ -45,36 +45,52 @@ class SparkConfig(Section):
 
 
 class FeaturesConfig(Section):
-    """How features are computed; the features themselves are declared in
-    :mod:`rankops.features.registry`."""
+    """How features are computed, validated and published; the features themselves
+    are declared in :mod:`rankops.features.registry`."""
 
     feature_set: str = "marketplace"
     position_bias_eta: float = Field(0.4, ge=0)  # examination ~ position ** -eta, for debiasing CTR
-    ctr_prior_strength: float = Field(20.0, gt=0)  # pseudo-impressions of the smoothing prior
+    ctr_prior_strength: float = Field(20.0, gt=0)  # pseudo-impressions of the CTR smoothing prior
+    contact_prior_strength: float = Field(10.0, gt=0)  # pseudo-clicks of the contact-rate prior
     max_null_rate: float = Field(0.01, ge=0, le=1)
-    max_row_count_change: float = Field(0.5, ge=0)  # relative change vs previous run before validation fails
-    freshness_sla_hours: int = Field(3, gt=0)
+    max_default_rate: dict[str, float] = {}  # feature -> highest share of default values before validation fails
+    max_row_count_change: float = Field(0.5, ge=0)  # relative change vs the previous comparable run
+    materialize_batch_rows: int = Field(20_000, gt=0)
 
 
 class RedisConfig(Section):
+    """ElastiCache / Redis. Timeouts are short on purpose: the server falls back
+    rather than wait (a store error surfaces as ``StoreError``)."""
+
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "rankops"
     ttl_seconds: int = Field(7 * 24 * 3600, gt=0)
     socket_timeout_ms: int = Field(50, gt=0)
+    connect_timeout_ms: int = Field(200, gt=0)
+    write_timeout_ms: int = Field(5_000, gt=0)  # materialization pipelines are large
+    pipeline_rows: int = Field(5_000, gt=0)
 
 
 class DynamoDBConfig(Section):
     table: str = "rankops-entity-stats"
     region: str | None = None
     endpoint_url: str | None = None
+    connect_timeout_ms: int = Field(200, gt=0)
+    read_timeout_ms: int = Field(300, gt=0)
+    max_attempts: int = Field(3, ge=1)  # botocore retries, and rounds of unprocessed-item retries
+    ttl_seconds: int = Field(30 * 24 * 3600, gt=0)
+    write_threads: int = Field(4, ge=1)
 
 
 class OnlineStoreConfig(Section):
     """Which backend serves which entity. ``routing`` maps entity name -> store type;
-    entities not listed use ``default``."""
+    entities not listed use ``default``. The version pointer is re-read at most every
+    ``recheck_seconds`` by readers, so a new materialization is picked up without restarts."""
 
     default: Literal["embedded", "redis", "dynamodb"] = "embedded"
     routing: dict[str, Literal["embedded", "redis", "dynamodb"]] = {}
+    recheck_seconds: float = Field(1.0, ge=0)
+    embedded_path: str | None = None  # None -> <home>/online/features.sqlite
     redis: RedisConfig = RedisConfig()
     dynamodb: DynamoDBConfig = DynamoDBConfig()
 

@@ -9,6 +9,13 @@ from typing import Any
 from rankops.cli.common import Parser, Progress, add_common, command, settings_from
 
 
+def add_window_args(parser: argparse.ArgumentParser) -> None:
+    """``--start/--end`` or ``--hours-back``; none of them means a backfill of all data."""
+    parser.add_argument("--start", help="first hour of the window (ISO, UTC), e.g. 2026-11-03T00:00")
+    parser.add_argument("--end", help="end of the window, exclusive (ISO, UTC); default now (or the data's end)")
+    parser.add_argument("--hours-back", type=int, help="the last N complete hours before --end (hourly runs)")
+
+
 def register(sub: Any) -> None:
     group = sub.add_parser(
         "features", help="Compute, publish and look up features.", description="Compute, publish and look up features."
@@ -19,23 +26,38 @@ def register(sub: Any) -> None:
     build = command(
         inner,
         "build",
-        "Compute the offline feature store from the raw zone with Spark.",
-        "rankops features build --home ./.rankops",
+        "Compute, validate and publish the offline feature store with Spark (no window: backfill everything).",
+        "rankops features build --hours-back 1      # or: --start 2026-11-03T00:00 --end 2026-11-04T00:00",
     )
+    add_window_args(build)
     build.set_defaults(func=run_build)
     mat = command(
-        inner, "materialize", "Publish the latest feature values to the online stores.", "rankops features materialize"
+        inner,
+        "materialize",
+        "Publish the latest validated feature values to the online stores (routing in online_store.routing).",
+        "rankops features materialize",
     )
     mat.set_defaults(func=run_materialize)
     get = command(
         inner,
         "get",
-        "Read features of entities from the online store (JSON on stdout).",
+        "Read features from the online stores (JSON lines); `item` also follows to its seller and category.",
         "rankops features get item i-1 i-2",
     )
-    get.add_argument("entity", help="entity name, e.g. item")
+    get.add_argument("entity", help="entity name: item, seller or category")
     get.add_argument("keys", nargs="+", help="entity ids, e.g. i-1 i-2")
     get.set_defaults(func=run_get)
+
+
+def window_from(args: argparse.Namespace, lake: Any) -> Any:
+    from rankops.features.offline import parse_time, resolve_window
+
+    return resolve_window(
+        lake,
+        start=parse_time(args.start) if args.start else None,
+        end=parse_time(args.end) if args.end else None,
+        hours_back=args.hours_back,
+    )
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -44,12 +66,15 @@ def run_build(args: argparse.Namespace) -> int:
     from rankops.spark_session import get_spark
 
     settings = settings_from(args)
+    lake = Lake.from_settings(settings)
+    window = window_from(args, lake)
     progress = Progress()
-    progress.stage("building offline features with Spark")
-    result = offline.build(get_spark(settings, "rankops-features"), Lake.from_settings(settings), settings)
+    kind = "backfill" if window.backfill else "incremental run"
+    progress.stage(f"building offline features with Spark: {kind} {window.start:%Y-%m-%d %H:%M} .. {window.end:%H:%M}")
+    result = offline.build(get_spark(settings, "rankops-features"), lake, settings, window)
     progress.info(
         f"feature set {settings.features.feature_set} {result.version}: {result.rows} rows in "
-        f"{result.partitions} partitions"
+        f"{result.partitions} partitions, validation passed (report {result.report_uri})"
     )
     progress.done()
     return 0
@@ -71,16 +96,15 @@ def run_get(args: argparse.Namespace) -> int:
     from rankops.errors import RankopsError
     from rankops.features import registry
     from rankops.features.lookup import FeatureLookup
-    from rankops.features.online import open_store
 
     if args.entity not in registry.stored_entities():
         raise RankopsError(
             f"unknown entity {args.entity!r}; entities with stored features: {', '.join(registry.stored_entities())}"
         )
     settings = settings_from(args)
-    lookup = FeatureLookup({args.entity: open_store(settings, args.entity)})
+    lookup = FeatureLookup.from_settings(settings)
     try:
-        fetched = lookup.fetch({args.entity: args.keys})
+        fetched = lookup.fetch_items(args.keys) if args.entity == "item" else lookup.fetch({args.entity: args.keys})
     finally:
         lookup.close()
     for i, key in enumerate(args.keys):

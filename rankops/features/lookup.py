@@ -1,11 +1,16 @@
-"""Online feature lookup for serving: one batched read per store, defaults filled.
+"""Online feature lookup for serving: candidates' features from every entity, with
+one batched read per store and per level, defaults filled.
 
-Built once at server start (stores opened, defaults and column positions
-resolved); ``fetch`` is the per-request hot path.
+``fetch_items`` reads the items (one round trip to the item store), takes the
+seller and category keys stored in each item's value, then reads every joined
+entity with one batched read per store (entities on the same backend share it).
+Built once at server start (stores opened, defaults resolved); ``fetch_items`` is
+the per-request hot path. Any store failure or timeout surfaces as ``StoreError``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,52 +18,117 @@ import numpy as np
 
 from rankops.errors import StoreError
 from rankops.features import registry
-from rankops.features.online.base import OnlineStore, open_store
+from rankops.features.online.base import ActiveVersion, OnlineStore, open_stores
 from rankops.features.online.packing import unpack_rows
 
 if TYPE_CHECKING:
     from rankops.config import Settings
 
+ROOT = "item"
+
 
 @dataclass
 class Fetched:
     columns: dict[str, np.ndarray]
-    found: np.ndarray  # per candidate: all its entities were found
+    found: np.ndarray  # per candidate: its item and every joined entity were found
+
+
+@dataclass
+class _Decoded:
+    matrix: np.ndarray
+    found: np.ndarray
+    joins: list[list[str | None]]
+    names: list[str]
 
 
 class FeatureLookup:
-    def __init__(self, stores: dict[str, OnlineStore]) -> None:
-        self.stores = stores
-        self._defaults = {e: np.array([f.default for f in registry.stored_features(e)]) for e in stores}
+    def __init__(self, stores: Mapping[str, OnlineStore]) -> None:
+        self.stores = dict(stores)
+        self._names = {e: registry.stored_names(e) for e in self.stores}
+        self._defaults = {e: np.array([f.default for f in registry.stored_features(e)]) for e in self.stores}
+        self._joined = {e: [j for j in registry.joined_entities(e) if j in self.stores] for e in self.stores}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureLookup:
-        return cls({e: open_store(settings, e) for e in registry.stored_entities()})
+        return cls(open_stores(settings, registry.stored_entities()))
 
-    def fetch(self, entity_keys: dict[str, list[str]]) -> Fetched:
-        """``{"item": [ids...]}`` -> stored feature columns (registry defaults where missing)."""
+    def _active(self, entity: str) -> ActiveVersion:
+        active = self.stores[entity].active_version(entity)
+        if active is None:
+            raise StoreError(f"no materialized features for {entity!r}; run `rankops features materialize`")
+        if active.columns != self._names[entity]:
+            raise StoreError(
+                f"online {entity!r} features {active.columns} do not match the registry {self._names[entity]}; "
+                "re-run `rankops features materialize`"
+            )
+        return active
+
+    def _read(self, requests: Mapping[str, list[str]], follow: bool = True) -> dict[str, _Decoded]:
+        """Read several entities, one ``read_many`` per distinct store, and decode them."""
+        groups: dict[int, dict[str, list[str]]] = {}
+        for entity, keys in requests.items():
+            groups.setdefault(id(self.stores[entity]), {})[entity] = keys
+        out: dict[str, _Decoded] = {}
+        for group in groups.values():
+            actives = {e: self._active(e) for e in group}
+            store = self.stores[next(iter(group))]
+            raw = store.read_many(group)
+            for entity, keys in group.items():
+                payloads = raw.get(entity)
+                if payloads is None or len(payloads) != len(keys):
+                    raise StoreError(f"{store.kind} store returned {len(payloads or [])} values for {len(keys)} keys")
+                active = actives[entity]
+                try:
+                    matrix, found, joins = unpack_rows(
+                        payloads,
+                        len(active.columns),
+                        self._defaults[entity],
+                        active.version,
+                        len(active.joins) if follow else 0,
+                    )
+                except (ValueError, UnicodeDecodeError) as err:
+                    raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
+                out[entity] = _Decoded(matrix, found, joins, active.columns)
+        return out
+
+    def fetch(self, entity_keys: Mapping[str, list[str]]) -> Fetched:
+        """``{"seller": [ids...]}`` -> that entity's stored columns (no joins followed)."""
         columns: dict[str, np.ndarray] = {}
         found: np.ndarray | None = None
-        for entity, keys in entity_keys.items():
-            store = self.stores[entity]
-            active = store.active_version(entity)
-            names = [f.name for f in registry.stored_features(entity)]
-            if active is None:
-                raise StoreError(f"no materialized features for {entity!r}; run `rankops features materialize`")
-            if active[1] != names:
-                raise StoreError(
-                    f"online {entity!r} features {active[1]} do not match the registry {names}; "
-                    "re-run `rankops features materialize`"
-                )
-            matrix, hit = unpack_rows(store.read(entity, keys), len(names), self._defaults[entity])
-            columns.update({n: matrix[:, i] for i, n in enumerate(names)})
-            found = hit if found is None else found & hit
+        for decoded in self._read(entity_keys, follow=False).values():
+            columns.update({n: decoded.matrix[:, i] for i, n in enumerate(decoded.names)})
+            found = decoded.found if found is None else found & decoded.found
         return Fetched(columns, found if found is not None else np.zeros(0, dtype=bool))
 
     def fetch_items(self, item_ids: list[str]) -> Fetched:
-        """Every stored feature a model needs for these candidate items (the serving entry point)."""
-        return self.fetch({"item": item_ids})
+        """Every stored feature a model needs for these candidate items (the serving entry point):
+        the items' own features and those of their seller and category."""
+        items = self._read({ROOT: list(item_ids)})[ROOT]
+        columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
+        found = items.found.copy()
+        joined = self._joined.get(ROOT, [])
+        if not joined:
+            return Fetched(columns, found)
+        active_joins = self._active(ROOT).joins
+        requests: dict[str, list[str]] = {}
+        positions: dict[str, list[int]] = {}
+        for entity in joined:
+            keys = items.joins[active_joins.index(entity)] if entity in active_joins else [None] * len(item_ids)
+            unique = list(dict.fromkeys(k for k in keys if k is not None))
+            index = {k: i for i, k in enumerate(unique)}
+            requests[entity] = unique
+            positions[entity] = [index[k] if k is not None else -1 for k in keys]
+        for entity, decoded in self._read(requests).items():
+            pos = np.asarray(positions[entity], dtype=np.int64)
+            known = pos >= 0
+            matrix = np.tile(self._defaults[entity], (len(pos), 1))
+            matrix[known] = decoded.matrix[pos[known]]
+            hit = np.zeros(len(pos), dtype=bool)
+            hit[known] = decoded.found[pos[known]]
+            columns.update({n: matrix[:, i] for i, n in enumerate(decoded.names)})
+            found &= hit
+        return Fetched(columns, found)
 
     def close(self) -> None:
-        for store in self.stores.values():
+        for store in {id(s): s for s in self.stores.values()}.values():
             store.close()

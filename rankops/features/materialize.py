@@ -1,54 +1,113 @@
-"""Materialization: the latest offline value of every entity, into the online stores.
+"""Materialization: the latest published offline value of every entity, into the
+online store its entity is routed to.
 
-Each run writes a new store version and activates it only after every row is
-written, so readers switch from one complete version to the next.
+Each run writes a new store version per entity and activates it only after every
+row is written and checked, so readers switch from one complete version to the
+next; a run that fails (store error, bad values) activates nothing for that entity
+and the previous version stays live.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 
+from rankops.errors import ValidationFailed
 from rankops.features import registry
 from rankops.features.offline import feature_set_version, latest_values
-from rankops.features.online.base import OnlineStore, open_store
+from rankops.features.online.base import OnlineStore, open_stores
+from rankops.features.online.packing import pack_rows
 from rankops.lake import Lake, new_run_id
 
 if TYPE_CHECKING:
     from rankops.config import Settings
 
-BATCH_ROWS = 20_000
+
+@dataclass(frozen=True)
+class Rows:
+    """One entity's values ready to write: keys, the float matrix, join-key rows."""
+
+    keys: list[str]
+    values: np.ndarray
+    joins: list[list[str | None]]
+
+
+def rows_of(table: pa.Table, entity: str) -> Rows:
+    names = registry.stored_names(entity)
+    keys = table[registry.ENTITIES[entity].key].to_pylist()
+    if names:
+        values = np.column_stack([table[n].to_numpy(zero_copy_only=False).astype(np.float64) for n in names])
+    else:
+        values = np.zeros((len(keys), 0))
+    join_cols = [table[c].to_pylist() for c in registry.join_keys(entity)]
+    return Rows(keys, values, [list(r) for r in zip(*join_cols, strict=True)] if join_cols else [])
+
+
+def check_rows(entity: str, rows: Rows) -> None:
+    """Last gate before a store sees the values: declared ranges, no unexpected NaN."""
+    problems = []
+    for i, f in enumerate(registry.stored_features(entity)):
+        column = rows.values[:, i]
+        nan = np.isnan(column)
+        if nan.any() and not np.isnan(f.default):
+            problems.append(f"{f.name}: {int(nan.sum())} NaN values")
+        lo, hi = f.valid_range
+        outside = int(((column < lo) | (column > hi)).sum())
+        if outside:
+            problems.append(f"{f.name}: {outside} values outside [{lo}, {hi}]")
+    if problems:
+        raise ValidationFailed(f"not materializing {entity!r}: " + "; ".join(problems))
+
+
+def write_version(store: OnlineStore, entity: str, version: str, rows: Rows, batch_rows: int) -> None:
+    """Write every row under ``version``, then activate it; on any failure the version
+    is abandoned and the previous one stays live."""
+    payloads = pack_rows(version, rows.values, rows.joins or None)
+    try:
+        for lo in range(0, len(rows.keys), batch_rows):
+            store.write_batch(entity, version, rows.keys[lo : lo + batch_rows], payloads[lo : lo + batch_rows])
+        store.activate(entity, version, registry.stored_names(entity), registry.joined_entities(entity))
+    except BaseException:
+        try:
+            store.abort(entity, version)
+        finally:
+            raise
 
 
 def materialize(
     lake: Lake,
     settings: Settings,
-    as_of: datetime | None = None,
-    store_factory: Callable[[Settings, str], OnlineStore] = open_store,
+    before: datetime | None = None,
+    stores: Mapping[str, OnlineStore] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Publish the latest values of every stored entity; returns rows and version per entity."""
+    """Publish the latest values of every stored entity; returns rows, version, store
+    and seconds per entity. ``stores`` (entity -> store) defaults to the configured routing."""
+    run_id = new_run_id()
+    version = f"{feature_set_version(settings)}-{run_id}"
+    entities = registry.stored_entities()
+    owned = stores is None
+    targets = dict(stores) if stores is not None else open_stores(settings, entities, for_writes=True)
     report: dict[str, dict[str, object]] = {}
-    for entity in registry.stored_entities():
-        started = time.perf_counter()
-        table = latest_values(lake, settings, entity, as_of)
-        names = [f.name for f in registry.stored_features(entity)]
-        keys = table[registry.ENTITIES[entity].key].to_pylist()
-        values = np.column_stack([table[n].to_numpy(zero_copy_only=False).astype(np.float64) for n in names])
-        version = f"{feature_set_version(settings)}-{new_run_id()}"
-        store = store_factory(settings, entity)
-        try:
-            for lo in range(0, len(keys), BATCH_ROWS):
-                store.write_batch(entity, version, keys[lo : lo + BATCH_ROWS], values[lo : lo + BATCH_ROWS])
-            store.activate(entity, version, names)
-        finally:
-            store.close()
-        seconds = time.perf_counter() - started
-        report[entity] = {"rows": len(keys), "version": version, "store": store.kind, "seconds": round(seconds, 3)}
-        if progress:
-            progress(f"{entity}: {len(keys):,} rows -> {store.kind} store, version {version}")
+    try:
+        for entity in entities:
+            started = time.perf_counter()
+            rows = rows_of(latest_values(lake, settings, entity, before), entity)
+            check_rows(entity, rows)
+            store = targets[entity]
+            write_version(store, entity, version, rows, settings.features.materialize_batch_rows)
+            seconds = time.perf_counter() - started
+            report[entity] = {"rows": len(rows.keys), "version": version, "store": store.kind, "seconds": seconds}
+            if progress:
+                progress(f"{entity}: {len(rows.keys):,} rows -> {store.kind} store, version {version}")
+    finally:
+        if owned:
+            for store in {id(s): s for s in targets.values()}.values():
+                store.close()
     return report

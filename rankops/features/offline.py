@@ -1,35 +1,53 @@
-"""The offline feature store: build it with Spark, read it back for materialization.
+"""The offline feature store: build it with Spark (incrementally or as a backfill),
+validate before publishing, read it back for materialization.
 
-Layout: ``features/<feature_set>/<version>/<entity>/dt=YYYY-MM-DD/`` (by ``feature_ts``) with
-one row per entity and change point (see :mod:`rankops.features.spark`), and a
-``_meta/manifest.json`` per version describing what was computed from what.
+Layout: ``features/<feature_set>/<version>/<entity>/dt=YYYY-MM-DD/`` (by ``feature_ts``),
+one row per entity and change point (see :mod:`rankops.features.spark`), plus
+``<version>/_meta/manifest.json`` (what is published: through which time, from what)
+and ``<version>/_meta/runs/<run_id>.json`` (one validation report per run, published
+or rejected).
+
+A run computes the change points in a time window ``(start, end]`` (hour-aligned:
+the run for the hour 12:00-13:00 emits the values that become true up to and at
+13:00, when that hour's events become visible), reading the events before ``end``
+back to the longest feature window before ``start`` (the look-back) and the whole
+catalog. A day partition the window touches is rewritten
+with the rows of that day outside the window kept, so hourly runs and a backfill
+over the same hours give the same rows. Nothing is committed unless every entity
+passes validation.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rankops.errors import LakeError
-from rankops.features import registry
-from rankops.lake import Lake, new_run_id
+from rankops.errors import DataError, LakeError, ValidationFailed
+from rankops.features import registry, validation
+from rankops.lake import Lake, Partition, new_run_id
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from rankops.config import Settings
+
+HOUR = timedelta(hours=1)
 
 
 def computation_params(settings: Settings) -> dict[str, Any]:
     """The settings that change what a stored value means (part of the version hash)."""
     cfg = settings.features
-    return {"position_bias_eta": cfg.position_bias_eta, "ctr_prior_strength": cfg.ctr_prior_strength}
+    return {
+        "position_bias_eta": cfg.position_bias_eta,
+        "ctr_prior_strength": cfg.ctr_prior_strength,
+        "contact_prior_strength": cfg.contact_prior_strength,
+    }
 
 
 def feature_set_version(settings: Settings) -> str:
@@ -44,63 +62,325 @@ def dataset_name(settings: Settings, entity: str) -> str:
     return f"{settings.features.feature_set}/{feature_set_version(settings)}/{entity}"
 
 
+def meta_uri(lake: Lake, settings: Settings, *parts: str) -> str:
+    return lake.uri("features", settings.features.feature_set, feature_set_version(settings), "_meta", *parts)
+
+
 def manifest_uri(lake: Lake, settings: Settings) -> str:
-    return lake.uri("features", settings.features.feature_set, feature_set_version(settings), "_meta", "manifest.json")
+    return meta_uri(lake, settings, "manifest.json")
 
 
+def read_manifest(lake: Lake, settings: Settings) -> dict[str, Any]:
+    uri = manifest_uri(lake, settings)
+    if not lake.exists(uri):
+        raise LakeError(
+            f"no published features for version {feature_set_version(settings)}; run `rankops features build` first"
+        )
+    manifest: dict[str, Any] = lake.read_json(uri)
+    return manifest
+
+
+# -- the time window of a run ----------------------------------------------------------------
+@dataclass(frozen=True)
+class TimeWindow:
+    """Feature times ``(start, end]``, both on the hour, UTC."""
+
+    start: datetime
+    end: datetime
+    backfill: bool = False
+
+    def __post_init__(self) -> None:
+        for name, value in (("start", self.start), ("end", self.end)):
+            if value.tzinfo is None:
+                raise DataError(f"window {name} {value} has no time zone; use UTC")
+            if value != floor_hour(value):
+                raise DataError(f"window {name} {value.isoformat()} is not on the hour")
+        if self.end <= self.start:
+            raise DataError(f"empty window: start {self.start.isoformat()} is not before end {self.end.isoformat()}")
+
+    @property
+    def hours(self) -> int:
+        return int((self.end - self.start) / HOUR)
+
+    def comparable_key(self) -> str:
+        """Runs are compared with earlier runs of the same length (and, below a day, the
+        same hours of the day, so a night hour is not judged against a busy evening)."""
+        return f"{self.hours}h" + (f"@{self.start.hour:02d}" if self.hours < 24 else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "backfill": self.backfill}
+
+
+def floor_hour(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def parse_time(value: str) -> datetime:
+    """ISO date or time, naive meaning UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise DataError(f"not an ISO time: {value!r} (e.g. 2026-11-03T14:00)") from err
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _partition_hour(p: Partition) -> datetime:
+    return datetime.fromisoformat(p.values["dt"]).replace(tzinfo=UTC) + int(p.values.get("hour", "0")) * HOUR
+
+
+def data_span(lake: Lake) -> tuple[datetime, datetime]:
+    """First hour with a listing or an event, and the hour after the last event (from partition names)."""
+    events = lake.partitions("raw", "events")
+    if not events:
+        raise LakeError(f"{lake.uri('raw', 'events')} has no committed events; run `rankops generate` or `ingest`")
+    items = lake.partitions("raw", "items")
+    first = min(_partition_hour(p) for p in [*events, *items]) - HOUR  # the window excludes its start
+    return first, max(_partition_hour(p) for p in events) + HOUR
+
+
+def resolve_window(
+    lake: Lake,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    hours_back: int | None = None,
+    now: datetime | None = None,
+) -> TimeWindow:
+    """The window of a run. No arguments: a backfill over all data. ``hours_back``:
+    the last N complete hours (before ``end`` or now). Times are floored to the hour."""
+    if hours_back is not None and start is not None:
+        raise DataError("give either --start or --hours-back, not both")
+    if hours_back is not None and hours_back <= 0:
+        raise DataError(f"--hours-back must be positive, got {hours_back}")
+    if start is None and hours_back is None:
+        first, last = data_span(lake)
+        return TimeWindow(first, floor_hour(end) if end else last, backfill=True)
+    stop = floor_hour(end or now or datetime.now(UTC))
+    begin = stop - hours_back * HOUR if hours_back is not None else floor_hour(start)  # type: ignore[arg-type]
+    return TimeWindow(begin, stop)
+
+
+def _event_partitions(lake: Lake, start: datetime, end: datetime) -> list[Partition]:
+    return [p for p in lake.partitions("raw", "events") if start <= _partition_hour(p) < end]
+
+
+# -- build -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BuildResult:
     version: str
     run_id: str
+    window: TimeWindow
     rows: dict[str, int]
     partitions: int
     seconds: float
+    report_uri: str
+    events: int = 0
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def build(spark: SparkSession, lake: Lake, settings: Settings, run_id: str | None = None) -> BuildResult:
-    """Compute every stored feature from the raw zone and publish it atomically."""
+def _days(window: TimeWindow) -> list[str]:
+    """Day partitions holding feature times in ``(start, end]``."""
+    day = window.start.replace(hour=0)
+    out = []
+    while day <= window.end:
+        out.append(day.strftime("%Y-%m-%d"))
+        day += timedelta(days=1)
+    return out
+
+
+def _previous_rows(lake: Lake, settings: Settings, window: TimeWindow) -> dict[str, int]:
+    """Row counts of the newest published run with a comparable window."""
+    fs, base = lake.filesystem(meta_uri(lake, settings, "runs"))
+    import pyarrow.fs as pafs
+
+    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    for info in sorted(infos, key=lambda i: i.base_name, reverse=True):
+        if not info.base_name.endswith(".json"):
+            continue
+        report = lake.read_json(meta_uri(lake, settings, "runs", info.base_name))
+        if report.get("status") == "published" and report.get("comparable") == window.comparable_key():
+            return {e: int(n) for e, n in report.get("rows", {}).items()}
+    return {}
+
+
+def _stage(
+    spark: SparkSession, lake: Lake, settings: Settings, entity: str, rows: DataFrame, window: TimeWindow, run_id: str
+) -> tuple[str, dict[str, Any]]:
+    """Write the window's rows, plus the kept rows of touched days, to a staging folder;
+    the validation statistics of the window's rows are observed during that write."""
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     from rankops.features import spark as fspark
     from rankops.spark_session import spark_uri
 
+    dataset = dataset_name(settings, entity)
+    days = set(_days(window))
+    existing = (
+        [] if window.backfill else [p for p in lake.partitions("features", dataset) if p.values.get("dt") in days]
+    )
+    observation = Observation(f"validation-{entity}")
+    observed = rows.observe(observation, *validation.stats_columns(entity))
+    frame = fspark.with_time_partitions(observed, "feature_ts")
+    if existing:
+        kept = fspark.read_committed(spark, lake, "features", dataset, existing).where(
+            (F.col("feature_ts") <= F.lit(window.start)) | (F.col("feature_ts") > F.lit(window.end))
+        )
+        frame = frame.unionByName(kept.select(*frame.columns))
+    staged = lake.uri("features", dataset, "_staging", run_id)
+    # No shuffle by day: each task writes its rows (already sorted by key and time by the
+    # window) into the day folders they belong to.
+    frame.write.mode("overwrite").partitionBy("dt").parquet(spark_uri(staged))
+    return staged, validation.stats_from(dict(observation.get), rows.schema, entity)
+
+
+def build(
+    spark: SparkSession,
+    lake: Lake,
+    settings: Settings,
+    window: TimeWindow | None = None,
+    run_id: str | None = None,
+) -> BuildResult:
+    """Compute every stored feature for ``window`` (default: backfill everything),
+    validate, and publish atomically per partition; raises ``ValidationFailed`` (and
+    publishes nothing) if any check fails."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from rankops.features import spark as fspark
+
     started = time.perf_counter()
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # not INT96: typed, tz-aware
     run_id = run_id or new_run_id()
-    events = fspark.read_committed(spark, lake, "raw", "events")
-    items = fspark.read_committed(spark, lake, "raw", "items")
-    rows: dict[str, int] = {}
+    window = window or resolve_window(lake)
+    version = feature_set_version(settings)
+    lookback = registry.max_window() + HOUR
+    parts = _event_partitions(lake, window.start - lookback, window.end)
+    if not parts:
+        raise DataError(
+            f"no committed events between {(window.start - lookback).isoformat()} and {window.end.isoformat()}"
+        )
+    events = fspark.read_committed(spark, lake, "raw", "events", parts).where(
+        (F.col("ts") >= F.lit(window.start - lookback)) & (F.col("ts") < F.lit(window.end))
+    )
+    cat = fspark.catalog(fspark.read_committed(spark, lake, "raw", "items")).persist(StorageLevel.MEMORY_AND_DISK)
+    hourly = fspark.item_hourly(events, settings.features.position_bias_eta).persist(StorageLevel.MEMORY_AND_DISK)
+    start_ms, end_ms = int(window.start.timestamp() * 1000), int(window.end.timestamp() * 1000)
+    overview = hourly.agg(F.sum("impressions").alias("events"), F.max("t").alias("visible")).first()
+    n_events = int(overview["events"] or 0) if overview else 0
+    visible = overview["visible"] if overview else None
+    lag_s = (end_ms - visible) / 1000 if visible is not None else None
+
+    report = validation.Report()
+    previous = _previous_rows(lake, settings, window)
+    staged: dict[str, str] = {}
+    stats: dict[str, dict[str, Any]] = {}
+    try:
+        for entity in registry.stored_entities():
+            rows = fspark.entity_features(entity, hourly, cat, settings, start_ms, end_ms)
+            staged[entity], stats[entity] = _stage(spark, lake, settings, entity, rows, window, run_id)
+            validation.evaluate(entity, stats[entity], settings.features, previous.get(entity), lag_s, report)
+    finally:
+        hourly.unpersist()
+        cat.unpersist()
+
+    rows_by_entity = {e: s["rows"] for e, s in stats.items()}
+    checks = [c.as_dict() for c in report.checks]
+    report_doc: dict[str, Any] = {
+        "run_id": run_id,
+        "feature_set": settings.features.feature_set,
+        "version": version,
+        "window": window.as_dict(),
+        "comparable": window.comparable_key(),
+        "lookback_hours": lookback / HOUR,
+        "events_read": n_events,
+        "freshness_lag_hours": None if lag_s is None else lag_s / 3600,
+        "rows": rows_by_entity,
+        "stats": stats,
+        "checks": checks,
+        "status": "published" if report.ok else "rejected",
+        "failures": [c.as_dict() for c in report.failures],
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+    report_uri = meta_uri(lake, settings, "runs", f"{run_id}.json")
+    if not report.ok:
+        for uri in staged.values():
+            fs, path = lake.filesystem(uri)
+            fs.delete_dir_contents(path, missing_dir_ok=True)
+        lake.write_json(report_uri, report_doc)
+        raise ValidationFailed(f"features not published, validation failed: {report.summary()} (report: {report_uri})")
+
     partitions = 0
-    for entity in registry.stored_entities():
-        frame = fspark.with_time_partitions(fspark.item_features(events, items, settings), "feature_ts")
+    for entity, uri in staged.items():
         dataset = dataset_name(settings, entity)
-        staged = lake.uri("features", dataset, "_staging", run_id)
-        frame.repartition("dt").sortWithinPartitions(key_column(entity), "feature_ts").write.mode(
-            "overwrite"
-        ).partitionBy("dt").parquet(spark_uri(staged))
-        committed = lake.commit_staged("features", dataset, staged, run_id)
-        rows[entity] = sum(p.rows for p in committed)
+        committed = lake.commit_staged("features", dataset, uri, run_id)
+        written = {p.values["dt"] for p in committed}
+        for stale in [p for p in lake.partitions("features", dataset) if p.values["dt"] in set(_days(window))]:
+            if stale.values["dt"] not in written:  # the day now has no rows at all: publish it empty
+                lake.write_partition("features", dataset, stale.values, _empty(entity), run_id)
         partitions += len(committed)
-    bounds = events.agg(F.min("ts").alias("lo"), F.max("ts").alias("hi")).first()
-    assert bounds is not None
+    _publish_manifest(lake, settings, window, run_id, rows_by_entity)
+    lake.write_json(report_uri, report_doc)
+    return BuildResult(
+        version,
+        run_id,
+        window,
+        rows_by_entity,
+        partitions,
+        time.perf_counter() - started,
+        report_uri,
+        n_events,
+        checks,
+    )
+
+
+def _empty(entity: str) -> pa.Table:
+    key = registry.ENTITIES[entity].key
+    fields = [(key, pa.string()), ("feature_ts", pa.timestamp("us", tz="UTC"))]
+    fields += [(j, pa.string()) for j in registry.join_keys(entity)]
+    fields += [(n, pa.float64()) for n in registry.stored_names(entity)]
+    return pa.schema(fields).empty_table()
+
+
+def _publish_manifest(lake: Lake, settings: Settings, window: TimeWindow, run_id: str, rows: dict[str, int]) -> None:
+    uri = manifest_uri(lake, settings)
+    previous = lake.read_json(uri) if lake.exists(uri) else {}
+    through = window.end.isoformat()
+    if previous.get("published_through") and not window.backfill:
+        through = max(previous["published_through"], through)
     lake.write_json(
-        manifest_uri(lake, settings),
+        uri,
         {
             "feature_set": settings.features.feature_set,
             "version": feature_set_version(settings),
-            "run_id": run_id,
-            "entities": {e: [f.name for f in registry.stored_features(e)] for e in registry.stored_entities()},
+            "entities": {
+                e: {"key": key_column(e), "joins": registry.join_keys(e), "features": registry.stored_names(e)}
+                for e in registry.stored_entities()
+            },
+            "declarations": registry.declarations(),
             "computation": computation_params(settings),
-            "rows": rows,
-            "events_from": str(bounds["lo"]),
-            "events_to": str(bounds["hi"]),
-            "built_at": time.time(),
+            "published_through": through,
+            "last_run": {"run_id": run_id, "window": window.as_dict(), "rows": rows},
+            "published_at": time.time(),
         },
     )
-    return BuildResult(feature_set_version(settings), run_id, rows, partitions, time.perf_counter() - started)
 
 
-def latest_values(lake: Lake, settings: Settings, entity: str, as_of: datetime | None = None) -> pa.Table:
-    """Per entity, the stored feature values of its latest row at or before ``as_of``."""
+# -- reading back ----------------------------------------------------------------------------
+def read_offline(spark: SparkSession, lake: Lake, settings: Settings) -> dict[str, DataFrame]:
+    """Every entity's published offline rows as Spark frames (for point-in-time joins)."""
+    from rankops.features import spark as fspark
+
+    read_manifest(lake, settings)  # fail with a clear message if nothing was published
+    return {
+        e: fspark.read_committed(spark, lake, "features", dataset_name(settings, e)) for e in registry.stored_entities()
+    }
+
+
+def latest_values(lake: Lake, settings: Settings, entity: str, before: datetime | None = None) -> pa.Table:
+    """Per entity, its latest published row with ``feature_ts <= before`` (default: the
+    end of the published data): what the online store should serve now."""
+    if before is None:
+        before = datetime.fromisoformat(read_manifest(lake, settings)["published_through"])
     dataset = dataset_name(settings, entity)
     try:
         table = lake.read("features", dataset)
@@ -109,12 +389,16 @@ def latest_values(lake: Lake, settings: Settings, entity: str, as_of: datetime |
             f"no offline features for {entity!r} at version {feature_set_version(settings)}; "
             "run `rankops features build` first"
         ) from err
-    if as_of is not None:
-        table = table.filter(pc.less_equal(table["feature_ts"], pa.scalar(as_of, pa.timestamp("us", tz="UTC"))))
-    key = registry.ENTITIES[entity].key
+    ts = table["feature_ts"]
+    limit = pa.scalar(
+        before if ts.type.tz else before.astimezone(UTC).replace(tzinfo=None), pa.timestamp("us", ts.type.tz)
+    )
+    table = table.filter(pc.less_equal(ts, pc.cast(limit, ts.type)))
+    key = key_column(entity)
     order = pc.sort_indices(table, [(key, "ascending"), ("feature_ts", "ascending")])
     table = table.take(order)
     keys = table[key].to_numpy(zero_copy_only=False)
-    last = np.flatnonzero(np.append(keys[1:] != keys[:-1], True))
-    names = [f.name for f in registry.stored_features(entity)]
-    return table.take(pa.array(last)).select([key, "feature_ts", *names])
+    last = np.flatnonzero(np.append(keys[1:] != keys[:-1], True)) if len(keys) else np.zeros(0, dtype=np.int64)
+    return table.take(pa.array(last, pa.int64())).select(
+        [key, "feature_ts", *registry.join_keys(entity), *registry.stored_names(entity)]
+    )

@@ -1,11 +1,14 @@
 """The feature declarations: the single source of truth.
 
-Each feature is declared once, as data. The Spark job (:mod:`rankops.features.spark`)
-computes the *aggregate* and *attribute* features from these declarations, the
-training join and the online stores carry them by name, and *on-demand* features
-(which depend on the request: its time, its context) are computed by one NumPy
-function (:mod:`rankops.features.on_demand`) used both when building the training
-set and when serving. Nothing else in the code base lists feature names.
+Each feature is declared once, as data: its entity, how it is computed (a small
+spec the Spark job compiles, see :mod:`rankops.features.spark`), its default for
+missing values, valid range, freshness SLA and owner. The Spark job, the
+validation gate, the point-in-time training join, materialization and the online
+lookup all iterate over these declarations; *on-demand* features (which depend on
+the request: its time, its context) are one NumPy function
+(:mod:`rankops.features.on_demand`) used both by the training-set builder and the
+server. Nothing else in the code base lists feature names. Which online store
+serves an entity is configuration (``online_store.routing``), not declaration.
 """
 
 from __future__ import annotations
@@ -16,16 +19,67 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-FeatureKind = Literal["aggregate", "attribute", "on_demand"]
+FeatureKind = Literal["aggregate", "attribute", "catalog", "on_demand"]
+Measure = Literal["impressions", "clicks", "examinations", "contacts"]
+CatalogColumn = Literal["price", "log_price", "image_quality", "created_at_s", "category_code"]
 
 
 @dataclass(frozen=True)
 class Entity:
-    """Something features describe, identified by one key column of the raw data."""
+    """Something features describe, identified by one key column of the raw data.
+
+    ``joins`` name entities whose keys are stored *with* this entity's record (the
+    item record carries its seller and category), so serving reaches them from a
+    candidate item id with one more batched read per store.
+    """
 
     name: str
     key: str
     description: str
+    joins: tuple[str, ...] = ()
+
+
+# -- how a stored feature is computed (compiled to Spark by rankops.features.spark) -----------
+@dataclass(frozen=True)
+class WindowSum:
+    """Sum of a per-event measure over the trailing window (complete hours only)."""
+
+    measure: Measure
+
+
+@dataclass(frozen=True)
+class SmoothedRatio:
+    """``(sum(numerator) + prior * k) / (sum(denominator) + k)`` over the trailing window;
+    the prior is the feature's default and ``k`` the named ``features.*`` setting."""
+
+    numerator: Measure
+    denominator: Measure
+    strength_setting: str = "ctr_prior_strength"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A column of the entity's own catalog row (known from the listing's creation on)."""
+
+    column: CatalogColumn
+
+
+@dataclass(frozen=True)
+class CatalogCount:
+    """Listings of the entity that exist at the feature time."""
+
+
+@dataclass(frozen=True)
+class CatalogMean:
+    column: CatalogColumn
+
+
+@dataclass(frozen=True)
+class CatalogStd:
+    column: CatalogColumn
+
+
+Computation = WindowSum | SmoothedRatio | Attribute | CatalogCount | CatalogMean | CatalogStd | None
 
 
 @dataclass(frozen=True)
@@ -37,6 +91,8 @@ class Feature:
     kind: FeatureKind
     description: str
     default: float
+    compute: Computation = None
+    window: timedelta | None = None
     dtype: Literal["float64"] = "float64"
     valid_range: tuple[float, float] = (float("-inf"), float("inf"))
     freshness_sla: timedelta = timedelta(hours=3)
@@ -47,13 +103,19 @@ class Feature:
 
 
 ENTITIES: dict[str, Entity] = {
-    "item": Entity("item", "item_id", "A listing in the marketplace."),
+    "item": Entity("item", "item_id", "A listing in the marketplace.", joins=("seller", "category")),
+    "seller": Entity("seller", "seller_id", "The seller of listings."),
+    "category": Entity("category", "category", "A listing category (the query category of a search)."),
+    "user": Entity("user", "user_id", "A searching user (no stored features yet)."),
     "request": Entity("request", "request_id", "A search request: its time and context (query category, device)."),
 }
 
 WINDOW_7D = timedelta(days=7)
+WINDOW_30D = timedelta(days=30)
+_CTR = SmoothedRatio("clicks", "examinations")
 
 FEATURES: tuple[Feature, ...] = (
+    # -- item ---------------------------------------------------------------------------------
     Feature(
         "ctr_7d",
         "item",
@@ -61,8 +123,11 @@ FEATURES: tuple[Feature, ...] = (
         "Clicks over position-weighted impressions in the last 7 days, smoothed towards the prior "
         "(features.ctr_prior_strength pseudo-impressions): an estimate of the click rate at position 1.",
         default=0.1,
+        compute=_CTR,
+        window=WINDOW_7D,
         valid_range=(0.0, 1.0),
         freshness_sla=timedelta(hours=2),
+        tags={"fast_moving": "true"},
     ),
     Feature(
         "impressions_7d",
@@ -70,8 +135,11 @@ FEATURES: tuple[Feature, ...] = (
         "aggregate",
         "Times the item was shown in the last 7 days.",
         default=0.0,
+        compute=WindowSum("impressions"),
+        window=WINDOW_7D,
         valid_range=(0.0, float("inf")),
         freshness_sla=timedelta(hours=2),
+        tags={"fast_moving": "true"},
     ),
     Feature(
         "image_quality_score",
@@ -79,6 +147,7 @@ FEATURES: tuple[Feature, ...] = (
         "attribute",
         "Image quality score of the listing, 0..1.",
         default=0.5,
+        compute=Attribute("image_quality"),
         valid_range=(0.0, 1.0),
         freshness_sla=timedelta(days=1),
     ),
@@ -88,6 +157,7 @@ FEATURES: tuple[Feature, ...] = (
         "attribute",
         "Listed price.",
         default=0.0,
+        compute=Attribute("price"),
         valid_range=(0.0, float("inf")),
         freshness_sla=timedelta(days=1),
     ),
@@ -97,6 +167,7 @@ FEATURES: tuple[Feature, ...] = (
         "attribute",
         "Listing creation time, epoch seconds (input of days_since_creation).",
         default=float("nan"),
+        compute=Attribute("created_at_s"),
         freshness_sla=timedelta(days=1),
         model_input=False,
     ),
@@ -106,9 +177,93 @@ FEATURES: tuple[Feature, ...] = (
         "attribute",
         "CRC-32 of the item's category (input of category_match).",
         default=-1.0,
+        compute=Attribute("category_code"),
         freshness_sla=timedelta(days=1),
         model_input=False,
     ),
+    # -- seller -------------------------------------------------------------------------------
+    Feature(
+        "seller_avg_contact_rate",
+        "seller",
+        "aggregate",
+        "Contacts per click on the seller's listings in the last 30 days, smoothed towards the prior "
+        "(features.contact_prior_strength pseudo-clicks).",
+        default=0.35,
+        compute=SmoothedRatio("contacts", "clicks", "contact_prior_strength"),
+        window=WINDOW_30D,
+        valid_range=(0.0, 1.0),
+        freshness_sla=timedelta(hours=26),
+        owner="marketplace-quality",
+    ),
+    Feature(
+        "seller_ctr_30d",
+        "seller",
+        "aggregate",
+        "Position-debiased, smoothed click-through rate of the seller's listings over 30 days.",
+        default=0.1,
+        compute=_CTR,
+        window=WINDOW_30D,
+        valid_range=(0.0, 1.0),
+        freshness_sla=timedelta(hours=26),
+        owner="marketplace-quality",
+    ),
+    Feature(
+        "seller_item_count",
+        "seller",
+        "catalog",
+        "Listings the seller has created so far.",
+        default=0.0,
+        compute=CatalogCount(),
+        valid_range=(0.0, float("inf")),
+        freshness_sla=timedelta(hours=26),
+        owner="marketplace-quality",
+    ),
+    # -- category -----------------------------------------------------------------------------
+    Feature(
+        "category_ctr_7d",
+        "category",
+        "aggregate",
+        "Position-debiased, smoothed click-through rate of the category's listings over 7 days.",
+        default=0.1,
+        compute=_CTR,
+        window=WINDOW_7D,
+        valid_range=(0.0, 1.0),
+        freshness_sla=timedelta(hours=2),
+        tags={"fast_moving": "true"},
+    ),
+    Feature(
+        "category_mean_price",
+        "category",
+        "catalog",
+        "Mean listed price of the category's listings so far (input of price_deviation_from_category_mean).",
+        default=float("nan"),
+        compute=CatalogMean("price"),
+        valid_range=(0.0, float("inf")),
+        freshness_sla=timedelta(days=1),
+        model_input=False,
+    ),
+    Feature(
+        "category_log_price_mean",
+        "category",
+        "catalog",
+        "Mean log price of the category's listings so far (input of price_z_in_category).",
+        default=float("nan"),
+        compute=CatalogMean("log_price"),
+        freshness_sla=timedelta(days=1),
+        model_input=False,
+    ),
+    Feature(
+        "category_log_price_std",
+        "category",
+        "catalog",
+        "Standard deviation of the log price in the category so far (input of price_z_in_category).",
+        default=float("nan"),
+        compute=CatalogStd("log_price"),
+        valid_range=(0.0, float("inf")),
+        freshness_sla=timedelta(days=1),
+        model_input=False,
+    ),
+    # -- request time -------------------------------------------------------------------------
     Feature(
         "days_since_creation",
         "request",
@@ -127,6 +282,22 @@ FEATURES: tuple[Feature, ...] = (
         valid_range=(0.0, 1.0),
         inputs=("category_code",),
     ),
+    Feature(
+        "price_deviation_from_category_mean",
+        "request",
+        "on_demand",
+        "Price relative to the category's mean price: price / mean - 1.",
+        default=float("nan"),
+        inputs=("price", "category_mean_price"),
+    ),
+    Feature(
+        "price_z_in_category",
+        "request",
+        "on_demand",
+        "Where the price sits in its category: z-score of the log price (a smooth price rank).",
+        default=float("nan"),
+        inputs=("price", "category_log_price_mean", "category_log_price_std"),
+    ),
 )
 _BY_NAME = {f.name: f for f in FEATURES}
 
@@ -139,12 +310,36 @@ def feature(name: str) -> Feature:
 
 
 def stored_features(entity: str) -> list[Feature]:
-    """Features materialized for ``entity`` (aggregates and attributes), in storage order."""
+    """Features materialized for ``entity`` (everything but on-demand), in storage order."""
     return [f for f in FEATURES if f.entity == entity and f.kind != "on_demand"]
 
 
+def stored_names(entity: str) -> list[str]:
+    return [f.name for f in stored_features(entity)]
+
+
 def stored_entities() -> list[str]:
+    """Entities with stored features, in declaration order (joined entities after the item)."""
     return [e for e in ENTITIES if stored_features(e)]
+
+
+def join_keys(entity: str) -> list[str]:
+    """Key columns of the entities reachable from ``entity`` (stored with its record)."""
+    return [ENTITIES[j].key for j in ENTITIES[entity].joins if stored_features(j)]
+
+
+def joined_entities(entity: str) -> list[str]:
+    return [j for j in ENTITIES[entity].joins if stored_features(j)]
+
+
+def windows(entity: str) -> list[timedelta]:
+    """Distinct aggregate windows of an entity, shortest first."""
+    return sorted({f.window for f in stored_features(entity) if f.window is not None})
+
+
+def max_window() -> timedelta:
+    """The longest aggregate window: how much event history an incremental run must read."""
+    return max((f.window for f in FEATURES if f.window is not None), default=timedelta(0))
 
 
 def on_demand_features() -> list[Feature]:
@@ -160,11 +355,28 @@ def defaults() -> dict[str, float]:
     return {f.name: f.default for f in FEATURES}
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+def declarations() -> list[dict[str, object]]:
+    """The declarations as JSON-ready data (for manifests, reports and the version hash)."""
+    out = []
+    for f in FEATURES:
+        row = {k: _plain(v) for k, v in asdict(f).items()}
+        row["compute"] = {"type": type(f.compute).__name__, **asdict(f.compute)} if f.compute is not None else None
+        out.append(row)
+    return out
+
+
 def feature_set_version(computation: dict[str, object] | None = None) -> str:
     """Content hash of the declarations (and computation parameters): a new version
     whenever what a stored value means changes."""
     payload = {
-        "features": [{**asdict(f), "freshness_sla": f.freshness_sla.total_seconds()} for f in FEATURES],
+        "entities": {n: asdict(e) for n, e in ENTITIES.items()},
+        "features": declarations(),
         "computation": computation or {},
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -16,7 +16,7 @@ import pandas as pd
 
 from rankops.errors import DataError
 from rankops.features import on_demand, registry
-from rankops.features.offline import dataset_name
+from rankops.features.offline import read_offline
 from rankops.lake import Lake
 from rankops.training.labels import objective_label
 
@@ -46,7 +46,7 @@ def add_request_features(frame: pd.DataFrame) -> pd.DataFrame:
             frame[f.name] = frame[f.name].astype(np.float64).fillna(f.default)
     ts_s = frame["ts"].astype("int64").to_numpy() / 1e9 if len(frame) else np.zeros(0)
     codes = np.array([on_demand.category_code(c) for c in frame["query_category"]], dtype=np.float64)
-    stored = {n: frame[n].to_numpy(np.float64) for n in ("created_at_s", "category_code")}
+    stored = {n: frame[n].to_numpy(np.float64) for n in on_demand.input_names()}
     for name, column in on_demand.compute(stored, ts_s, codes).items():
         frame[name] = column
     return frame
@@ -71,9 +71,7 @@ def build_training_frame(spark: SparkSession, lake: Lake, settings: Settings) ->
     from rankops.features import spark as fspark
 
     events = fspark.read_committed(spark, lake, "raw", "events").select(*EVENT_COLUMNS)
-    names = [f.name for f in registry.stored_features("item")]
-    offline = fspark.read_committed(spark, lake, "features", dataset_name(settings, "item"))
-    joined = fspark.as_of_join(events, offline, "item_id", "ts", names)
+    joined = fspark.join_all_features(events, read_offline(spark, lake, settings))
     frame: pd.DataFrame = joined.toPandas()
     if frame.empty:
         raise DataError("no logged impressions to train on; run `rankops generate` or `rankops ingest` first")

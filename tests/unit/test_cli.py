@@ -9,7 +9,7 @@ import pytest
 
 from rankops.cli import COMMANDS, build_parser, main
 
-COMMAND_NAMES = ["generate", "features", "train", "models", "serve", "release", "demo", "config"]
+COMMAND_NAMES = ["generate", "ingest", "features", "train", "models", "serve", "release", "demo", "config"]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,6 +29,7 @@ def test_help_lists_exactly_the_registered_commands() -> None:
     "argv",
     [
         ["generate"],
+        ["ingest"],
         ["features", "build"],
         ["features", "materialize"],
         ["features", "get"],

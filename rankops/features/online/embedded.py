@@ -2,8 +2,9 @@
 
 Each (entity, version) gets its own ``WITHOUT ROWID`` table of ``key -> packed
 value``; a small ``versions`` table says which one is live. Switching versions is
-one transaction. Readers open the file read-only and re-check the live version
-at most once per second, so a new materialization is picked up without restarts.
+one transaction, and dropping an old version is dropping its table. Readers
+re-check the live version at most once per ``recheck_seconds``, so a new
+materialization is picked up without restarts.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from rankops.errors import StoreError
-from rankops.features.online.packing import pack_rows
+from rankops.features.online.base import ActiveVersion, PointerCache
 
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 KEEP_VERSIONS = 2
+MAX_VARIABLES = 900  # below SQLite's default limit of bound parameters per statement
 
 
 def _table(entity: str, version: str) -> str:
@@ -31,12 +32,11 @@ def _table(entity: str, version: str) -> str:
 class EmbeddedStore:
     kind = "embedded"
 
-    def __init__(self, path: Path, recheck_seconds: float = 1.0) -> None:
+    def __init__(self, path: Path | str, recheck_seconds: float = 1.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._recheck = recheck_seconds
-        self._active: dict[str, tuple[float, tuple[str, list[str]] | None]] = {}
+        self._pointers = PointerCache(self._load_active, recheck_seconds)
         with self._conn() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS versions (entity TEXT, version TEXT, columns TEXT, "
@@ -48,64 +48,95 @@ class EmbeddedStore:
         if conn is None:
             try:
                 conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as err:
                 raise StoreError(f"cannot open embedded store {self.path}: {err}") from err
-            conn.execute("PRAGMA journal_mode=WAL")
             self._local.conn = conn
         return conn
 
-    def write_batch(self, entity: str, version: str, keys: list[str], values: np.ndarray) -> None:
+    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
         table = _table(entity, version)
         conn = self._conn()
-        with conn:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID")
-            conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", zip(keys, pack_rows(values), strict=True))
+        try:
+            with conn:
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID")
+                conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", zip(keys, payloads, strict=True))
+        except sqlite3.Error as err:
+            raise StoreError(f"embedded store write failed: {err}") from err
 
-    def activate(self, entity: str, version: str, columns: list[str]) -> None:
+    def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         conn = self._conn()
-        with conn:
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {_table(entity, version)} (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID"
-            )
-            conn.execute("UPDATE versions SET active = 0 WHERE entity = ?", (entity,))
-            conn.execute(
-                "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, 1, ?)",
-                (entity, version, json.dumps(columns), time.time()),
-            )
-            stale = conn.execute(
-                "SELECT version FROM versions WHERE entity = ? AND active = 0 ORDER BY created DESC LIMIT -1 OFFSET ?",
-                (entity, KEEP_VERSIONS - 1),
-            ).fetchall()
-            for (old,) in stale:
-                conn.execute(f"DROP TABLE IF EXISTS {_table(entity, old)}")
-                conn.execute("DELETE FROM versions WHERE entity = ? AND version = ?", (entity, old))
-        self._active.pop(entity, None)
+        meta = json.dumps({"columns": columns, "joins": joins})
+        try:
+            with conn:
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {_table(entity, version)} "
+                    "(key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID"
+                )
+                conn.execute("UPDATE versions SET active = 0 WHERE entity = ?", (entity,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, 1, ?)", (entity, version, meta, time.time())
+                )
+                stale = conn.execute(
+                    "SELECT version FROM versions WHERE entity = ? AND active = 0 "
+                    "ORDER BY created DESC LIMIT -1 OFFSET ?",
+                    (entity, KEEP_VERSIONS - 1),
+                ).fetchall()
+                for (old,) in stale:
+                    conn.execute(f"DROP TABLE IF EXISTS {_table(entity, old)}")
+                    conn.execute("DELETE FROM versions WHERE entity = ? AND version = ?", (entity, old))
+        except sqlite3.Error as err:
+            raise StoreError(f"embedded store activation failed: {err}") from err
+        self._pointers.forget(entity)
 
-    def active_version(self, entity: str) -> tuple[str, list[str]] | None:
-        cached = self._active.get(entity)
-        now = time.monotonic()
-        if cached and now - cached[0] < self._recheck:
-            return cached[1]
-        row = (
-            self._conn()
-            .execute("SELECT version, columns FROM versions WHERE entity = ? AND active = 1", (entity,))
-            .fetchone()
-        )
-        value = (row[0], json.loads(row[1])) if row else None
-        self._active[entity] = (now, value)
-        return value
+    def abort(self, entity: str, version: str) -> None:
+        active = self._load_active(entity)
+        if active is None or active.version != version:
+            try:
+                with self._conn() as conn:
+                    conn.execute(f"DROP TABLE IF EXISTS {_table(entity, version)}")
+            except sqlite3.Error as err:
+                raise StoreError(f"embedded store cleanup failed: {err}") from err
+
+    def _load_active(self, entity: str) -> ActiveVersion | None:
+        try:
+            row = (
+                self._conn()
+                .execute("SELECT version, columns FROM versions WHERE entity = ? AND active = 1", (entity,))
+                .fetchone()
+            )
+        except sqlite3.Error as err:
+            raise StoreError(f"embedded store read failed: {err}") from err
+        if row is None:
+            return None
+        meta = json.loads(row[1])
+        if isinstance(meta, list):  # written by an earlier release: columns only
+            meta = {"columns": meta, "joins": []}
+        return ActiveVersion(row[0], meta["columns"], meta["joins"])
+
+    def active_version(self, entity: str) -> ActiveVersion | None:
+        return self._pointers.get(entity)
 
     def read(self, entity: str, keys: list[str]) -> list[bytes | None]:
         active = self.active_version(entity)
         if active is None or not keys:
             return [None] * len(keys)
-        table = _table(entity, active[0])
-        marks = ",".join("?" * len(keys))
+        table = _table(entity, active.version)
+        unique = list(dict.fromkeys(keys))
+        rows: dict[str, bytes] = {}
         try:
-            rows = dict(self._conn().execute(f"SELECT key, value FROM {table} WHERE key IN ({marks})", keys).fetchall())
+            for lo in range(0, len(unique), MAX_VARIABLES):
+                chunk = unique[lo : lo + MAX_VARIABLES]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT key, value FROM {table} WHERE key IN ({marks})"
+                rows.update(self._conn().execute(query, chunk).fetchall())
         except sqlite3.Error as err:
             raise StoreError(f"embedded store read failed: {err}") from err
         return [rows.get(k) for k in keys]
+
+    def read_many(self, requests: Mapping[str, list[str]]) -> dict[str, list[bytes | None]]:
+        return {entity: self.read(entity, keys) for entity, keys in requests.items()}
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -1,33 +1,77 @@
 """One value encoding shared by every online store.
 
-An entity's stored features are packed as one little-endian float64 vector in
-registry order (the order is recorded with the version). One key per entity
-means one round trip per batch and no per-field parsing on the read path.
+An entity's stored features are packed into one value per entity key::
+
+    8 bytes   version tag (first 8 bytes of sha256 of the store version)
+    8*w bytes the features, little-endian float64, in the order recorded with the version
+    rest      keys of joined entities (seller id, category), UTF-8, separated by 0x1f
+
+One value per key means one round trip per batch read and no per-field parsing;
+the tag lets a reader reject a value left over from an older version (stores that
+reuse key slots across versions, see :mod:`rankops.features.online.redis`).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
 import numpy as np
 
 DTYPE = np.dtype("<f8")
+TAG_BYTES = 8
+SEPARATOR = "\x1f"
 
 
-def pack_rows(values: np.ndarray) -> list[bytes]:
-    """``(n, f)`` float matrix -> ``n`` packed values."""
+def version_tag(version: str) -> bytes:
+    return hashlib.sha256(version.encode()).digest()[:TAG_BYTES]
+
+
+def pack_rows(version: str, values: np.ndarray, joins: Sequence[Sequence[str | None]] | None = None) -> list[bytes]:
+    """``(n, w)`` float matrix (plus ``n`` rows of join keys) -> ``n`` packed values."""
     matrix = np.ascontiguousarray(values, dtype=DTYPE)
+    if matrix.ndim != 2:
+        raise ValueError(f"expected a 2-d matrix of feature values, got shape {matrix.shape}")
+    tag = version_tag(version)
     width = matrix.shape[1] * DTYPE.itemsize
     flat = matrix.tobytes()
-    return [flat[i : i + width] for i in range(0, len(flat), width)]
+    floats = [flat[i : i + width] for i in range(0, len(flat), width)] if width else [b""] * matrix.shape[0]
+    if not joins:
+        return [tag + f for f in floats]
+    if len(joins) != len(floats):
+        raise ValueError(f"{len(joins)} rows of join keys for {len(floats)} rows of values")
+    return [
+        tag + f + SEPARATOR.join("" if k is None else k for k in keys).encode()
+        for f, keys in zip(floats, joins, strict=True)
+    ]
 
 
-def unpack_rows(payloads: list[bytes | None], width: int, defaults: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Packed values (``None`` = missing) -> ``(n, width)`` matrix with defaults filled, and a found-mask."""
-    out = np.empty((len(payloads), width), dtype=DTYPE)
-    found = np.zeros(len(payloads), dtype=bool)
-    for i, payload in enumerate(payloads):
-        if payload is not None and len(payload) == width * DTYPE.itemsize:
-            out[i] = np.frombuffer(payload, dtype=DTYPE)
-            found[i] = True
-        else:
-            out[i] = defaults
-    return out, found
+def unpack_rows(
+    payloads: Sequence[bytes | None], width: int, defaults: np.ndarray, version: str, n_joins: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[list[str | None]]]:
+    """Packed values (``None`` = missing) -> ``(n, width)`` matrix with defaults filled,
+    a found-mask, and per joined entity the list of keys (``None`` where unknown)."""
+    tag = version_tag(version)
+    end = TAG_BYTES + width * DTYPE.itemsize
+    n = len(payloads)
+    hit_list = [p is not None and p.startswith(tag) for p in payloads]
+    found = np.array(hit_list, dtype=bool)
+    out = np.empty((n, width), dtype=DTYPE)
+    if all(hit_list):
+        floats = b"".join([p[TAG_BYTES:end] for p in payloads])  # type: ignore[index]
+        out[:] = np.frombuffer(floats, dtype=DTYPE).reshape(n, width)
+    else:
+        out[:] = defaults
+        hits = [i for i, hit in enumerate(hit_list) if hit]
+        if hits:
+            chunks = [payloads[i][TAG_BYTES:end] for i in hits]  # type: ignore[index]
+            out[hits] = np.frombuffer(b"".join(chunks), dtype=DTYPE).reshape(len(hits), width)
+    joins: list[list[str | None]] = [[None] * n for _ in range(n_joins)]
+    if n_joins:
+        hits = [i for i, hit in enumerate(hit_list) if hit]
+        split = [payloads[i][end:].decode().split(SEPARATOR) for i in hits]  # type: ignore[index]
+        for j in range(n_joins):
+            column = joins[j]
+            for i, parts in zip(hits, split, strict=True):
+                column[i] = (parts[j] or None) if j < len(parts) else None
+    return out, found, joins

@@ -1,0 +1,233 @@
+"""DynamoDB online store: BatchWriteItem / BatchGetItem with retries of unprocessed items.
+
+One table (partition key ``pk``, string) holds every entity::
+
+    pk = "<entity>#active"        attribute meta: JSON ActiveVersion (version, columns, joins, slot)
+    pk = "<entity>#<slot>#<id>"   attribute v: packed value (binary), ttl: epoch seconds (DynamoDB TTL)
+    pk = "<entity>#lock"          the writing version and when the lock expires
+
+Versions alternate between two key slots, exactly as in the Redis store (see
+:mod:`rankops.features.online.redis` for why): a write never touches the slot
+readers use, one ``PutItem`` of the pointer switches versions, stale values are
+rejected by their version tag and expire by TTL. Reads deduplicate keys (BatchGetItem
+rejects duplicates) and split into requests of 100 keys; writes go in requests of
+25 items on a few threads. The client is injected; ``make_dynamodb`` builds one
+with short timeouts, so failures surface as ``StoreError`` quickly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from rankops.errors import StoreError
+from rankops.features.online.base import ActiveVersion, PointerCache
+
+if TYPE_CHECKING:
+    from rankops.config_sections import DynamoDBConfig
+
+SLOTS = ("a", "b")
+WRITE_BATCH = 25
+READ_BATCH = 100
+LOCK_SECONDS = 3600
+
+
+def make_dynamodb(cfg: DynamoDBConfig) -> Any:
+    """A low-level DynamoDB client with the configured timeouts and retry budget."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=cfg.connect_timeout_ms / 1000,
+        read_timeout=cfg.read_timeout_ms / 1000,
+        retries={"max_attempts": cfg.max_attempts, "mode": "standard"},
+        max_pool_connections=max(10, cfg.write_threads * 2),
+    )
+    return boto3.client("dynamodb", region_name=cfg.region, endpoint_url=cfg.endpoint_url, config=config)
+
+
+class DynamoDBStore:
+    kind = "dynamodb"
+
+    def __init__(self, client: Any, cfg: DynamoDBConfig, recheck_seconds: float = 1.0) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.table = cfg.table
+        self._pointers = PointerCache(self._load_active, recheck_seconds)
+        self._writing: dict[tuple[str, str], str] = {}
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(**kwargs)
+        except (BotoCoreError, ClientError) as err:
+            raise StoreError(f"dynamodb {what} on table {self.table!r} failed: {err}") from err
+
+    def create_table(self) -> None:
+        """Create the table with TTL enabled (tests and local runs; in AWS the CDK stack does)."""
+        existing = self._call("list_tables", self.client.list_tables).get("TableNames", [])
+        if self.table in existing:
+            return
+        self._call(
+            "create_table",
+            self.client.create_table,
+            TableName=self.table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.client.get_waiter("table_exists").wait(TableName=self.table)
+        self._call(
+            "update_time_to_live",
+            self.client.update_time_to_live,
+            TableName=self.table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
+        )
+
+    # -- writes ------------------------------------------------------------------------------
+    def _slot_for(self, entity: str, version: str) -> str:
+        slot = self._writing.get((entity, version))
+        if slot is not None:
+            return slot
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        now = int(time.time())
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": f"{entity}#lock"},
+                    "version": {"S": version},
+                    "expires": {"N": str(now + LOCK_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR expires < :now OR version = :v",
+                ExpressionAttributeValues={":now": {"N": str(now)}, ":v": {"S": version}},
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise StoreError(
+                    f"another materialization is writing {entity!r} to dynamodb table {self.table!r}; "
+                    "retry when it finishes"
+                ) from err
+            raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
+        except BotoCoreError as err:
+            raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
+        active = self._load_active(entity)
+        slot = SLOTS[1] if active is not None and active.slot == SLOTS[0] else SLOTS[0]
+        self._writing[(entity, version)] = slot
+        return slot
+
+    def _write_chunk(self, requests: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self.table: requests}
+        for attempt in range(self.cfg.max_attempts + 1):
+            response = self._call("batch_write_item", self.client.batch_write_item, RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        left = sum(len(v) for v in pending.values())
+        raise StoreError(f"dynamodb kept {left} items unprocessed after {self.cfg.max_attempts} retries (throttled?)")
+
+    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        if len(keys) != len(payloads):
+            raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
+        prefix = f"{entity}#{self._slot_for(entity, version)}#"
+        expires = str(int(time.time()) + self.cfg.ttl_seconds)
+        requests = [
+            {"PutRequest": {"Item": {"pk": {"S": prefix + k}, "v": {"B": p}, "ttl": {"N": expires}}}}
+            for k, p in zip(keys, payloads, strict=True)
+        ]
+        chunks = [requests[i : i + WRITE_BATCH] for i in range(0, len(requests), WRITE_BATCH)]
+        with ThreadPoolExecutor(max_workers=self.cfg.write_threads) as pool:
+            for _ in pool.map(self._write_chunk, chunks):
+                pass
+
+    def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
+        slot = self._slot_for(entity, version)
+        meta = ActiveVersion(version, columns, joins, slot).to_json()
+        self._call(
+            "transact_write_items",
+            self.client.transact_write_items,
+            TransactItems=[
+                {"Put": {"TableName": self.table, "Item": {"pk": {"S": f"{entity}#active"}, "meta": {"S": meta}}}},
+                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": f"{entity}#lock"}}}},
+            ],
+        )
+        self._writing.pop((entity, version), None)
+        self._pointers.forget(entity)
+
+    def abort(self, entity: str, version: str) -> None:
+        if self._writing.pop((entity, version), None) is not None:
+            self._call(
+                "delete_item",
+                self.client.delete_item,
+                TableName=self.table,
+                Key={"pk": {"S": f"{entity}#lock"}},
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": {"S": version}},
+            )
+
+    # -- reads -------------------------------------------------------------------------------
+    def _load_active(self, entity: str) -> ActiveVersion | None:
+        item = self._call(
+            "get_item",
+            self.client.get_item,
+            TableName=self.table,
+            Key={"pk": {"S": f"{entity}#active"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return ActiveVersion.from_json(item["meta"]["S"]) if item else None
+
+    def active_version(self, entity: str) -> ActiveVersion | None:
+        return self._pointers.get(entity)
+
+    def _get_chunk(self, pks: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        pending: dict[str, Any] = {
+            self.table: {"Keys": [{"pk": {"S": pk}} for pk in pks], "ProjectionExpression": "pk, v"}
+        }
+        for attempt in range(self.cfg.max_attempts + 1):
+            response = self._call("batch_get_item", self.client.batch_get_item, RequestItems=pending)
+            for item in response.get("Responses", {}).get(self.table, []):
+                found[item["pk"]["S"]] = item["v"]["B"]
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+            time.sleep(min(0.01 * 2**attempt, 0.2))
+        raise StoreError(f"dynamodb left keys unprocessed after {self.cfg.max_attempts} retries (throttled?)")
+
+    def read_many(self, requests: Mapping[str, list[str]]) -> dict[str, list[bytes | None]]:
+        """One logical batched read: every key of every entity, deduplicated, in requests of 100."""
+        wanted: dict[str, None] = {}
+        prefixes: dict[str, str] = {}
+        out: dict[str, list[bytes | None]] = {}
+        for entity, keys in requests.items():
+            active = self.active_version(entity)
+            if active is None:
+                out[entity] = [None] * len(keys)
+                continue
+            prefixes[entity] = f"{entity}#{active.slot}#"
+            wanted.update(dict.fromkeys(prefixes[entity] + k for k in keys))
+        pks = list(wanted)
+        found: dict[str, bytes] = {}
+        chunks = [pks[i : i + READ_BATCH] for i in range(0, len(pks), READ_BATCH)]
+        if len(chunks) == 1:
+            found = self._get_chunk(chunks[0])
+        elif chunks:
+            with ThreadPoolExecutor(max_workers=min(len(chunks), 8)) as pool:
+                for part in pool.map(self._get_chunk, chunks):
+                    found.update(part)
+        for entity, prefix in prefixes.items():
+            out[entity] = [found.get(prefix + k) for k in requests[entity]]
+        return out
+
+    def read(self, entity: str, keys: list[str]) -> list[bytes | None]:
+        return self.read_many({entity: keys})[entity]
+
+    def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,192 @@
+"""Redis (ElastiCache) online store: one string key per entity, pipelined writes,
+one ``MGET`` per batch read, TTLs, and an atomic version switch.
+
+Keys::
+
+    <prefix>:<entity>:active          JSON ActiveVersion (version, columns, joins, slot)
+    <prefix>:<entity>:<slot>:<id>     packed value (8-byte version tag + float64s + join keys), with TTL
+    <prefix>:<entity>:lock            the writing version while a materialization runs
+
+Versions alternate between two key *slots* (``a``/``b``, blue/green): a new
+materialization writes the slot readers are not using, then one ``SET`` of the
+pointer switches them over. Memory stays bounded at two copies without scanning
+for old keys, the previous version stays intact for a rollback until the next
+run, and a key left in the slot by an older version is rejected by its version
+tag (it reads as missing), so deleted entities never come back. TTLs bound how
+long a value may be served if materialization stops.
+
+The client is injected (``make_redis`` builds one from config with short socket
+timeouts and no retries), so a slow or dead server becomes a ``StoreError`` in
+about ``socket_timeout_ms``, never a hang.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rankops.errors import StoreError
+from rankops.features.online.base import ActiveVersion, PointerCache
+
+if TYPE_CHECKING:
+    import redis
+
+    from rankops.config_sections import RedisConfig
+
+SLOTS = ("a", "b")
+LOCK_SECONDS = 3600
+
+
+def make_redis(cfg: RedisConfig, for_writes: bool = False) -> redis.Redis:
+    """A client with the configured timeouts and no automatic retries (the caller
+    decides: the server falls back, the materializer fails and leaves the old version)."""
+    import redis as redis_lib
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    timeout_ms = cfg.write_timeout_ms if for_writes else cfg.socket_timeout_ms
+    return redis_lib.Redis.from_url(
+        cfg.url,
+        socket_timeout=timeout_ms / 1000,
+        socket_connect_timeout=cfg.connect_timeout_ms / 1000,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+def encode_sets(base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -> bytes:
+    """RESP encoding of ``SET <base><key> <payload> EX <ttl>`` for every row."""
+    ttl_b = str(ttl).encode()
+    tail = b"$2\r\nEX\r\n$%d\r\n%s\r\n" % (len(ttl_b), ttl_b)
+    parts = []
+    for key, payload in zip(keys, payloads, strict=True):
+        name = base + key.encode()
+        parts.append(
+            b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s" % (len(name), name, len(payload), payload, tail)
+        )
+    return b"".join(parts)
+
+
+class RedisStore:
+    kind = "redis"
+
+    def __init__(self, client: redis.Redis, cfg: RedisConfig, recheck_seconds: float = 1.0) -> None:
+        self.client = client
+        self.cfg = cfg
+        self.prefix = cfg.key_prefix
+        self._pointers = PointerCache(self._load_active, recheck_seconds)
+        self._writing: dict[tuple[str, str], str] = {}
+
+    # -- keys --------------------------------------------------------------------------------
+    def _base(self, entity: str) -> str:
+        return f"{self.prefix}:{entity}"
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        import redis as redis_lib
+
+        try:
+            return fn(*args)
+        except (redis_lib.RedisError, OSError) as err:
+            raise StoreError(f"redis {what} failed ({self.cfg.url}): {type(err).__name__}: {err}") from err
+
+    # -- writes ------------------------------------------------------------------------------
+    def _slot_for(self, entity: str, version: str) -> str:
+        """The slot a version writes to: the one readers are not using. Taken under a lock
+        so two materializations never write the same slot."""
+        slot = self._writing.get((entity, version))
+        if slot is not None:
+            return slot
+        lock = f"{self._base(entity)}:lock"
+        acquired = self._call("lock", lambda: self.client.set(lock, version, nx=True, ex=LOCK_SECONDS))
+        if not acquired:
+            holder = self._call("lock", self.client.get, lock)
+            if holder is not None and holder.decode() != version:
+                raise StoreError(
+                    f"another materialization (version {holder.decode()}) is writing {entity!r} to redis; "
+                    f"retry when it finishes (or delete the key {lock} if it died)"
+                )
+        active = self._load_active(entity)
+        slot = SLOTS[1] if active is not None and active.slot == SLOTS[0] else SLOTS[0]
+        self._writing[(entity, version)] = slot
+        return slot
+
+    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        """Pipelined ``SET key value EX ttl``: the commands are encoded straight to the wire
+        protocol in one pass (no per-command objects) and sent ``pipeline_rows`` at a time."""
+        if len(keys) != len(payloads):
+            raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
+        base = f"{self._base(entity)}:{self._slot_for(entity, version)}:".encode()
+        step = self.cfg.pipeline_rows
+        for lo in range(0, len(keys), step):
+            chunk = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], self.cfg.ttl_seconds)
+            self._call("write", self._send, chunk, min(step, len(keys) - lo))
+
+    def _send(self, packed: bytes, replies: int) -> None:
+        import redis as redis_lib
+
+        conn = self.client.connection_pool.get_connection()
+        try:
+            conn.send_packed_command([packed], check_health=False)
+            errors = []
+            for _ in range(replies):
+                try:
+                    conn.read_response()
+                except redis_lib.ResponseError as err:  # keep reading: the connection stays in sync
+                    errors.append(str(err))
+            if errors:
+                raise redis_lib.ResponseError(f"{len(errors)} writes failed, first: {errors[0]}")
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            self.client.connection_pool.release(conn)
+
+    def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
+        slot = self._slot_for(entity, version)
+        pointer = ActiveVersion(version, columns, joins, slot).to_json()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(f"{self._base(entity)}:active", pointer)
+        pipe.delete(f"{self._base(entity)}:lock")
+        self._call("activate", pipe.execute)
+        self._writing.pop((entity, version), None)
+        self._pointers.forget(entity)
+
+    def abort(self, entity: str, version: str) -> None:
+        """Give up a version that will not be activated (releases the writer lock)."""
+        if self._writing.pop((entity, version), None) is not None:
+            lock = f"{self._base(entity)}:lock"
+            if self._call("abort", self.client.get, lock) == version.encode():
+                self._call("abort", self.client.delete, lock)
+
+    # -- reads -------------------------------------------------------------------------------
+    def _load_active(self, entity: str) -> ActiveVersion | None:
+        raw = self._call("read", self.client.get, f"{self._base(entity)}:active")
+        return ActiveVersion.from_json(raw) if raw is not None else None
+
+    def active_version(self, entity: str) -> ActiveVersion | None:
+        return self._pointers.get(entity)
+
+    def read_many(self, requests: Mapping[str, list[str]]) -> dict[str, list[bytes | None]]:
+        """One ``MGET`` for every requested key of every entity."""
+        names: list[str] = []
+        spans: list[tuple[str, int, int]] = []
+        out: dict[str, list[bytes | None]] = {}
+        for entity, keys in requests.items():
+            active = self.active_version(entity)
+            if active is None or not keys:
+                out[entity] = [None] * len(keys)
+                continue
+            base = f"{self._base(entity)}:{active.slot}:"
+            spans.append((entity, len(names), len(names) + len(keys)))
+            names.extend([base + k for k in keys])
+        if names:
+            values = self._call("read", self.client.mget, names)
+            for entity, lo, hi in spans:
+                out[entity] = values[lo:hi]
+        return out
+
+    def read(self, entity: str, keys: list[str]) -> list[bytes | None]:
+        return self.read_many({entity: keys})[entity]
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,35 @@
+"""The feature benchmarks run at a tiny size and print the JSON their readers expect."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from benchmarks import features_spark
+from tests.conftest import REPO
+
+
+def test_online_benchmark_prints_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.features_online", "--entities", "500", "--reads", "60", "--batch", "20"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=True,
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for store in ("embedded", "redis"):
+        assert out[store]["materialize_rows_per_s"] > 0
+        for path in ("read_item_features", "fetch_items_all_entities"):
+            assert 0 < out[store][path]["p50_ms"] <= out[store][path]["p99_ms"]
+    assert out["peer_bare_mget"]["p50_ms"] > 0 and out["peer_naive_per_key_set_rows_per_s"] > 0
+    assert set(out["ratios"]) >= {"redis_read_vs_bare_mget_p50", "redis_materialize_vs_naive_set"}
+
+
+def test_spark_benchmark_reports_throughput(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = features_spark.run(events=3_000, days=2, home=tmp_path)
+    json.dumps(out)
+    assert out["events"] == 3_000 and out["events_per_second"] > 0
+    assert out["rows"]["item"] > 0 and out["target_met"] is None, "too small to judge the 5M target"

@@ -1,0 +1,247 @@
+"""One contract suite for every online store backend: the embedded SQLite store,
+Redis (a real redis-server) and DynamoDB (moto). Plus each backend's own promises:
+TTLs, writer locks, retries of unprocessed items, and timeouts that become
+``StoreError`` quickly instead of hanging."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rankops.config_sections import DynamoDBConfig, RedisConfig
+from rankops.errors import StoreError
+from rankops.features.online.dynamodb import DynamoDBStore, make_dynamodb
+from rankops.features.online.embedded import EmbeddedStore
+from rankops.features.online.packing import pack_rows, unpack_rows
+from rankops.features.online.redis import RedisStore, make_redis
+
+COLUMNS = ["x", "y"]
+
+
+def redis_store(redis_target: Any, **overrides: Any) -> RedisStore:
+    cfg = RedisConfig(url=redis_target.url, key_prefix=f"{redis_target.prefix}:{uuid.uuid4().hex[:6]}", **overrides)
+    return RedisStore(make_redis(cfg), cfg, recheck_seconds=0)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+def dynamodb_store(**overrides: Any) -> DynamoDBStore:
+    cfg = DynamoDBConfig(table=f"features-{uuid.uuid4().hex[:6]}", region="eu-west-1", **overrides)
+    store = DynamoDBStore(make_dynamodb(cfg), cfg, recheck_seconds=0)
+    store.create_table()
+    return store
+
+
+@pytest.fixture(params=["embedded", "redis", "dynamodb"])
+def store(request, tmp_path, redis_target):  # type: ignore[no-untyped-def]
+    if request.param == "embedded":
+        made: Any = EmbeddedStore(tmp_path / "s.sqlite", recheck_seconds=0)
+    elif request.param == "redis":
+        made = redis_store(redis_target)
+    else:
+        request.getfixturevalue("aws")
+        made = dynamodb_store()
+    yield made
+    made.close()
+
+
+def write(store: Any, entity: str, version: str, rows: dict[str, list[float]], activate: bool = True) -> None:
+    keys = list(rows)
+    store.write_batch(entity, version, keys, pack_rows(version, np.array([rows[k] for k in keys])))
+    if activate:
+        store.activate(entity, version, COLUMNS, [])
+
+
+def values(store: Any, entity: str, keys: list[str]) -> tuple[list[list[float]], list[bool]]:
+    active = store.active_version(entity)
+    payloads = store.read_many({entity: keys})[entity]
+    matrix, found, _ = unpack_rows(payloads, 2, np.array([-1.0, -1.0]), active.version if active else "")
+    return matrix.tolist(), found.tolist()
+
+
+# -- the contract, for every backend ---------------------------------------------------------
+def test_nothing_is_visible_before_activation(store) -> None:  # type: ignore[no-untyped-def]
+    assert store.active_version("item") is None
+    assert store.read_many({"item": ["a"]}) == {"item": [None]}
+    write(store, "item", "v1", {"a": [1.0, 2.0]}, activate=False)
+    assert store.active_version("item") is None, "written but not activated: invisible"
+    store.activate("item", "v1", COLUMNS, [])
+    active = store.active_version("item")
+    assert (active.version, active.columns, active.joins) == ("v1", COLUMNS, [])
+    assert values(store, "item", ["a", "zz"]) == ([[1.0, 2.0], [-1.0, -1.0]], [True, False])
+
+
+def test_versions_switch_atomically_and_deleted_keys_stay_deleted(store) -> None:  # type: ignore[no-untyped-def]
+    write(store, "item", "v1", {"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    write(store, "item", "v2", {"a": [5.0, 6.0]}, activate=False)
+    assert values(store, "item", ["a", "b"])[0] == [[1.0, 2.0], [3.0, 4.0]], "v1 serves while v2 is written"
+    store.activate("item", "v2", COLUMNS, [])
+    assert values(store, "item", ["a", "b"]) == ([[5.0, 6.0], [-1.0, -1.0]], [True, False])
+    write(store, "item", "v3", {"c": [7.0, 8.0]})
+    assert values(store, "item", ["a", "b", "c"]) == ([[-1.0, -1.0], [-1.0, -1.0], [7.0, 8.0]], [False, False, True])
+
+
+def test_an_aborted_version_is_never_served(store) -> None:  # type: ignore[no-untyped-def]
+    write(store, "item", "v1", {"a": [1.0, 2.0]})
+    write(store, "item", "v2", {"a": [9.0, 9.0]}, activate=False)
+    store.abort("item", "v2")
+    assert store.active_version("item").version == "v1"
+    assert values(store, "item", ["a"])[0] == [[1.0, 2.0]]
+    write(store, "item", "v3", {"a": [3.0, 3.0]})  # the writer lock was released
+    assert values(store, "item", ["a"])[0] == [[3.0, 3.0]]
+
+
+def test_one_read_serves_several_entities(store) -> None:  # type: ignore[no-untyped-def]
+    write(store, "seller", "v1", {"s-1": [1.0, 1.0]})
+    write(store, "category", "v7", {"toys": [2.0, 2.0]})
+    got = store.read_many({"seller": ["s-1", "s-2"], "category": ["toys", "toys"]})
+    assert got["seller"][1] is None and got["seller"][0] is not None
+    assert got["category"][0] == got["category"][1] is not None
+
+
+def test_a_second_reader_sees_the_switch(store, tmp_path, redis_target) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(store, EmbeddedStore):
+        reader: Any = EmbeddedStore(store.path, recheck_seconds=0)
+    elif isinstance(store, RedisStore):
+        reader = RedisStore(make_redis(store.cfg), store.cfg, recheck_seconds=0)
+    else:
+        reader = DynamoDBStore(store.client, store.cfg, recheck_seconds=0)
+    write(store, "item", "v1", {"a": [1.0, 1.0]})
+    assert values(reader, "item", ["a"])[0] == [[1.0, 1.0]]
+    write(store, "item", "v2", {"a": [2.0, 2.0]})
+    assert values(reader, "item", ["a"])[0] == [[2.0, 2.0]]
+
+
+# -- Redis ------------------------------------------------------------------------------------
+def test_redis_keys_carry_a_ttl_and_two_writers_exclude_each_other(redis_target) -> None:  # type: ignore[no-untyped-def]
+    store = redis_store(redis_target, ttl_seconds=600)
+    write(store, "item", "v1", {"a": [1.0, 2.0]})
+    ttl = store.client.ttl(f"{store.prefix}:item:a:a")
+    assert 0 < ttl <= 600
+    other = RedisStore(make_redis(store.cfg), store.cfg, recheck_seconds=0)
+    store.write_batch("item", "v2", ["a"], pack_rows("v2", np.array([[0.0, 0.0]])))
+    with pytest.raises(StoreError, match="another materialization"):
+        other.write_batch("item", "v3", ["a"], pack_rows("v3", np.array([[0.0, 0.0]])))
+    store.activate("item", "v2", COLUMNS, [])
+    other.write_batch("item", "v3", ["a"], pack_rows("v3", np.array([[0.0, 0.0]])))
+
+
+def silent_server() -> socket.socket:
+    """A port that accepts TCP connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+def test_redis_timeouts_surface_quickly_as_store_errors() -> None:
+    sock = silent_server()
+    try:
+        cfg = RedisConfig(url=f"redis://127.0.0.1:{sock.getsockname()[1]}/0", socket_timeout_ms=100)
+        store = RedisStore(make_redis(cfg), cfg)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"redis read failed.*Timeout"):
+            store.read_many({"item": ["a"]})
+        assert time.monotonic() - started < 2.0
+    finally:
+        sock.close()
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    cfg = RedisConfig(url=f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(StoreError, match="ConnectionError"):  # nothing listens there
+        RedisStore(make_redis(cfg), cfg).read_many({"item": ["a"]})
+
+
+# -- DynamoDB ---------------------------------------------------------------------------------
+class Throttled:
+    """A real (moto) client that, like DynamoDB under throttling, processes only part of
+    each batch for the first few calls and hands the rest back as unprocessed."""
+
+    def __init__(self, client: Any, throttled_calls: int) -> None:
+        self._client = client
+        self.left = throttled_calls
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:
+        self.calls += 1
+        ((table, requests),) = RequestItems.items()
+        if self.left <= 0 or len(requests) < 2:
+            return self._client.batch_write_item(RequestItems=RequestItems)
+        self.left -= 1
+        half = len(requests) // 2
+        self._client.batch_write_item(RequestItems={table: requests[:half]})
+        return {"UnprocessedItems": {table: requests[half:]}}
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        ((table, spec),) = RequestItems.items()
+        if self.left <= 0 or len(spec["Keys"]) < 2:
+            return self._client.batch_get_item(RequestItems=RequestItems)
+        self.left -= 1
+        half = len(spec["Keys"]) // 2
+        got = self._client.batch_get_item(RequestItems={table: {**spec, "Keys": spec["Keys"][:half]}})
+        return {"Responses": got["Responses"], "UnprocessedKeys": {table: {**spec, "Keys": spec["Keys"][half:]}}}
+
+
+def test_dynamodb_retries_unprocessed_items_until_all_are_written_and_read(aws) -> None:  # type: ignore[no-untyped-def]
+    plain = dynamodb_store(max_attempts=5, write_threads=1)
+    throttled = Throttled(plain.client, throttled_calls=4)
+    store = DynamoDBStore(throttled, plain.cfg, recheck_seconds=0)
+    rows = {f"k{i}": [float(i), float(-i)] for i in range(260)}
+    write(store, "seller", "v1", rows)
+    throttled.left = 3
+    matrix, found = values(store, "seller", list(rows))
+    assert all(found) and matrix == list(rows.values())
+    assert throttled.calls > 11 + 3, "batches of 25 items / 100 keys plus the retries"
+
+
+def test_dynamodb_gives_up_with_a_store_error_when_throttling_persists(aws) -> None:  # type: ignore[no-untyped-def]
+    plain = dynamodb_store(max_attempts=2, write_threads=1)
+    store = DynamoDBStore(Throttled(plain.client, throttled_calls=100), plain.cfg, recheck_seconds=0)
+    with pytest.raises(StoreError, match="unprocessed"):
+        write(store, "seller", "v1", {f"k{i}": [1.0, 1.0] for i in range(10)})
+    assert plain.active_version("seller") is None
+
+
+def test_dynamodb_writer_lock(aws) -> None:  # type: ignore[no-untyped-def]
+    store = dynamodb_store()
+    other = DynamoDBStore(store.client, store.cfg, recheck_seconds=0)
+    store.write_batch("seller", "v1", ["a"], pack_rows("v1", np.array([[1.0, 1.0]])))
+    with pytest.raises(StoreError, match="another materialization"):
+        other.write_batch("seller", "v2", ["a"], pack_rows("v2", np.array([[2.0, 2.0]])))
+
+
+def test_dynamodb_timeouts_surface_quickly_as_store_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    sock = silent_server()
+    try:
+        cfg = DynamoDBConfig(
+            region="eu-west-1",
+            endpoint_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
+            read_timeout_ms=200,
+            max_attempts=1,
+        )
+        store = DynamoDBStore(make_dynamodb(cfg), cfg)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"(?i)read timeout"):
+            store.read_many({"seller": ["a"]})
+        assert time.monotonic() - started < 3.0
+    finally:
+        sock.close()
