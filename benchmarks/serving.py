@@ -36,12 +36,13 @@ from typing import Any
 import numpy as np
 
 from benchmarks.serving_http import encode_post, run_load
-from benchmarks.serving_store import PrivateRedis, RedisItemStore, redis_client
+from benchmarks.serving_store import PrivateRedis, redis_client, redis_store, seed_items
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 CATEGORIES = ("toys", "vehicles", "furniture", "fashion", "garden")
 NOW = 1_800_000_000.0
+VERSION = "bench-v1"
 
 
 def settings_for(home: Path) -> Any:
@@ -80,9 +81,12 @@ def item_features(count: int, seed: int) -> np.ndarray:
 
 
 def model_matrix(stored: np.ndarray, category: str) -> np.ndarray:
+    """Item features plus registry defaults for the joined entities (the benchmark serves items only)."""
     from rankops.features import on_demand, registry
 
     columns = {f.name: stored[:, i] for i, f in enumerate(registry.stored_features("item"))}
+    for entity in registry.joined_entities("item"):
+        columns.update({f.name: np.full(len(stored), f.default) for f in registry.stored_features(entity)})
     columns.update(on_demand.compute(columns, NOW, on_demand.category_code(category)))
     return np.column_stack([columns[n] for n in registry.model_features()])
 
@@ -152,8 +156,7 @@ def serve_redis(home: Path, port: int, url: str, prefix: str) -> None:
     from rankops.serving.entrypoint import run
 
     settings = settings_for(home)
-    timeout_s = settings.online_store.redis.socket_timeout_ms / 1000
-    store = RedisItemStore(redis_client(url, timeout_s), prefix)
+    store = redis_store(url, prefix, settings.online_store.redis.socket_timeout_ms)
     run(settings, "127.0.0.1", port, workers=1, stores={"item": store})
 
 
@@ -175,7 +178,7 @@ def floor(booster: Any, client: Any, keys: list[list[str]], requests: int) -> di
         t0 = time.perf_counter()
         payloads = client.mget(keys[k % len(keys)])
         t1 = time.perf_counter()
-        stored, _ = unpack_rows(payloads, width, defaults)
+        stored, _, _ = unpack_rows(payloads, width, defaults, VERSION)
         x = model_matrix(stored, "toys")
         t2 = time.perf_counter()
         booster.predict(x, num_threads=1)
@@ -209,7 +212,7 @@ def chained(client: Any, port: int, keys: list[list[str]], count: int) -> dict[s
         out = []
         for k in range(count):
             t0 = time.perf_counter()
-            stored, _ = unpack_rows(client.mget(keys[k % len(keys)]), len(defaults), defaults)
+            stored, _, _ = unpack_rows(client.mget(keys[k % len(keys)]), len(defaults), defaults, VERSION)
             body = json.dumps({"dataframe_split": {"columns": columns, "data": model_matrix(stored, "toys").tolist()}})
             status, _ = await conn.send(encode_post("/invocations", body.encode()))
             assert status == 200
@@ -227,9 +230,8 @@ def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, b
     private = PrivateRedis(folder)
     private.start()
     prefix = "rankops-bench-fault"
-    store = RedisItemStore(redis_client(private.url, 1.0), prefix)
-    store.write_batch("item", "v1", items, values)
-    store.activate("item", "v1", [f.name for f in registry.stored_features("item")])
+    store = redis_store(private.url, prefix, 1000)
+    seed_items(store, items, values, VERSION)
     store.close()
     port = free_port()
     command = [sys.executable, "-m", "benchmarks.serving", "--serve-redis", private.url, prefix, "--home", str(home),
@@ -315,12 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         from rankops.features.online.embedded import EmbeddedStore
 
         names = [f.name for f in registry.stored_features("item")]
-        for store in (EmbeddedStore(home / "online" / "features.sqlite"), RedisItemStore(shared, prefix)):
-            store.write_batch("item", "v1", items, values)
-            store.activate("item", "v1", names)
+        shared_store = redis_store(SHARED_REDIS, prefix, 1000)
+        for store in (EmbeddedStore(home / "online" / "features.sqlite"), shared_store):
+            seed_items(store, items, values, VERSION)
+        slot = shared_store.active_version("item").slot  # type: ignore[union-attr]
         rng = np.random.default_rng(4)
         picks = [rng.choice(n_items, args.candidates, replace=False) for _ in range(64)]
-        keys = [[f"{prefix}:item:v1:{items[i]}" for i in p] for p in picks]
+        keys = [[f"{prefix}:item:{slot}:{items[i]}" for i in p] for p in picks]
         requests = [{"user_id": f"u-{k}", "context": {"category": "toys"}, "candidates": [items[i] for i in p]}
                     for k, p in enumerate(picks)]  # fmt: skip
         ts = {"ts": NOW}
@@ -343,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         from rankops.serving.schema import parse_request
 
         in_process = {}
-        for label, stores in (("redis", {"item": RedisItemStore(shared, prefix)}), ("embedded", None)):
+        for label, stores in (("redis", {"item": redis_store(SHARED_REDIS, prefix, 50)}), ("embedded", None)):
             ranker = build_server(settings, stores=stores).ranker
             parsed = [parse_request(b, "application/json", 1000, 10**7) for b in by_id]
             times = []
@@ -404,9 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for proc in procs:
             stop(proc)
-        for batch in range(0, 10_000, 1000):
-            shared.delete(*[f"{prefix}:item:v1:i-{k}" for k in range(batch, batch + 1000)])
-        shared.delete(f"{prefix}:item:active")
+        stale = list(shared.scan_iter(match=f"{prefix}:*", count=5000))
+        for batch in range(0, len(stale), 1000):
+            shared.delete(*stale[batch : batch + 1000])
         shared.close()
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=2))

@@ -1,17 +1,14 @@
-"""A Redis item store behind the ``OnlineStore`` protocol, for the serving benchmark and tests.
+"""Stores for the serving benchmark and the Redis fault tests, built from the real backends.
 
-The features area owns the production Redis backend; until it lands on main the
-serving benchmark and the Redis fault tests read Redis through this small
-implementation of the same protocol (same packed values, one MGET per batch), so
-the serving code stays store-agnostic and swapping in the real backend changes
-nothing but the constructor. What it does on purpose: a short socket timeout and
-**no client retries** (redis-py retries with back-off by default, which would blow
-the latency budget during an outage; the server's circuit breaker decides instead).
+The benchmark serves item features only (so rankops and the floor read the same keys
+in one round trip): items are written without seller/category joins, and the joined
+entities get an active, empty version, so the lookup fills their registry defaults
+without another read. ``PrivateRedis`` is a redis-server of our own that can be
+stopped, frozen and restarted; the shared server at 6379 is never touched that way.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -20,70 +17,31 @@ from pathlib import Path
 
 import numpy as np
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from rankops.errors import StoreError
+from rankops.config_sections import RedisConfig
+from rankops.features import registry
+from rankops.features.online.base import OnlineStore
 from rankops.features.online.packing import pack_rows
+from rankops.features.online.redis import RedisStore, make_redis
 
 
 def redis_client(url: str, timeout_s: float = 0.05) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
-    )
+    """A bare client (the floor's MGET), configured like the store's: short timeouts, no retries."""
+    return make_redis(RedisConfig(url=url, socket_timeout_ms=max(1, int(timeout_s * 1000))))
 
 
-class RedisItemStore:
-    kind = "redis"
+def redis_store(url: str, prefix: str, timeout_ms: int, recheck_seconds: float = 1.0) -> RedisStore:
+    """The production Redis backend on ``url`` under ``prefix``."""
+    cfg = RedisConfig(url=url, key_prefix=prefix, socket_timeout_ms=timeout_ms)
+    return RedisStore(make_redis(cfg), cfg, recheck_seconds=recheck_seconds)
 
-    def __init__(self, client: redis.Redis, prefix: str, recheck_seconds: float = 1.0) -> None:
-        self.client = client
-        self.prefix = prefix
-        self._recheck = recheck_seconds
-        self._active: dict[str, tuple[float, tuple[str, list[str]] | None]] = {}
 
-    def _key(self, entity: str, version: str, key: str) -> str:
-        return f"{self.prefix}:{entity}:{version}:{key}"
-
-    def write_batch(self, entity: str, version: str, keys: list[str], values: np.ndarray) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key, value in zip(keys, pack_rows(values), strict=True):
-            pipe.set(self._key(entity, version, key), value)
-        pipe.execute()
-
-    def activate(self, entity: str, version: str, columns: list[str]) -> None:
-        self.client.set(f"{self.prefix}:{entity}:active", json.dumps({"version": version, "columns": columns}))
-        self._active.pop(entity, None)
-
-    def active_version(self, entity: str) -> tuple[str, list[str]] | None:
-        cached = self._active.get(entity)
-        now = time.monotonic()
-        if cached and now - cached[0] < self._recheck:
-            return cached[1]
-        try:
-            raw = self.client.get(f"{self.prefix}:{entity}:active")
-        except redis.RedisError as err:
-            raise StoreError(f"redis version lookup failed: {err}") from err
-        value = None
-        if raw is not None:
-            doc = json.loads(raw)
-            value = (str(doc["version"]), list(doc["columns"]))
-        self._active[entity] = (now, value)
-        return value
-
-    def read(self, entity: str, keys: list[str]) -> list[bytes | None]:
-        active = self.active_version(entity)
-        if active is None or not keys:
-            return [None] * len(keys)
-        try:
-            head = f"{self.prefix}:{entity}:{active[0]}:"
-            values: list[bytes | None] = self.client.mget([head + k for k in keys])
-        except redis.RedisError as err:
-            raise StoreError(f"redis read failed: {err}") from err
-        return values
-
-    def close(self) -> None:
-        self.client.close()
+def seed_items(store: OnlineStore, items: list[str], values: np.ndarray, version: str) -> None:
+    """Items without joins, plus empty active versions of the joined entities."""
+    store.write_batch("item", version, items, pack_rows(version, values))
+    store.activate("item", version, registry.stored_names("item"), [])
+    for entity in registry.joined_entities("item"):
+        store.activate(entity, version, registry.stored_names(entity), [])
 
 
 class PrivateRedis:

@@ -3,7 +3,6 @@ LightGBM rankers registered in a real MLflow (sqlite) registry."""
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from rankops.config import Settings
 from rankops.features import on_demand
 from rankops.features import registry as features
 from rankops.features.online.embedded import EmbeddedStore
+from rankops.features.online.packing import pack_rows
 
 CATEGORIES = ("toys", "vehicles", "furniture")
 NOW = 1_800_000_000.0
@@ -24,36 +24,83 @@ def item_ids(count: int) -> list[str]:
     return [f"i-{k}" for k in range(count)]
 
 
+def seller_of(k: int) -> str:
+    return f"s-{k % 20}"
+
+
+def category_of(k: int) -> str:
+    return CATEGORIES[k % len(CATEGORIES)]
+
+
 def item_features(count: int, seed: int = 0) -> np.ndarray:
     """Stored item features in registry order, plausible ranges."""
     rng = np.random.default_rng(seed)
-    names = [f.name for f in features.stored_features("item")]
     columns = {
         "ctr_7d": rng.beta(2, 12, count),
         "impressions_7d": rng.integers(0, 500, count).astype(float),
         "image_quality_score": rng.random(count),
         "price": rng.gamma(2.0, 40.0, count),
         "created_at_s": NOW - rng.random(count) * 60 * 86_400,
-        "category_code": np.array([float(zlib.crc32(CATEGORIES[k % 3].encode())) for k in range(count)]),
+        "category_code": np.array([on_demand.category_code(category_of(k)) for k in range(count)]),
     }
-    return np.column_stack([columns[n] for n in names])
+    return np.column_stack([columns[n] for n in features.stored_names("item")])
+
+
+def entity_features(entity: str, keys: list[str], seed: int = 0) -> np.ndarray:
+    """Stored seller or category features in registry order, plausible ranges."""
+    rng = np.random.default_rng(seed + (1 if entity == "seller" else 2))
+    n = len(keys)
+    columns = {
+        "seller_avg_contact_rate": rng.beta(2, 8, n),
+        "seller_ctr_30d": rng.beta(2, 12, n),
+        "seller_item_count": rng.integers(1, 200, n).astype(float),
+        "category_ctr_7d": rng.beta(2, 12, n),
+        "category_mean_price": rng.gamma(2.0, 40.0, n),
+        "category_log_price_mean": rng.normal(4.0, 0.5, n),
+        "category_log_price_std": rng.uniform(0.2, 0.6, n),
+    }
+    return np.column_stack([columns[name] for name in features.stored_names(entity)])
+
+
+def _write(store: EmbeddedStore, entity: str, version: str, keys: list[str], values: np.ndarray,
+           joins: list[list[str | None]] | None = None) -> None:
+    join_names = features.joined_entities(entity)
+    store.write_batch(entity, version, keys, pack_rows(version, values, joins))
+    store.activate(entity, version, features.stored_names(entity), join_names)
 
 
 def seed_store(settings: Settings, count: int = 300, seed: int = 0, version: str = "v1") -> np.ndarray:
+    """Items (joined to 20 sellers and 3 categories), sellers and categories in the embedded store."""
     store = EmbeddedStore(settings.home / "online" / "features.sqlite")
     values = item_features(count, seed)
-    store.write_batch("item", version, item_ids(count), values)
-    store.activate("item", version, [f.name for f in features.stored_features("item")])
+    joins = [[seller_of(k), category_of(k)] for k in range(count)]
+    order = features.joined_entities("item")
+    _write(store, "item", version, item_ids(count), values,
+           [[row[["seller", "category"].index(e)] for e in order] for row in joins])
+    sellers = sorted({seller_of(k) for k in range(count)})
+    _write(store, "seller", version, sellers, entity_features("seller", sellers, seed))
+    _write(store, "category", version, list(CATEGORIES), entity_features("category", list(CATEGORIES), seed))
     store.close()
     return values
+
+
+def stored_columns(rows: int, seed: int) -> dict[str, np.ndarray]:
+    """Every stored feature of ``rows`` candidates, items joined to their seller and category."""
+    stored = item_features(rows, seed)
+    columns = {n: stored[:, i] for i, n in enumerate(features.stored_names("item"))}
+    sellers = sorted({seller_of(k) for k in range(rows)})
+    for entity, keys, of in (("seller", sellers, seller_of), ("category", list(CATEGORIES), category_of)):
+        table = entity_features(entity, keys, seed)
+        index = np.array([keys.index(of(k)) for k in range(rows)])
+        columns.update({n: table[index, i] for i, n in enumerate(features.stored_names(entity))})
+    return columns
 
 
 def model_frame(rows: int, seed: int, names: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """Rows of model features with a graded label driven by ctr, quality and category match."""
     rng = np.random.default_rng(seed)
-    stored = item_features(rows, seed)
-    columns = {f.name: stored[:, i] for i, f in enumerate(features.stored_features("item"))}
-    query = np.array([float(zlib.crc32(CATEGORIES[k].encode())) for k in rng.integers(0, 3, rows)])
+    columns = stored_columns(rows, seed)
+    query = np.array([on_demand.category_code(CATEGORIES[k]) for k in rng.integers(0, 3, rows)])
     columns.update(on_demand.compute(columns, NOW, query))
     frame = pd.DataFrame({n: columns[n] for n in (names or features.model_features())})
     utility = 8 * columns["ctr_7d"] + columns["image_quality_score"] + 1.5 * columns["category_match"]

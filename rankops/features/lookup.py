@@ -47,6 +47,8 @@ class FeatureLookup:
         self._names = {e: registry.stored_names(e) for e in self.stores}
         self._defaults = {e: np.array([f.default for f in registry.stored_features(e)]) for e in self.stores}
         self._joined = {e: [j for j in registry.joined_entities(e) if j in self.stores] for e in self.stores}
+        # Joined entities this lookup has no store for (a partial set-up): their registry defaults.
+        self._absent = [e for e in registry.joined_entities(ROOT) if e not in self.stores]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureLookup:
@@ -105,6 +107,8 @@ class FeatureLookup:
         the items' own features and those of their seller and category."""
         items = self._read({ROOT: list(item_ids)})[ROOT]
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
+        for entity in self._absent:
+            columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})
         found = items.found.copy()
         joined = self._joined.get(ROOT, [])
         if not joined:

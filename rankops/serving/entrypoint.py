@@ -28,7 +28,7 @@ from rankops.config import Settings, load_settings
 from rankops.errors import ModelError
 from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
-from rankops.features.online.base import OnlineStore, open_store
+from rankops.features.online.base import OnlineStore, open_stores
 from rankops.monitoring.metrics import MULTIPROC_ENV, ServingMetrics
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
@@ -58,20 +58,20 @@ class Server:
 def guarded_lookup(
     settings: Settings, metrics: ServingMetrics, stores: dict[str, OnlineStore] | None = None
 ) -> FeatureLookup:
-    """One guarded store per entity: timed, counted, behind a circuit breaker."""
+    """One guard (timing, error counts, circuit breaker) per store client. Entities that share a
+    client share its guard, so the lookup still reads them in one round trip."""
     cfg = settings.serving
-    raw = stores or {e: open_store(settings, e) for e in feature_registry.stored_entities()}
-    return FeatureLookup(
-        {
-            entity: GuardedStore(
+    raw = stores or open_stores(settings, feature_registry.stored_entities())
+    guards: dict[int, GuardedStore] = {}
+    for store in raw.values():
+        if id(store) not in guards:
+            guards[id(store)] = GuardedStore(
                 store,
                 CircuitBreaker(cfg.breaker_failures, cfg.breaker_reset_ms / 1000),
                 metrics,
                 cfg.store_timeout_ms / 1000,
             )
-            for entity, store in raw.items()
-        }
-    )
+    return FeatureLookup({entity: guards[id(store)] for entity, store in raw.items()})
 
 
 def model_dir_from_environment(explicit: Path | None) -> Path | None:

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
-
-import numpy as np
 
 from rankops.errors import StoreError
 
 if TYPE_CHECKING:
-    from rankops.features.online.base import OnlineStore
+    from rankops.features.online.base import ActiveVersion, OnlineStore
     from rankops.monitoring.metrics import ServingMetrics
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -103,17 +101,20 @@ class GuardedStore:
             self.breaker.success()
         return result
 
-    def read(self, entity: str, keys: list[str]) -> list[bytes | None]:
-        return self._guarded("read", lambda: self.store.read(entity, keys))
+    def read_many(self, requests: Mapping[str, list[str]]) -> dict[str, list[bytes | None]]:
+        return self._guarded("read", lambda: self.store.read_many(requests))
 
-    def active_version(self, entity: str) -> tuple[str, list[str]] | None:
+    def active_version(self, entity: str) -> ActiveVersion | None:
         return self._guarded("version lookup", lambda: self.store.active_version(entity))
 
-    def write_batch(self, entity: str, version: str, keys: list[str], values: np.ndarray) -> None:
-        self.store.write_batch(entity, version, keys, values)
+    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        self.store.write_batch(entity, version, keys, payloads)
 
-    def activate(self, entity: str, version: str, columns: list[str]) -> None:
-        self.store.activate(entity, version, columns)
+    def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
+        self.store.activate(entity, version, columns, joins)
+
+    def abort(self, entity: str, version: str) -> None:
+        self.store.abort(entity, version)
 
     def close(self) -> None:
         self.store.close()

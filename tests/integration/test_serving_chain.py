@@ -46,8 +46,7 @@ def test_champion_ranks_with_stored_features(server, serving_home) -> None:  # t
     assert {r["item_id"] for r in response["ranking"]} == set(h.item_ids(12))
     # the same rows scored directly by the registered booster give the same scores
     champion = server.ranker.routing.champion
-    stored = h.item_features(300)[:12]
-    columns = {f.name: stored[:, i] for i, f in enumerate(features.stored_features("item"))}
+    columns = {name: values[:12] for name, values in h.stored_columns(300, 0).items()}
     from rankops.features import on_demand
 
     columns.update(on_demand.compute(columns, h.NOW, on_demand.category_code("toys")))
@@ -65,8 +64,7 @@ def test_unknown_items_get_registry_defaults_and_are_counted(server) -> None:  #
 
 
 def test_inline_features_skip_the_store_and_score_the_same(server) -> None:  # type: ignore[no-untyped-def]
-    stored = h.item_features(300)[:5]
-    inline = {f.name: stored[:, i] for i, f in enumerate(features.stored_features("item"))}
+    inline = {name: values[:5] for name, values in h.stored_columns(300, 0).items()}
     fetched = server.ranker.rank(rank_request(5))
     reads = sample_count(server.ranker, "rankops_feature_fetch_seconds_count", store="embedded")
     supplied = server.ranker.rank(rank_request(5, features=inline))
@@ -91,7 +89,8 @@ def test_a_failed_store_degrades_to_the_rule_then_recovers(serving_copy) -> None
     ranker.lookup.close()
     corrupt(store_file)
     guarded = ranker.lookup.stores["item"]
-    guarded.store._active.clear()  # drop the cached live version, as its 1 s recheck would
+    for entity in ("item", "seller", "category"):
+        guarded.store._pointers.forget(entity)  # drop the cached live versions, as the 1 s recheck would
 
     failures = settings.serving.breaker_failures
     answers = [ranker.rank(rank_request()) for _ in range(failures + 3)]

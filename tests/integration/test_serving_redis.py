@@ -7,8 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks.serving_store import PrivateRedis, RedisItemStore, redis_client
-from rankops.features import registry as features
+from benchmarks.serving_store import PrivateRedis, redis_store, seed_items
 from rankops.serving.entrypoint import build_server
 from tests import serving_helpers as h
 
@@ -21,9 +20,8 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
     private = PrivateRedis(tmp_path / "redis")
     private.start()
     try:
-        store = RedisItemStore(redis_client(private.url, timeout_s=0.05), redis_target.prefix, recheck_seconds=0.0)
-        store.write_batch("item", "v1", h.item_ids(300), h.item_features(300))
-        store.activate("item", "v1", [f.name for f in features.stored_features("item")])
+        store = redis_store(private.url, redis_target.prefix, timeout_ms=50, recheck_seconds=0.0)
+        seed_items(store, h.item_ids(300), h.item_features(300), "v1")
         server = build_server(serving_home.settings, stores={"item": store})
         client = h.AsgiClient(server.app)
         breaker = server.ranker.lookup.stores["item"].breaker

@@ -9,6 +9,7 @@ import pytest
 
 from rankops.errors import StoreError
 from rankops.features.online.embedded import EmbeddedStore
+from rankops.features.online.packing import pack_rows
 from rankops.monitoring.metrics import ServingMetrics
 from rankops.serving.guard import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, GuardedStore
 
@@ -43,12 +44,12 @@ def test_breaker_opens_after_consecutive_failures_and_half_opens_after_the_reset
 def test_guarded_store_times_reads_counts_failures_and_skips_when_open(tmp_path: Path) -> None:
     path = tmp_path / "features.sqlite"
     store = EmbeddedStore(path)
-    store.write_batch("item", "v1", ["i-1"], np.array([[1.0, 2.0]]))
-    store.activate("item", "v1", ["a", "b"])
+    store.write_batch("item", "v1", ["i-1"], pack_rows("v1", np.array([[1.0, 2.0]])))
+    store.activate("item", "v1", ["a", "b"], [])
     metrics = ServingMetrics()
     clock = Clock()
     guarded = GuardedStore(store, CircuitBreaker(2, 5.0, clock), metrics, slow_s=10.0)
-    assert guarded.read("item", ["i-1", "i-2"])[1] is None
+    assert guarded.read_many({"item": ["i-1", "i-2"]})["item"][1] is None
     sample = metrics.registry.get_sample_value
     assert sample("rankops_feature_fetch_seconds_count", {"store": "embedded"}) == 1
 
@@ -57,17 +58,17 @@ def test_guarded_store_times_reads_counts_failures_and_skips_when_open(tmp_path:
     (tmp_path / "features.sqlite-wal").unlink(missing_ok=True)
     for _ in range(2):
         with pytest.raises(StoreError, match="embedded store read failed"):
-            guarded.read("item", ["i-1"])
+            guarded.read_many({"item": ["i-1"]})
     with pytest.raises(StoreError, match="circuit open after 2 consecutive failures"):
-        guarded.read("item", ["i-1"])
+        guarded.read_many({"item": ["i-1"]})
     assert sample("rankops_store_errors_total", {"store": "embedded", "reason": "error"}) == 2
     assert sample("rankops_store_errors_total", {"store": "embedded", "reason": "circuit_open"}) == 1
 
 
 def test_slow_reads_count_as_failures(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "features.sqlite")
-    store.activate("item", "v1", ["a"])
+    store.activate("item", "v1", ["a"], [])
     guarded = GuardedStore(store, CircuitBreaker(2, 5.0), ServingMetrics(), slow_s=0.0)
-    guarded.read("item", ["i-1"])
-    guarded.read("item", ["i-1"])  # answered, but too slow twice: the circuit opens
+    guarded.read_many({"item": ["i-1"]})
+    guarded.read_many({"item": ["i-1"]})  # answered, but too slow twice: the circuit opens
     assert guarded.breaker.state == OPEN
