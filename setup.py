@@ -69,7 +69,7 @@ setup(
         include=["rankops*", "infra*", "stepfunctions*", "sagemaker_jobs*", "emr_jobs*", "lambdas*"]
     ),
     include_package_data=True,
-    package_data={"rankops": ["VERSION", "py.typed", "monitoring/assets/*"]},
+    package_data={"rankops": ["VERSION", "py.typed"], "rankops.monitoring.assets": ["*.json", "*.yml"]},
     install_requires=CORE,
     extras_require={
         "spark": SPARK,
@@ -79,7 +79,14 @@ setup(
         "all": sorted(set(SPARK + TRAIN + SERVE + INFRA)),
         "dev": sorted(set(SPARK + TRAIN + SERVE + INFRA + DEV)),
     },
-    entry_points={"console_scripts": ["rankops=rankops.cli:main", "serve=rankops.serving.entrypoint:main"]},
+    entry_points={
+        "console_scripts": [
+            "rankops=rankops.cli:main",
+            # The SageMaker container contract: endpoints run `serve`, training jobs run `train`.
+            "serve=rankops.serving.entrypoint:main",
+            "train=sagemaker_jobs.training.entry:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3.11",
     ],

@@ -4,7 +4,7 @@
 set -eu
 case "${1:-}" in
   serve) shift; exec serve "$@" ;;
-  train) shift; exec python -m sagemaker_jobs.training "$@" ;;
+  train) shift; exec train "$@" ;;
   "") echo "rankops image: expected 'serve', 'train' or a command" >&2; exit 2 ;;
   *) exec "$@" ;;
 esac

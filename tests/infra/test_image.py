@@ -78,7 +78,8 @@ def test_everything_a_dockerfile_copies_is_in_the_build_source(dockerfile: str) 
 def test_the_image_follows_the_sagemaker_contract() -> None:
     text = (REPO / "docker/Dockerfile").read_text()
     assert re.search(r"ARG PYTHON_IMAGE=\S*python:3\.11-slim", text)
-    assert 'pip install -c constraints.txt ".[serve,train]"' in text
+    assert 'pip install -c constraints.txt ".[serve,train,spark]"' in text
+    assert "openjdk-17-jre-headless" in text and "hadoop-aws" in text, "Spark local[*] with s3a:// in processing"
     assert "EXPOSE 8080" in text
     assert "RANKOPS_CONFIG=/opt/program/rankops.toml" in text
     emr = (REPO / "docker/emr.Dockerfile").read_text()
@@ -95,7 +96,7 @@ def test_entrypoint_dispatches_like_sagemaker_expects(tmp_path: Path) -> None:
     """`serve` and `train` map to our commands; anything else runs as given (checked with stubs)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("serve", "python"):
+    for name in ("serve", "train"):
         stub = bin_dir / name
         stub.write_text(f'#!/bin/sh\necho "{name} $*"\n')
         stub.chmod(0o755)
@@ -106,7 +107,7 @@ def test_entrypoint_dispatches_like_sagemaker_expects(tmp_path: Path) -> None:
         return subprocess.run(["sh", script, *args], capture_output=True, text=True, env=env, check=False)
 
     assert run("serve").stdout.strip() == "serve"
-    assert run("train", "--x").stdout.strip() == "python -m sagemaker_jobs.training --x"
+    assert run("train", "--x").stdout.strip() == "train --x"
     assert run("echo", "hello").stdout.strip() == "hello"
     assert run().returncode == 2
 

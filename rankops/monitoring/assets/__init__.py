@@ -1,0 +1,1 @@
+"""Monitoring assets shipped with the package: Prometheus alert rules and a Grafana dashboard."""
