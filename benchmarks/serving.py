@@ -225,7 +225,6 @@ def chained(client: Any, port: int, keys: list[list[str]], count: int) -> dict[s
 
 def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, bodies: list[bytes],
                phase_s: float, concurrency: int) -> dict[str, Any]:  # fmt: skip
-    from rankops.features import registry
 
     private = PrivateRedis(folder)
     private.start()

@@ -9,6 +9,8 @@ here once, so stacks can refer to each other by name instead of by export.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +123,11 @@ class EnvConfig:
 
     @property
     def freshness_hours(self) -> int:
-        return self.aws.alarms.feature_freshness_hours or self.settings.features.freshness_sla_hours
+        """The P2 freshness alarm: configured, else the tightest freshness SLA in the feature registry."""
+        from rankops.features import registry
+
+        tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind != "on_demand")
+        return self.aws.alarms.feature_freshness_hours or max(1, math.ceil(tightest.total_seconds() / 3600))
 
     def alarm_name(self, key: str) -> str:
         """Alarm names are fixed strings so rules and rollback configs can match them without exports."""

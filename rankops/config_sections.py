@@ -320,7 +320,7 @@ class AwsAlarmConfig(Section):
     latency_p99_ms: int | None = Field(None, gt=0)  # P1: ModelLatency p99; None -> serving.latency_budget_ms
     revenue_drop_band: float = Field(3.0, gt=0)  # P1: std-devs below the anomaly band of revenue proxy
     feature_drift_psi: float = Field(0.2, gt=0)  # P2 and retrain trigger: max PSI over model features
-    feature_freshness_hours: int | None = Field(None, gt=0)  # P2; None -> features.freshness_sla_hours
+    feature_freshness_hours: int | None = Field(None, gt=0)  # P2; None -> the registry's tightest SLA
     period_seconds: int = Field(60, ge=10)
     evaluation_periods: int = Field(5, ge=1)
     datapoints_to_alarm: int = Field(3, ge=1)

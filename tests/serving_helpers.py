@@ -62,8 +62,14 @@ def entity_features(entity: str, keys: list[str], seed: int = 0) -> np.ndarray:
     return np.column_stack([columns[name] for name in features.stored_names(entity)])
 
 
-def _write(store: EmbeddedStore, entity: str, version: str, keys: list[str], values: np.ndarray,
-           joins: list[list[str | None]] | None = None) -> None:
+def _write(
+    store: EmbeddedStore,
+    entity: str,
+    version: str,
+    keys: list[str],
+    values: np.ndarray,
+    joins: list[list[str | None]] | None = None,
+) -> None:
     join_names = features.joined_entities(entity)
     store.write_batch(entity, version, keys, pack_rows(version, values, joins))
     store.activate(entity, version, features.stored_names(entity), join_names)
@@ -75,8 +81,14 @@ def seed_store(settings: Settings, count: int = 300, seed: int = 0, version: str
     values = item_features(count, seed)
     joins = [[seller_of(k), category_of(k)] for k in range(count)]
     order = features.joined_entities("item")
-    _write(store, "item", version, item_ids(count), values,
-           [[row[["seller", "category"].index(e)] for e in order] for row in joins])
+    _write(
+        store,
+        "item",
+        version,
+        item_ids(count),
+        values,
+        [[row[["seller", "category"].index(e)] for e in order] for row in joins],
+    )
     sellers = sorted({seller_of(k) for k in range(count)})
     _write(store, "seller", version, sellers, entity_features("seller", sellers, seed))
     _write(store, "category", version, list(CATEGORIES), entity_features("category", list(CATEGORIES), seed))

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from rankops.errors import RequestError
-from rankops.features import registry as features
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
 from rankops.serving.entrypoint import build_server, guarded_lookup
