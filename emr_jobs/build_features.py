@@ -3,8 +3,8 @@
     # hourly incremental run (the last complete hour), on EMR Serverless or a cluster:
     spark-submit emr_jobs/build_features.py --env dev --raw s3://raw-bucket --features s3://features-bucket \\
         --hours-back 1
-    # full backfill, locally:
-    spark-submit --master 'local[*]' emr_jobs/build_features.py --home ./.rankops
+    # full backfill, locally, then the online stores:
+    spark-submit --master 'local[*]' emr_jobs/build_features.py --home ./.rankops --materialize
 
 Lake locations come from the arguments or the environment's configuration
 (``RANKOPS_LAKE__*`` variables), so the same file runs on a laptop and as an EMR
@@ -22,6 +22,7 @@ import sys
 from rankops.config import load_settings
 from rankops.errors import RankopsError
 from rankops.features import offline
+from rankops.features.materialize import materialize
 from rankops.lake import Lake
 from rankops.spark_session import get_spark
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default=None, help="window start, ISO UTC (default: backfill)")
     parser.add_argument("--end", default=None, help="window end, exclusive, ISO UTC (default now / end of data)")
     parser.add_argument("--hours-back", type=int, default=None, help="the last N complete hours before --end")
+    parser.add_argument(
+        "--materialize", action="store_true", help="after publishing, push the latest values to the online stores"
+    )
     args = parser.parse_args(argv)
     environ = dict(os.environ)
     for name, value in (("ROOT", args.lake_root), ("RAW", args.raw), ("FEATURES", args.features)):
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             hours_back=args.hours_back,
         )
         result = offline.build(get_spark(settings, "rankops-build-features"), lake, settings, window)
+        materialized = materialize(lake, settings) if args.materialize else None
     except RankopsError as err:
         print(f"build_features: error: {err}", file=sys.stderr)
         return 2
@@ -64,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 "events": result.events,
                 "seconds": round(result.seconds, 1),
                 "report": result.report_uri,
-            }
+                "materialized": materialized,
+            },
+            default=str,
         )
     )
     return 0

@@ -10,7 +10,6 @@ here once, so stacks can refer to each other by name instead of by export.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +20,13 @@ from rankops import __version__
 from rankops.config import Settings, load_settings
 from rankops.config_sections import AwsConfig
 from rankops.errors import ConfigError
+from rankops.release.sagemaker import CHAMPION_VARIANT
 
 CLOUD_ENVIRONMENTS = ("dev", "staging", "prod")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 METRICS_NAMESPACE = "rankops"  # custom metrics, dimension Environment=<env> (README: metric contract)
-SERVING_VARIANT = "primary"  # the endpoint's one production variant (blue/green keeps the name)
+# The production variant every release keeps (blue/green swaps its model); the canary adds "challenger".
+SERVING_VARIANT = CHAMPION_VARIANT
 
 # Alarm keys (names are ``<prefix>-<key>``): P1 pages, P2 is a ticket. Rules and the
 # endpoint's rollback configuration refer to alarms by these names.

@@ -183,8 +183,12 @@ def load_settings(
     home: str | os.PathLike[str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build the settings of one environment. Raises ``ConfigError`` naming any bad key."""
+    """Build the settings of one environment. Raises ``ConfigError`` naming any bad key.
+
+    ``overrides`` (a nested mapping, e.g. ``{"gate": {"ndcg_floor": 0.4}}``) apply last: the
+    pipeline passes its execution input's ``overrides`` to every job this way."""
     environ = os.environ if environ is None else environ
     env_name = env or environ.get("RANKOPS_ENV") or "local"
     if env_name not in ENVIRONMENTS:
@@ -196,6 +200,7 @@ def load_settings(
     merged = _deep_merge({}, data.get("defaults", {}), origin, f"{file_label} [defaults]")
     merged = _deep_merge(merged, data.get("env", {}).get(env_name, {}), origin, f"{file_label} [env.{env_name}]")
     merged = _deep_merge(merged, _env_overrides(environ), origin, "environment variable RANKOPS_...")
+    merged = _deep_merge(merged, overrides or {}, origin, "overrides")
     merged["env"] = env_name
     home_value = home or environ.get("RANKOPS_HOME") or merged.get("home") or DEFAULT_HOME
     merged["home"] = Path(home_value)

@@ -1,8 +1,9 @@
 """``rankops demo``: the whole local loop, end to end, on embedded defaults.
 
-generate -> features (Spark) -> materialize -> train + evaluate -> MLflow registry
-(alias champion) -> inference server in the background -> one real request ranked.
-Every number printed is computed on this run's data; nothing is canned.
+generate -> features (Spark) -> materialize -> the retraining pipeline (the deployed Step
+Functions definition, run locally: processing, training, evaluation, gate, MLflow registry,
+release to the local inference server) -> one real request ranked. Every number printed is
+computed on this run's data; nothing is canned.
 """
 
 from __future__ import annotations
@@ -12,23 +13,45 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
+from rankops import registry
 from rankops.cli.common import Progress
 from rankops.config import Settings
+from rankops.errors import RankopsError
 from rankops.features import offline
 from rankops.features.materialize import materialize
 from rankops.lake import Lake
+from rankops.pipeline.local import run_local
+from rankops.pipeline.runner import ExecutionRecord, StateRecord
 from rankops.serving import background
 from rankops.spark_session import get_spark
 from rankops.synthetic import MarketplaceSpec, generate, parse_start, write_marketplace
-from rankops.training.workflow import TrainReport, train_from_lake
 
 
 @dataclass
 class DemoResult:
-    report: TrainReport
+    execution: ExecutionRecord
+    gate: dict[str, Any]  # the pipeline's gate decision, with the holdout metrics of every ranking
+    best_iteration: int
     request: dict[str, Any]
     response: dict[str, Any]
-    server: dict[str, Any] | None
+    server: dict[str, Any]
+
+
+def _example_request(lake: Lake) -> dict[str, Any]:
+    """The newest logged search: what a caller would send for it."""
+    events = lake.read(
+        "raw",
+        "events",
+        ["ts", "request_id", "user_id", "query_category", "device", "item_id"],
+        lake.partitions("raw", "events")[-1:],
+    ).to_pandas()
+    rows = events[events["request_id"] == events.sort_values("ts")["request_id"].iloc[-1]]
+    first = rows.iloc[0]
+    return {
+        "user_id": first["user_id"],
+        "context": {"category": first["query_category"], "device": first["device"]},
+        "candidates": list(dict.fromkeys(rows["item_id"]))[:10],
+    }
 
 
 def run_demo(
@@ -36,16 +59,15 @@ def run_demo(
     events: int | None = None,
     days: int | None = None,
     seed: int | None = None,
-    serve: bool = True,
     fresh: bool = True,
     progress: Progress | None = None,
 ) -> DemoResult:
-    say = progress or Progress(total=6)
+    say = progress or Progress(total=4)
     cfg = settings.synthetic
     lake = Lake.from_settings(settings)
     if fresh:
         background.stop(settings.home)
-        for sub in ("lake", "online", "mlflow"):
+        for sub in ("lake", "online", "mlflow", "release", "sagemaker", "pipeline"):
             shutil.rmtree(settings.home / sub, ignore_errors=True)
 
     spec = MarketplaceSpec(
@@ -59,59 +81,66 @@ def run_demo(
     say.info(f"{summary['events']:,} events, {summary['requests']:,} searches -> {lake.uri('raw', 'events')}")
     say.done()
 
-    say.stage("features: point-in-time item features with Spark (local[*])")
-    spark = get_spark(settings, "rankops-demo")
-    built = offline.build(spark, lake, settings)
+    say.stage("features: point-in-time item, seller and category features with Spark, then the online store")
+    built = offline.build(get_spark(settings, "rankops-demo"), lake, settings)
     say.info(f"feature set {built.version}: {sum(built.rows.values()):,} rows -> {lake.uri('features')}")
-    say.done()
-
-    say.stage("materialize: latest values -> embedded online store")
     materialize(lake, settings, progress=say.info)
     say.done()
 
-    say.stage("train: LightGBM lambdarank, evaluated on the newest 15% of searches, registered in MLflow")
-    report = train_from_lake(spark, lake, settings, progress=say.info)
+    say.stage("pipeline: the deployed Step Functions definition, run locally (moto's interpreter)")
+
+    def state_line(record: StateRecord) -> None:
+        if record.status != "running" and record.type not in ("Choice", "Pass", "Succeed"):
+            say.info(
+                f"{'ok' if record.status == 'succeeded' else 'FAILED':>6}  {record.name:<22} {record.seconds:6.1f}s"
+            )
+
+    execution = run_local(settings, {"snapshot": "latest", "reason": "demo"}, on_state=state_line)
+    if execution.status != "SUCCEEDED":
+        raise RankopsError(
+            f"the pipeline {execution.status}: {execution.error}: {str(execution.cause)[:300]} "
+            f"(rankops --home {settings.home} pipeline history --show {execution.name})"
+        )
+    gate = execution.output["gate"]["result"]
+    client, _ = registry.connect(settings)
+    tags = client.get_model_version(settings.mlflow.model_name, gate["version"]).tags
     say.done()
 
-    say.stage("serve: inference server in the background (GET /ping, POST /invocations)")
-    request = {
-        "user_id": report.holdout_example["user_id"],
-        "context": {"category": report.holdout_example["query_category"], "device": report.holdout_example["device"]},
-        "candidates": list(report.holdout_example["candidates"])[:10],
-    }
-    server = None
-    if serve:
-        server = background.start(settings.home, settings.env, settings.serving.host, settings.serving.port)
-        say.info(f"listening on {server['url']} (pid {server['pid']})")
-        response = background.post_json(server["url"], request)
-    else:
-        from rankops.serving.entrypoint import build_ranker
-        from rankops.serving.schema import RankRequest
-
-        ranker = build_ranker(settings)
-        response = ranker.rank(RankRequest(request["user_id"], request["candidates"], request["context"]))
-        ranker.lookup.close()
+    say.stage("serve: the released champion answers on the local endpoint (GET /ping, POST /invocations)")
+    server = background.status(settings.home)
+    if server is None:
+        raise RankopsError("the pipeline released a model but no local inference server is running")
+    request = _example_request(lake)
+    response = background.post_json(server["url"], request)
+    say.info(f"{server['url']} (pid {server['pid']})")
     say.done()
-    return DemoResult(report, request, response, server)
+    return DemoResult(execution, gate, int(tags.get("best_iteration", "0")), request, response, server)
 
 
 def summary_text(settings: Settings, result: DemoResult, elapsed_s: float) -> str:
     """What the user should look at, and where."""
-    report, k = result.report, settings.evaluation.ndcg_k
-    ndcg = f"ndcg@{k}"
-    rows = [("model (LightGBM lambdarank)", report.model), *((f"{n} baseline", m) for n, m in report.baselines.items())]
+    k, m = settings.evaluation.ndcg_k, settings.evaluation.map_k
+    metrics = result.gate["metrics"]
+    rows = [
+        ("model (LightGBM lambdarank)", metrics["challenger"]),
+        ("fallback model", metrics["fallback"]),
+        *((f"{b.removeprefix('baseline_')} baseline", v) for b, v in metrics.items() if b.startswith("baseline_")),
+    ]
     lines = [
         "",
         f"rankops demo finished in {elapsed_s:.0f}s",
         "",
-        f"Holdout ({report.rows['holdout']:,} rows, newest searches):",
+        f"Holdout (the newest searches), model version {result.gate['version']}, "
+        f"best iteration {result.best_iteration}:",
     ]
     lines += [
-        f"  {name:<30} NDCG@{k} {m[ndcg]:.4f}   MAP@{settings.evaluation.map_k} "
-        f"{m[f'map@{settings.evaluation.map_k}']:.4f}   coverage@{k} {m[f'coverage@{k}']:.3f}"
-        for name, m in rows
+        f"  {name:<30} NDCG@{k} {v[f'ndcg@{k}']:.4f}   MAP@{m} {v[f'map@{m}']:.4f}   coverage@{k} "
+        f"{v[f'coverage@{k}']:.3f}"
+        for name, v in rows
     ]
     lines += [
+        "",
+        f"Gate: {result.gate['decision']} - " + "; ".join(result.gate["reasons"]),
         "",
         f"A real request: {json.dumps(result.request)}",
         f"Ranked by model version {result.response['model_version']} ({result.response['variant']}):",
@@ -119,21 +148,18 @@ def summary_text(settings: Settings, result: DemoResult, elapsed_s: float) -> st
     lines += [
         f"  {i + 1:>2}. {r['item_id']:<10} score {r['score']:+.4f}" for i, r in enumerate(result.response["ranking"])
     ]
-    home = settings.home
+    home, url = settings.home, result.server["url"]
     lines += [
         "",
         "Where to look:",
         f"  data lake        {home / 'lake'}",
+        f"  pipeline runs    .venv/bin/rankops --home {home} pipeline history --show {result.execution.name}",
         f"  MLflow           {settings.mlflow_tracking_uri()}",
         f"                   browse: .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_tracking_uri()}",
-        f"  online store     {home / 'online' / 'features.sqlite'}",
+        f"  models           .venv/bin/rankops --home {home} models list",
+        f"  inference server {url}  (log {result.server['log']})",
+        f"                   curl -s -H 'Content-Type: application/json' -d '{json.dumps(result.request)}' "
+        f"{url}/invocations",
+        f"  stop the server  .venv/bin/rankops --home {home} serve --stop",
     ]
-    if result.server:
-        url = result.server["url"]
-        lines += [
-            f"  inference server {url}  (log {result.server['log']})",
-            f"                   curl -s -H 'Content-Type: application/json' -d '{json.dumps(result.request)}' "
-            f"{url}/invocations",
-            f"  stop the server  .venv/bin/rankops --home {home} serve --stop",
-        ]
     return "\n".join(lines)

@@ -15,13 +15,11 @@ writer per model version at a time (the pipeline runs its steps in sequence).
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from rankops.documents import read_text, write_text
 from rankops.errors import DataError, LakeError
 
 SCHEMA_VERSION = 1
@@ -62,45 +60,9 @@ def record_uri(artifacts_root: str, model_name: str, version: str) -> str:
     return f"{artifacts_root.rstrip('/')}/lineage/{model_name}/v{version}.json"
 
 
-def _split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
-
-
-def _read(uri: str, s3: Any = None) -> str | None:
-    if uri.startswith("s3://"):
-        client = s3 or _s3_client()
-        bucket, key = _split_s3(uri)
-        try:
-            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except client.exceptions.NoSuchKey:
-            return None
-        return str(body.decode())
-    path = Path(uri.removeprefix("file://"))
-    return path.read_text() if path.is_file() else None
-
-
-def _write(uri: str, text: str, s3: Any = None) -> None:
-    if uri.startswith("s3://"):
-        bucket, key = _split_s3(uri)
-        (s3 or _s3_client()).put_object(Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/json")
-        return
-    path = Path(uri.removeprefix("file://"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _s3_client() -> Any:
-    import boto3
-
-    return boto3.client("s3")
-
-
 def read_record(artifacts_root: str, model_name: str, version: str, s3: Any = None) -> LineageRecord:
     uri = record_uri(artifacts_root, model_name, version)
-    text = _read(uri, s3)
+    text = read_text(uri, s3)
     if text is None:
         raise LakeError(f"no lineage record for {model_name} version {version} at {uri}")
     return LineageRecord.from_dict(json.loads(text))
@@ -110,14 +72,14 @@ def write_record(artifacts_root: str, record: LineageRecord, s3: Any = None) -> 
     """Create the record, or merge into an existing one (events kept, new ones appended):
     a re-run of the same pipeline step never loses history."""
     uri = record_uri(artifacts_root, record.model_name, record.model_version)
-    existing = _read(uri, s3)
+    existing = read_text(uri, s3)
     if existing is not None:
         old = LineageRecord.from_dict(json.loads(existing))
         seen = {json.dumps(e, sort_keys=True) for e in old.events}
         record.events = old.events + [e for e in record.events if json.dumps(e, sort_keys=True) not in seen]
         record.created_at = old.created_at
         record.details = {**old.details, **record.details}
-    _write(uri, json.dumps(record.to_dict(), indent=2, sort_keys=True, default=str), s3)
+    write_text(uri, json.dumps(record.to_dict(), indent=2, sort_keys=True, default=str), s3)
     return uri
 
 
@@ -135,7 +97,7 @@ def append_event(
         raise DataError("a lineage event needs a type (e.g. 'release')")
     record = read_record(artifacts_root, model_name, version, s3)
     record.events.append({"type": event_type, "at": at or now_iso(), **(details or {})})
-    _write(
+    write_text(
         record_uri(artifacts_root, model_name, version),
         json.dumps(record.to_dict(), indent=2, sort_keys=True, default=str),
         s3,

@@ -183,13 +183,35 @@ def job_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--pipeline-execution-id", help="id of the pipeline run (default $RANKOPS_PIPELINE_EXECUTION_ID)"
     )
+    parser.add_argument(
+        "--overrides",
+        type=_json_object,
+        default={},
+        help='configuration overrides as JSON, e.g. \'{"gate": {"ndcg_floor": 0.4}}\' (the pipeline input\'s)',
+    )
     return parser
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
 
 
 def job_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     from rankops.config import load_settings
 
-    return load_settings(env=args.env, home=args.home, config_file=args.config, environ=environ)
+    return load_settings(
+        env=args.env,
+        home=args.home,
+        config_file=args.config,
+        environ=environ,
+        overrides=getattr(args, "overrides", None),
+    )
 
 
 def execution_id(args: argparse.Namespace, environ: Mapping[str, str]) -> str:

@@ -151,7 +151,8 @@ class FeatureCompute(Construct):
             f"arn:{Aws.PARTITION}:emr-serverless:{Aws.REGION}:{Aws.ACCOUNT_ID}:/applications/"
             f"{self.application.attr_application_id}"
         )
-        self.starter = self._starter(config, buckets["artifacts"].bucket_name)
+        self.entry_point = f"s3://{buckets['artifacts'].bucket_name}/emr/{config.image_tag}/build_features.py"
+        self.starter = self._starter(config)
         self.schedule = events.Rule(
             self,
             "Hourly",
@@ -179,7 +180,7 @@ class FeatureCompute(Construct):
             ],
         )
 
-    def _starter(self, config: EnvConfig, artifacts_bucket: str) -> HandlerFunction:
+    def _starter(self, config: EnvConfig) -> HandlerFunction:
         starter = HandlerFunction(
             self,
             "Starter",
@@ -191,8 +192,9 @@ class FeatureCompute(Construct):
                 "APPLICATION_ID": self.application.attr_application_id,
                 "JOB_ROLE_ARN": self.job_role.role_arn,
                 "JOB_NAME": JOB_NAME,
-                "ENTRY_POINT": f"s3://{artifacts_bucket}/emr/{config.image_tag}/build_features.py",
-                "ENTRY_POINT_ARGUMENTS": json.dumps(["--env", config.name]),
+                "ENTRY_POINT": self.entry_point,
+                # the last complete hour, then the latest values into the online stores
+                "ENTRY_POINT_ARGUMENTS": json.dumps(["--env", config.name, "--hours-back", "1", "--materialize"]),
                 "SPARK_SUBMIT_PARAMETERS": config.aws.emr.spark_submit_parameters,
                 "EXECUTION_TIMEOUT_MINUTES": "60",
                 "METRICS_NAMESPACE": METRICS_NAMESPACE,

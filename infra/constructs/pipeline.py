@@ -1,13 +1,14 @@
 """The retraining pipeline: the Step Functions state machine, the Lambdas it invokes, its role.
 
 The definition comes from ``stepfunctions/definition.py`` through
-:mod:`infra.constructs.pipeline_definition_source` (a placeholder until the pipeline
-provides it); this construct only supplies the resources it names. The state machine
-logs every event to CloudWatch and traces with X-Ray. Its role may do what the
-pipeline's steps need and no more: invoke the pipeline's Lambdas, publish to the
-failures and approvals topics, run SageMaker processing/training jobs named
-``<prefix>-*`` as the job role, start feature jobs on the EMR application, and create
-models/endpoint configs named ``<prefix>-*`` to update the one endpoint.
+:mod:`infra.constructs.pipeline_definition_source`; this construct only supplies the
+resources it names. The state machine logs every event to CloudWatch and traces with
+X-Ray. Its role may do what the pipeline's steps need and no more: invoke the pipeline's
+Lambdas, publish to the failures and approvals topics, run SageMaker processing/training
+jobs named ``<prefix>-*`` as the job role, start feature jobs on the EMR application and
+describe the one endpoint (its polling loop). The ``release`` Lambda is the one that creates
+models/endpoint configs named ``<prefix>-*`` and updates the endpoint; ``check_features``
+and ``gate`` only read the documents they decide on.
 """
 
 from __future__ import annotations
@@ -24,15 +25,24 @@ from constructs import Construct
 
 from infra.config import METRICS_NAMESPACE, EnvConfig
 from infra.constructs.lambda_function import HandlerFunction, handler_exists
-from infra.constructs.pipeline_definition_source import LAMBDA_KEY_PREFIX, RESOURCE_KEYS, render_definition
-from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, OWN_LOG_STREAMS, acknowledge_wildcards, cfn_lint_ignore
+from infra.constructs.pipeline_definition_source import LAMBDA_KEY_PREFIX, LAMBDAS, RESOURCE_KEYS, render_definition
+from infra.data_access import DataAccess
+from infra.nag import (
+    KMS_GRANT_ACTIONS,
+    NO_RESOURCE_TYPE,
+    OWN_LOG_STREAMS,
+    S3_GRANT_ACTIONS,
+    acknowledge_wildcards,
+    cfn_lint_ignore,
+    lake_objects,
+)
 
 DEPLOY_HOOKS = ("pre_traffic", "post_traffic")  # the serving release's hooks, wired when present
 
 
 def pipeline_lambda_names(config: EnvConfig) -> list[str]:
-    """Deploy hooks whose handler exists, then ``aws.pipeline_lambdas`` (which must exist)."""
-    names = [n for n in DEPLOY_HOOKS if handler_exists(n)]
+    """The definition's step Lambdas, the deploy hooks whose handler exists, then ``aws.pipeline_lambdas``."""
+    names = [*LAMBDAS, *(n for n in DEPLOY_HOOKS if handler_exists(n))]
     return names + [n for n in config.aws.pipeline_lambdas if n not in names]
 
 
@@ -46,6 +56,7 @@ class Pipeline(Construct):
         *,
         config: EnvConfig,
         resources: Mapping[str, str],
+        data: DataAccess,
         topics: Mapping[str, sns.ITopic],
         job_role_arn: str,
         emr_application_arn: str,
@@ -63,8 +74,21 @@ class Pipeline(Construct):
                 timeout_seconds=300,
                 environment={"ENDPOINT_NAME": config.endpoint_name, "METRICS_NAMESPACE": METRICS_NAMESPACE},
             )
-            if name in DEPLOY_HOOKS:
+            if name in (*DEPLOY_HOOKS, "release"):
                 self._grant_endpoint_checks(config, self.functions[name])
+        self._grant_release(config, self.functions["release"].role)
+        for name, zone, prefix in (
+            ("check_features", "features", f"{config.settings.features.feature_set}/_meta/"),
+            ("gate", "artifacts", "pipeline/"),
+        ):
+            reader = self.functions[name].role
+            data.buckets[zone].grant_read(reader, f"{prefix}*")
+            acknowledge_wildcards(
+                reader,
+                f"Wildcards: reads the pipeline's own documents under {zone}/{prefix} (S3 and KMS read grants), "
+                "its own log streams, and X-Ray, which has no resource types.",
+                S3_GRANT_ACTIONS, KMS_GRANT_ACTIONS, lake_objects(zone, prefix), OWN_LOG_STREAMS, NO_RESOURCE_TYPE,
+            )  # fmt: skip
         substitutions = {
             **resources,
             **{f"{LAMBDA_KEY_PREFIX}{n}": f.function.function_arn for n, f in self.functions.items()},
@@ -98,15 +122,18 @@ class Pipeline(Construct):
         for name in ("failures", "approvals"):
             topics[name].grant_publish(role)
         self._grant_jobs(config, role, job_role_arn)
-        self._grant_release(config, role)
+        role.add_to_principal_policy(  # the DescribeEndpoint polling loop after each release step
+            iam.PolicyStatement(actions=["sagemaker:DescribeEndpoint"],
+                                resources=[self._arn("sagemaker", f"endpoint/{config.endpoint_name}")])
+        )  # fmt: skip
         self._grant_features(role, emr_application_arn, emr_job_role_arn)
         acknowledge_wildcards(
             role,
-            "Wildcards: SageMaker jobs, models and endpoint configs are limited to names starting with the "
-            "environment prefix (names are made per run); versions of the pipeline's own functions; job runs of "
-            "the one EMR application; X-Ray and CloudWatch Logs delivery have no resource types.",
+            "Wildcards: SageMaker jobs are limited to names starting with the environment prefix (names are "
+            "made per run); versions of the pipeline's own functions; job runs of the one EMR application; "
+            "X-Ray and CloudWatch Logs delivery have no resource types.",
             rf"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
-            rf"(processing-job|training-job|model|endpoint-config)/{re.escape(config.prefix)}-\*",
+            rf"(processing-job|training-job)/{re.escape(config.prefix)}-\*",
             r"Resource::arn:<AWS::Partition>:emr-serverless:.*:/applications/.*/jobruns/\*",
             r"Resource::<[A-Za-z0-9]*Fn[A-Za-z0-9]+Function[0-9A-F]+\.Arn>:\*",
             KMS_GRANT_ACTIONS,
@@ -153,6 +180,13 @@ class Pipeline(Construct):
         )
 
     def _grant_release(self, config: EnvConfig, role: iam.IRole) -> None:
+        """The release Lambda: models and endpoint configs of its own naming, the one endpoint."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:ListModels", "sagemaker:ListEndpointConfigs"],
+                resources=["*"],  # list actions have no resource types
+            )
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=[
@@ -162,6 +196,7 @@ class Pipeline(Construct):
                     "sagemaker:DescribeEndpointConfig",
                     "sagemaker:DescribeEndpoint",
                     "sagemaker:UpdateEndpoint",
+                    "sagemaker:UpdateEndpointWeightsAndCapacities",
                     "sagemaker:AddTags",
                 ],
                 resources=[
@@ -211,10 +246,11 @@ class Pipeline(Construct):
         )
         acknowledge_wildcards(
             function.role,
-            "Wildcards: endpoint configs named with the environment prefix, the function's own log streams, "
-            "X-Ray and cloudwatch:GetMetricData, which have no resource types.",
+            "Wildcards: models and endpoint configs named with the environment prefix, the function's own log "
+            "streams, the pipeline's own documents (feature status, evaluation reports), X-Ray, "
+            "cloudwatch:GetMetricData and SageMaker's List calls, which have no resource types.",
             rf"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
-            rf"endpoint-config/{re.escape(config.prefix)}-\*",
+            rf"(model|endpoint-config)/{re.escape(config.prefix)}-\*",
             OWN_LOG_STREAMS,
             NO_RESOURCE_TYPE,
         )

@@ -15,7 +15,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.config import EnvConfig
+from infra.config import ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS, EnvConfig
 from infra.constructs.feature_compute import FeatureCompute
 from infra.constructs.network import Network
 from infra.constructs.pipeline import Pipeline
@@ -63,12 +63,20 @@ class PipelineStack(Stack):
             "EmrJobRoleArn": features.job_role.role_arn,
             "EndpointName": config.endpoint_name,
             "ServingModelRoleArn": f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{config.serving_model_role_name}",
+            "FeatureSet": config.settings.features.feature_set,
+            "EmrEntryPoint": features.entry_point,
+            "EndpointInstanceType": aws.endpoint.instance_type,
+            "RollbackAlarmNames": ",".join(
+                config.alarm_name(a) for a in (ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS)
+            ),
+            "ServingSecurityGroupId": network.serving_sg.security_group_id,
         }
         self.pipeline = Pipeline(
             self,
             "Pipeline",
             config=config,
             resources=resources,
+            data=data,
             topics=topics,
             job_role_arn=job_role.role_arn,
             emr_application_arn=features.application_arn,

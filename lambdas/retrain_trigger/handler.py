@@ -90,7 +90,9 @@ def trigger(
     else:
         try:
             response = sfn.start_execution(
-                stateMachineArn=state_machine_arn, name=name, input=json.dumps({"trigger": asdict(request)})
+                stateMachineArn=state_machine_arn,
+                name=name,
+                input=json.dumps({"reason": request.trigger, "trigger": asdict(request)}),
             )
             result = {"started": True, "execution_arn": response["executionArn"], "name": name}
         except sfn.exceptions.ExecutionAlreadyExists:

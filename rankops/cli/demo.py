@@ -12,13 +12,13 @@ def register(sub: Any) -> None:
     p = command(
         sub,
         "demo",
-        "Run the whole local loop end to end on embedded defaults and print where to look.",
+        "Run the whole local loop end to end on embedded defaults (data, features, the pipeline, the "
+        "local endpoint) and print where to look.",
         "rankops --home ./.rankops demo --events 300000",
     )
     p.add_argument("--events", type=int, help="synthetic events to generate (default: synthetic.events)")
     p.add_argument("--days", type=int, help="days of synthetic traffic (default: synthetic.days)")
     p.add_argument("--seed", type=int, help="random seed (default: synthetic.seed)")
-    p.add_argument("--no-serve", action="store_true", help="rank the example in-process instead of via the server")
     p.set_defaults(func=run)
 
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from rankops.demo import run_demo, summary_text
 
     settings = settings_from(args)
-    progress = Progress(total=5)
-    result = run_demo(settings, args.events, args.days, args.seed, serve=not args.no_serve, progress=progress)
+    progress = Progress(total=4)
+    result = run_demo(settings, args.events, args.days, args.seed, progress=progress)
     print(summary_text(settings, result, progress.elapsed()))
     return 0

@@ -307,6 +307,7 @@ def build(
             fs, path = lake.filesystem(uri)
             fs.delete_dir_contents(path, missing_dir_ok=True)
         lake.write_json(report_uri, report_doc)
+        _publish_status(lake, settings, report_doc, report_uri)
         raise ValidationFailed(f"features not published, validation failed: {report.summary()} (report: {report_uri})")
 
     partitions = 0
@@ -320,6 +321,7 @@ def build(
         partitions += len(committed)
     _publish_manifest(lake, settings, window, run_id, rows_by_entity)
     lake.write_json(report_uri, report_doc)
+    _publish_status(lake, settings, report_doc, report_uri)
     return BuildResult(
         version,
         run_id,
@@ -330,6 +332,29 @@ def build(
         report_uri,
         n_events,
         checks,
+    )
+
+
+def status_uri(lake: Lake, settings: Settings) -> str:
+    """``features/<feature_set>/_meta/status.json``: a version-independent pointer to the live
+    feature set and the outcome of its latest run (what the pipeline's freshness check reads)."""
+    return lake.uri("features", settings.features.feature_set, "_meta", "status.json")
+
+
+def _publish_status(lake: Lake, settings: Settings, report: dict[str, Any], report_uri: str) -> None:
+    manifest_path = manifest_uri(lake, settings)
+    manifest = lake.read_json(manifest_path) if lake.exists(manifest_path) else {}
+    slas = {f.name: f.freshness_sla.total_seconds() / 3600 for f in registry.FEATURES if f.kind != "on_demand"}
+    lake.write_json(
+        status_uri(lake, settings),
+        {
+            "feature_set": settings.features.feature_set,
+            "version": feature_set_version(settings),
+            "published_through": manifest.get("published_through"),
+            "max_lag_hours": min(slas.values()),
+            "last_run": {k: report[k] for k in ("run_id", "status", "failures", "finished_at", "window")},
+            "last_run_report": report_uri,
+        },
     )
 
 

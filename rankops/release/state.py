@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,24 @@ def _record(state: ReleaseState, action: str, now: float, **changes: Any) -> Rel
     new = replace(state, updated=now, **changes)
     entry = {"at": now, "action": action, **new.aliases(), "mode": new.mode, "canary_share": new.canary_share}
     return replace(new, history=(*state.history, entry)[-HISTORY:])
+
+
+def first_release(state: ReleaseState, version: str, now: float | None = None) -> ReleaseState:
+    """The very first champion: there is nothing to shadow or canary against (the gate's
+    absolute floor decided). Releasing the current champion again changes nothing."""
+    if state.champion is not None and state.champion != version:
+        raise ReleaseError(f"version {state.champion} already serves; release {version} through shadow and canary")
+    if state.champion == version:
+        return state
+    return _record(
+        state,
+        "first_release",
+        now if now is not None else time.time(),
+        champion=version,
+        challenger=None,
+        mode="off",
+        canary_share=0.0,
+    )
 
 
 def start_shadow(state: ReleaseState, version: str, now: float) -> ReleaseState:

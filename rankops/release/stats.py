@@ -6,9 +6,12 @@ Two views, because they answer different questions:
   between the champion's and the challenger's scores of the same candidates:
   *would users see a different order?* Invariant to score scale.
 * over all requests, the KL divergence between the two score distributions
-  (histograms on shared equal-width bins over the pooled scores): *did the scale or
-  shape of the scores move?* That matters wherever scores are used as numbers
-  (thresholds, auctions, blending).
+  (histograms on shared equal-width bins over the pooled scores), twice: of the scores
+  standardized within each request (``kl_divergence``: *did the shape of how the
+  candidates of a request are spread move?*, what the shadow decision uses, since a
+  lambdarank model's raw scale is arbitrary and differs between any two trainings), and of
+  the raw scores (``raw_kl_divergence``: *did the scale move?*, reported because it matters
+  wherever scores are used as numbers: thresholds, auctions, blending).
 
 A :class:`ShadowAccumulator` keeps running sums and a bounded window of recent
 scores; its :meth:`~ShadowAccumulator.snapshot` is plain JSON, so the snapshots of
@@ -95,6 +98,13 @@ def kl_divergence(p_samples: np.ndarray, q_samples: np.ndarray, bins: int = 20) 
     return float(np.sum(p * np.log(p / q)))
 
 
+def standardized(scores: np.ndarray) -> np.ndarray:
+    """Scores of one request as z-scores (all zeros when they are all equal)."""
+    values = np.asarray(scores, dtype=np.float64)
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
 class ShadowAccumulator:
     """Running comparison of champion and challenger scores (thread-safe: the shadow
     worker adds, the HTTP thread reads)."""
@@ -107,6 +117,8 @@ class ShadowAccumulator:
         self.top1_agree = 0
         self.champion: deque[float] = deque(maxlen=window)
         self.challenger: deque[float] = deque(maxlen=window)
+        self.champion_z: deque[float] = deque(maxlen=window)
+        self.challenger_z: deque[float] = deque(maxlen=window)
 
     def add(self, champion: np.ndarray, challenger: np.ndarray) -> float:
         """Record one request; returns its Spearman correlation (NaN if undefined)."""
@@ -120,6 +132,8 @@ class ShadowAccumulator:
             self.top1_agree += int(np.argmax(champion) == np.argmax(challenger))
             self.champion.extend(np.asarray(champion, dtype=np.float64).tolist())
             self.challenger.extend(np.asarray(challenger, dtype=np.float64).tolist())
+            self.champion_z.extend(standardized(champion).tolist())
+            self.challenger_z.extend(standardized(challenger).tolist())
         return spearman
 
     def snapshot(self) -> dict[str, Any]:
@@ -132,6 +146,8 @@ class ShadowAccumulator:
                 "top1_agree": self.top1_agree,
                 "champion_scores": list(self.champion),
                 "challenger_scores": list(self.challenger),
+                "champion_z": list(self.champion_z),
+                "challenger_z": list(self.challenger_z),
             }
 
 
@@ -145,12 +161,14 @@ def merge(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "top1_agree": 0,
         "champion_scores": [],
         "challenger_scores": [],
+        "champion_z": [],
+        "challenger_z": [],
     }
     for snap in snapshots:
         for key in ("requests", "correlated", "spearman_sum", "kendall_sum", "top1_agree"):
             total[key] += snap.get(key, 0)
-        total["champion_scores"] += list(snap.get("champion_scores", []))
-        total["challenger_scores"] += list(snap.get("challenger_scores", []))
+        for key in ("champion_scores", "challenger_scores", "champion_z", "challenger_z"):
+            total[key] += list(snap.get(key, []))
     return total
 
 
@@ -158,6 +176,8 @@ def summarize(snapshot: dict[str, Any], bins: int = 20) -> dict[str, Any]:
     """The figures a person (and :func:`rankops.release.decisions.shadow_decision`) looks at."""
     champion = np.asarray(snapshot.get("champion_scores", []), dtype=np.float64)
     challenger = np.asarray(snapshot.get("challenger_scores", []), dtype=np.float64)
+    champion_z = np.asarray(snapshot.get("champion_z", []), dtype=np.float64)
+    challenger_z = np.asarray(snapshot.get("challenger_z", []), dtype=np.float64)
     correlated = int(snapshot.get("correlated", 0))
     requests = int(snapshot.get("requests", 0))
 
@@ -169,7 +189,10 @@ def summarize(snapshot: dict[str, Any], bins: int = 20) -> dict[str, Any]:
         "spearman_mean": snapshot["spearman_sum"] / correlated if correlated else None,
         "kendall_mean": snapshot["kendall_sum"] / correlated if correlated else None,
         "top1_agreement": snapshot["top1_agree"] / requests if requests else None,
-        "kl_divergence": kl_divergence(champion, challenger, bins) if len(champion) and len(challenger) else None,
+        "kl_divergence": kl_divergence(champion_z, challenger_z, bins)
+        if len(champion_z) and len(challenger_z)
+        else None,
+        "raw_kl_divergence": kl_divergence(champion, challenger, bins) if len(champion) and len(challenger) else None,
         "champion_score_mean_std": mean_std(champion),
         "challenger_score_mean_std": mean_std(challenger),
     }

@@ -5,8 +5,9 @@
 
 Reads ``SM_CHANNEL_TRAIN``, ``SM_CHANNEL_VALIDATION`` (else ``opt/ml/input/data/<name>``),
 ``/opt/ml/input/config/hyperparameters.json`` (string values: ``seed``,
-``num_boost_round``, ``early_stopping_rounds``, ``pipeline_execution_id``, any LightGBM
-parameter), writes the MLflow model (+ ``VERSION``, ``fallback/``) to ``SM_MODEL_DIR`` and
+``num_boost_round``, ``early_stopping_rounds``, ``pipeline_execution_id``, ``overrides``
+(JSON configuration overrides, as ``--overrides``), any LightGBM parameter), writes the
+MLflow model (+ ``VERSION``, ``fallback/``) to ``SM_MODEL_DIR`` and
 ``training.json`` to ``SM_OUTPUT_DATA_DIR``. A failure's one-line reason also goes to
 ``/opt/ml/output/failure``. Extra ``--name value`` arguments (how script mode repeats the
 hyperparameters) are ignored: the file is the source.
@@ -40,12 +41,16 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     def body() -> dict[str, Any]:
         from rankops.training.jobs import code_version, training
 
-        settings = job_settings(args, env)
         paths = training_paths(env, args.base_dir)
+        hyperparameters = read_hyperparameters(paths.hyperparameters_file)
+        overrides = hyperparameters.pop("overrides", None)  # the pipeline input's config overrides
+        if isinstance(overrides, dict) and not args.overrides:
+            args.overrides = overrides
+        settings = job_settings(args, env)
         outcome = training.run(
             settings,
             paths,
-            read_hyperparameters(paths.hyperparameters_file),
+            hyperparameters,
             code_version=code_version(env),
             pipeline_execution_id=execution_id(args, env),
         )

@@ -18,17 +18,19 @@ from tests.conftest import make_settings
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, spark):  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path_factory.mktemp("demo-home"))
-    result = run_demo(settings, events=120_000, days=4, seed=5, serve=True, progress=Progress(total=5))
+    result = run_demo(settings, events=120_000, days=4, seed=5, progress=Progress(total=4))
     yield settings, result
     background.stop(settings.home)
 
 
 def test_model_clearly_beats_random_and_popularity(demo) -> None:  # type: ignore[no-untyped-def]
     _, result = demo
-    model = result.report.model["ndcg@10"]
-    assert model > result.report.baselines["random"]["ndcg@10"] + 0.10
-    assert model > result.report.baselines["popularity"]["ndcg@10"] + 0.02
-    assert result.report.best_iteration > 1, "the booster learned more than one tree"
+    metrics = result.gate["metrics"]
+    model = metrics["challenger"]["ndcg@10"]
+    assert model > metrics["baseline_random"]["ndcg@10"] + 0.10
+    assert model > metrics["baseline_popularity"]["ndcg@10"] + 0.02
+    assert model > metrics["baseline_rule"]["ndcg@10"]
+    assert result.best_iteration > 1, "the booster learned more than one tree"
 
 
 def test_server_ranks_a_real_request(demo) -> None:  # type: ignore[no-untyped-def]
@@ -43,9 +45,12 @@ def test_server_ranks_a_real_request(demo) -> None:  # type: ignore[no-untyped-d
     assert background.status(settings.home)["pid"] == result.server["pid"]
 
 
-def test_registry_holds_the_champion(demo) -> None:  # type: ignore[no-untyped-def]
-    settings, _ = demo
+def test_the_demo_ran_the_pipeline(demo) -> None:  # type: ignore[no-untyped-def]
+    settings, result = demo
     assert registry.alias_version(settings, registry.CHAMPION) == "1"
+    assert result.execution.status == "SUCCEEDED"
+    names = [s.name for s in result.execution.states]
+    assert names.index("Processing") < names.index("Training") < names.index("Evaluation") < names.index("Deploy")
 
 
 def test_summary_says_where_to_look(demo) -> None:  # type: ignore[no-untyped-def]
@@ -57,6 +62,7 @@ def test_summary_says_where_to_look(demo) -> None:  # type: ignore[no-untyped-de
         "popularity baseline",
         "mlflow ui --backend-store-uri",
         "serve --stop",
+        "pipeline history --show " + result.execution.name,
         result.server["url"],
         json.dumps(result.request),
     ):

@@ -61,7 +61,7 @@ def test_hourly_rule_starts_the_job_through_the_starter(synthesized) -> None:  #
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
     starter = by_suffix(synth.resources("feature-compute", "AWS::Lambda::Function"), "StarterFunction")
     env = starter["Properties"]["Environment"]["Variables"]
-    assert json.loads(env["ENTRY_POINT_ARGUMENTS"]) == ["--env", "dev"]
+    assert json.loads(env["ENTRY_POINT_ARGUMENTS"]) == ["--env", "dev", "--hours-back", "1", "--materialize"]
     assert "emr/" in json.dumps(env["ENTRY_POINT"]) and env["ENTRY_POINT"]["Fn::Join"][1][-1].endswith(
         "/build_features.py"
     )

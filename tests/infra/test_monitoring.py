@@ -7,6 +7,7 @@ import json
 import pytest
 
 from infra.config import ALARM_DRIFT, ALARM_FRESHNESS, ALARM_PIPELINE, ALARM_REVENUE
+from rankops.features import registry
 from tests.infra.conftest import ENVS
 
 
@@ -42,7 +43,8 @@ def test_alarm_definitions(synthesized) -> None:  # type: ignore[no-untyped-def]
     assert drift["Dimensions"] == [{"Name": "Environment", "Value": "dev"}]
     freshness = alarms[synth.config.alarm_name(ALARM_FRESHNESS)]
     assert freshness["MetricName"] == "FeatureFreshnessLagMinutes"
-    assert freshness["Threshold"] == synth.config.freshness_hours * 60 == 180
+    tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind != "on_demand")
+    assert freshness["Threshold"] == synth.config.freshness_hours * 60 == tightest.total_seconds() / 60
     assert freshness["TreatMissingData"] == "breaching"  # silence from the hourly starter is itself an alarm
     pipeline = alarms[synth.config.alarm_name(ALARM_PIPELINE)]
     metrics = json.dumps(pipeline["Metrics"])

@@ -10,12 +10,7 @@ import pytest
 from statelint.linter import Linter
 
 from infra.config import ALARM_DRIFT
-from infra.constructs.pipeline_definition_source import (
-    RESOURCE_KEYS,
-    pipeline_render,
-    placeholder_render,
-    render_definition,
-)
+from infra.constructs.pipeline_definition_source import RESOURCE_KEYS, render_definition
 from lambdas.retrain_trigger.handler import EMERGENCY_DETAIL_TYPE
 from rankops.errors import ConfigError
 from tests.infra.conftest import ENVS, by_suffix
@@ -70,17 +65,17 @@ def test_definition_snapshot() -> None:
     assert SNAPSHOT.read_text() == rendered, "definition changed; see the docstring to update the snapshot"
 
 
-def test_the_seam_rejects_unknown_substitutions_and_uses_the_placeholder_until_replaced() -> None:
-    def typo(resources):  # type: ignore[no-untyped-def]
-        return {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${ArtifactBucket}", "End": True}}}
+def test_the_seam_rejects_a_definition_using_an_unknown_substitution() -> None:
+    with pytest.raises(ConfigError, match="EndpointName"):
+        render_definition([k for k in RESOURCE_KEYS if k != "EndpointName"])
 
-    with pytest.raises(ConfigError, match="ArtifactBucket"):
-        render_definition(list(RESOURCE_KEYS), typo)
-    render, origin = pipeline_render()
-    if not (Path(__file__).resolve().parents[2] / "stepfunctions" / "definition.py").exists():
-        assert render is placeholder_render and origin.endswith("placeholder_render")
-    else:
-        assert origin == "stepfunctions.definition.render"
+
+@pytest.mark.parametrize("env", ENVS)
+def test_cdk_deploys_exactly_the_text_the_local_runner_executes(synthesized, env: str) -> None:  # type: ignore[no-untyped-def]
+    """One definition: the template's DefinitionString is the text the local runner substitutes and runs."""
+    from rankops.pipeline.local import definition_template
+
+    assert state_machine(synthesized[env])["DefinitionString"] == definition_template()
 
 
 def test_state_machine_role_is_limited_to_the_pipeline(synthesized) -> None:  # type: ignore[no-untyped-def]
@@ -89,8 +84,10 @@ def test_state_machine_role_is_limited_to_the_pipeline(synthesized) -> None:  # 
     text = json.dumps(policy)
     for resource in ("processing-job/rankops-dev-*", "training-job/rankops-dev-*", "endpoint/rankops-dev-ranker"):
         assert resource in text
-    assert "role/rankops-dev-serving-model" in text  # PassRole of the endpoint's model role, by name
+    assert "sagemaker:UpdateEndpoint" not in text, "only the release Lambda changes the endpoint"
     assert "ApprovalsTopic" in text and "FailuresTopic" in text
+    release = json.dumps(by_suffix(synth.resources("pipeline", "AWS::IAM::Policy"), "FnReleaseRoleDefaultPolicy"))
+    assert "sagemaker:UpdateEndpoint" in release and "role/rankops-dev-serving-model" in release
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -137,3 +134,13 @@ def test_lambdas_follow_the_handler_contract(synthesized) -> None:  # type: igno
         assert all(f.startswith(("lambdas/", "rankops/")) for f in files), logical_id  # the library, nothing else
         log_group = props["LoggingConfig"]["LogGroup"]
         assert "Ref" in log_group
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_environments_definition_passes_statelint(synthesized, env: str) -> None:  # type: ignore[no-untyped-def]
+    """The definition with this environment's substitutions (CloudFormation tokens stand in as strings)."""
+    from stepfunctions.definition import substitute
+
+    props = state_machine(synthesized[env])
+    values = {k: v if isinstance(v, str) else f"token-{k}" for k, v in props["DefinitionSubstitutions"].items()}
+    assert Linter.validate(json.loads(substitute(props["DefinitionString"], values))) == []

@@ -9,7 +9,7 @@ import pytest
 
 from rankops.cli import COMMANDS, build_parser, main
 
-COMMAND_NAMES = ["generate", "ingest", "features", "train", "models", "serve", "release", "demo", "config"]
+COMMAND_NAMES = ["generate", "ingest", "features", "train", "models", "pipeline", "serve", "release", "demo", "config"]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,6 +35,9 @@ def test_help_lists_exactly_the_registered_commands() -> None:
         ["features", "get"],
         ["train"],
         ["models", "list"],
+        ["pipeline", "run"],
+        ["pipeline", "history"],
+        ["pipeline", "render"],
         ["models", "archive"],
         ["serve"],
         ["release", "shadow"],

@@ -137,7 +137,8 @@ def test_accumulator_snapshots_merge_and_summarize() -> None:
     merged = stats.merge([json.loads(json.dumps(first.snapshot())), second.snapshot()])
     summary = stats.summarize(merged)
     assert summary["requests"] == 20 and summary["spearman_mean"] == pytest.approx(1.0)
-    assert summary["top1_agreement"] == 1.0 and summary["kl_divergence"] > 0.1, "the scale moved"
+    assert summary["top1_agreement"] == 1.0 and summary["raw_kl_divergence"] > 0.1, "the scale moved"
+    assert summary["kl_divergence"] == pytest.approx(0.0, abs=1e-9), "within requests, nothing moved"
     assert stats.summarize(stats.merge([]))["spearman_mean"] is None
 
 

@@ -1,0 +1,551 @@
+"""The retraining pipeline, written once and rendered to Amazon States Language.
+
+``render(resources)`` returns the state machine as a dict; every resource name or ARN is
+``resources[key]``. CDK calls it with ``"${key}"`` placeholders and deploys the text with
+``DefinitionSubstitutions`` (infra/constructs/pipeline_definition_source.py); the local runner
+substitutes local values (rankops/pipeline/local.py) and executes the same text.
+
+    Configure -> [BuildFeatures] -> CheckFeatures -> Processing -> Training -> Evaluation
+      -> Gate? -- reject --> Rejected (notify, champion untouched)
+               -- promote -> Register -> first release? -- yes --> Deploy -> WaitDeployed -> Promote
+                                                         -- no  --> Shadow -> Soak -> ShadowCheck
+                                                                    -> Canary (Map: weight -> soak -> check)
+                                                                    -> [Approval] -> Promote (blue/green)
+                                                                    -> WaitPromoted -> PromoteRegistry
+      any failure after a deployment -> Rollback (endpoint + registry) -> Failed
+      any failure before             -> NotifyFailure -> Failed          (the champion keeps serving)
+
+SageMaker jobs use the optimized ``.sync`` integrations; endpoint changes go through the
+release Lambda (request building and release decisions live in tested Python, see
+:mod:`rankops.pipeline.endpoint`), and the state machine polls ``DescribeEndpoint`` with a
+Wait/Choice loop, because there is no ``.sync`` form of ``UpdateEndpoint``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from stepfunctions.asl import catch, lambda_task, notify, retry
+
+JOB_TIMEOUT_S = 4 * 3600
+POLL_SECONDS = 30
+RUN = "$.run"
+
+RESOURCE_KEYS: tuple[str, ...] = (
+    "Environment",
+    "FeatureSet",
+    "ApprovalRequired",
+    "FailuresTopicArn",
+    "ApprovalsTopicArn",
+    "RawBucket",
+    "FeaturesBucket",
+    "ArtifactsBucket",
+    "ImageUri",
+    "SageMakerJobRoleArn",
+    "TrainingInstanceType",
+    "ProcessingInstanceType",
+    "JobSubnetIds",
+    "JobSecurityGroupId",
+    "MlflowTrackingServerArn",
+    "EmrApplicationId",
+    "EmrJobRoleArn",
+    "EmrEntryPoint",
+    "EndpointName",
+    "ServingModelRoleArn",
+    "EndpointInstanceType",
+    "RollbackAlarmNames",
+    "ServingSecurityGroupId",
+    "LambdaArn_check_features",
+    "LambdaArn_gate",
+    "LambdaArn_release",
+)
+LAMBDAS: tuple[str, ...] = ("check_features", "gate", "release")
+
+
+def _uri(resources: Mapping[str, str], bucket: str, path: str) -> str:
+    """``States.Format`` expression for ``s3://<bucket>/pipeline/<execution>/<path>``."""
+    return f"States.Format('s3://{resources[bucket]}/pipeline/{{}}/{path}', $.execution)"
+
+
+def _job_environment(r: Mapping[str, str]) -> dict[str, str]:
+    """What every job container needs to find the lake and the registry (RANKOPS_* settings)."""
+    return {
+        "RANKOPS_ENV": r["Environment"],
+        "RANKOPS_LAKE__RAW": f"s3://{r['RawBucket']}",
+        "RANKOPS_LAKE__FEATURES": f"s3://{r['FeaturesBucket']}",
+        "RANKOPS_LAKE__ARTIFACTS": f"s3://{r['ArtifactsBucket']}",
+        "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],
+    }
+
+
+def _job_arguments(*extra: str) -> str:
+    """Container arguments: environment, execution id, the input's config overrides, then ``extra``
+    (``extra`` items are literal strings or ``$.`` paths)."""
+    items = ", ".join(e if e.startswith("$") else f"'{e}'" for e in extra)
+    return (
+        "States.Array('--env', $.run.env, '--pipeline-execution-id', $.execution, "
+        f"'--overrides', States.JsonToString($.run.overrides){', ' + items if items else ''})"
+    )
+
+
+def _network(r: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "Subnets.$": f"States.StringSplit('{r['JobSubnetIds']}', ',')",
+        "SecurityGroupIds": [r["JobSecurityGroupId"]],
+    }
+
+
+def _processing(
+    r: Mapping[str, str],
+    kind: str,
+    module: str,
+    arguments: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[str],
+    *,
+    next_state: str,
+    on_error: str,
+    result_path: str,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "ProcessingJobName.$": f"States.Format('{{}}-{kind}-{{}}', $.run.job_prefix, $.job_id)",
+        "RoleArn": r["SageMakerJobRoleArn"],
+        "AppSpecification": {
+            "ImageUri": r["ImageUri"],
+            "ContainerEntrypoint": ["python3", "-m", module],
+            "ContainerArguments.$": arguments,
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": r["ProcessingInstanceType"], "VolumeSizeInGB": 50}
+        },
+        "NetworkConfig": {"VpcConfig": _network(r)},
+        "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
+        "Environment": _job_environment(r),
+    }
+    if inputs:
+        params["ProcessingInputs"] = inputs
+    if outputs:
+        params["ProcessingOutputConfig"] = {
+            "Outputs": [
+                {
+                    "OutputName": o,
+                    "S3Output": {
+                        "S3Uri.$": _uri(r, "ArtifactsBucket", f"{kind}/{o}"),
+                        "LocalPath": f"/opt/ml/processing/output/{o}",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+                for o in outputs
+            ]
+        }
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        "Parameters": params,
+        "ResultSelector": {"job.$": "$.ProcessingJobName", "status.$": "$.ProcessingJobStatus"},
+        "ResultPath": result_path,
+        "Retry": retry(job=True),
+        "Catch": catch(on_error),
+        "Next": next_state,
+    }
+    return state
+
+
+def _input(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri.$": uri,
+            "LocalPath": f"/opt/ml/processing/input/{name}",
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }
+
+
+def _release(
+    r: Mapping[str, str],
+    action: str,
+    *,
+    next_state: str | None,
+    on_error: str,
+    result_path: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "action": action,
+        "endpoint": r["EndpointName"],
+        "execution.$": "$.execution",
+        "version.$": "$.gate.result.version",
+        "model_data_url.$": "$.training.model_data",
+        "image": r["ImageUri"],
+        "model_role": r["ServingModelRoleArn"],
+        "instance_type": r["EndpointInstanceType"],
+        "subnets": r["JobSubnetIds"],
+        "security_group": r["ServingSecurityGroupId"],
+        "alarms": r["RollbackAlarmNames"],
+        "model_environment": {
+            "RANKOPS_ENV": r["Environment"],
+            "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],
+        },
+        **(extra or {}),
+    }
+    return lambda_task(
+        r["LambdaArn_release"],
+        payload,
+        next_state=next_state,
+        on_error=on_error,
+        result_path=result_path,
+        comment=f"release: {action}",
+    )
+
+
+def _wait_for_endpoint(r: Mapping[str, str], prefix: str, done: str, on_error: str) -> dict[str, dict[str, Any]]:
+    """Poll ``DescribeEndpoint`` until the update finished (InService) or failed."""
+    return {
+        f"{prefix}Wait": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": f"{prefix}Describe"},
+        f"{prefix}Describe": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+            "Parameters": {"EndpointName": r["EndpointName"]},
+            "ResultSelector": {"status.$": "$.EndpointStatus"},
+            "ResultPath": "$.endpoint",
+            "Retry": retry(),
+            "Catch": catch(on_error),
+            "Next": f"{prefix}Ready?",
+        },
+        f"{prefix}Ready?": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.endpoint.status", "StringEquals": "InService", "Next": done},
+                {
+                    "Or": [{"Variable": "$.endpoint.status", "StringEquals": s} for s in ("Failed", "RollingBack")],
+                    "Next": on_error,
+                },
+            ],
+            "Default": f"{prefix}Wait",
+        },
+    }
+
+
+def _registry(r: Mapping[str, str], action: str, *, next_state: str, on_error: str) -> dict[str, Any]:
+    return _processing(
+        r,
+        f"registry-{action}",
+        "sagemaker_jobs.registry.entry",
+        _job_arguments("--action", action, "--version", "$.gate.result.version"),
+        [],
+        [],
+        next_state=next_state,
+        on_error=on_error,
+        result_path=f"$.registry_{action}",
+    )
+
+
+def render_text(resources: Mapping[str, str]) -> str:
+    """The definition as the exact JSON text that is deployed (CDK) and executed (local runner)."""
+    return json.dumps(render(resources), indent=2, sort_keys=True)
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Fill ``${Key}`` placeholders the way Step Functions' DefinitionSubstitutions does."""
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", json.dumps(str(value))[1:-1])
+    return text
+
+
+def render(resources: Mapping[str, str]) -> dict[str, Any]:
+    """The pipeline as ASL, with ``resources[key]`` for every key of :data:`RESOURCE_KEYS`."""
+    r = resources
+    failures, approvals = r["FailuresTopicArn"], r["ApprovalsTopicArn"]
+    states: dict[str, dict[str, Any]] = {
+        "Defaults": {
+            "Type": "Pass",
+            "ResultPath": "$.defaults",
+            "Comment": "Execution input: snapshot (ISO time or 'latest'), reason, overrides (config), ...",
+            "Result": {
+                "snapshot": "latest",
+                "reason": "manual",
+                "refresh_features": False,
+                "overrides": {},
+                "canary_steps": [0.1, 0.5, 1.0],
+                "soak_seconds": 600,
+                "env": r["Environment"],
+                "approval_required": r["ApprovalRequired"],
+                "job_prefix": f"rankops-{r['Environment']}",
+            },
+            "Next": "Configure",
+        },
+        "Configure": {
+            "Type": "Pass",
+            "Parameters": {
+                "run.$": "States.JsonMerge($.defaults, $$.Execution.Input, false)",
+                "execution.$": "$$.Execution.Name",
+                "job_id.$": "States.UUID()",
+            },
+            "Next": "RefreshFeatures?",
+        },
+        "RefreshFeatures?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.run.refresh_features", "BooleanEquals": True, "Next": "BuildFeatures"}],
+            "Default": "CheckFeatures",
+        },
+        "BuildFeatures": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::emr-serverless:startJobRun.sync",
+            "Parameters": {
+                "ApplicationId": r["EmrApplicationId"],
+                "ExecutionRoleArn": r["EmrJobRoleArn"],
+                "Name.$": "States.Format('features-{}', $.job_id)",
+                "JobDriver": {
+                    "SparkSubmit": {
+                        "EntryPoint": r["EmrEntryPoint"],
+                        "EntryPointArguments.$": "States.Array('--env', $.run.env, '--materialize')",
+                    }
+                },
+            },
+            "ResultSelector": {"state.$": "$.State"},
+            "ResultPath": "$.features_job",
+            "Retry": retry(job=True),
+            "Catch": catch("NotifyFailure"),
+            "Next": "CheckFeatures",
+        },
+        "CheckFeatures": lambda_task(
+            r["LambdaArn_check_features"],
+            {
+                "status_uri": f"s3://{r['FeaturesBucket']}/{r['FeatureSet']}/_meta/status.json",
+                "snapshot.$": "$.run.snapshot",
+            },
+            next_state="FeaturesReady?",
+            on_error="NotifyFailure",
+            result_path="$.features",
+            comment="feature freshness and validation status",
+        ),
+        "FeaturesReady?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.features.result.ok", "BooleanEquals": True, "Next": "Processing"}],
+            "Default": "FeaturesNotReady",
+        },
+        "FeaturesNotReady": notify(
+            failures,
+            "rankops: features not ready, no training",
+            {"execution.$": "$.execution", "reasons.$": "$.features.result.reasons"},
+            "Failed",
+        ),
+        "Processing": _processing(
+            r,
+            "processing",
+            "sagemaker_jobs.processing.entry",
+            _job_arguments(),
+            [],
+            ["train", "validation", "holdout", "manifest"],
+            next_state="Training",
+            on_error="NotifyFailure",
+            result_path="$.processing",
+        ),
+        "Training": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+            "Parameters": {
+                "TrainingJobName.$": "States.Format('{}-training-{}', $.run.job_prefix, $.job_id)",
+                "RoleArn": r["SageMakerJobRoleArn"],
+                "AlgorithmSpecification": {"TrainingImage": r["ImageUri"], "TrainingInputMode": "File"},
+                "HyperParameters": {
+                    "pipeline_execution_id.$": "$.execution",
+                    "overrides.$": "States.JsonToString($.run.overrides)",
+                },
+                "InputDataConfig": [
+                    {
+                        "ChannelName": ch,
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "S3Prefix",
+                                "S3DataDistributionType": "FullyReplicated",
+                                "S3Uri.$": _uri(r, "ArtifactsBucket", f"processing/{ch}"),
+                            }
+                        },
+                    }
+                    for ch in ("train", "validation")
+                ],
+                "OutputDataConfig": {"S3OutputPath.$": _uri(r, "ArtifactsBucket", "training")},
+                "ResourceConfig": {"InstanceCount": 1, "InstanceType": r["TrainingInstanceType"], "VolumeSizeInGB": 50},
+                "VpcConfig": _network(r),
+                "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
+                "Environment": _job_environment(r),
+            },
+            "ResultSelector": {"job.$": "$.TrainingJobName", "model_data.$": "$.ModelArtifacts.S3ModelArtifacts"},
+            "ResultPath": "$.training",
+            "Retry": retry(job=True),
+            "Catch": catch("NotifyFailure"),
+            "Next": "Evaluation",
+        },
+        "Evaluation": _processing(
+            r,
+            "evaluation",
+            "sagemaker_jobs.evaluation.entry",
+            _job_arguments("--on-pass", "none"),
+            [
+                _input("model", "$.training.model_data"),
+                _input("holdout", _uri(r, "ArtifactsBucket", "processing/holdout")),
+            ],
+            ["evaluation"],
+            next_state="Gate",
+            on_error="NotifyFailure",
+            result_path="$.evaluation",
+        ),
+        "Gate": lambda_task(
+            r["LambdaArn_gate"],
+            {"evaluation_uri.$": _uri(r, "ArtifactsBucket", "evaluation/evaluation/evaluation.json")},
+            next_state="Promote?",
+            on_error="NotifyFailure",
+            result_path="$.gate",
+            comment="the evaluation job's gate decision (challenger vs champion on the same holdout)",
+        ),
+        "Promote?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.gate.result.promote", "BooleanEquals": True, "Next": "Register"}],
+            "Default": "Rejected",
+        },
+        "Rejected": notify(
+            failures,
+            "rankops: challenger rejected by the gate",
+            {"execution.$": "$.execution", "version.$": "$.gate.result.version", "reasons.$": "$.gate.result.reasons"},
+            "NotPromoted",
+        ),
+        "NotPromoted": {"Type": "Succeed", "Comment": "the gate kept the champion; nothing was registered"},
+        "Register": _registry(r, "register", next_state="FirstRelease?", on_error="NotifyFailure"),
+        "FirstRelease?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.gate.result.champion_version", "IsNull": True, "Next": "Deploy"}],
+            "Default": "Shadow",
+        },
+        "Deploy": _release(r, "deploy", next_state="DeployedWait", on_error="NotifyFailure", result_path="$.release"),
+        **_wait_for_endpoint(r, "Deployed", "PromoteRegistry", "NotifyFailure"),
+        "Shadow": _release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
+        **_wait_for_endpoint(r, "Shadowed", "ShadowSoak", "Rollback"),
+        "ShadowSoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "ShadowCheck"},
+        "ShadowCheck": _release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
+        "ShadowOk?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Canary"}],
+            "Default": "ShadowRejected",
+        },
+        "ShadowRejected": {
+            "Type": "Pass",
+            "Parameters": {"Error": "ShadowRejected", "Cause.$": "States.JsonToString($.shadow.result)"},
+            "ResultPath": "$.failure",
+            "Next": "Rollback",
+        },
+        "Canary": {
+            "Type": "Map",
+            "ItemsPath": "$.run.canary_steps",
+            "MaxConcurrency": 1,
+            "ResultPath": "$.canary",
+            "ItemSelector": {
+                "share.$": "$$.Map.Item.Value",
+                "execution.$": "$.execution",
+                "run.$": "$.run",
+                "gate.$": "$.gate",
+                "training.$": "$.training",
+            },
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"},
+                "StartAt": "SetCanaryShare",
+                "States": {
+                    "SetCanaryShare": _release(
+                        r,
+                        "canary",
+                        next_state="CanarySoak",
+                        on_error="CanaryFailed",
+                        result_path="$.release",
+                        extra={"share.$": "$.share"},
+                    ),
+                    "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
+                    "CanaryCheck": _release(
+                        r, "check", next_state="CanaryOk?", on_error="CanaryFailed", result_path="$.check"
+                    ),
+                    "CanaryOk?": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.check.result.ok", "BooleanEquals": True, "Next": "StepDone"}],
+                        "Default": "CanaryFailed",
+                    },
+                    "StepDone": {
+                        "Type": "Pass",
+                        "Parameters": {"share.$": "$.share", "check.$": "$.check.result"},
+                        "End": True,
+                    },
+                    "CanaryFailed": {
+                        "Type": "Fail",
+                        "Error": "CanaryRejected",
+                        "Cause": "the canary's checks or release step failed",
+                    },
+                },
+            },
+            "Catch": catch("Rollback"),
+            "Next": "Approval?",
+        },
+        "Approval?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.run.approval_required", "StringEquals": "true", "Next": "Approval"}],
+            "Default": "Promote",
+        },
+        "Approval": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
+            "Parameters": {
+                "TopicArn": approvals,
+                "Subject": "rankops: approve the release to production",
+                "Message": {
+                    "execution.$": "$.execution",
+                    "version.$": "$.gate.result.version",
+                    "metrics.$": "$.gate.result.metrics",
+                    "task_token.$": "$$.Task.Token",
+                    "approve": "aws stepfunctions send-task-success --task-token <task_token> --task-output '{}'",
+                    "reject": "aws stepfunctions send-task-failure --task-token <task_token>",
+                },
+            },
+            "TimeoutSeconds": 3 * 86400,
+            "ResultPath": "$.approval",
+            "Retry": retry(),
+            "Catch": catch("Rollback"),
+            "Next": "Promote",
+        },
+        "Promote": _release(r, "promote", next_state="PromotedWait", on_error="Rollback", result_path="$.release"),
+        **_wait_for_endpoint(r, "Promoted", "PromoteRegistry", "Rollback"),
+        "PromoteRegistry": _registry(r, "promote", next_state="Released", on_error="Rollback"),
+        "Released": notify(
+            failures,
+            "rankops: new champion released",
+            {"execution.$": "$.execution", "version.$": "$.gate.result.version", "metrics.$": "$.gate.result.metrics"},
+            "Done",
+        ),
+        "Done": {"Type": "Succeed"},
+        "Rollback": _release(
+            r, "rollback", next_state="RejectRegistry", on_error="RejectRegistry", result_path="$.rollback"
+        ),
+        "RejectRegistry": _registry(r, "reject", next_state="NotifyRollback", on_error="NotifyRollback"),
+        "NotifyRollback": notify(
+            failures,
+            "rankops: release rolled back, the champion keeps serving",
+            {"execution.$": "$.execution", "version.$": "$.gate.result.version", "failure.$": "$.failure"},
+            "Failed",
+        ),
+        "NotifyFailure": notify(
+            failures,
+            "rankops: pipeline failed, the champion keeps serving",
+            {"execution.$": "$.execution", "failure.$": "$.failure"},
+            "Failed",
+        ),
+        "Failed": {
+            "Type": "Fail",
+            "Error": "PipelineFailed",
+            "Cause": "see the notification and the execution history",
+        },
+    }
+    return {
+        "Comment": f"rankops retraining pipeline ({r['Environment']}): features -> train -> gate -> release",
+        "StartAt": "Defaults",
+        "States": states,
+    }
