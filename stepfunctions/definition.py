@@ -27,11 +27,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from stepfunctions import tasks as t
 from stepfunctions.asl import catch, lambda_task, notify, retry
-
-JOB_TIMEOUT_S = 4 * 3600
-POLL_SECONDS = 30
-RUN = "$.run"
 
 RESOURCE_KEYS: tuple[str, ...] = (
     "Environment",
@@ -62,186 +59,6 @@ RESOURCE_KEYS: tuple[str, ...] = (
     "LambdaArn_release",
 )
 LAMBDAS: tuple[str, ...] = ("check_features", "gate", "release")
-
-
-def _uri(resources: Mapping[str, str], bucket: str, path: str) -> str:
-    """``States.Format`` expression for ``s3://<bucket>/pipeline/<execution>/<path>``."""
-    return f"States.Format('s3://{resources[bucket]}/pipeline/{{}}/{path}', $.execution)"
-
-
-def _job_environment(r: Mapping[str, str]) -> dict[str, str]:
-    """What every job container needs to find the lake and the registry (RANKOPS_* settings)."""
-    return {
-        "RANKOPS_ENV": r["Environment"],
-        "RANKOPS_LAKE__RAW": f"s3://{r['RawBucket']}",
-        "RANKOPS_LAKE__FEATURES": f"s3://{r['FeaturesBucket']}",
-        "RANKOPS_LAKE__ARTIFACTS": f"s3://{r['ArtifactsBucket']}",
-        "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],
-    }
-
-
-def _job_arguments(*extra: str) -> str:
-    """Container arguments: environment, execution id, the input's config overrides, then ``extra``
-    (``extra`` items are literal strings or ``$.`` paths)."""
-    items = ", ".join(e if e.startswith("$") else f"'{e}'" for e in extra)
-    return (
-        "States.Array('--env', $.run.env, '--pipeline-execution-id', $.execution, "
-        f"'--overrides', States.JsonToString($.run.overrides){', ' + items if items else ''})"
-    )
-
-
-def _network(r: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "Subnets.$": f"States.StringSplit('{r['JobSubnetIds']}', ',')",
-        "SecurityGroupIds": [r["JobSecurityGroupId"]],
-    }
-
-
-def _processing(
-    r: Mapping[str, str],
-    kind: str,
-    module: str,
-    arguments: str,
-    inputs: list[dict[str, Any]],
-    outputs: list[str],
-    *,
-    next_state: str,
-    on_error: str,
-    result_path: str,
-) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "ProcessingJobName.$": f"States.Format('{{}}-{kind}-{{}}', $.run.job_prefix, $.job_id)",
-        "RoleArn": r["SageMakerJobRoleArn"],
-        "AppSpecification": {
-            "ImageUri": r["ImageUri"],
-            "ContainerEntrypoint": ["python3", "-m", module],
-            "ContainerArguments.$": arguments,
-        },
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": r["ProcessingInstanceType"], "VolumeSizeInGB": 50}
-        },
-        "NetworkConfig": {"VpcConfig": _network(r)},
-        "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
-        "Environment": _job_environment(r),
-    }
-    if inputs:
-        params["ProcessingInputs"] = inputs
-    if outputs:
-        params["ProcessingOutputConfig"] = {
-            "Outputs": [
-                {
-                    "OutputName": o,
-                    "S3Output": {
-                        "S3Uri.$": _uri(r, "ArtifactsBucket", f"{kind}/{o}"),
-                        "LocalPath": f"/opt/ml/processing/output/{o}",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-                for o in outputs
-            ]
-        }
-    state = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
-        "Parameters": params,
-        "ResultSelector": {"job.$": "$.ProcessingJobName", "status.$": "$.ProcessingJobStatus"},
-        "ResultPath": result_path,
-        "Retry": retry(job=True),
-        "Catch": catch(on_error),
-        "Next": next_state,
-    }
-    return state
-
-
-def _input(name: str, uri: str) -> dict[str, Any]:
-    return {
-        "InputName": name,
-        "S3Input": {
-            "S3Uri.$": uri,
-            "LocalPath": f"/opt/ml/processing/input/{name}",
-            "S3DataType": "S3Prefix",
-            "S3InputMode": "File",
-        },
-    }
-
-
-def _release(
-    r: Mapping[str, str],
-    action: str,
-    *,
-    next_state: str | None,
-    on_error: str,
-    result_path: str,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "action": action,
-        "endpoint": r["EndpointName"],
-        "execution.$": "$.execution",
-        "version.$": "$.gate.result.version",
-        "model_data_url.$": "$.training.model_data",
-        "image": r["ImageUri"],
-        "model_role": r["ServingModelRoleArn"],
-        "instance_type": r["EndpointInstanceType"],
-        "subnets": r["JobSubnetIds"],
-        "security_group": r["ServingSecurityGroupId"],
-        "alarms": r["RollbackAlarmNames"],
-        "model_environment": {
-            "RANKOPS_ENV": r["Environment"],
-            "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],
-        },
-        **(extra or {}),
-    }
-    return lambda_task(
-        r["LambdaArn_release"],
-        payload,
-        next_state=next_state,
-        on_error=on_error,
-        result_path=result_path,
-        comment=f"release: {action}",
-    )
-
-
-def _wait_for_endpoint(r: Mapping[str, str], prefix: str, done: str, on_error: str) -> dict[str, dict[str, Any]]:
-    """Poll ``DescribeEndpoint`` until the update finished (InService) or failed."""
-    return {
-        f"{prefix}Wait": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": f"{prefix}Describe"},
-        f"{prefix}Describe": {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
-            "Parameters": {"EndpointName": r["EndpointName"]},
-            "ResultSelector": {"status.$": "$.EndpointStatus"},
-            "ResultPath": "$.endpoint",
-            "Retry": retry(),
-            "Catch": catch(on_error),
-            "Next": f"{prefix}Ready?",
-        },
-        f"{prefix}Ready?": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.endpoint.status", "StringEquals": "InService", "Next": done},
-                {
-                    "Or": [{"Variable": "$.endpoint.status", "StringEquals": s} for s in ("Failed", "RollingBack")],
-                    "Next": on_error,
-                },
-            ],
-            "Default": f"{prefix}Wait",
-        },
-    }
-
-
-def _registry(r: Mapping[str, str], action: str, *, next_state: str, on_error: str) -> dict[str, Any]:
-    return _processing(
-        r,
-        f"registry-{action}",
-        "sagemaker_jobs.registry.entry",
-        _job_arguments("--action", action, "--version", "$.gate.result.version"),
-        [],
-        [],
-        next_state=next_state,
-        on_error=on_error,
-        result_path=f"$.registry_{action}",
-    )
 
 
 def render_text(resources: Mapping[str, str]) -> str:
@@ -334,11 +151,11 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             {"execution.$": "$.execution", "reasons.$": "$.features.result.reasons"},
             "Failed",
         ),
-        "Processing": _processing(
+        "Processing": t.processing(
             r,
             "processing",
             "sagemaker_jobs.processing.entry",
-            _job_arguments(),
+            t.job_arguments(),
             [],
             ["train", "validation", "holdout", "manifest"],
             next_state="Training",
@@ -363,17 +180,17 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                             "S3DataSource": {
                                 "S3DataType": "S3Prefix",
                                 "S3DataDistributionType": "FullyReplicated",
-                                "S3Uri.$": _uri(r, "ArtifactsBucket", f"processing/{ch}"),
+                                "S3Uri.$": t.uri(r, "ArtifactsBucket", f"processing/{ch}"),
                             }
                         },
                     }
                     for ch in ("train", "validation")
                 ],
-                "OutputDataConfig": {"S3OutputPath.$": _uri(r, "ArtifactsBucket", "training")},
+                "OutputDataConfig": {"S3OutputPath.$": t.uri(r, "ArtifactsBucket", "training")},
                 "ResourceConfig": {"InstanceCount": 1, "InstanceType": r["TrainingInstanceType"], "VolumeSizeInGB": 50},
-                "VpcConfig": _network(r),
-                "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
-                "Environment": _job_environment(r),
+                "VpcConfig": t.network(r),
+                "StoppingCondition": {"MaxRuntimeInSeconds": t.JOB_TIMEOUT_S},
+                "Environment": t.job_environment(r),
             },
             "ResultSelector": {"job.$": "$.TrainingJobName", "model_data.$": "$.ModelArtifacts.S3ModelArtifacts"},
             "ResultPath": "$.training",
@@ -381,14 +198,14 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Catch": catch("NotifyFailure"),
             "Next": "Evaluation",
         },
-        "Evaluation": _processing(
+        "Evaluation": t.processing(
             r,
             "evaluation",
             "sagemaker_jobs.evaluation.entry",
-            _job_arguments("--on-pass", "none"),
+            t.job_arguments("--on-pass", "none"),
             [
-                _input("model", "$.training.model_data"),
-                _input("holdout", _uri(r, "ArtifactsBucket", "processing/holdout")),
+                t.processing_input("model", "$.training.model_data"),
+                t.processing_input("holdout", t.uri(r, "ArtifactsBucket", "processing/holdout")),
             ],
             ["evaluation"],
             next_state="Gate",
@@ -397,7 +214,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         ),
         "Gate": lambda_task(
             r["LambdaArn_gate"],
-            {"evaluation_uri.$": _uri(r, "ArtifactsBucket", "evaluation/evaluation/evaluation.json")},
+            {"evaluation_uri.$": t.uri(r, "ArtifactsBucket", "evaluation/evaluation/evaluation.json")},
             next_state="Promote?",
             on_error="NotifyFailure",
             result_path="$.gate",
@@ -415,18 +232,18 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "NotPromoted",
         ),
         "NotPromoted": {"Type": "Succeed", "Comment": "the gate kept the champion; nothing was registered"},
-        "Register": _registry(r, "register", next_state="FirstRelease?", on_error="NotifyFailure"),
+        "Register": t.registry(r, "register", next_state="FirstRelease?", on_error="NotifyFailure"),
         "FirstRelease?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.gate.result.champion_version", "IsNull": True, "Next": "Deploy"}],
             "Default": "Shadow",
         },
-        "Deploy": _release(r, "deploy", next_state="DeployedWait", on_error="NotifyFailure", result_path="$.release"),
-        **_wait_for_endpoint(r, "Deployed", "PromoteRegistry", "NotifyFailure"),
-        "Shadow": _release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
-        **_wait_for_endpoint(r, "Shadowed", "ShadowSoak", "Rollback"),
+        "Deploy": t.release(r, "deploy", next_state="DeployedWait", on_error="NotifyFailure", result_path="$.release"),
+        **t.wait_for_endpoint(r, "Deployed", "PromoteRegistry", "NotifyFailure"),
+        "Shadow": t.release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
+        **t.wait_for_endpoint(r, "Shadowed", "ShadowSoak", "Rollback"),
         "ShadowSoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "ShadowCheck"},
-        "ShadowCheck": _release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
+        "ShadowCheck": t.release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
         "ShadowOk?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Canary"}],
@@ -454,7 +271,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                 "ProcessorConfig": {"Mode": "INLINE"},
                 "StartAt": "SetCanaryShare",
                 "States": {
-                    "SetCanaryShare": _release(
+                    "SetCanaryShare": t.release(
                         r,
                         "canary",
                         next_state="CanarySoak",
@@ -463,7 +280,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                         extra={"share.$": "$.share"},
                     ),
                     "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
-                    "CanaryCheck": _release(
+                    "CanaryCheck": t.release(
                         r, "check", next_state="CanaryOk?", on_error="CanaryFailed", result_path="$.check"
                     ),
                     "CanaryOk?": {
@@ -512,9 +329,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Catch": catch("Rollback"),
             "Next": "Promote",
         },
-        "Promote": _release(r, "promote", next_state="PromotedWait", on_error="Rollback", result_path="$.release"),
-        **_wait_for_endpoint(r, "Promoted", "PromoteRegistry", "Rollback"),
-        "PromoteRegistry": _registry(r, "promote", next_state="Released", on_error="Rollback"),
+        "Promote": t.release(r, "promote", next_state="PromotedWait", on_error="Rollback", result_path="$.release"),
+        **t.wait_for_endpoint(r, "Promoted", "PromoteRegistry", "Rollback"),
+        "PromoteRegistry": t.registry(r, "promote", next_state="Released", on_error="Rollback"),
         "Released": notify(
             failures,
             "rankops: new champion released",
@@ -522,10 +339,10 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Done",
         ),
         "Done": {"Type": "Succeed"},
-        "Rollback": _release(
+        "Rollback": t.release(
             r, "rollback", next_state="RejectRegistry", on_error="RejectRegistry", result_path="$.rollback"
         ),
-        "RejectRegistry": _registry(r, "reject", next_state="NotifyRollback", on_error="NotifyRollback"),
+        "RejectRegistry": t.registry(r, "reject", next_state="NotifyRollback", on_error="NotifyRollback"),
         "NotifyRollback": notify(
             failures,
             "rankops: release rolled back, the champion keeps serving",

@@ -1,0 +1,195 @@
+"""Task builders of the pipeline definition: SageMaker jobs, release steps, polling loops.
+
+Each returns plain ASL (dicts) so :mod:`stepfunctions.definition` reads as the state graph and
+every job or release step has one shape, not copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stepfunctions.asl import catch, lambda_task, retry
+
+JOB_TIMEOUT_S = 4 * 3600
+POLL_SECONDS = 30
+
+
+def uri(resources: Mapping[str, str], bucket: str, path: str) -> str:
+    """``States.Format`` expression for ``s3://<bucket>/pipeline/<execution>/<path>``."""
+    return f"States.Format('s3://{resources[bucket]}/pipeline/{{}}/{path}', $.execution)"
+
+
+def job_environment(r: Mapping[str, str]) -> dict[str, str]:
+    """What every job container needs to find the lake and the registry (RANKOPS_* settings)."""
+    return {
+        "RANKOPS_ENV": r["Environment"],
+        "RANKOPS_LAKE__RAW": f"s3://{r['RawBucket']}",
+        "RANKOPS_LAKE__FEATURES": f"s3://{r['FeaturesBucket']}",
+        "RANKOPS_LAKE__ARTIFACTS": f"s3://{r['ArtifactsBucket']}",
+        "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],
+    }
+
+
+def job_arguments(*extra: str) -> str:
+    """Container arguments: environment, execution id, the input's config overrides, then ``extra``
+    (``extra`` items are literal strings or ``$.`` paths)."""
+    items = ", ".join(e if e.startswith("$") else f"'{e}'" for e in extra)
+    return (
+        "States.Array('--env', $.run.env, '--pipeline-execution-id', $.execution, "
+        f"'--overrides', States.JsonToString($.run.overrides){', ' + items if items else ''})"
+    )
+
+
+def network(r: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "Subnets.$": f"States.StringSplit('{r['JobSubnetIds']}', ',')",
+        "SecurityGroupIds": [r["JobSecurityGroupId"]],
+    }
+
+
+def processing(
+    r: Mapping[str, str],
+    kind: str,
+    module: str,
+    arguments: str,
+    inputs: list[dict[str, Any]],
+    outputs: list[str],
+    *,
+    next_state: str,
+    on_error: str,
+    result_path: str,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "ProcessingJobName.$": f"States.Format('{{}}-{kind}-{{}}', $.run.job_prefix, $.job_id)",
+        "RoleArn": r["SageMakerJobRoleArn"],
+        "AppSpecification": {
+            "ImageUri": r["ImageUri"],
+            "ContainerEntrypoint": ["python3", "-m", module],
+            "ContainerArguments.$": arguments,
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": r["ProcessingInstanceType"], "VolumeSizeInGB": 50}
+        },
+        "NetworkConfig": {"VpcConfig": network(r)},
+        "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
+        "Environment": job_environment(r),
+    }
+    if inputs:
+        params["ProcessingInputs"] = inputs
+    if outputs:
+        params["ProcessingOutputConfig"] = {
+            "Outputs": [
+                {
+                    "OutputName": o,
+                    "S3Output": {
+                        "S3Uri.$": uri(r, "ArtifactsBucket", f"{kind}/{o}"),
+                        "LocalPath": f"/opt/ml/processing/output/{o}",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+                for o in outputs
+            ]
+        }
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
+        "Parameters": params,
+        "ResultSelector": {"job.$": "$.ProcessingJobName", "status.$": "$.ProcessingJobStatus"},
+        "ResultPath": result_path,
+        "Retry": retry(job=True),
+        "Catch": catch(on_error),
+        "Next": next_state,
+    }
+    return state
+
+
+def processing_input(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri.$": uri,
+            "LocalPath": f"/opt/ml/processing/input/{name}",
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }
+
+
+def release(
+    r: Mapping[str, str],
+    action: str,
+    *,
+    next_state: str | None,
+    on_error: str,
+    result_path: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "action": action,
+        "endpoint": r["EndpointName"],
+        "execution.$": "$.execution",
+        "version.$": "$.gate.result.version",
+        "model_data_url.$": "$.training.model_data",
+        "image": r["ImageUri"],
+        "model_role": r["ServingModelRoleArn"],
+        "instance_type": r["EndpointInstanceType"],
+        "subnets": r["JobSubnetIds"],
+        "security_group": r["ServingSecurityGroupId"],
+        "alarms": r["RollbackAlarmNames"],
+        "model_environment": {
+            "RANKOPS_ENV": r["Environment"],
+            "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],
+        },
+        **(extra or {}),
+    }
+    return lambda_task(
+        r["LambdaArn_release"],
+        payload,
+        next_state=next_state,
+        on_error=on_error,
+        result_path=result_path,
+        comment=f"release: {action}",
+    )
+
+
+def wait_for_endpoint(r: Mapping[str, str], prefix: str, done: str, on_error: str) -> dict[str, dict[str, Any]]:
+    """Poll ``DescribeEndpoint`` until the update finished (InService) or failed."""
+    return {
+        f"{prefix}Wait": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": f"{prefix}Describe"},
+        f"{prefix}Describe": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+            "Parameters": {"EndpointName": r["EndpointName"]},
+            "ResultSelector": {"status.$": "$.EndpointStatus"},
+            "ResultPath": "$.endpoint",
+            "Retry": retry(),
+            "Catch": catch(on_error),
+            "Next": f"{prefix}Ready?",
+        },
+        f"{prefix}Ready?": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.endpoint.status", "StringEquals": "InService", "Next": done},
+                {
+                    "Or": [{"Variable": "$.endpoint.status", "StringEquals": s} for s in ("Failed", "RollingBack")],
+                    "Next": on_error,
+                },
+            ],
+            "Default": f"{prefix}Wait",
+        },
+    }
+
+
+def registry(r: Mapping[str, str], action: str, *, next_state: str, on_error: str) -> dict[str, Any]:
+    return processing(
+        r,
+        f"registry-{action}",
+        "sagemaker_jobs.registry.entry",
+        job_arguments("--action", action, "--version", "$.gate.result.version"),
+        [],
+        [],
+        next_state=next_state,
+        on_error=on_error,
+        result_path=f"$.registry_{action}",
+    )
