@@ -16,8 +16,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-# The variable naming the AUTH token secret (an ARN, not a secret); no "__", so not a Settings key.
-REDIS_SECRET_VARIABLE = "RANKOPS_REDIS_AUTH_SECRET_ARN"  # noqa: S105
+# The setting naming the AUTH token's secret (an ARN, not a secret): online_store.redis.auth_secret_arn.
+REDIS_SECRET_VARIABLE = "RANKOPS_ONLINE_STORE__REDIS__AUTH_SECRET_ARN"  # noqa: S105
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ class RedisConfig(Section):
     """ElastiCache / Redis. Timeouts are short on purpose: the server falls back
     rather than wait (a store error surfaces as ``StoreError``)."""
 
-    url: str = "redis://127.0.0.1:6379/0"
+    url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS (ElastiCache in transit encryption)
+    auth_secret_arn: str | None = None  # Secrets Manager secret holding the AUTH token (ElastiCache)
     key_prefix: str = "rankops"
     ttl_seconds: int = Field(7 * 24 * 3600, gt=0)
     socket_timeout_ms: int = Field(50, gt=0)

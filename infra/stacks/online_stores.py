@@ -31,5 +31,5 @@ class OnlineStoresStack(Stack):
             self,
             "RedisAuthSecretArn",
             value=self.stores.redis_secret.secret_arn,
-            description="RANKOPS_REDIS_AUTH_SECRET_ARN (the Redis AUTH token)",
+            description="RANKOPS_ONLINE_STORE__REDIS__AUTH_SECRET_ARN (the Redis AUTH token)",
         )

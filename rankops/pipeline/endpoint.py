@@ -182,18 +182,21 @@ class SageMakerEndpoint:
         config = self.sm.describe_endpoint(EndpointName=self.name)["EndpointConfigName"]
         return dict(self.sm.describe_endpoint_config(EndpointConfigName=config))
 
-    def _model(self, event: dict[str, Any]) -> str:
-        """The challenger's SageMaker Model (created once per version)."""
+    def _model(self, event: dict[str, Any], serving_model: str) -> str:
+        """The challenger's SageMaker Model (created once per version). Its environment is the serving
+        model's (lake, online stores, their secrets: what the infrastructure gave the endpoint) plus
+        the event's ``model_environment``."""
         name = _name(self.name, "v" + str(event["version"]), event["model_data_url"])
         existing = self.sm.list_models(NameContains=name)["Models"]
         if not existing:
+            serving = self.sm.describe_model(ModelName=serving_model)["PrimaryContainer"].get("Environment", {})
             request: dict[str, Any] = {
                 "ModelName": name,
                 "ExecutionRoleArn": event["model_role"],
                 "PrimaryContainer": {
                     "Image": event["image"],
                     "ModelDataUrl": event["model_data_url"],
-                    "Environment": dict(event.get("model_environment", {})),
+                    "Environment": {**serving, **event.get("model_environment", {})},
                 },
                 "EnableNetworkIsolation": False,
             }
@@ -212,7 +215,7 @@ class SageMakerEndpoint:
         current = next(v for v in live["ProductionVariants"] if v["VariantName"] == requests.CHAMPION_VARIANT)
         champion = requests.VariantSpec(current["ModelName"], current["InstanceType"], current["InitialInstanceCount"])
         challenger = requests.VariantSpec(
-            self._model(event), event["instance_type"], int(event.get("instance_count", 1))
+            self._model(event, current["ModelName"]), event["instance_type"], int(event.get("instance_count", 1))
         )
         if blue_green:  # the challenger becomes the production variant
             champion, challenger_spec, mode = challenger, None, "off"

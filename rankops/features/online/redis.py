@@ -45,13 +45,33 @@ def make_redis(cfg: RedisConfig, for_writes: bool = False) -> redis.Redis:
     from redis.retry import Retry
 
     timeout_ms = cfg.write_timeout_ms if for_writes else cfg.socket_timeout_ms
+    extra = {"password": auth_token(cfg.auth_secret_arn)} if cfg.auth_secret_arn else {}
     return redis_lib.Redis.from_url(
         cfg.url,
         socket_timeout=timeout_ms / 1000,
         socket_connect_timeout=cfg.connect_timeout_ms / 1000,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
+        **extra,
     )
+
+
+def auth_token(secret_arn: str, client: Any = None) -> str:
+    """ElastiCache's AUTH token from Secrets Manager (read when a client is made, never at import).
+    The secret is either the bare token or JSON with a ``password`` or ``token`` field."""
+    import json
+
+    import boto3
+
+    try:
+        value = (client or boto3.client("secretsmanager")).get_secret_value(SecretId=secret_arn)["SecretString"]
+    except Exception as err:  # any client error: say which secret, and stop (no unauthenticated retry)
+        raise StoreError(f"cannot read the Redis AUTH token from {secret_arn}: {err}") from err
+    try:
+        doc = json.loads(value)
+    except json.JSONDecodeError:
+        return str(value)
+    return str(doc.get("password") or doc.get("token") or value) if isinstance(doc, dict) else str(value)
 
 
 def encode_sets(base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -> bytes:

@@ -1,0 +1,243 @@
+"""The release Lambda's SageMaker backend: every request checked against botocore's model
+(Stubber), in the order the pipeline's steps send them. moto has no UpdateEndpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from rankops.errors import ReleaseError
+from rankops.pipeline.endpoint import SageMakerEndpoint, release_step
+
+ENDPOINT = "rankops-dev-ranker"
+EVENT = {
+    "endpoint": ENDPOINT,
+    "version": "7",
+    "model_data_url": "s3://artifacts/pipeline/e/training/model.tar.gz",
+    "image": "123.dkr.ecr.eu-west-1.amazonaws.com/rankops:1",
+    "model_role": "arn:aws:iam::123:role/serving",
+    "instance_type": "ml.c6i.large",
+    "subnets": "subnet-a,subnet-b",
+    "security_group": "sg-1",
+    "alarms": "p1-5xx,p1-latency",
+    "execution": "exec-1",
+    "model_environment": {"RANKOPS_ENV": "dev"},
+}
+LIVE = {
+    "EndpointConfigName": "live-config",
+    "EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:endpoint-config/live",
+    "CreationTime": "2026-11-01T00:00:00Z",
+    "KmsKeyId": "key-1",
+    "ProductionVariants": [
+        {
+            "VariantName": "champion",
+            "ModelName": "rankops-dev-ranker-v6-x",
+            "InstanceType": "ml.c6i.large",
+            "InitialInstanceCount": 2,
+            "InitialVariantWeight": 1.0,
+        }
+    ],
+    "DataCaptureConfig": {
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": "s3://raw/datacapture",
+        "CaptureOptions": [{"CaptureMode": "Input"}],
+    },
+}
+
+
+def live_endpoint(stub: Stubber) -> None:
+    stub.add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": ENDPOINT,
+            "EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x",
+            "EndpointConfigName": "live-config",
+            "EndpointStatus": "InService",
+            "CreationTime": "2026-11-01T00:00:00Z",
+            "LastModifiedTime": "2026-11-01T00:00:00Z",
+        },
+        {"EndpointName": ENDPOINT},
+    )
+    stub.add_response("describe_endpoint_config", LIVE, {"EndpointConfigName": "live-config"})
+
+
+def new_model(stub: Stubber) -> None:
+    stub.add_response("list_models", {"Models": []}, {"NameContains": ANY})
+    stub.add_response(
+        "describe_model",
+        {
+            "ModelName": "rankops-dev-ranker-v6-x",
+            "ExecutionRoleArn": "arn:aws:iam::123:role/serving",
+            "CreationTime": "2026-11-01T00:00:00Z",
+            "ModelArn": "arn:aws:sagemaker:eu-west-1:123:model/x",
+            "PrimaryContainer": {
+                "Image": "img",
+                "Environment": {"RANKOPS_LAKE__RAW": "s3://raw", "RANKOPS_ENV": "old"},
+            },
+        },
+        {"ModelName": "rankops-dev-ranker-v6-x"},
+    )
+    stub.add_response(
+        "create_model",
+        {"ModelArn": "arn:aws:sagemaker:eu-west-1:123:model/new"},
+        {
+            "ModelName": ANY,
+            "ExecutionRoleArn": EVENT["model_role"],
+            "EnableNetworkIsolation": False,
+            "PrimaryContainer": {
+                "Image": EVENT["image"],
+                "ModelDataUrl": EVENT["model_data_url"],
+                "Environment": {"RANKOPS_LAKE__RAW": "s3://raw", "RANKOPS_ENV": "dev"},
+            },
+            "VpcConfig": {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]},
+        },
+    )
+
+
+def endpoint(stub_setup: Any) -> tuple[SageMakerEndpoint, Stubber]:
+    sm = boto3.client("sagemaker", region_name="eu-west-1")
+    stub = Stubber(sm)
+    stub_setup(stub)
+    stub.activate()
+    return SageMakerEndpoint(ENDPOINT, sm, boto3.client("cloudwatch", region_name="eu-west-1")), stub
+
+
+def test_shadow_adds_the_challenger_as_a_shadow_variant() -> None:
+    def setup(stub: Stubber) -> None:
+        live_endpoint(stub)
+        new_model(stub)
+        stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
+        stub.add_response(
+            "create_endpoint_config",
+            {"EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:x"},
+            {
+                "EndpointConfigName": ANY,
+                "KmsKeyId": "key-1",
+                "DataCaptureConfig": ANY,
+                "ProductionVariants": [
+                    {
+                        "VariantName": "champion",
+                        "ModelName": "rankops-dev-ranker-v6-x",
+                        "InitialInstanceCount": 2,
+                        "InstanceType": "ml.c6i.large",
+                        "InitialVariantWeight": 1.0,
+                    }
+                ],
+                "ShadowProductionVariants": [
+                    {
+                        "VariantName": "challenger",
+                        "ModelName": ANY,
+                        "InitialInstanceCount": 1,
+                        "InstanceType": "ml.c6i.large",
+                        "InitialVariantWeight": 1.0,
+                    }
+                ],
+            },
+        )
+        stub.add_response(
+            "update_endpoint",
+            {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"},
+            {"EndpointName": ENDPOINT, "EndpointConfigName": ANY},
+        )
+
+    backend, stub = endpoint(setup)
+    assert backend.run("shadow", EVENT)["mode"] == "shadow"
+    stub.assert_no_pending_responses()
+
+
+def test_promote_is_a_blue_green_update_rolled_back_by_the_alarms() -> None:
+    def setup(stub: Stubber) -> None:
+        live_endpoint(stub)
+        new_model(stub)
+        stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
+        stub.add_response(
+            "create_endpoint_config",
+            {"EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:x"},
+            {
+                "EndpointConfigName": ANY,
+                "KmsKeyId": "key-1",
+                "DataCaptureConfig": ANY,
+                "ProductionVariants": [
+                    {
+                        "VariantName": "champion",
+                        "ModelName": ANY,
+                        "InitialInstanceCount": 1,
+                        "InstanceType": "ml.c6i.large",
+                        "InitialVariantWeight": 1.0,
+                    }
+                ],
+            },
+        )
+        stub.add_response(
+            "update_endpoint",
+            {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"},
+            {
+                "EndpointName": ENDPOINT,
+                "EndpointConfigName": ANY,
+                "RetainAllVariantProperties": False,
+                "DeploymentConfig": {
+                    "BlueGreenUpdatePolicy": ANY,
+                    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "p1-5xx"}, {"AlarmName": "p1-latency"}]},
+                },
+            },
+        )
+
+    backend, stub = endpoint(setup)
+    assert backend.run("promote", EVENT)["mode"] == "off"
+    stub.assert_no_pending_responses()
+
+
+def test_a_running_canary_only_moves_the_weights() -> None:
+    two = {
+        **LIVE,
+        "ProductionVariants": [
+            *LIVE["ProductionVariants"],
+            {
+                "VariantName": "challenger",
+                "ModelName": "m7",
+                "InstanceType": "ml.c6i.large",
+                "InitialInstanceCount": 1,
+                "InitialVariantWeight": 0.1,
+            },
+        ],
+    }
+
+    def setup(stub: Stubber) -> None:
+        stub.add_response(
+            "describe_endpoint",
+            {
+                "EndpointName": ENDPOINT,
+                "EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x",
+                "EndpointConfigName": "live-config",
+                "EndpointStatus": "InService",
+                "CreationTime": "2026-11-01T00:00:00Z",
+                "LastModifiedTime": "2026-11-01T00:00:00Z",
+            },
+            {"EndpointName": ENDPOINT},
+        )
+        stub.add_response("describe_endpoint_config", two, {"EndpointConfigName": "live-config"})
+        stub.add_response(
+            "update_endpoint_weights_and_capacities",
+            {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:x"},
+            {
+                "EndpointName": ENDPOINT,
+                "DesiredWeightsAndCapacities": [
+                    {"VariantName": "champion", "DesiredWeight": 0.5},
+                    {"VariantName": "challenger", "DesiredWeight": 0.5},
+                ],
+            },
+        )
+
+    backend, stub = endpoint(setup)
+    assert backend.run("canary", {**EVENT, "share": 0.5}) == {"mode": "canary", "canary_share": 0.5}
+    stub.assert_no_pending_responses()
+
+
+def test_bad_release_events_are_named() -> None:
+    with pytest.raises(ReleaseError, match="unknown release action 'launch'"):
+        release_step({"action": "launch", "endpoint": ENDPOINT})
+    with pytest.raises(ReleaseError, match="needs an endpoint"):
+        release_step({"action": "shadow"})
