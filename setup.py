@@ -45,7 +45,6 @@ INFRA = [
 # moto is pinned exactly: the local Step Functions runner adapts its internals.
 DEV = [
     "moto[server,stepfunctions,dynamodb,s3,sns,events,sagemaker]==5.2.5",
-    "jsonata-python>=0.5,<1",
     "pytest>=8,<10",
     "pytest-timeout>=2.3,<3",
     "hypothesis>=6.100,<7",

@@ -29,7 +29,6 @@ import tempfile
 import time
 import urllib.request
 import uuid
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,7 @@ def percentiles(values_s: list[float]) -> dict[str, float | int | None]:
 
 # -- data and model ---------------------------------------------------------------------------
 def item_features(count: int, seed: int) -> np.ndarray:
-    from rankops.features import registry
+    from rankops.features import on_demand, registry
 
     rng = np.random.default_rng(seed)
     columns = {
@@ -75,7 +74,7 @@ def item_features(count: int, seed: int) -> np.ndarray:
         "image_quality_score": rng.random(count),
         "price": rng.gamma(2.0, 40.0, count),
         "created_at_s": NOW - rng.random(count) * 60 * 86_400,
-        "category_code": np.array([float(zlib.crc32(CATEGORIES[k % 5].encode())) for k in range(count)]),
+        "category_code": np.array([on_demand.category_code(CATEGORIES[k % len(CATEGORIES)]) for k in range(count)]),
     }
     return np.column_stack([columns[f.name] for f in registry.stored_features("item")])
 

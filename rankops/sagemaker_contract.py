@@ -28,6 +28,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +191,17 @@ def job_parser(description: str) -> argparse.ArgumentParser:
         help='configuration overrides as JSON, e.g. \'{"gate": {"ndcg_floor": 0.4}}\' (the pipeline input\'s)',
     )
     return parser
+
+
+def snapshot_time(text: str) -> datetime | None:
+    """``--snapshot``: an ISO time (UTC unless it says otherwise) or ``latest`` (None)."""
+    if text in ("", "latest"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time or 'latest'") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def task(
     job: bool = False,
     timeout_s: int | None = None,
     comment: str = "",
+    failure_path: str = "$.failure",
 ) -> dict[str, Any]:
     state: dict[str, Any] = {"Type": "Task", "Resource": resource, "Parameters": parameters}
     if comment:
@@ -66,7 +67,7 @@ def task(
     if timeout_s:
         state["TimeoutSeconds"] = timeout_s
     state["Retry"] = retry(job)
-    state["Catch"] = catch(on_error)
+    state["Catch"] = catch(on_error, failure_path)
     state.update({"Next": next_state} if next_state else {"End": True})
     return state
 
@@ -79,6 +80,7 @@ def lambda_task(
     on_error: str,
     result_path: str,
     comment: str = "",
+    failure_path: str = "$.failure",
 ) -> dict[str, Any]:
     """Invoke a pipeline Lambda; its return value (``Payload``) lands at ``result_path``."""
     return task(
@@ -89,6 +91,7 @@ def lambda_task(
         result_path=result_path,
         result_selector={"result.$": "$.Payload"},
         comment=comment,
+        failure_path=failure_path,
     )
 
 

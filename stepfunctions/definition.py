@@ -7,13 +7,19 @@ substitutes local values (rankops/pipeline/local.py) and executes the same text.
 
     Configure -> [BuildFeatures] -> CheckFeatures -> Processing -> Training -> Evaluation
       -> Gate? -- reject --> Rejected (notify, champion untouched)
-               -- promote -> Register -> first release? -- yes --> Deploy -> WaitDeployed -> Promote
+               -- same version as the champion (a re-run) --> AlreadyChampion (nothing to do)
+               -- promote -> Register -> first release? -- yes --> [approval] -> Deploy -> Promote
                                                          -- no  --> Shadow -> Soak -> ShadowCheck
+                                                                    -> [approval] (prod: task token + SNS)
                                                                     -> Canary (Map: weight -> soak -> check)
-                                                                    -> [Approval] -> Promote (blue/green)
-                                                                    -> WaitPromoted -> PromoteRegistry
+                                                                    -> Promote (blue/green) -> PromoteRegistry
       any failure after a deployment -> Rollback (endpoint + registry) -> Failed
       any failure before             -> NotifyFailure -> Failed          (the champion keeps serving)
+
+The approval comes before any user sees the challenger (after the shadow, whose report it
+carries); whether it is required is deployment configuration, not execution input. Job names
+carry the retry count (SageMaker never reuses a name, even of a failed job), and the whole
+execution has a timeout so a hung step cannot block the next scheduled run.
 
 SageMaker jobs use the optimized ``.sync`` integrations; endpoint changes go through the
 release Lambda (request building and release decisions live in tested Python, see
@@ -59,6 +65,9 @@ RESOURCE_KEYS: tuple[str, ...] = (
     "LambdaArn_release",
 )
 LAMBDAS: tuple[str, ...] = ("check_features", "gate", "release")
+# A run ends within this, whatever hangs (an approval waits 3 days at most, jobs 4 h each):
+# a stuck execution must not block the triggers, which refuse to start beside a running one.
+EXECUTION_TIMEOUT_S = 4 * 86400
 
 
 def render_text(resources: Mapping[str, str]) -> str:
@@ -90,7 +99,6 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                 "canary_steps": [0.1, 0.5, 1.0],
                 "soak_seconds": 600,
                 "env": r["Environment"],
-                "approval_required": r["ApprovalRequired"],
                 "job_prefix": f"rankops-{r['Environment']}",
             },
             "Next": "Configure",
@@ -100,7 +108,11 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Parameters": {
                 "run.$": "States.JsonMerge($.defaults, $$.Execution.Input, false)",
                 "execution.$": "$$.Execution.Name",
-                "job_id.$": "States.UUID()",
+                # 8 hex digits: job names stay within SageMaker's 63 characters
+                "job_id.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
+                # from the deployment, never from the execution input: whoever may start a run
+                # must not be able to skip the production approval
+                "approval_required": r["ApprovalRequired"],
             },
             "Next": "RefreshFeatures?",
         },
@@ -115,7 +127,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Parameters": {
                 "ApplicationId": r["EmrApplicationId"],
                 "ExecutionRoleArn": r["EmrJobRoleArn"],
-                "Name.$": "States.Format('features-{}', $.job_id)",
+                "Name.$": "States.Format('features-{}-{}', $.job_id, $$.State.RetryCount)",
                 "JobDriver": {
                     "SparkSubmit": {
                         "EntryPoint": r["EmrEntryPoint"],
@@ -155,7 +167,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             r,
             "processing",
             "sagemaker_jobs.processing.entry",
-            t.job_arguments(),
+            t.job_arguments("--snapshot", "$.run.snapshot"),
             [],
             ["train", "validation", "holdout", "manifest"],
             next_state="Training",
@@ -166,7 +178,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Type": "Task",
             "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
             "Parameters": {
-                "TrainingJobName.$": "States.Format('{}-training-{}', $.run.job_prefix, $.job_id)",
+                "TrainingJobName.$": t.job_name("training"),
                 "RoleArn": r["SageMakerJobRoleArn"],
                 "AlgorithmSpecification": {"TrainingImage": r["ImageUri"], "TrainingInputMode": "File"},
                 "HyperParameters": {
@@ -222,8 +234,15 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         ),
         "Promote?": {
             "Type": "Choice",
-            "Choices": [{"Variable": "$.gate.result.promote", "BooleanEquals": True, "Next": "Register"}],
+            "Choices": [
+                {"Variable": "$.gate.result.already_champion", "BooleanEquals": True, "Next": "AlreadyChampion"},
+                {"Variable": "$.gate.result.promote", "BooleanEquals": True, "Next": "Register"},
+            ],
             "Default": "Rejected",
+        },
+        "AlreadyChampion": {
+            "Type": "Succeed",
+            "Comment": "a re-run of a released snapshot: training found the same model version, nothing to do",
         },
         "Rejected": notify(
             failures,
@@ -235,9 +254,16 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "Register": t.registry(r, "register", next_state="FirstRelease?", on_error="NotifyFailure"),
         "FirstRelease?": {
             "Type": "Choice",
-            "Choices": [{"Variable": "$.gate.result.champion_version", "IsNull": True, "Next": "Deploy"}],
+            "Choices": [{"Variable": "$.gate.result.champion_version", "IsNull": True, "Next": "ApproveFirstRelease?"}],
             "Default": "Shadow",
         },
+        **t.approval(
+            approvals,
+            "ApproveFirstRelease",
+            "rankops: approve the first release to production",
+            next_state="Deploy",
+            on_error="NotifyFailure",
+        ),
         "Deploy": t.release(r, "deploy", next_state="DeployedWait", on_error="NotifyFailure", result_path="$.release"),
         **t.wait_for_endpoint(r, "Deployed", "PromoteRegistry", "NotifyFailure"),
         "Shadow": t.release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
@@ -246,7 +272,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "ShadowCheck": t.release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
         "ShadowOk?": {
             "Type": "Choice",
-            "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Canary"}],
+            "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Approval?"}],
             "Default": "ShadowRejected",
         },
         "ShadowRejected": {
@@ -274,11 +300,12 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                     "SetCanaryShare": t.release(
                         r,
                         "canary",
-                        next_state="CanarySoak",
+                        next_state="CanaryShiftedWait",
                         on_error="CanaryFailed",
                         result_path="$.release",
                         extra={"share.$": "$.share"},
                     ),
+                    **t.wait_for_endpoint(r, "CanaryShifted", "CanarySoak", "CanaryFailed"),
                     "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
                     "CanaryCheck": t.release(
                         r, "check", next_state="CanaryOk?", on_error="CanaryFailed", result_path="$.check"
@@ -301,34 +328,16 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                 },
             },
             "Catch": catch("Rollback"),
-            "Next": "Approval?",
-        },
-        "Approval?": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.run.approval_required", "StringEquals": "true", "Next": "Approval"}],
-            "Default": "Promote",
-        },
-        "Approval": {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
-            "Parameters": {
-                "TopicArn": approvals,
-                "Subject": "rankops: approve the release to production",
-                "Message": {
-                    "execution.$": "$.execution",
-                    "version.$": "$.gate.result.version",
-                    "metrics.$": "$.gate.result.metrics",
-                    "task_token.$": "$$.Task.Token",
-                    "approve": "aws stepfunctions send-task-success --task-token <task_token> --task-output '{}'",
-                    "reject": "aws stepfunctions send-task-failure --task-token <task_token>",
-                },
-            },
-            "TimeoutSeconds": 3 * 86400,
-            "ResultPath": "$.approval",
-            "Retry": retry(),
-            "Catch": catch("Rollback"),
             "Next": "Promote",
         },
+        **t.approval(
+            approvals,
+            "Approval",
+            "rankops: approve the release to production (shadow passed; canary next)",
+            next_state="Canary",
+            on_error="Rollback",
+            details={"shadow.$": "$.shadow.result"},
+        ),
         "Promote": t.release(r, "promote", next_state="PromotedWait", on_error="Rollback", result_path="$.release"),
         **t.wait_for_endpoint(r, "Promoted", "PromoteRegistry", "Rollback"),
         "PromoteRegistry": t.registry(r, "promote", next_state="Released", on_error="Rollback"),
@@ -340,8 +349,14 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         ),
         "Done": {"Type": "Succeed"},
         "Rollback": t.release(
-            r, "rollback", next_state="RejectRegistry", on_error="RejectRegistry", result_path="$.rollback"
+            r,
+            "rollback",
+            next_state="RolledBackWait",
+            on_error="RejectRegistry",
+            result_path="$.rollback",
+            failure_path="$.rollback_failure",  # keep $.failure: it says why we roll back
         ),
+        **t.wait_for_endpoint(r, "RolledBack", "RejectRegistry", "RejectRegistry", failure_path="$.rollback_failure"),
         "RejectRegistry": t.registry(r, "reject", next_state="NotifyRollback", on_error="NotifyRollback"),
         "NotifyRollback": notify(
             failures,
@@ -364,5 +379,6 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
     return {
         "Comment": f"rankops retraining pipeline ({r['Environment']}): features -> train -> gate -> release",
         "StartAt": "Defaults",
+        "TimeoutSeconds": EXECUTION_TIMEOUT_S,
         "States": states,
     }

@@ -13,11 +13,18 @@ from stepfunctions.asl import catch, lambda_task, retry
 
 JOB_TIMEOUT_S = 4 * 3600
 POLL_SECONDS = 30
+APPROVAL_TIMEOUT_S = 3 * 86400  # an unanswered approval rejects the release after this
 
 
 def uri(resources: Mapping[str, str], bucket: str, path: str) -> str:
     """``States.Format`` expression for ``s3://<bucket>/pipeline/<execution>/<path>``."""
     return f"States.Format('s3://{resources[bucket]}/pipeline/{{}}/{path}', $.execution)"
+
+
+def job_name(kind: str) -> str:
+    """``<prefix>-<kind>-<run id>-<retry count>``: unique per attempt, at most 63 characters
+    (the longest, ``rankops-staging-registry-promote-1a2b3c4d-2``, has 43)."""
+    return f"States.Format('{{}}-{kind}-{{}}-{{}}', $.run.job_prefix, $.job_id, $$.State.RetryCount)"
 
 
 def job_environment(r: Mapping[str, str]) -> dict[str, str]:
@@ -61,7 +68,7 @@ def processing(
     result_path: str,
 ) -> dict[str, Any]:
     params: dict[str, Any] = {
-        "ProcessingJobName.$": f"States.Format('{{}}-{kind}-{{}}', $.run.job_prefix, $.job_id)",
+        "ProcessingJobName.$": job_name(kind),
         "RoleArn": r["SageMakerJobRoleArn"],
         "AppSpecification": {
             "ImageUri": r["ImageUri"],
@@ -124,6 +131,7 @@ def release(
     on_error: str,
     result_path: str,
     extra: dict[str, Any] | None = None,
+    failure_path: str = "$.failure",
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "action": action,
@@ -150,11 +158,19 @@ def release(
         on_error=on_error,
         result_path=result_path,
         comment=f"release: {action}",
+        failure_path=failure_path,
     )
 
 
-def wait_for_endpoint(r: Mapping[str, str], prefix: str, done: str, on_error: str) -> dict[str, dict[str, Any]]:
-    """Poll ``DescribeEndpoint`` until the update finished (InService) or failed."""
+UPDATING = ("Creating", "Updating", "SystemUpdating")
+
+
+def wait_for_endpoint(
+    r: Mapping[str, str], prefix: str, done: str, on_error: str, failure_path: str = "$.failure"
+) -> dict[str, dict[str, Any]]:
+    """Poll ``DescribeEndpoint`` while the update is in progress; InService goes on to ``done``.
+    Any other status (Failed, RollingBack, OutOfService, ...) is recorded at ``failure_path``
+    and goes to ``on_error``: the loop never waits on an endpoint that will not settle."""
     return {
         f"{prefix}Wait": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": f"{prefix}Describe"},
         f"{prefix}Describe": {
@@ -164,7 +180,7 @@ def wait_for_endpoint(r: Mapping[str, str], prefix: str, done: str, on_error: st
             "ResultSelector": {"status.$": "$.EndpointStatus"},
             "ResultPath": "$.endpoint",
             "Retry": retry(),
-            "Catch": catch(on_error),
+            "Catch": catch(on_error, failure_path),
             "Next": f"{prefix}Ready?",
         },
         f"{prefix}Ready?": {
@@ -172,11 +188,63 @@ def wait_for_endpoint(r: Mapping[str, str], prefix: str, done: str, on_error: st
             "Choices": [
                 {"Variable": "$.endpoint.status", "StringEquals": "InService", "Next": done},
                 {
-                    "Or": [{"Variable": "$.endpoint.status", "StringEquals": s} for s in ("Failed", "RollingBack")],
-                    "Next": on_error,
+                    "Or": [{"Variable": "$.endpoint.status", "StringEquals": s} for s in UPDATING],
+                    "Next": f"{prefix}Wait",
                 },
             ],
-            "Default": f"{prefix}Wait",
+            "Default": f"{prefix}Failed",
+        },
+        f"{prefix}Failed": {
+            "Type": "Pass",
+            "Parameters": {
+                "Error": "EndpointUpdateFailed",
+                "Cause.$": "States.Format('endpoint {} is {}', '" + r["EndpointName"] + "', $.endpoint.status)",
+            },
+            "ResultPath": failure_path,
+            "Next": on_error,
+        },
+    }
+
+
+def approval(
+    topic: str,
+    name: str,
+    subject: str,
+    *,
+    next_state: str,
+    on_error: str,
+    details: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``<name>?`` (is an approval required here?) and ``<name>``: publish the release's evidence
+    with a task token and wait for ``SendTaskSuccess`` (approve) or ``SendTaskFailure`` (reject)."""
+    return {
+        f"{name}?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.approval_required", "StringEquals": "true", "Next": name}],
+            "Default": next_state,
+        },
+        name: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
+            "Parameters": {
+                "TopicArn": topic,
+                "Subject": subject,
+                "Message": {
+                    "execution.$": "$.execution",
+                    "version.$": "$.gate.result.version",
+                    "champion_version.$": "$.gate.result.champion_version",
+                    "metrics.$": "$.gate.result.metrics",
+                    **(details or {}),
+                    "task_token.$": "$$.Task.Token",
+                    "approve": "aws stepfunctions send-task-success --task-token <task_token> --task-output '{}'",
+                    "reject": "aws stepfunctions send-task-failure --task-token <task_token> --error Rejected",
+                },
+            },
+            "TimeoutSeconds": APPROVAL_TIMEOUT_S,
+            "ResultPath": "$.approval",
+            "Retry": retry(),
+            "Catch": catch(on_error),
+            "Next": next_state,
         },
     }
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -113,7 +113,8 @@ class Pipeline(Construct):
             definition_substitutions=substitutions,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
-            timeout=Duration.hours(24),
+            # no `timeout=` here: CDK drops it for a definition given as a string; the
+            # execution timeout is the definition's own TimeoutSeconds (stepfunctions/definition.py)
         )
         cfn_lint_ignore(self.state_machine, "W3005")  # CDK: DependsOn the role it also GetAtts (harmless)
         role = self.state_machine.role

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rankops.cli.common import Parser, add_common, command, settings_from
@@ -46,6 +48,13 @@ def register(sub: Any) -> None:
         help="start at this state, with the input it received in the last execution that reached it",
     )
     run.add_argument("--until", metavar="STATE", help="stop after this state")
+    run.add_argument(
+        "--approve",
+        choices=("ask", "yes", "no"),
+        default="ask",
+        help="answer to approval requests (pipeline.approval_required): ask on a terminal (default; "
+        "elsewhere: reject), yes, or no",
+    )
     run.add_argument("--quiet", action="store_true", help="no per-state progress lines")
     run.set_defaults(func=run_pipeline)
     history = command(
@@ -109,10 +118,29 @@ def run_pipeline(args: argparse.Namespace) -> int:
             raise RankopsError(f"--input is not valid JSON: {err}") from None
     print(f"pipeline ({settings.env}): running the deployed definition locally", flush=True)
     record = run_local(
-        settings, execution_input, start=args.start, until=args.until, on_state=None if args.quiet else progress_line
+        settings,
+        execution_input,
+        start=args.start,
+        until=args.until,
+        on_state=None if args.quiet else progress_line,
+        approver=approver(args.approve),
     )
     print(summary(record))
     return 0 if record.status == "SUCCEEDED" else 2
+
+
+def approver(answer: str) -> Callable[[dict[str, Any]], bool] | None:
+    """``--approve``: a fixed answer, or a question on the terminal (None: nobody to ask)."""
+    if answer != "ask":
+        return lambda request: answer == "yes"
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(request: dict[str, Any]) -> bool:
+        print("approval requested:\n" + json.dumps(request, indent=2, default=str), flush=True)
+        return input("approve this release? [y/N] ").strip().lower() in ("y", "yes")
+
+    return ask
 
 
 def summary(record: Any) -> str:
@@ -121,6 +149,9 @@ def summary(record: Any) -> str:
     lines = [f"execution {record.name}: {record.status} in {record.ended - record.started:.0f}s"]
     if gate:
         lines.append(f"gate: {gate['decision']} version {gate['version']} - " + "; ".join(gate["reasons"]))
+    for request in getattr(record, "approvals", []):
+        answer = "approved" if request["approved"] else "rejected"
+        lines.append(f"approval: version {request.get('version')} {answer}")
     if record.error:
         lines.append(f"error: {record.error}: {str(record.cause)[:500]}")
     lines.append("history: rankops pipeline history --show " + record.name)

@@ -3,7 +3,8 @@
 * :func:`feature_readiness`: may training start? The latest feature run passed validation
   and the published features reach the data snapshot within the tightest freshness SLA.
 * :func:`gate_outcome`: the evaluation job's recorded gate decision, trimmed to what the
-  state machine's Choice and the notifications need.
+  state machine's Choice and the notifications need (and whether the "challenger" is in
+  fact the serving champion, as on a re-run of the same snapshot).
 """
 
 from __future__ import annotations
@@ -58,12 +59,18 @@ def gate_outcome(evaluation: dict[str, Any] | None, uri: str = "") -> dict[str, 
     metrics = evaluation.get("metrics", {})
     overall = {n: p["overall"] for n, p in metrics.items() if isinstance(p, dict) and "overall" in p}
     overall.update({f"baseline_{b}": m.get("overall", {}) for b, m in metrics.get("baselines", {}).items()})
+    version = str(evaluation["version"])
+    champion = evaluation.get("champion_version")
+    champion = None if champion is None else str(champion)
     return {
         "promote": bool(evaluation["promote"]),
+        # a re-run of a released snapshot trains nothing new (training reuses the version):
+        # releasing the champion against itself would only disturb what serves
+        "already_champion": version == champion,
         "decision": evaluation["decision"],
         "reasons": list(evaluation["reasons"]),
-        "version": str(evaluation["version"]),
-        "champion_version": evaluation.get("champion_version"),
+        "version": version,
+        "champion_version": champion,
         "thresholds": evaluation.get("thresholds", {}),
         "metrics": overall,
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +119,15 @@ def _local_buckets_env(buckets: Buckets) -> Any:
             os.environ[LOCAL_BUCKETS_ENV] = before
 
 
+def executable_definition(settings: Settings, start: str | None = None, until: str | None = None) -> str:
+    """The text the local runner executes: the deployed template with this machine's values
+    substituted (and, for ``--from``/``--until``, the start or end moved)."""
+    text = substitute(definition_template(), local_resources(settings))
+    if start or until:
+        text = json.dumps(_window(json.loads(text), start, until))
+    return text
+
+
 def run_local(
     settings: Settings,
     execution_input: Mapping[str, Any],
@@ -127,16 +137,20 @@ def run_local(
     on_state: Callable[[runner.StateRecord], None] | None = None,
     handlers: Mapping[str, Any] | None = None,
     timeout_s: float = 3600,
+    approver: runner.Approver | None = None,
 ) -> runner.ExecutionRecord:
-    """Execute the pipeline locally; the record is also saved under ``RANKOPS_HOME/pipeline``."""
+    """Execute the pipeline locally; the record is also saved under ``RANKOPS_HOME/pipeline``.
+    Approval requests (``pipeline.approval_required``) go to ``approver``; without one they are
+    rejected and the release rolls back, as an unanswered approval would."""
     buckets = local_buckets(settings)
-    template = definition_template()
-    text = substitute(template, local_resources(settings))
-    if start or until:
-        text = json.dumps(_window(json.loads(text), start, until))
+    text = executable_definition(settings, start, until)
     if start:  # the state's recorded input, with this run's options applied to its run settings
         resumed = resume_input(settings.home, start)
         resumed["run"] = {**resumed.get("run", {}), **dict(execution_input)}
+        if "job_id" in resumed:  # new jobs get new names: SageMaker never reuses one
+            resumed["job_id"] = uuid.uuid4().hex[:8]
+        if "approval_required" in resumed:  # deployment configuration: today's, not the recorded run's
+            resumed["approval_required"] = local_resources(settings)["ApprovalRequired"]
         execution_input = resumed
     jobs = LocalJobs(
         settings.home,
@@ -158,7 +172,8 @@ def run_local(
             resources,
             on_state=on_state,
             timeout_s=timeout_s,
-            template_sha=runner.sha(template),
+            template_sha=runner.sha(definition_template()),
+            approver=approver,
         )
     runner.save(settings.home, record)
     return record

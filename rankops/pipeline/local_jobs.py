@@ -15,8 +15,10 @@ job reads and writes the local lake exactly where AWS would use S3.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +78,35 @@ def _publish(source: Path, destination: Path) -> None:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
     else:
         staging.rename(destination)
+
+
+@functools.cache
+def _service_model(service: str) -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)
+
+
+def validate_request(service: str, action: str, params: Mapping[str, Any]) -> None:
+    """Reject a request the real API would reject: botocore's checks (types, required members,
+    minimum lengths) plus the maximum lengths and patterns of top-level names, which the
+    service enforces (a 64-character job name fails in AWS, so it fails here)."""
+    from botocore.validate import ParamValidator
+
+    operation = _service_model(service).operation_model(action[0].upper() + action[1:])
+    report = ParamValidator().validate(dict(params), operation.input_shape)
+    problems = [report.generate_report()] if report.has_errors() else []
+    for member, value in params.items():
+        shape = operation.input_shape.members.get(member)
+        if shape is None or not isinstance(value, str):
+            continue
+        limit, pattern = shape.metadata.get("max"), shape.metadata.get("pattern")
+        if limit is not None and len(value) > limit:
+            problems.append(f"{member} {value!r} is longer than {limit} characters")
+        if pattern and not re.fullmatch(pattern.strip("^$"), value):
+            problems.append(f"{member} {value!r} does not match {pattern}")
+    if problems:
+        raise LocalTaskFailed({"FailureReason": f"ValidationException ({service}:{action}): " + "; ".join(problems)})
 
 
 class LocalJobs:
@@ -147,15 +178,19 @@ class LocalJobs:
                 }
             )
 
-    def _base(self, kind: str, name: str) -> Path:
+    def _base(self, kind: str, name: str, *, unique: bool) -> Path:
         base = self.home / "sagemaker" / kind / name
         if base.exists():
+            if unique:  # SageMaker never reuses a job name, not even a failed job's
+                raise LocalTaskFailed({"FailureReason": f"ResourceInUse: a {kind} job named {name!r} already exists"})
             shutil.rmtree(base)
         base.mkdir(parents=True)
         return base
 
     # -- SageMaker --------------------------------------------------------------------------
     def sagemaker(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        if action in ("createProcessingJob", "createTrainingJob"):
+            validate_request("sagemaker", action, params)
         if action == "createProcessingJob":
             return self.processing(params)
         if action == "createTrainingJob":
@@ -166,7 +201,7 @@ class LocalJobs:
 
     def processing(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["ProcessingJobName"]
-        base = self._base("processing", name)
+        base = self._base("processing", name, unique=True)
         for item in params.get("ProcessingInputs", []):
             s3 = item["S3Input"]
             source, target = self.buckets.local(s3["S3Uri"]), base / s3["LocalPath"].lstrip("/")
@@ -195,7 +230,7 @@ class LocalJobs:
 
     def training(self, params: dict[str, Any]) -> dict[str, Any]:
         name = params["TrainingJobName"]
-        base = self._base("training", name)
+        base = self._base("training", name, unique=True)
         opt_ml = base / "opt" / "ml"
         env = dict(params.get("Environment", {}))
         channels = []
@@ -242,8 +277,9 @@ class LocalJobs:
     def emr_serverless(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         if action != "startJobRun":
             raise LocalTaskFailed({"FailureReason": f"emr-serverless:{action} has no local implementation"})
+        validate_request("emr-serverless", action, params)
         name = params.get("Name") or f"job-run-{time.time_ns()}"
-        base = self._base("emr", name)
+        base = self._base("emr", name, unique=False)
         submit = params["JobDriver"]["SparkSubmit"]
         entry = self.buckets.rewrite(submit["EntryPoint"])
         spark_submit = Path(sys.executable).with_name("spark-submit")

@@ -54,6 +54,8 @@ class ExecutionRecord:
     states: list[StateRecord] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     template_sha: str = ""  # sha256 of the definition text before substitution (what CDK deploys)
+    definition_sha: str = ""  # sha256 of the text the interpreter ran (as the state machine stored it)
+    approvals: list[dict[str, Any]] = field(default_factory=list)  # approval requests and their answers
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +110,40 @@ def _state_events(
                 running[-1].error = f"{details.get('error')}: {str(details.get('cause', ''))[:300]}"
 
 
+# An approver sees the approval request (the SNS message the state machine publishes, with
+# the release's evidence) and answers: True approves, False rejects.
+Approver = Callable[[dict[str, Any]], bool]
+
+
+def _approval_requests(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``.waitForTaskToken`` publications among ``events``: their message, with the token."""
+    requests = []
+    for event in events:
+        details = event.get("taskScheduledEventDetails") or {}
+        if event["type"] != "TaskScheduled" or not str(details.get("resource", "")).endswith(".waitForTaskToken"):
+            continue
+        message = json.loads(details.get("parameters") or "{}").get("Message", {})
+        message = json.loads(message) if isinstance(message, str) else message
+        if isinstance(message, dict) and message.get("task_token"):
+            requests.append(message)
+    return requests
+
+
+def _answer(sfn: Any, request: dict[str, Any], approver: Approver | None) -> dict[str, Any]:
+    """Send the approver's answer (or, with no approver, a rejection that says how to approve)."""
+    token = request["task_token"]
+    shown = {k: v for k, v in request.items() if k not in ("task_token", "approve", "reject")}
+    if approver is None:
+        approved, cause = False, "approval required but nobody to ask: run with --approve yes|no"
+    else:
+        approved, cause = approver(shown), "rejected by the local approver"
+    if approved:
+        sfn.send_task_success(taskToken=token, output=json.dumps({"approved": True, "by": "local"}))
+    else:
+        sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause=cause)
+    return {**shown, "approved": approved}
+
+
 def run_definition(
     definition: str,
     execution_input: Mapping[str, Any],
@@ -119,8 +155,12 @@ def run_definition(
     timeout_s: float = 3600,
     on_state: Callable[[StateRecord], None] | None = None,
     template_sha: str = "",
+    approver: Approver | None = None,
 ) -> ExecutionRecord:
-    """Execute ``definition`` (ASL JSON text, substitutions already applied) to completion."""
+    """Execute ``definition`` (ASL JSON text, substitutions already applied) to completion.
+
+    A run longer than ``timeout_s`` is stopped and recorded as ``ABORTED`` (error
+    ``LocalTimeout``); approval requests go to ``approver`` (none: they are rejected)."""
     try:
         json.loads(definition)
     except json.JSONDecodeError as err:
@@ -130,7 +170,16 @@ def run_definition(
     quiet.setLevel(logging.CRITICAL)
     try:
         return _run(
-            definition, execution_input, handlers, resources, name, time_scale, timeout_s, on_state, template_sha
+            definition,
+            execution_input,
+            handlers,
+            resources,
+            name,
+            time_scale,
+            timeout_s,
+            on_state,
+            template_sha,
+            approver,
         )
     finally:
         quiet.setLevel(level)
@@ -146,6 +195,7 @@ def _run(
     timeout_s: float,
     on_state: Callable[[StateRecord], None] | None,
     template_sha: str,
+    approver: Approver | None,
 ) -> ExecutionRecord:
     import boto3
     from moto import mock_aws
@@ -168,6 +218,7 @@ def _run(
             sns.create_topic(Name=topic)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+        stored = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
         execution_name = new_run_id()
         started = time.time()
         execution = sfn.start_execution(
@@ -175,18 +226,22 @@ def _run(
         )["executionArn"]
         records: dict[str, StateRecord] = {}
         order: list[StateRecord] = []
+        approvals: list[dict[str, Any]] = []
         seen = 0
         deadline = time.monotonic() + timeout_s
+        timed_out = False
         while True:
             status = sfn.describe_execution(executionArn=execution)
             events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-            _state_events(events[seen:], records, order, on_state)
-            seen = len(events)
+            fresh, seen = events[seen:], len(events)
+            _state_events(fresh, records, order, on_state)
             if status["status"] != "RUNNING":
                 break
-            if time.monotonic() > deadline:
-                sfn.stop_execution(executionArn=execution, error="LocalTimeout", cause=f"exceeded {timeout_s}s")
-                raise RankopsError(f"the local pipeline run exceeded {timeout_s:.0f}s and was stopped")
+            approvals.extend(_answer(sfn, request, approver) for request in _approval_requests(fresh))
+            if time.monotonic() > deadline and not timed_out:  # stop it, then record how it ended
+                sfn.stop_execution(executionArn=execution, error="LocalTimeout", cause=f"exceeded {timeout_s:.0f}s")
+                timed_out = True
+                continue
             time.sleep(0.05)
         for record in order:
             if record.status == "running":
@@ -199,11 +254,13 @@ def _run(
             ended=time.time(),
             input=dict(execution_input),
             output=output,
-            error=status.get("error"),
-            cause=status.get("cause"),
+            error="LocalTimeout" if timed_out else status.get("error"),
+            cause=f"the local run exceeded {timeout_s:.0f}s and was stopped" if timed_out else status.get("cause"),
             states=order,
             events=[{**e, "timestamp": e["timestamp"].timestamp()} for e in events],
             template_sha=template_sha,
+            definition_sha=sha(stored),
+            approvals=approvals,
         )
 
 

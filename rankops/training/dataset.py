@@ -9,6 +9,7 @@ added with the same functions the server and the evaluation use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,16 +66,25 @@ def order_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.iloc[order].reset_index(drop=True)
 
 
-def build_training_frame(spark: SparkSession, lake: Lake, settings: Settings) -> pd.DataFrame:
+def build_training_frame(
+    spark: SparkSession, lake: Lake, settings: Settings, until: datetime | None = None
+) -> pd.DataFrame:
     """Every logged impression with its point-in-time features and its label, ordered by
-    request time so the rows of one request are contiguous."""
+    request time so the rows of one request are contiguous. ``until`` (the pipeline's data
+    snapshot) keeps only requests logged before it, so re-running a snapshot later, after
+    more logs arrived, builds the same dataset."""
+    from pyspark.sql import functions as F
+
     from rankops.features import spark as fspark
 
     events = fspark.read_committed(spark, lake, "raw", "events").select(*EVENT_COLUMNS)
+    if until is not None:
+        events = events.where(F.col("ts") < F.lit(until))
     joined = fspark.join_all_features(events, read_offline(spark, lake, settings))
     frame: pd.DataFrame = joined.toPandas()
     if frame.empty:
-        raise DataError("no logged impressions to train on; run `rankops generate` or `rankops ingest` first")
+        before = f" before the snapshot {until.isoformat()}" if until is not None else ""
+        raise DataError(f"no logged impressions{before} to train on; run `rankops generate` or `rankops ingest` first")
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     frame = order_rows(frame)
     frame = add_request_features(frame)

@@ -19,7 +19,7 @@ from rankops.features import offline
 from rankops.features.materialize import materialize
 from rankops.lake import Lake
 from rankops.pipeline.engine import LocalTaskFailed
-from rankops.pipeline.local import definition_template, run_local
+from rankops.pipeline.local import definition_template, executable_definition, run_local
 from rankops.pipeline.runner import sha
 from rankops.serving import background
 from rankops.synthetic import MarketplaceSpec, generate, write_marketplace
@@ -60,6 +60,7 @@ def test_first_run_trains_registers_and_serves_a_champion(home) -> None:  # type
     assert registry.alias_version(home, registry.CHAMPION) == "1"
     assert served_version(home) == "1"
     assert record.template_sha == sha(definition_template()), "the runner executed the deployed text"
+    assert record.definition_sha == sha(executable_definition(home)), "... with this machine's values substituted"
 
 
 def test_a_threshold_in_the_input_changes_the_decision(home) -> None:  # type: ignore[no-untyped-def]
@@ -84,9 +85,11 @@ def test_a_rejected_challenger_is_not_registered_and_the_champion_stays(home) ->
 
 def test_transient_failures_are_retried_and_lasting_ones_reach_the_catch(home) -> None:  # type: ignore[no-untyped-def]
     attempts: list[str] = []
+    names: list[str] = []
 
     def flaky(action: str, params: dict[str, Any]) -> dict[str, Any]:
         attempts.append(action)
+        names.append(params["TrainingJobName"])
         if len(attempts) <= 2:
             raise LocalTaskFailed({"TrainingJobStatus": "Failed", "FailureReason": "CapacityError: try later"})
         return {"TrainingJobName": params["TrainingJobName"], "TrainingJobStatus": "Completed",
@@ -94,6 +97,7 @@ def test_transient_failures_are_retried_and_lasting_ones_reach_the_catch(home) -
 
     retried = run_local(home, {}, start="Training", until="Training", handlers={"sagemaker": flaky})
     assert retried.status == "SUCCEEDED" and attempts == ["createTrainingJob"] * 3
+    assert len(set(names)) == 3, f"SageMaker never reuses a job name: each attempt has its own ({names})"
 
     def broken(action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise LocalTaskFailed({"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: bad input"})
@@ -104,16 +108,48 @@ def test_transient_failures_are_retried_and_lasting_ones_reach_the_catch(home) -
     assert registry.alias_version(home, registry.CHAMPION) == "1", "the champion keeps serving"
 
 
-def test_a_better_challenger_goes_through_shadow_canary_and_blue_green(home) -> None:  # type: ignore[no-untyped-def]
-    record = run_local(home, {"overrides": {"training": {"seed": 5}, "gate": {"max_ndcg_drop_relative": 0.05}}},
-                       start="Training")  # fmt: skip
+BETTER = {"overrides": {"training": {"seed": 5}, "gate": {"max_ndcg_drop_relative": 0.05}}}
+
+
+def test_a_better_challenger_goes_through_shadow_approval_canary_and_blue_green(home) -> None:  # type: ignore[no-untyped-def]
+    asked: list[dict[str, Any]] = []
+    production = make_settings(home.home, pipeline={"approval_required": True})
+    record = run_local(production, BETTER, start="Training", approver=lambda request: asked.append(request) or True)
     assert record.status == "SUCCEEDED", (record.error, record.cause)
     states = visited(record)
-    for stage in ("Register", "Shadow", "ShadowCheck", "Canary", "Promote", "PromoteRegistry", "Done"):
+    for stage in ("Register", "Shadow", "ShadowCheck", "Approval", "Canary", "Promote", "PromoteRegistry", "Done"):
         assert stage in states
+    assert states.index("ShadowCheck") < states.index("Approval") < states.index("Canary")
+    (request,) = asked
+    assert request["version"] == record.output["gate"]["result"]["version"] and request["shadow"]["ok"]
     assert states.count("CanaryCheck") == 3, "10% -> 50% -> 100%, checked at each step"
     new = record.output["gate"]["result"]["version"]
     assert registry.aliases(home) == {"champion": new, "previous": "1"}
     assert served_version(home) == new
     shadow = record.output["shadow"]["result"]
     assert shadow["ok"] and "rank correlation" in shadow["reasons"][0]
+
+
+def test_rerunning_the_same_input_changes_nothing(home) -> None:  # type: ignore[no-untyped-def]
+    """Same snapshot, same configuration: training finds its version, the release is skipped."""
+    champion = registry.alias_version(home, registry.CHAMPION)
+    versions = len(registry.list_versions(home))
+    record = run_local(home, BETTER)
+    assert record.status == "SUCCEEDED", (record.error, record.cause)
+    states = visited(record)
+    assert "AlreadyChampion" in states and "Register" not in states and "Shadow" not in states
+    assert record.output["gate"]["result"]["version"] == champion
+    assert len(registry.list_versions(home)) == versions, "no duplicate registry versions"
+    assert registry.alias_version(home, registry.CHAMPION) == champion and served_version(home) == champion
+
+
+def test_a_rejected_approval_rolls_the_shadow_back_and_keeps_the_champion(home) -> None:  # type: ignore[no-untyped-def]
+    champion = registry.alias_version(home, registry.CHAMPION)
+    production = make_settings(home.home, pipeline={"approval_required": True})
+    overrides = {"overrides": {"training": {"seed": 9}, "gate": {"max_ndcg_drop_relative": 0.5}}}
+    record = run_local(production, overrides, start="Training", approver=lambda request: False)
+    assert record.status == "FAILED"
+    states = visited(record)
+    assert "Approval" in states and "Canary" not in states and "Rollback" in states
+    assert registry.alias_version(home, registry.CHAMPION) == champion and served_version(home) == champion
+    assert registry.alias_version(home, registry.CHALLENGER) is None

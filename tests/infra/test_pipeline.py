@@ -71,11 +71,16 @@ def test_the_seam_rejects_a_definition_using_an_unknown_substitution() -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_cdk_deploys_exactly_the_text_the_local_runner_executes(synthesized, env: str) -> None:  # type: ignore[no-untyped-def]
+def test_cdk_deploys_exactly_the_text_the_local_runner_executes(synthesized, env: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """One definition: the template's DefinitionString is the text the local runner substitutes and runs."""
-    from rankops.pipeline.local import definition_template
+    from rankops.pipeline.local import definition_template, executable_definition, local_resources
+    from stepfunctions.definition import substitute
+    from tests.conftest import make_settings
 
-    assert state_machine(synthesized[env])["DefinitionString"] == definition_template()
+    deployed = state_machine(synthesized[env])["DefinitionString"]
+    assert deployed == definition_template()
+    settings = make_settings(tmp_path)
+    assert substitute(deployed, local_resources(settings)) == executable_definition(settings)
 
 
 def test_state_machine_role_is_limited_to_the_pipeline(synthesized) -> None:  # type: ignore[no-untyped-def]

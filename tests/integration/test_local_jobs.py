@@ -34,18 +34,33 @@ def jobs(tmp_path: Path) -> LocalJobs:
     return LocalJobs(tmp_path / "home", buckets, tmp_path, commands={"train": train})
 
 
-def processing(command: list[str], seconds: int = 60) -> dict:
+ROLE = "arn:aws:iam::123456789012:role/jobs"
+S3_IN = {"S3DataType": "S3Prefix", "S3InputMode": "File"}
+RESOURCES = {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}}
+
+
+def processing(command: list[str], seconds: int = 60, name: str = "job-1") -> dict:
+    """A complete CreateProcessingJob request (the local handler validates it as the API does)."""
     return {
-        "ProcessingJobName": "job-1",
+        "ProcessingJobName": name,
+        "RoleArn": ROLE,
+        "ProcessingResources": RESOURCES,
         "AppSpecification": {"ImageUri": "x", "ContainerEntrypoint": command},
         "ProcessingInputs": [
-            {"InputName": "data", "S3Input": {"S3Uri": "s3://b/in", "LocalPath": "/opt/ml/processing/input/data"}}
+            {
+                "InputName": "data",
+                "S3Input": {"S3Uri": "s3://b/in", "LocalPath": "/opt/ml/processing/input/data", **S3_IN},
+            }
         ],
         "ProcessingOutputConfig": {
             "Outputs": [
                 {
                     "OutputName": "result",
-                    "S3Output": {"S3Uri": "s3://b/out/result", "LocalPath": "/opt/ml/processing/output/result"},
+                    "S3Output": {
+                        "S3Uri": "s3://b/out/result",
+                        "LocalPath": "/opt/ml/processing/output/result",
+                        "S3UploadMode": "EndOfJob",
+                    },
                 }
             ]
         },
@@ -62,19 +77,21 @@ def test_processing_job_reads_inputs_and_publishes_outputs(jobs: LocalJobs, tmp_
 
 def test_failed_and_overdue_jobs_fail_like_sagemaker_reports_it(jobs: LocalJobs) -> None:
     with pytest.raises(LocalTaskFailed) as failed:
-        jobs.sagemaker("createProcessingJob", processing(["python3", "-c", "import sys; print('boom'); sys.exit(3)"]))
+        jobs.sagemaker(
+            "createProcessingJob", processing(["python3", "-c", "import sys; print('boom'); sys.exit(3)"], name="boom")
+        )
     assert failed.value.cause["ExitCode"] == 3 and "boom" in failed.value.cause["FailureReason"]
     with pytest.raises(LocalTaskFailed, match="MaxRuntimeInSeconds"):
-        jobs.sagemaker("createProcessingJob", processing(["python3", "-c", "import time; time.sleep(30)"], 1))
+        jobs.sagemaker("createProcessingJob", processing(["python3", "-c", "import time; time.sleep(30)"], 1, "slow"))
     with pytest.raises(LocalTaskFailed, match="no data at"):
         jobs.sagemaker(
             "createProcessingJob",
             {
-                **processing(["true"]),
+                **processing(["true"], name="no-input"),
                 "ProcessingInputs": [
                     {
                         "InputName": "x",
-                        "S3Input": {"S3Uri": "s3://b/missing", "LocalPath": "/opt/ml/processing/input/x"},
+                        "S3Input": {"S3Uri": "s3://b/missing", "LocalPath": "/opt/ml/processing/input/x", **S3_IN},
                     }
                 ],
             },
@@ -86,12 +103,34 @@ def test_training_job_follows_script_mode(jobs: LocalJobs, tmp_path: Path) -> No
         "createTrainingJob",
         {
             "TrainingJobName": "train-1",
+            "RoleArn": ROLE,
+            "AlgorithmSpecification": {"TrainingImage": "x", "TrainingInputMode": "File"},
             "HyperParameters": {"depth": "7"},
-            "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": "s3://b/in"}}}],
+            "InputDataConfig": [
+                {
+                    "ChannelName": "train",
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in"}},
+                }
+            ],
             "OutputDataConfig": {"S3OutputPath": "s3://b/models"},
+            "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
         },
     )
     assert described["ModelArtifacts"]["S3ModelArtifacts"] == "s3://b/models/train-1/output/model.tar.gz"
     with tarfile.open(tmp_path / "bucket" / "models" / "train-1" / "output" / "model.tar.gz") as tar:
         assert tar.extractfile("model.txt").read() == b"7abc"  # type: ignore[union-attr]
     assert json.loads(described["HyperParameters"]["depth"]) == 7
+
+
+def test_requests_the_api_would_refuse_are_refused(jobs: LocalJobs) -> None:
+    """SageMaker rejects names over 63 characters and never reuses a job name; neither do local runs."""
+    with pytest.raises(LocalTaskFailed, match="longer than 63 characters"):
+        jobs.sagemaker("createProcessingJob", processing(["true"], name="j" * 64))
+    with pytest.raises(LocalTaskFailed, match="RoleArn"):
+        jobs.sagemaker(
+            "createProcessingJob", {k: v for k, v in processing(["true"], name="x").items() if k != "RoleArn"}
+        )
+    jobs.sagemaker("createProcessingJob", processing(["true"], name="once"))
+    with pytest.raises(LocalTaskFailed, match="ResourceInUse"):
+        jobs.sagemaker("createProcessingJob", processing(["true"], name="once"))

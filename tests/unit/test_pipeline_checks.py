@@ -52,6 +52,7 @@ def test_gate_outcome_keeps_the_decision_and_the_metrics() -> None:
     }
     outcome = gate_outcome(doc)
     assert outcome["promote"] is False and outcome["version"] == "4" and outcome["champion_version"] == "3"
+    assert outcome["already_champion"] is False
     assert outcome["metrics"] == {
         "challenger": {"ndcg@10": 0.5},
         "champion": {"ndcg@10": 0.6},
@@ -59,3 +60,10 @@ def test_gate_outcome_keeps_the_decision_and_the_metrics() -> None:
     }
     with pytest.raises(DataError, match=r"no evaluation report at s3://b/e\.json"):
         gate_outcome(None, "s3://b/e.json")
+
+
+def test_a_rerun_that_trained_the_champion_again_is_recognised() -> None:
+    doc = {"promote": True, "decision": "promote", "reasons": [], "version": 3, "champion_version": 3}
+    assert gate_outcome(doc)["already_champion"] is True
+    first = {**doc, "champion_version": None}
+    assert gate_outcome(first)["already_champion"] is False and gate_outcome(first)["champion_version"] is None

@@ -110,7 +110,8 @@ def test_seams_run_local_jobs_lambdas_retries_and_shortened_waits() -> None:
     assert output["endpoint"]["EndpointStatus"] == "InService"
     assert output["lambda"] == {"seen": 42}
     assert attempts == ["createTrainingJob"] * 3 + ["describeEndpoint"], "failed twice, retried, then succeeded"
-    assert time.monotonic() - started < 5, "60 s retry intervals and a 1 h wait were shortened"
+    # unshortened, the two 60 s retry intervals and the 1 h wait would take over an hour
+    assert time.monotonic() - started < 120, "retry intervals and waits were shortened"
 
 
 def test_failures_surface_as_aws_reports_them() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rankops.features.offline import dataset_name
@@ -25,12 +26,23 @@ def manifest_uri(lake: Lake, dataset_hash: str) -> str:
     return lake.uri("artifacts", "datasets", dataset_hash, MANIFEST_FILE)
 
 
-def run(settings: Settings, paths: ProcessingPaths, *, spark: SparkSession, lake: Lake) -> ProcessedDataset:
-    """Build the training frame from the lake, split it, write the channels
-    (``output/{train,validation,holdout}``) and the manifest (``output/manifest`` and
-    the lake's artifacts zone)."""
-    frame = build_training_frame(spark, lake, settings)
-    source = {"events": lake.uri("raw", "events"), "features": lake.uri("features", dataset_name(settings, "item"))}
+def run(
+    settings: Settings,
+    paths: ProcessingPaths,
+    *,
+    spark: SparkSession,
+    lake: Lake,
+    snapshot: datetime | None = None,
+) -> ProcessedDataset:
+    """Build the training frame from the lake (requests before ``snapshot``, if given), split
+    it, write the channels (``output/{train,validation,holdout}``) and the manifest
+    (``output/manifest`` and the lake's artifacts zone)."""
+    frame = build_training_frame(spark, lake, settings, until=snapshot)
+    source = {
+        "events": lake.uri("raw", "events"),
+        "features": lake.uri("features", dataset_name(settings, "item")),
+        "snapshot": snapshot.isoformat() if snapshot is not None else "latest",
+    }
     dataset = write_processed(process_frame(frame, settings, source), {c: paths.output(c) for c in CHANNELS})
     out = paths.output(MANIFEST_OUTPUT)
     out.mkdir(parents=True, exist_ok=True)
