@@ -15,6 +15,7 @@ from rankops.errors import RankopsError
 app = App()
 try:
     build(app)
-except RankopsError as err:
-    sys.exit(f"rankops: error: {err}")
+except RankopsError as err:  # one line on stderr and exit status 2, as the rankops CLI does
+    print(f"rankops: error: {err}", file=sys.stderr)
+    sys.exit(2)
 app.synth()

@@ -117,17 +117,29 @@ def read_config_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); save the config file as UTF-8") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file: {err.strerror or err}") from err
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
     unknown = set(data) - {"defaults", "env"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level table(s) {sorted(unknown)}; expected [defaults] and [env.<name>]")
+    for key, header in (("defaults", "[defaults]"), ("env", "[env.<name>]")):
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"{path}: {key!r} must be a table ({header}), got {type(data[key]).__name__}")
     bad_envs = set(data.get("env", {})) - set(ENVIRONMENTS)
     if bad_envs:
         raise ConfigError(
             f"{path}: unknown environment(s) {sorted(bad_envs)} under [env]; expected one of {ENVIRONMENTS}"
         )
+    for name, table in data.get("env", {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: env.{name} must be a table ([env.{name}]), got {type(table).__name__}")
     return data
 
 
@@ -162,8 +174,11 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             value = raw
         node = tree
-        for part in parts[:-1]:
+        for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                prefix = "__".join(p.upper() for p in parts[: i + 1])
+                raise ConfigError(f"environment variable {name}: RANKOPS_{prefix} is set to a value, not a section")
         node[parts[-1]] = value
     return tree
 
@@ -184,11 +199,13 @@ def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    overrides_label: str = "overrides",
 ) -> Settings:
     """Build the settings of one environment. Raises ``ConfigError`` naming any bad key.
 
     ``overrides`` (a nested mapping, e.g. ``{"gate": {"ndcg_floor": 0.4}}``) apply last: the
-    pipeline passes its execution input's ``overrides`` to every job this way."""
+    pipeline passes its execution input's ``overrides`` to every job this way; ``overrides_label``
+    names where they came from in error messages (the CLI's ``--set``)."""
     environ = os.environ if environ is None else environ
     env_name = env or environ.get("RANKOPS_ENV") or "local"
     if env_name not in ENVIRONMENTS:
@@ -200,10 +217,24 @@ def load_settings(
     merged = _deep_merge({}, data.get("defaults", {}), origin, f"{file_label} [defaults]")
     merged = _deep_merge(merged, data.get("env", {}).get(env_name, {}), origin, f"{file_label} [env.{env_name}]")
     merged = _deep_merge(merged, _env_overrides(environ), origin, "environment variable RANKOPS_...")
-    merged = _deep_merge(merged, overrides or {}, origin, "overrides")
+    merged = _deep_merge(merged, overrides or {}, origin, overrides_label)
     merged["env"] = env_name
-    home_value = home or environ.get("RANKOPS_HOME") or merged.get("home") or DEFAULT_HOME
-    merged["home"] = Path(home_value)
+    home_value, home_source = next(
+        (value, source)
+        for value, source in (
+            (home, "--home"),
+            (environ.get("RANKOPS_HOME"), "RANKOPS_HOME"),
+            (merged.get("home"), origin.get(("home",), "the configuration")),
+            (DEFAULT_HOME, "the default"),
+        )
+        if value
+    )
+    if not isinstance(home_value, str | os.PathLike):
+        raise ConfigError(f"home: expected a folder path, got {home_value!r} (from {home_source})")
+    home_path = Path(home_value).expanduser()
+    if home_path.exists() and not home_path.is_dir():
+        raise ConfigError(f"home {str(home_path)!r} is not a folder (from {home_source}); point it at a directory")
+    merged["home"] = home_path
     try:
         return Settings.model_validate(merged)
     except ValidationError as err:

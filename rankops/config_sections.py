@@ -6,9 +6,10 @@ environments override them in ``rankops.toml``.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -31,10 +32,19 @@ class LakeConfig(Section):
 class SyntheticConfig(Section):
     """Defaults of ``rankops generate`` and the demo."""
 
-    events: int = Field(300_000, gt=0)
+    events: int = Field(300_000, ge=30)  # one search shows up to 30 items
     days: int = Field(5, gt=0, le=366)
-    seed: int = 7
+    seed: int = Field(7, ge=0)  # NumPy seeds are non-negative
     start: str = "2026-11-01"  # first day of events (UTC); fixed so a seed is reproducible
+
+    @field_validator("start")
+    @classmethod
+    def _iso_date(cls, value: str) -> str:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected a date like 2026-11-01, got {value!r}") from None
+        return value
 
 
 class SparkConfig(Section):

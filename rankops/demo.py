@@ -11,20 +11,22 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rankops import registry
 from rankops.cli.common import Progress
+from rankops.cli.demo import RESET_FOLDERS
 from rankops.config import Settings
-from rankops.errors import RankopsError
+from rankops.errors import ConfigError, RankopsError
 from rankops.features import offline
 from rankops.features.materialize import materialize
-from rankops.lake import Lake
+from rankops.lake import ZONES, Lake
 from rankops.pipeline.local import run_local
 from rankops.pipeline.runner import ExecutionRecord, StateRecord
 from rankops.serving import background
 from rankops.spark_session import get_spark
-from rankops.synthetic import MarketplaceSpec, generate, parse_start, write_marketplace
+from rankops.synthetic import MarketplaceSpec, ensure_raw_empty, generate, parse_start, write_marketplace
 
 
 @dataclass
@@ -54,6 +56,26 @@ def _example_request(lake: Lake) -> dict[str, Any]:
     }
 
 
+def demo_spec(settings: Settings, events: int | None, days: int | None, seed: int | None) -> MarketplaceSpec:
+    """The marketplace the demo generates: the arguments over ``synthetic.*``, validated
+    (``0`` is a value like any other, so ``--events 0`` is an error, not the default)."""
+    cfg = settings.synthetic
+    return MarketplaceSpec(
+        events=cfg.events if events is None else events,
+        days=cfg.days if days is None else days,
+        seed=cfg.seed if seed is None else seed,
+        start=parse_start(cfg.start),
+    )
+
+
+def _lake_inside(lake: Lake, folder: Path) -> bool:
+    for zone in ZONES:
+        uri = lake.zone_uri(zone)  # type: ignore[arg-type]
+        if "://" in uri or not Path(uri).resolve().is_relative_to(folder.resolve()):
+            return False
+    return True
+
+
 def run_demo(
     settings: Settings,
     events: int | None = None,
@@ -62,22 +84,24 @@ def run_demo(
     fresh: bool = True,
     progress: Progress | None = None,
 ) -> DemoResult:
+    """Run the whole local loop. With ``fresh`` (the CLI's only mode) the demo starts from a clean
+    home: it stops this home's background server and removes ``RESET_FOLDERS`` under the home,
+    but only after every argument and setting has been checked, so a bad input deletes nothing."""
     say = progress or Progress(total=4)
-    cfg = settings.synthetic
+    if not settings.is_local:
+        raise ConfigError(f"the demo runs the local platform only; got --env {settings.env} (use --env local)")
+    spec = demo_spec(settings, events, days, seed)
     lake = Lake.from_settings(settings)
+    lake_reset = fresh and _lake_inside(lake, settings.home / "lake")
+    if not lake_reset:  # a lake outside the home (lake.root) is never wiped: it must not hold raw data
+        ensure_raw_empty(lake)
     if fresh:
         background.stop(settings.home)
-        for sub in ("lake", "online", "mlflow", "release", "sagemaker", "pipeline"):
+        for sub in RESET_FOLDERS:
             shutil.rmtree(settings.home / sub, ignore_errors=True)
 
-    spec = MarketplaceSpec(
-        events=events or cfg.events,
-        days=days or cfg.days,
-        seed=cfg.seed if seed is None else seed,
-        start=parse_start(cfg.start),
-    )
     say.stage(f"generate: {spec.events:,} synthetic marketplace events over {spec.days} days (seed {spec.seed})")
-    summary = write_marketplace(lake, generate(spec, say.info), say.info)
+    summary = write_marketplace(lake, generate(spec, say.info), say.info, replace=lake_reset)
     say.info(f"{summary['events']:,} events, {summary['requests']:,} searches -> {lake.uri('raw', 'events')}")
     say.done()
 

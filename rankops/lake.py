@@ -219,6 +219,34 @@ class Lake:
             if info.type == pafs.FileType.File and name.endswith(".parquet") and name not in keep:
                 fs.delete_file(info.path)
 
+    def drop_other_runs(self, zone: Zone, dataset: str, keep_run_id: str) -> list[Partition]:
+        """Unpublish every partition of ``zone/dataset`` whose committed run is not ``keep_run_id``.
+
+        How a writer replaces a whole dataset: it commits all of its partitions under one run id
+        (a partition with the same key is replaced atomically by ``_commit``), then calls this.
+        Each dropped partition loses its manifest first (readers stop seeing it in one delete),
+        then its files; folders left empty are removed. Returns the dropped partitions."""
+        dataset_uri = self.uri(zone, dataset)
+        fs, base = self.filesystem(dataset_uri)
+        dropped = []
+        for part in self.partitions(zone, dataset):
+            if part.run_id == keep_run_id:
+                continue
+            folder = _join(base, part.path)
+            fs.delete_file(_join(folder, MANIFEST))
+            self._collect_garbage(fs, folder, keep=set())
+            dropped.append(part)
+        if isinstance(fs, pafs.LocalFileSystem):  # object stores have no folders to leave behind
+            for part in dropped:
+                segments = part.path.split("/")
+                for depth in range(len(segments), 0, -1):
+                    folder = _join(base, *segments[:depth])
+                    info = fs.get_file_info(folder)
+                    if info.type != pafs.FileType.Directory or fs.get_file_info(pafs.FileSelector(folder)):
+                        break
+                    fs.delete_dir(folder)
+        return dropped
+
     def partitions(self, zone: Zone, dataset: str) -> list[Partition]:
         """Committed partitions of a dataset, sorted by their key values."""
         dataset_uri = self.uri(zone, dataset)

@@ -55,6 +55,9 @@ HOUR_WEIGHTS = np.array(
     [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.5, 3.6, 4, 3.8, 3.5, 3.4, 3.6, 4, 4.5, 5, 5, 4.2, 3, 1.8]
 )
 MS_PER_DAY = 86_400_000
+MAX_DAYS = 366  # as synthetic.days in the configuration
+EARLIEST = date(1970, 1, 1)  # listings may not predate the Unix epoch
+LATEST = date(9999, 12, 31)  # the last day Python's datetime can represent
 
 EVENTS_SCHEMA = pa.schema(
     [
@@ -100,8 +103,21 @@ class MarketplaceSpec:
     def __post_init__(self) -> None:
         if self.events < self.slate_max:
             raise DataError(f"--events must be at least {self.slate_max} (one search shows up to that many items)")
-        if self.days < 1:
-            raise DataError("--days must be at least 1")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise DataError(f"--days must be between 1 and {MAX_DAYS}, got {self.days}")
+        if self.seed < 0:
+            raise DataError(f"--seed must be a non-negative integer, got {self.seed}")
+        first_listing = self.start.toordinal() - self.catalog_history_days
+        if first_listing < EARLIEST.toordinal():
+            raise DataError(
+                f"--start {self.start} is too early: the catalog's listings begin {self.catalog_history_days} days "
+                f"before it, and the lake's timestamps start at {EARLIEST}; choose a --start from "
+                f"{date.fromordinal(EARLIEST.toordinal() + self.catalog_history_days)}"
+            )
+        if self.start.toordinal() + self.days > LATEST.toordinal():
+            raise DataError(
+                f"--start {self.start} with --days {self.days} ends after {LATEST}; choose an earlier --start"
+            )
         if not self.n_items:
             object.__setattr__(self, "n_items", int(np.clip(self.events // 40, 1_000, 200_000)))
         if not self.n_users:
@@ -288,11 +304,36 @@ def _day(ms: np.ndarray) -> np.ndarray:
     return (ms // MS_PER_DAY).astype("datetime64[D]").astype(str)
 
 
+RAW_DATASETS = ("events", "items")
+
+
+def ensure_raw_empty(lake: Lake) -> None:
+    """Refuse to write a second dataset into a raw zone that already holds events or items."""
+    for dataset in RAW_DATASETS:
+        parts = lake.partitions("raw", dataset)
+        if parts:
+            runs = sorted({p.run_id for p in parts})
+            raise DataError(
+                f"{lake.uri('raw', dataset)} already holds {len(parts)} committed partition(s) of "
+                f"{len(runs)} earlier run(s); pass --replace to replace them with the new data, or use another --home"
+            )
+
+
 def write_marketplace(
-    lake: Lake, market: Marketplace, progress: Callable[[str], None] | None = None, run_id: str | None = None
+    lake: Lake,
+    market: Marketplace,
+    progress: Callable[[str], None] | None = None,
+    run_id: str | None = None,
+    replace: bool = False,
 ) -> dict[str, int]:
     """Publish the catalog (``raw/items``, by creation day) and the event log
-    (``raw/events``, by ``dt``/``hour``), each partition committed atomically."""
+    (``raw/events``, by ``dt``/``hour``), each partition committed atomically.
+
+    The raw zone must be empty unless ``replace``: then the new marketplace is committed
+    first and every raw events/items partition of other runs is dropped afterwards, so
+    readers end up with exactly one dataset (``Lake.drop_other_runs``)."""
+    if not replace:
+        ensure_raw_empty(lake)
     run_id = run_id or new_run_id()
     committed: list[Partition] = []
     created = market.items["created_at"].cast(pa.int64()).to_numpy()
@@ -312,6 +353,10 @@ def write_marketplace(
         committed.append(lake.write_partition("raw", "events", values, market.events.slice(lo, hi - lo), run_id))
         if progress and (n + 1) % 24 == 0:
             progress(f"events: {n + 1}/{n_parts} hourly partitions committed")
+    if replace:
+        dropped = sum(len(lake.drop_other_runs("raw", dataset, run_id)) for dataset in RAW_DATASETS)
+        if progress and dropped:
+            progress(f"replaced: {dropped} partitions of earlier runs dropped from {lake.uri('raw')}")
     summary = {
         "events": market.events.num_rows,
         "items": market.items.num_rows,

@@ -1,8 +1,9 @@
 """``rankops``: one command line for the local platform.
 
 Each command group lives in its own module with a ``register(subparsers)``
-function; this module only assembles them and turns ``RankopsError`` into one
-line on stderr and exit status 2.
+function; this module only assembles them and turns ``RankopsError`` (and the
+``OSError``/``UnicodeError`` of a bad path or file) into one line on stderr and exit
+status 2.
 """
 
 from __future__ import annotations
@@ -33,14 +34,34 @@ def build_parser() -> Parser:
     return parser
 
 
+def one_line(message: str) -> str:
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def describe_os_error(err: OSError) -> str:
+    """``path: reason`` for a failed file or network operation (the path when Python knows it)."""
+    if err.filename is None:
+        return str(err)
+    paths = f"{err.filename} -> {err.filename2}" if err.filename2 is not None else str(err.filename)
+    return f"{paths}: {err.strerror or err}"
+
+
+def error(message: str) -> int:
+    print(f"rankops: error: {one_line(message)}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except RankopsError as err:
-        print(f"rankops: error: {err}", file=sys.stderr)
-        return 2
+        return error(str(err))
+    except OSError as err:  # a path that is not a folder, a full disk, no permission, a busy port
+        return error(describe_os_error(err))
+    except UnicodeError as err:  # a text file that is not UTF-8
+        return error(f"cannot decode a text file: {err}")
     except KeyboardInterrupt:
         print("rankops: interrupted", file=sys.stderr)
         return 130

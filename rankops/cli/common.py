@@ -21,6 +21,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def port_number(raw: str) -> int:
+    """argparse type of ``--port``: a TCP port 1-65535 (0, "any free port", is not accepted: the
+    server's URL must be known before it starts)."""
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {raw!r}: expected a number 1-65535") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: expected 1-65535")
+    return port
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every command accepts, before or after the command name."""
     parser.add_argument(
@@ -37,10 +49,23 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=argparse.SUPPRESS, help="config file (default: nearest rankops.toml)")
 
 
-def command(sub: Any, name: str, help_text: str, example: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A subcommand with the common options and an example in its help."""
+def command(
+    sub: Any, name: str, help_text: str, example: str, details: str = "", **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand with the common options and an example in its help (``details``: more
+    paragraphs for its own ``--help`` only)."""
+    description = f"{help_text}\n\n{details}" if details else help_text
     parser: argparse.ArgumentParser = sub.add_parser(
-        name, help=help_text, description=help_text, epilog=f"example:\n  {example}", **kwargs
+        name, help=help_text, description=description, epilog=f"example:\n  {example}", **kwargs
+    )
+    add_common(parser)
+    return parser
+
+
+def command_group(sub: Any, name: str, help_text: str, examples: str) -> argparse.ArgumentParser:
+    """A command with actions (``rankops features build``): common options and examples in its help."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, description=help_text, epilog=f"examples:\n{examples}"
     )
     add_common(parser)
     return parser

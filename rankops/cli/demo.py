@@ -7,6 +7,10 @@ from typing import Any
 
 from rankops.cli.common import Progress, command, settings_from
 
+# What a fresh demo removes under --home; rankops.demo imports Spark, MLflow and the pipeline,
+# too much for `--help`, so the list is kept here and rankops.demo uses it.
+RESET_FOLDERS = ("lake", "online", "mlflow", "release", "sagemaker", "pipeline")
+
 
 def register(sub: Any) -> None:
     p = command(
@@ -15,6 +19,10 @@ def register(sub: Any) -> None:
         "Run the whole local loop end to end on embedded defaults (data, features, the pipeline, the "
         "local endpoint) and print where to look.",
         "rankops --home ./.rankops demo --events 300000",
+        details="The demo starts from a clean home: after checking its arguments and the configuration\n"
+        "(a bad one deletes nothing), it stops the home's background server and removes\n"
+        f"{', '.join(f'{d}/' for d in RESET_FOLDERS)} under --home.\n"
+        "Give it its own --home to keep other work.",
     )
     p.add_argument("--events", type=int, help="synthetic events to generate (default: synthetic.events)")
     p.add_argument("--days", type=int, help="days of synthetic traffic (default: synthetic.days)")

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from rankops.cli.common import Parser, Progress, add_common, command, settings_from
+from rankops.cli.common import Parser, Progress, command, command_group, settings_from
 
 
 def add_window_args(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +17,14 @@ def add_window_args(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    group = sub.add_parser(
-        "features", help="Compute, publish and look up features.", description="Compute, publish and look up features."
+    group = command_group(
+        sub,
+        "features",
+        "Compute, publish and look up features.",
+        "  rankops features build                # Spark: backfill the offline store from the lake's raw logs\n"
+        "  rankops features materialize          # latest values into the online stores\n"
+        "  rankops features get item i-1 i-2     # read them back (JSON lines)",
     )
-    add_common(group)
     inner = group.add_subparsers(dest="features_command", metavar="ACTION", parser_class=Parser)
     inner.required = True
     build = command(

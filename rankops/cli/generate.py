@@ -13,18 +13,24 @@ def register(sub: Any) -> None:
         sub,
         "generate",
         "Write synthetic raw event logs (Parquet, dt=/hour= partitions) into the lake.",
-        "rankops generate --events 1000000 --days 7 --seed 42",
+        "rankops generate --events 1000000 --days 7 --seed 42     # --replace to overwrite earlier raw data",
     )
     p.add_argument("--events", type=int, help="number of impression events (default from config: synthetic.events)")
     p.add_argument("--days", type=int, help="days of traffic (default: synthetic.days)")
     p.add_argument("--seed", type=int, help="random seed; the same seed gives the same data (default: synthetic.seed)")
     p.add_argument("--start", help="first day, YYYY-MM-DD (default: synthetic.start)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="the lake already holds raw events/items: replace them with the new data (without it, "
+        "generate refuses rather than mix two datasets)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rankops.lake import Lake
-    from rankops.synthetic import MarketplaceSpec, generate, parse_start, write_marketplace
+    from rankops.synthetic import MarketplaceSpec, ensure_raw_empty, generate, parse_start, write_marketplace
 
     settings = settings_from(args)
     cfg = settings.synthetic
@@ -32,13 +38,15 @@ def run(args: argparse.Namespace) -> int:
         events=args.events if args.events is not None else cfg.events,
         days=args.days if args.days is not None else cfg.days,
         seed=args.seed if args.seed is not None else cfg.seed,
-        start=parse_start(args.start or cfg.start),
+        start=parse_start(args.start if args.start is not None else cfg.start),
     )
+    lake = Lake.from_settings(settings)
+    if not args.replace:
+        ensure_raw_empty(lake)  # before the (possibly long) generation; write_marketplace checks again
     progress = Progress()
     progress.stage(f"generating {spec.events:,} events over {spec.days} days (seed {spec.seed})")
     market = generate(spec, progress.info)
-    lake = Lake.from_settings(settings)
-    summary = write_marketplace(lake, market, progress.info)
+    summary = write_marketplace(lake, market, progress.info, replace=args.replace)
     progress.info(
         f"{summary['events']:,} events, {summary['requests']:,} searches, {summary['items']:,} items "
         f"-> {lake.uri('raw')}"

@@ -6,16 +6,17 @@ import argparse
 import json
 from typing import Any
 
-from rankops.cli.common import Parser, add_common, command, settings_from
+from rankops.cli.common import Parser, command, command_group, settings_from
 
 
 def register(sub: Any) -> None:
-    group = sub.add_parser(
+    group = command_group(
+        sub,
         "models",
-        help="List registered model versions; archive stale ones.",
-        description="List registered model versions; archive stale ones.",
+        "List registered model versions; archive stale ones.",
+        "  rankops models list                   # versions, aliases, holdout NDCG, gate decision\n"
+        "  rankops models archive                # tag old versions without an alias as archived",
     )
-    add_common(group)
     inner = group.add_subparsers(dest="models_command", metavar="ACTION", parser_class=Parser)
     inner.required = True
     listing = command(

@@ -9,17 +9,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rankops.cli.common import Parser, add_common, command, settings_from
+from rankops.cli.common import Parser, command, command_group, settings_from
+from rankops.config import load_settings
 from rankops.errors import RankopsError
 
 
 def register(sub: Any) -> None:
-    group = sub.add_parser(
+    group = command_group(
+        sub,
         "pipeline",
-        help="Run the retraining pipeline locally and see its history.",
-        description="Run the retraining pipeline locally and see its history.",
+        "Run the retraining pipeline locally and see its history.",
+        "  rankops pipeline run                  # the deployed definition, run on this machine\n"
+        "  rankops pipeline run --set gate.ndcg_floor=0.4 --from Evaluation --until Gate\n"
+        "  rankops pipeline history              # the last executions; --show NAME for one\n"
+        "  rankops pipeline render               # the ASL JSON CDK deploys",
     )
-    add_common(group)
     inner = group.add_subparsers(dest="pipeline_command", metavar="ACTION", parser_class=Parser)
     inner.required = True
     run = command(
@@ -90,8 +94,12 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             value = raw
         node = tree
         *path, leaf = key.split(".")
-        for part in path:
+        for depth, part in enumerate(path, 1):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict) or not part:
+                raise RankopsError(f"--set {item!r}: {'.'.join(path[:depth])!r} is not a section")
+        if not leaf or isinstance(node.get(leaf), dict):
+            raise RankopsError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. gate.ndcg_floor=0.4")
         node[leaf] = value
     return tree
 
@@ -113,9 +121,23 @@ def run_pipeline(args: argparse.Namespace) -> int:
         execution_input.update(snapshot=args.snapshot, refresh_features=bool(args.refresh_features))
     if args.input:
         try:
-            execution_input.update(json.loads(args.input))
+            extra = json.loads(args.input)
         except json.JSONDecodeError as err:
             raise RankopsError(f"--input is not valid JSON: {err}") from None
+        if not isinstance(extra, dict):
+            raise RankopsError(f'--input must be a JSON object like \'{{"reason": "drift"}}\', got {args.input!r}')
+        execution_input.update(extra)
+    overrides = execution_input.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise RankopsError(f"--input: 'overrides' must be a JSON object, got {overrides!r}")
+    # Every job applies the overrides over its settings: check them here, before an execution starts.
+    load_settings(
+        env=getattr(args, "env", None),
+        home=getattr(args, "home", None),
+        config_file=getattr(args, "config", None),
+        overrides=overrides,
+        overrides_label="--set/--input overrides",
+    )
     print(f"pipeline ({settings.env}): running the deployed definition locally", flush=True)
     record = run_local(
         settings,

@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from rankops.cli.common import command, settings_from
+from rankops.cli.common import command, port_number, settings_from
+from rankops.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -17,7 +18,11 @@ def register(sub: Any) -> None:
         "rankops serve --port 8080          # foreground; --background to detach, --stop to end it",
     )
     p.add_argument("--host", help="bind address (default: serving.host)")
-    p.add_argument("--port", type=int, help="port (default: serving.port)")
+    p.add_argument(
+        "--port",
+        type=port_number,
+        help="TCP port 1-65535 (default: serving.port); --background moves to a free port if it is taken",
+    )
     p.add_argument("--model-dir", help="serve this MLflow model directory instead of the registry's champion")
     p.add_argument("--workers", type=int, help="worker processes (default: serving.workers; one per core is best)")
     mode = p.add_mutually_exclusive_group()
@@ -32,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rankops.serving import background
 
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     settings = settings_from(args)
     if args.stop:
         stopped = background.stop(settings.home)
@@ -41,16 +48,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(background.status(settings.home)))
         return 0
     host = args.host or settings.serving.host
-    port = args.port or settings.serving.port
+    port = settings.serving.port if args.port is None else args.port
     if args.background:
         state = background.start(settings.home, settings.env, host, port)
         print(f"inference server running at {state['url']} (pid {state['pid']}, log {state['log']})")
         return 0
     from rankops.serving.entrypoint import run as serve
 
-    if args.workers is not None and args.workers < 1:
-        from rankops.errors import ConfigError
-
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     serve(settings, host, port, Path(args.model_dir) if args.model_dir else None, args.workers)
     return 0

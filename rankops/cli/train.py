@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rankops.cli.common import Progress, command, settings_from
-from rankops.errors import ConfigError
+from rankops.errors import ConfigError, LakeError
 
 BYO_FLAGS = ("train", "train_query", "valid", "valid_query")
 
@@ -87,15 +87,19 @@ def run_lake(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a CLI process, not job code
     settings = settings_from(args)
+    hyperparameters = _json_object(args.hyperparameters, "--hyperparameters")
+    lake = Lake.from_settings(settings)
+    if not lake.partitions("raw", "events"):  # before Spark starts: nothing to train on
+        raise LakeError(f"{lake.uri('raw', 'events')} has no committed events; run `rankops generate` or `ingest`")
     progress = Progress()
     progress.stage("training")
     report = train_from_lake(
         get_spark(settings, "rankops-train"),
-        Lake.from_settings(settings),
+        lake,
         settings,
         alias=args.alias,
         progress=progress.info,
-        hyperparameters=_json_object(args.hyperparameters, "--hyperparameters"),
+        hyperparameters=hyperparameters,
     )
     progress.done()
     summary = {

@@ -99,3 +99,22 @@ def test_zones_resolve_from_settings(settings) -> None:  # type: ignore[no-untyp
     assert lake.zone_uri("raw") == str(settings.home / "lake" / "raw")
     with pytest.raises(LakeError, match="unknown lake zone"):
         lake.zone_uri("gold")  # type: ignore[arg-type]
+
+
+def test_drop_other_runs_unpublishes_everything_but_one_run(tmp_path: Path) -> None:
+    lake = make_lake(tmp_path)
+    lake.write_partition("raw", "events", {"dt": "2026-11-01", "hour": "00"}, table(3), run_id="old")
+    lake.write_partition("raw", "events", {"dt": "2026-11-01", "hour": "01"}, table(2), run_id="old")
+    lake.write_partition("raw", "events", {"dt": "2026-11-02", "hour": "00"}, table(4), run_id="old")
+    lake.write_partition("raw", "events", {"dt": "2026-11-01", "hour": "01"}, table(5, 100), run_id="new")
+    lake.write_partition("raw", "events", {"dt": "2026-11-03", "hour": "00"}, table(1, 200), run_id="new")
+
+    dropped = lake.drop_other_runs("raw", "events", keep_run_id="new")
+
+    assert sorted(p.path for p in dropped) == ["dt=2026-11-01/hour=00", "dt=2026-11-02/hour=00"]
+    assert {p.run_id for p in lake.partitions("raw", "events")} == {"new"}
+    assert sorted(lake.read("raw", "events")["x"].to_pylist()) == [100, 101, 102, 103, 104, 200]
+    base = tmp_path / "raw" / "events"
+    assert not (base / "dt=2026-11-01" / "hour=00").exists() and not (base / "dt=2026-11-02").exists()
+    assert (base / "dt=2026-11-01" / "hour=01" / MANIFEST).is_file()
+    assert lake.drop_other_runs("raw", "events", keep_run_id="new") == []

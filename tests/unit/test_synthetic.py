@@ -77,5 +77,33 @@ def test_written_partitions_are_hourly_and_complete(lake) -> None:  # type: igno
 def test_bad_specs_are_rejected() -> None:
     with pytest.raises(DataError, match="--events must be at least"):
         MarketplaceSpec(events=5, days=1, seed=1, start=date(2026, 1, 1))
-    with pytest.raises(DataError, match="--days must be at least 1"):
+    with pytest.raises(DataError, match="--days must be between 1 and 366, got 0"):
         MarketplaceSpec(events=1000, days=0, seed=1, start=date(2026, 1, 1))
+
+
+def test_a_second_marketplace_is_refused_or_replaces_the_first(lake) -> None:  # type: ignore[no-untyped-def]
+    small = MarketplaceSpec(events=2_000, days=1, seed=1, start=date(2026, 11, 1))
+    write_marketplace(lake, generate(small), run_id="first")
+    with pytest.raises(DataError, match=r"already holds .* pass --replace"):
+        write_marketplace(lake, generate(small), run_id="second")
+    assert {p.run_id for p in lake.partitions("raw", "events")} == {"first"}
+
+    later = MarketplaceSpec(events=3_000, days=2, seed=2, start=date(2026, 11, 2))
+    summary = write_marketplace(lake, generate(later), run_id="second", replace=True)
+    for dataset in ("events", "items"):
+        assert {p.run_id for p in lake.partitions("raw", dataset)} == {"second"}
+    assert lake.read("raw", "events").num_rows == summary["events"] == 3_000
+    items = lake.read("raw", "items")["item_id"].to_pylist()
+    assert len(items) == len(set(items)) == summary["items"]
+
+
+def test_spec_limits_are_checked_before_anything_is_generated() -> None:
+    with pytest.raises(DataError, match="--seed must be a non-negative integer"):
+        MarketplaceSpec(events=1000, days=1, seed=-1, start=date(2026, 1, 1))
+    with pytest.raises(DataError, match="--days must be between 1 and 366"):
+        MarketplaceSpec(events=1000, days=10_000_000, seed=1, start=date(2026, 1, 1))
+    with pytest.raises(DataError, match="ends after 9999-12-31"):
+        MarketplaceSpec(events=1000, days=5, seed=1, start=date(9999, 12, 30))
+    with pytest.raises(DataError, match="too early"):
+        MarketplaceSpec(events=1000, days=5, seed=1, start=date(1970, 1, 2))
+    assert MarketplaceSpec(events=1000, days=1, seed=0, start=date(9999, 12, 30)).days == 1
