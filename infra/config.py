@@ -106,8 +106,39 @@ class EnvConfig:
         return self.aws.image_tag or __version__
 
     @property
+    def bootstrap_image_tag(self) -> str:
+        """The image of the serving stack's own model (``aws.endpoint.bootstrap_image_tag``), never
+        ``image_tag``: new code reaches the endpoint through the pipeline's releases only."""
+        tag = self.aws.endpoint.bootstrap_image_tag
+        if not tag:
+            raise ConfigError(
+                f"aws.endpoint.bootstrap_image_tag is not set for env {self.name!r}: pin the image tag of the "
+                "endpoint's first model (README: Deploy to AWS); it must not follow aws.image_tag"
+            )
+        return tag
+
+    @property
     def endpoint_name(self) -> str:
         return self.name_of("ranker")
+
+    @property
+    def endpoint_volume_key_alias(self) -> str:
+        """The endpoint's storage-volume key; the release Lambda's KMS grants are scoped by this alias
+        (the key lives in the serving stack, which is deployed after the pipeline)."""
+        return f"alias/{self.prefix}-endpoint"
+
+    def deployment_policy(self) -> dict[str, object]:
+        """The blue/green policy of ``aws.endpoint`` as :class:`rankops.release.sagemaker.DeploymentPolicy`
+        fields: the release Lambda deploys with the same policy as the CloudFormation endpoint."""
+        cfg = self.aws.endpoint
+        return {
+            "traffic_routing": cfg.traffic_routing,
+            "canary_size_percent": cfg.canary_percent,
+            "linear_step_percent": cfg.linear_step_percent,
+            "wait_interval_s": cfg.wait_interval_seconds,
+            "termination_wait_s": cfg.termination_wait_seconds,
+            "max_execution_timeout_s": cfg.max_execution_timeout_seconds,
+        }
 
     @property
     def state_machine_name(self) -> str:

@@ -18,6 +18,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 # The setting naming the AUTH token's secret (an ARN, not a secret): online_store.redis.auth_secret_arn.
 REDIS_SECRET_VARIABLE = "RANKOPS_ONLINE_STORE__REDIS__AUTH_SECRET_ARN"  # noqa: S105
+# MLflow's artifact store: this prefix of the artifacts bucket (the managed tracking server's
+# ArtifactStoreUri, and mlflow.artifact_root of every client, which uploads to S3 itself).
+MLFLOW_ARTIFACT_PREFIX = "mlflow"
+MLFLOW_ARTIFACT_ROOT_VARIABLE = "RANKOPS_MLFLOW__ARTIFACT_ROOT"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,15 @@ class DataAccess:
     def grant_store_write(self, grantee: iam.IGrantable) -> None:
         self.table.grant_read_write_data(grantee)
         self._grant_redis_token(grantee)
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return f"s3://{self.buckets['artifacts'].bucket_name}/{MLFLOW_ARTIFACT_PREFIX}"
+
+    def grant_mlflow_artifacts(self, grantee: iam.IGrantable) -> None:
+        """Log and load run artifacts and models: MLflow clients read and write the artifact store
+        directly (the tracking server only hands out locations)."""
+        self.buckets["artifacts"].grant_read_write(grantee, f"{MLFLOW_ARTIFACT_PREFIX}/*")
 
     def _grant_redis_token(self, grantee: iam.IGrantable) -> None:
         """Read the AUTH token. Written out rather than ``secret.grant_read``: that grant edits the
@@ -55,8 +68,10 @@ class DataAccess:
             )
 
     def runtime_environment(self) -> dict[str, str]:
-        """``RANKOPS_*`` variables for a rankops process in AWS (lake zones and online stores)."""
+        """``RANKOPS_*`` variables for a rankops process in AWS (lake zones, online stores, MLflow's
+        artifact store)."""
         env = {f"RANKOPS_LAKE__{zone.upper()}": f"s3://{b.bucket_name}" for zone, b in self.buckets.items()}
+        env[MLFLOW_ARTIFACT_ROOT_VARIABLE] = self.mlflow_artifact_root
         env["RANKOPS_ONLINE_STORE__DYNAMODB__TABLE"] = self.table.table_name
         env["RANKOPS_ONLINE_STORE__REDIS__URL"] = self.redis_url
         env[REDIS_SECRET_VARIABLE] = self.redis_secret.secret_arn

@@ -90,8 +90,15 @@ class Settings(BaseModel):
         return f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
 
     def mlflow_artifact_root(self) -> str:
+        """Where a new MLflow experiment keeps its artifacts: the configured root, else ``mlflow/`` in
+        the artifacts zone when that zone is in S3 (the managed tracking server's artifact store),
+        else a folder under ``home``."""
         if self.mlflow.artifact_root:
             return self.mlflow.artifact_root
+        lake = self.lake
+        artifacts = lake.artifacts or (f"{lake.root.rstrip('/')}/artifacts" if lake.root else None)
+        if artifacts and artifacts.startswith("s3://"):
+            return f"{artifacts.rstrip('/')}/mlflow"
         return (self.home / "mlflow" / "artifacts").as_uri()
 
 

@@ -307,6 +307,10 @@ class AwsEndpointConfig(Section):
     # models/bootstrap/model.tar.gz. Later releases are made by the pipeline. The object must exist
     # before the serving stack is deployed (README: bootstrap order).
     initial_model_data_url: str | None = None
+    # Image tag of the serving stack's own (bootstrap) model. Fixed on purpose, apart from aws.image_tag:
+    # bumping aws.image_tag must only reach the pipeline's jobs and models, never the endpoint config
+    # CloudFormation owns (a change here puts the bootstrap model back in production; README).
+    bootstrap_image_tag: str | None = None
     traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "ALL_AT_ONCE"
     canary_percent: int = Field(10, gt=0, le=50)  # SageMaker: <= 50% of the fleet
     linear_step_percent: int = Field(25, ge=10, le=50)  # SageMaker: 10-50% per step
@@ -320,6 +324,14 @@ class AwsEndpointConfig(Section):
             raise ValueError(f"max_instances ({self.max_instances}) is below min_instances ({self.min_instances})")
         if self.initial_model_data_url is not None and not self.initial_model_data_url.startswith("s3://"):
             raise ValueError(f"initial_model_data_url must be an s3:// URL, got {self.initial_model_data_url!r}")
+        if self.traffic_routing != "ALL_AT_ONCE" and self.min_instances < 2:
+            # SageMaker sizes a canary or linear step as a share of the fleet (canary <= 50%, steps 10-50%);
+            # one instance has no such share. Rejected rather than silently switched, so the policy in
+            # rankops.toml is the one that runs.
+            raise ValueError(
+                f"traffic_routing {self.traffic_routing} needs min_instances >= 2 (got {self.min_instances}); "
+                "use ALL_AT_ONCE for a single-instance endpoint"
+            )
         return self
 
 

@@ -84,8 +84,12 @@ class FeatureCompute(Construct):
         data.grant_store_write(self.job_role)
         log_group.grant_write(self.job_role)
         self.job_role.add_to_policy(
+            iam.PolicyStatement(actions=["logs:DescribeLogStreams"], resources=[log_group.log_group_arn])
+        )
+        self.job_role.add_to_policy(  # DescribeLogGroups is authorized on the account's log-group space
             iam.PolicyStatement(
-                actions=["logs:DescribeLogGroups", "logs:DescribeLogStreams"], resources=[log_group.log_group_arn]
+                actions=["logs:DescribeLogGroups"],
+                resources=[f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:*"],
             )
         )
         grant_put_metrics(self.job_role)
@@ -93,7 +97,8 @@ class FeatureCompute(Construct):
             self.job_role,
             "Object-level wildcards are the lake prefixes the job owns (raw events/ items/ _meta/, all of curated "
             "and features, artifacts emr/) plus CDK grant action groups (s3:GetObject*, kms:GenerateDataKey*); "
-            "cloudwatch:PutMetricData has no resource type and is pinned by a namespace condition.",
+            "cloudwatch:PutMetricData has no resource type and is pinned by a namespace condition; "
+            "logs:DescribeLogGroups is only authorized on arn:aws:logs:<region>:<account>:* (AWS documentation).",
             S3_GRANT_ACTIONS,
             KMS_GRANT_ACTIONS,
             *(lake_objects("raw", p.removesuffix("*")) for p in RAW_PREFIXES),
@@ -101,6 +106,7 @@ class FeatureCompute(Construct):
             lake_objects("features"),
             lake_objects("artifacts", "emr/"),
             OWN_LOG_STREAMS,
+            r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:\*",
             NO_RESOURCE_TYPE,
         )
         environment = {

@@ -16,9 +16,10 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.config import EnvConfig
+from infra.data_access import MLFLOW_ARTIFACT_PREFIX
 from infra.nag import KMS_GRANT_ACTIONS, S3_GRANT_ACTIONS, acknowledge_wildcards, lake_objects
 
-ARTIFACT_PREFIX = "mlflow"
+ARTIFACT_PREFIX = MLFLOW_ARTIFACT_PREFIX  # clients get it as RANKOPS_MLFLOW__ARTIFACT_ROOT (DataAccess)
 
 
 class MlflowServer(Construct):

@@ -73,8 +73,9 @@ class OnlineStores(Construct):
         acknowledge(
             self.redis_secret,
             "AwsSolutions-SMG4",
-            "Rotating a Redis AUTH token needs a coordinated ModifyReplicationGroup (ROTATE then SET); "
-            "it is a documented runbook step (README), not a Secrets Manager rotation Lambda.",
+            "Rotating a Redis AUTH token needs a coordinated ModifyReplicationGroup (ROTATE, new secret value, "
+            "readers replaced, then SET); it is the runbook in README 'Rotating the Redis AUTH token', not a "
+            "Secrets Manager rotation Lambda.",
         )
         subnet_group = elasticache.CfnSubnetGroup(
             self,

@@ -7,12 +7,15 @@ X-Ray. Its role may do what the pipeline's steps need and no more: invoke the pi
 Lambdas, publish to the failures and approvals topics, run SageMaker processing/training
 jobs named ``<prefix>-*`` as the job role, start feature jobs on the EMR application and
 describe the one endpoint (its polling loop). The ``release`` Lambda is the one that creates
-models/endpoint configs named ``<prefix>-*`` and updates the endpoint; ``check_features``
-and ``gate`` only read the documents they decide on.
+models/endpoint configs named ``<prefix>-*`` and updates the endpoint, with the environment's
+blue/green policy (``aws.endpoint``, as JSON in ``DEPLOYMENT_POLICY``) and KMS grants on the
+endpoint's volume key (its configs name that key); ``check_features`` and ``gate`` only read
+the documents they decide on.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 
@@ -36,6 +39,7 @@ from infra.nag import (
     cfn_lint_ignore,
     lake_objects,
 )
+from rankops.pipeline.endpoint import DEPLOYMENT_POLICY_VARIABLE
 
 DEPLOY_HOOKS = ("pre_traffic", "post_traffic")  # the serving release's hooks, wired when present
 
@@ -65,6 +69,9 @@ class Pipeline(Construct):
         super().__init__(scope, construct_id)
         self.functions: dict[str, HandlerFunction] = {}
         for name in pipeline_lambda_names(config):
+            environment = {"ENDPOINT_NAME": config.endpoint_name, "METRICS_NAMESPACE": METRICS_NAMESPACE}
+            if name == "release":  # the blue/green policy of this environment (rankops.pipeline.endpoint)
+                environment[DEPLOYMENT_POLICY_VARIABLE] = json.dumps(config.deployment_policy(), sort_keys=True)
             self.functions[name] = HandlerFunction(
                 self,
                 f"Fn{name.title().replace('_', '')}",
@@ -72,7 +79,7 @@ class Pipeline(Construct):
                 name=name,
                 description=f"rankops pipeline step {name}",
                 timeout_seconds=300,
-                environment={"ENDPOINT_NAME": config.endpoint_name, "METRICS_NAMESPACE": METRICS_NAMESPACE},
+                environment=environment,
             )
             if name in (*DEPLOY_HOOKS, "release"):
                 self._grant_endpoint_checks(config, self.functions[name])
@@ -213,6 +220,28 @@ class Pipeline(Construct):
                 resources=[f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{config.serving_model_role_name}"],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
+        )
+        # Its endpoint configs carry the live config's KmsKeyId (the serving stack's volume key), and
+        # SageMaker creates grants on that key as the caller of CreateEndpointConfig/UpdateEndpoint.
+        # The key is made by the serving stack, deployed after this one: scoped by its alias.
+        keys = self._arn("kms", "key/*")
+        alias = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [config.endpoint_volume_key_alias]}}
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:CreateGrant"],
+                resources=[keys],
+                conditions={**alias, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[keys], conditions=alias)
+        )
+        acknowledge_wildcards(
+            role,
+            "KMS keys of this account and region, narrowed by condition to the one aliased "
+            f"{config.endpoint_volume_key_alias} (the serving stack's, deployed after this stack); CreateGrant "
+            "only for grants SageMaker makes for the endpoint (kms:GrantIsForAWSResource).",
+            r"Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/\*",
         )
 
     @staticmethod

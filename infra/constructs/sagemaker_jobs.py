@@ -3,6 +3,10 @@
 Jobs run the rankops image (pulled from ECR), read the lake (raw read-only), write
 curated data, features and model artifacts, log to MLflow and CloudWatch, and may
 run inside the VPC (the ``batch`` security group) to reach the online stores.
+
+On the artifacts bucket: ``pipeline/`` (every job's inputs and outputs, one folder per
+execution, as the state machine names them), ``mlflow/`` (MLflow's artifact store: clients
+upload run artifacts and logged models there themselves), ``models/`` and ``jobs/``.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.config import EnvConfig
-from infra.data_access import DataAccess
+from infra.data_access import MLFLOW_ARTIFACT_PREFIX, DataAccess
 from infra.grants import grant_put_metrics, grant_sagemaker_logs, grant_vpc_access
 from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, S3_GRANT_ACTIONS, acknowledge_wildcards, lake_objects
+
+# Prefixes of the artifacts bucket jobs read and write (besides MLflow's store).
+ARTIFACT_PREFIXES = ("pipeline/", "models/", "jobs/")
 
 
 class SageMakerJobRole(Construct):
@@ -40,8 +47,9 @@ class SageMakerJobRole(Construct):
         data.buckets["raw"].grant_read(self.role)
         data.buckets["curated"].grant_read_write(self.role)
         data.buckets["features"].grant_read_write(self.role)
-        data.buckets["artifacts"].grant_read_write(self.role, "models/*")
-        data.buckets["artifacts"].grant_read_write(self.role, "jobs/*")
+        for prefix in ARTIFACT_PREFIXES:
+            data.buckets["artifacts"].grant_read_write(self.role, f"{prefix}*")
+        data.grant_mlflow_artifacts(self.role)
         data.grant_store_write(self.role)
         repository.grant_pull(self.role)
         self.role.add_to_policy(iam.PolicyStatement(actions=["sagemaker-mlflow:*"], resources=[mlflow_arn]))
@@ -51,7 +59,8 @@ class SageMakerJobRole(Construct):
         grant_vpc_access(self.role)
         acknowledge_wildcards(
             self.role,
-            "Wildcards: lake objects (run ids unknown in advance; artifacts limited to models/ and jobs/), "
+            "Wildcards: lake objects (run ids unknown in advance; artifacts limited to models/, jobs/, the "
+            "pipeline's per-execution pipeline/ folders and MLflow's mlflow/ artifact store), "
             "SageMaker's own /aws/sagemaker/*Jobs log groups, sagemaker-mlflow:* on the one tracking server, "
             "ECR's GetAuthorizationToken, SageMaker's documented VPC ENI actions and namespaced PutMetricData.",
             S3_GRANT_ACTIONS,
@@ -59,8 +68,8 @@ class SageMakerJobRole(Construct):
             lake_objects("raw"),
             lake_objects("curated"),
             lake_objects("features"),
-            lake_objects("artifacts", "models/"),
-            lake_objects("artifacts", "jobs/"),
+            *(lake_objects("artifacts", prefix) for prefix in ARTIFACT_PREFIXES),
+            lake_objects("artifacts", f"{MLFLOW_ARTIFACT_PREFIX}/"),
             r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/"
             r"(ProcessingJobs|TrainingJobs)\*",
             r"Action::sagemaker-mlflow:\*",

@@ -1,25 +1,48 @@
 """The SageMaker real-time endpoint that serves the ranker, and how it is updated safely.
 
-Model: the rankops image (``serve`` contract) from ECR at ``config.image_tag``, with the
-model data of the first deployment from ``aws.endpoint.initial_model_data_url`` (later
-releases create new models from the pipeline). It runs in the private subnets with the
-``serving`` security group and reads the online stores. EndpointConfig: one variant,
-a KMS-encrypted volume, and data capture of requests and responses into the lake's raw
-zone (``datacapture/``, the lake's KMS key). Endpoint: blue/green updates with the
-traffic routing from config (ALL_AT_ONCE, CANARY or LINEAR) and automatic rollback on
-the P1 alarms. Auto scaling tracks invocations per instance.
+Model: the rankops image (``serve`` contract) from ECR at ``aws.endpoint.bootstrap_image_tag``
+with the model data of the first deployment from ``aws.endpoint.initial_model_data_url``. It
+runs in the private subnets with the ``serving`` security group and reads the online stores.
+EndpointConfig: one variant, a KMS-encrypted volume (key alias ``alias/<prefix>-endpoint``),
+and data capture of requests and responses into the lake's raw zone (``datacapture/``, the
+lake's KMS key). Endpoint: blue/green updates with the traffic routing from config
+(ALL_AT_ONCE, CANARY or LINEAR) and automatic rollback on the P1 alarms. Auto scaling tracks
+invocations per instance.
 
-The model and endpoint-config names carry a digest of their configuration, so a
-change creates new ones (CloudFormation replaces them) and the endpoint moves to the
-new config through the blue/green deployment, never in place.
+Who owns the endpoint after the first release
+---------------------------------------------
+CloudFormation creates the endpoint on this *bootstrap* model and config; from the first
+release on, the pipeline's release Lambda moves it to models and endpoint configs of its
+own (``rankops.pipeline.endpoint``), which CloudFormation never sees. CloudFormation does
+nothing to the endpoint as long as the Endpoint resource and the config it names are
+unchanged in the template; when they change, it updates the endpoint back to *its* config,
+i.e. the bootstrap model, replacing whatever the pipeline released. So:
+
+* ``aws.image_tag`` (new code) is not used here: it reaches the pipeline's jobs and the models
+  the pipeline creates through the state machine's substitutions (``ImageUri``), and ships
+  with the next pipeline run. The bootstrap model is pinned to ``bootstrap_image_tag``.
+* Model and endpoint-config names carry a digest of exactly what shapes them (bootstrap image
+  tag and model data, instance type, initial count, data capture, the container's
+  environment variables), so CloudFormation can replace them; autoscaling limits, cooldowns
+  and alarm thresholds are not in it and change nothing on the endpoint.
+* After the first release, these serving-stack changes RESET the endpoint to the bootstrap
+  model: ``aws.endpoint.bootstrap_image_tag``, ``initial_model_data_url``, ``instance_type``,
+  ``min_instances``, ``data_capture_percent``, the blue/green policy (``traffic_routing``,
+  ``canary_percent``, ``linear_step_percent``, ``wait_interval_seconds``,
+  ``termination_wait_seconds``, ``max_execution_timeout_seconds``), the runtime environment
+  (new ``RANKOPS_*`` variables), subnets and security groups. Ship them as README's "What a
+  serving-stack deploy resets" says: re-base the bootstrap onto the current champion first
+  (its model data and image tag), so the reset deploys the champion with the new settings,
+  or deploy and let a pipeline run release again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
-from aws_cdk import Aws, Duration
+from aws_cdk import Aws, Duration, Token
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
@@ -38,9 +61,19 @@ from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, S3_GRANT_ACTIONS, ack
 DATA_CAPTURE_PREFIX = "datacapture"
 
 
-def config_digest(config: EnvConfig) -> str:
-    """Ten hex digits over everything from configuration that shapes the model and its config."""
-    shaped = {"image_tag": config.image_tag, "endpoint": config.aws.endpoint.model_dump()}
+def config_digest(config: EnvConfig, environment: Mapping[str, str] | None = None) -> str:
+    """Ten hex digits over what shapes the bootstrap model and its endpoint config (CloudFormation can
+    only replace those, and names them by this digest). Not ``image_tag``: code ships through the
+    pipeline. ``environment`` is the container's; deploy-time values (tokens) count by their key."""
+    cfg = config.aws.endpoint
+    shaped = {
+        "image_tag": config.bootstrap_image_tag,
+        "model_data_url": cfg.initial_model_data_url,
+        "instance_type": cfg.instance_type,
+        "instance_count": cfg.min_instances,
+        "data_capture_percent": cfg.data_capture_percent,
+        "environment": {k: "<deploy time>" if Token.is_unresolved(v) else v for k, v in (environment or {}).items()},
+    }
     return hashlib.sha256(json.dumps(shaped, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -60,6 +93,7 @@ def traffic_routing(config: EnvConfig) -> sagemaker.CfnEndpoint.TrafficRoutingCo
 
 
 BOOTSTRAP_MODEL_KEY = "models/bootstrap/model.tar.gz"
+PIPELINE_MODEL_DATA = "pipeline/*/training/"  # the state machine's training OutputDataConfig (per execution)
 
 
 def _s3_object_arn(url: str) -> str:
@@ -68,7 +102,8 @@ def _s3_object_arn(url: str) -> str:
 
 
 class ServingEndpoint(Construct):
-    """Exposes ``endpoint``, ``model``, ``endpoint_config``, ``role``, ``alarms`` and ``scaling``."""
+    """Exposes ``endpoint``, ``model``, ``endpoint_config``, ``role``, ``volume_key``, ``alarms``,
+    ``scaling`` and ``digest`` (see the module's docstring for what a change of each resets)."""
 
     def __init__(
         self,
@@ -85,7 +120,9 @@ class ServingEndpoint(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         cfg = config.aws.endpoint
-        name = f"{config.endpoint_name}-{config_digest(config)}"
+        environment = {"RANKOPS_ENV": config.name, **data.runtime_environment()}
+        self.digest = config_digest(config, environment)
+        name = f"{config.endpoint_name}-{self.digest}"
         self.role = self._role(config, data, repository)
         self.model = sagemaker.CfnModel(
             self,
@@ -93,20 +130,20 @@ class ServingEndpoint(Construct):
             model_name=name,
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=f"{repository.repository_uri}:{config.image_tag}",
+                image=f"{repository.repository_uri}:{config.bootstrap_image_tag}",
                 model_data_url=cfg.initial_model_data_url
                 or f"s3://{data.buckets['artifacts'].bucket_name}/{BOOTSTRAP_MODEL_KEY}",
-                environment={"RANKOPS_ENV": config.name, **data.runtime_environment()},
+                environment=environment,
             ),
             vpc_config=sagemaker.CfnModel.VpcConfigProperty(
                 subnets=subnet_ids, security_group_ids=[security_group.security_group_id]
             ),
         )
         self.model.node.add_dependency(self.role.node.find_child("DefaultPolicy"))  # grants before the model
-        volume_key = kms.Key(
+        self.volume_key = volume_key = kms.Key(
             self,
             "VolumeKey",
-            alias=f"alias/{config.prefix}-endpoint",
+            alias=config.endpoint_volume_key_alias,  # the release Lambda's grants name the key by it
             enable_key_rotation=True,
             description=f"{config.prefix} endpoint storage volumes",
             removal_policy=config.removal_policy,
@@ -157,10 +194,12 @@ class ServingEndpoint(Construct):
                     alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name) for a in self.alarms]
                 ),
             ),
-            # Keep the instance count auto scaling chose; apply data-capture changes from the new config.
+            # Keep the instance count auto scaling chose; take the weights from the new config (a canary
+            # left behind would otherwise keep its split). DataCaptureConfig is not an excludable
+            # property ("not currently supported" in SageMaker's VariantProperty).
             retain_all_variant_properties=True,
             exclude_retained_variant_properties=[
-                sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig")
+                sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DesiredWeight")
             ],
         )
         self.scaling = self._autoscaling(config) if cfg.autoscaling else None
@@ -176,6 +215,8 @@ class ServingEndpoint(Construct):
         )
         repository.grant_pull(role)
         data.buckets["artifacts"].grant_read(role, "models/*")
+        # Models the pipeline releases: the training job's output, s3://<artifacts>/pipeline/<run>/training/...
+        data.buckets["artifacts"].grant_read(role, f"{PIPELINE_MODEL_DATA}*")
         if config.aws.endpoint.initial_model_data_url:  # else it is under artifacts/models/
             role.add_to_policy(
                 iam.PolicyStatement(
@@ -189,12 +230,14 @@ class ServingEndpoint(Construct):
         grant_vpc_access(role)
         acknowledge_wildcards(
             role,
-            "Wildcards: model artifacts under artifacts/models/, data capture under raw/datacapture/ (object "
+            "Wildcards: model artifacts under artifacts/models/ and the pipeline's training outputs "
+            "(artifacts/pipeline/<run>/training/), data capture under raw/datacapture/ (object "
             "names are made by SageMaker), SageMaker's /aws/sagemaker/Endpoints* log groups, ECR's "
             "GetAuthorizationToken, SageMaker's documented VPC ENI actions and namespaced PutMetricData.",
             S3_GRANT_ACTIONS,
             KMS_GRANT_ACTIONS,
             lake_objects("artifacts", "models/"),
+            lake_objects("artifacts", PIPELINE_MODEL_DATA),
             lake_objects("raw", f"{DATA_CAPTURE_PREFIX}/"),
             r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints\*",
             NO_RESOURCE_TYPE,

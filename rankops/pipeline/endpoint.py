@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from typing import Any
 
@@ -29,6 +30,20 @@ from rankops.errors import ReleaseError
 
 LOCAL_PREFIX = "local:"
 ACTIONS = ("deploy", "shadow", "canary", "promote", "rollback", "check")
+# The environment's blue/green policy (JSON, DeploymentPolicy fields), set on the release Lambda by
+# infra from aws.endpoint; an event's "policy" wins over it.
+DEPLOYMENT_POLICY_VARIABLE = "DEPLOYMENT_POLICY"
+
+
+def deployment_policy(event: dict[str, Any]) -> dict[str, Any]:
+    """The blue/green policy of a promote/deploy: the event's ``policy``, else ``$DEPLOYMENT_POLICY``."""
+    if event.get("policy"):
+        return dict(event["policy"])
+    raw = os.environ.get(DEPLOYMENT_POLICY_VARIABLE, "")
+    try:
+        return dict(json.loads(raw)) if raw else {}
+    except (TypeError, ValueError) as err:
+        raise ReleaseError(f"{DEPLOYMENT_POLICY_VARIABLE} is not a JSON object: {raw!r}") from err
 
 
 def release_step(event: dict[str, Any]) -> dict[str, Any]:
@@ -234,11 +249,11 @@ class SageMakerEndpoint:
         if not self.sm.list_endpoint_configs(NameContains=config_name)["EndpointConfigs"]:
             self.sm.create_endpoint_config(**request)
         if blue_green:
-            policy = requests.DeploymentPolicy(**event.get("policy", {}))
+            policy = requests.DeploymentPolicy(**deployment_policy(event))
             alarms = [a for a in str(event.get("alarms", "")).split(",") if a]
             self.sm.update_endpoint(**requests.update_endpoint_request(self.name, config_name, policy, alarms))
         else:
-            self.sm.update_endpoint(EndpointName=self.name, EndpointConfigName=config_name)
+            self.sm.update_endpoint(**requests.switch_config_request(self.name, config_name))
         return {"endpoint_config": config_name, "mode": mode, "canary_share": share}
 
     def run(self, action: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +284,7 @@ class SageMakerEndpoint:
                         kms_key_id=live.get("KmsKeyId"),
                     )
                 )
-            self.sm.update_endpoint(EndpointName=self.name, EndpointConfigName=name)
+            self.sm.update_endpoint(**requests.switch_config_request(self.name, name))
             return {"endpoint_config": name, "mode": "off"}
         return self.check(event)
 

@@ -37,7 +37,9 @@ class VariantSpec:
 
 @dataclass(frozen=True)
 class DeploymentPolicy:
-    """Mirrors ``release.*`` settings (build it with :func:`policy_from_settings`)."""
+    """The blue/green policy of an ``UpdateEndpoint``. In AWS the release Lambda gets its
+    environment's (``aws.endpoint``, the CloudFormation endpoint's) as JSON in ``DEPLOYMENT_POLICY``;
+    :func:`policy_from_settings` builds one from ``release.*``."""
 
     traffic_routing: str = "CANARY"  # ALL_AT_ONCE | CANARY | LINEAR
     canary_size_percent: int = 10
@@ -122,15 +124,30 @@ def traffic_routing(policy: DeploymentPolicy) -> dict[str, Any]:
     return routing
 
 
+# Every UpdateEndpoint keeps the instance counts the variants run at (auto scaling's choice; a new
+# config's InitialInstanceCount would drop a scaled-out fleet to it) and takes the weights from the
+# new config (they are what a release state means). A variant new to the endpoint (a canary's
+# challenger) has nothing to retain and starts at its config's count.
+RETAIN_INSTANCE_COUNTS: dict[str, Any] = {
+    "RetainAllVariantProperties": True,
+    "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}],
+}
+
+
+def switch_config_request(endpoint_name: str, endpoint_config_name: str) -> dict[str, Any]:
+    """``UpdateEndpoint`` to another config (shadow, canary, rollback), instance counts retained."""
+    return {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_config_name, **RETAIN_INSTANCE_COUNTS}
+
+
 def update_endpoint_request(
     endpoint_name: str, endpoint_config_name: str, policy: DeploymentPolicy, alarm_names: Sequence[str]
 ) -> dict[str, Any]:
-    """``UpdateEndpoint``: blue/green to ``endpoint_config_name``, rolled back by any of ``alarm_names``."""
+    """``UpdateEndpoint``: blue/green to ``endpoint_config_name``, rolled back by any of ``alarm_names``;
+    the new fleet starts at the instance count the live variant runs at."""
     if not alarm_names:
         raise ValueError("a blue/green update needs at least one CloudWatch alarm for automatic rollback")
     return {
-        "EndpointName": endpoint_name,
-        "EndpointConfigName": endpoint_config_name,
+        **switch_config_request(endpoint_name, endpoint_config_name),
         "DeploymentConfig": {
             "BlueGreenUpdatePolicy": {
                 "TrafficRoutingConfiguration": traffic_routing(policy),
@@ -139,7 +156,6 @@ def update_endpoint_request(
             },
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in alarm_names]},
         },
-        "RetainAllVariantProperties": False,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -83,11 +84,27 @@ def write_config(tmp_path: Path, text: str) -> Path:
         ("aws.endpoint.min_instances = 3", "max_instances (2) is below min_instances (3)"),
         ("aws.endpoint.canary_percent = 60", "canary_percent"),
         ("aws.endpoint.initial_model_data_url = 'model.tar.gz'", "must be an s3:// URL"),
+        # SageMaker's canary/linear steps are shares of the fleet: one instance has none
+        (
+            "aws.endpoint.traffic_routing = 'LINEAR'",
+            "aws.endpoint: Value error, traffic_routing LINEAR needs "
+            "min_instances >= 2 (got 1); use ALL_AT_ONCE for a single-instance endpoint (from rankops.toml [defaults])",
+        ),
+        ("aws.endpoint.traffic_routing = 'CANARY'", "traffic_routing CANARY needs min_instances >= 2"),
     ],
 )
 def test_bad_aws_configuration_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(env="dev", config_file=write_config(tmp_path, text), environ={})
+
+
+def test_canary_and_linear_routing_need_two_instances(tmp_path: Path) -> None:
+    text = "aws.endpoint.traffic_routing = 'CANARY'\naws.endpoint.min_instances = 2\naws.endpoint.max_instances = 4"
+    settings = load_settings(env="dev", config_file=write_config(tmp_path, text), environ={})
+    assert settings.aws.endpoint.traffic_routing == "CANARY"
+    for env in ("dev", "staging", "prod"):  # every deployable environment in the repository passes
+        cfg = env_config(env).aws.endpoint
+        assert cfg.traffic_routing == "ALL_AT_ONCE" or cfg.min_instances >= 2, env
 
 
 def test_a_configured_lambda_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -69,3 +69,17 @@ def test_hourly_rule_starts_the_job_through_the_starter(synthesized) -> None:  #
     pattern = failed["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.emr-serverless"] and pattern["detail"]["state"] == ["FAILED"]
     assert "FailuresTopic" in json.dumps(failed["Properties"]["Targets"])
+
+
+def test_describe_log_groups_is_granted_where_aws_authorizes_it(synthesized) -> None:  # type: ignore[no-untyped-def]
+    """logs:DescribeLogGroups is authorized on arn:aws:logs:<region>:<account>:*, not on one group's ARN."""
+    policy = by_suffix(synthesized["dev"].resources("feature-compute", "AWS::IAM::Policy"), "JobRoleDefaultPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (describe,) = [s for s in statements if "logs:DescribeLogGroups" in as_list(s["Action"])]
+    assert as_list(describe["Action"]) == ["logs:DescribeLogGroups"]
+    assert describe["Resource"] == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":logs:", {"Ref": "AWS::Region"}, ":",
+                          {"Ref": "AWS::AccountId"}, ":*"]]
+    }  # fmt: skip
+    (streams,) = [s for s in statements if "logs:DescribeLogStreams" in as_list(s["Action"])]
+    assert "JobLogs" in json.dumps(streams["Resource"])

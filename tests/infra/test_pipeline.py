@@ -13,6 +13,8 @@ from infra.config import ALARM_DRIFT
 from infra.constructs.pipeline_definition_source import RESOURCE_KEYS, render_definition
 from lambdas.retrain_trigger.handler import EMERGENCY_DETAIL_TYPE
 from rankops.errors import ConfigError
+from rankops.pipeline.endpoint import DEPLOYMENT_POLICY_VARIABLE
+from rankops.release.sagemaker import DeploymentPolicy
 from tests.infra.conftest import ENVS, by_suffix
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "pipeline_definition.asl.json"
@@ -149,3 +151,69 @@ def test_every_environments_definition_passes_statelint(synthesized, env: str) -
     props = state_machine(synthesized[env])
     values = {k: v if isinstance(v, str) else f"token-{k}" for k, v in props["DefinitionSubstitutions"].items()}
     assert Linter.validate(json.loads(substitute(props["DefinitionString"], values))) == []
+
+
+def release_function(synth) -> dict:  # type: ignore[no-untyped-def]
+    (function,) = [
+        f["Properties"]
+        for f in synth.resources("pipeline", "AWS::Lambda::Function").values()
+        if f["Properties"]["FunctionName"].endswith("-release")
+    ]
+    return function
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_releases_deploy_with_the_environments_blue_green_policy(synthesized, env: str) -> None:  # type: ignore[no-untyped-def]
+    """The release Lambda reads DEPLOYMENT_POLICY (the event sets none): the same routing as the
+    CloudFormation endpoint of this environment, in DeploymentPolicy's fields."""
+    synth = synthesized[env]
+    cfg = synth.config.aws.endpoint
+    policy = json.loads(release_function(synth)["Environment"]["Variables"][DEPLOYMENT_POLICY_VARIABLE])
+    assert DeploymentPolicy(**policy) == DeploymentPolicy(
+        traffic_routing=cfg.traffic_routing,
+        canary_size_percent=cfg.canary_percent,
+        linear_step_percent=cfg.linear_step_percent,
+        wait_interval_s=cfg.wait_interval_seconds,
+        termination_wait_s=cfg.termination_wait_seconds,
+        max_execution_timeout_s=cfg.max_execution_timeout_seconds,
+    )
+    (endpoint,) = synth.resources("serving", "AWS::SageMaker::Endpoint").values()
+    routing = endpoint["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == policy["traffic_routing"]
+    assert {"dev": "ALL_AT_ONCE", "staging": "ALL_AT_ONCE", "prod": "CANARY"}[env] == policy["traffic_routing"]
+
+
+def test_release_may_use_only_the_endpoints_volume_key(synthesized) -> None:  # type: ignore[no-untyped-def]
+    """Endpoint configs name the serving stack's volume key, so SageMaker creates grants on it as the
+    release Lambda: CreateGrant (for AWS resources only) and DescribeKey, scoped by the key's alias."""
+    synth = synthesized["prod"]
+    policy = by_suffix(synth.resources("pipeline", "AWS::IAM::Policy"), "FnReleaseRoleDefaultPolicy")
+    kms = {
+        st["Action"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "kms:" in str(st["Action"])
+    }
+    assert set(kms) == {"kms:CreateGrant", "kms:DescribeKey"}
+    alias = synth.config.endpoint_volume_key_alias
+    assert alias == "alias/rankops-prod-endpoint"
+    for statement in kms.values():
+        assert statement["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": [alias]}
+        assert json.dumps(statement["Resource"]).endswith(':key/*"]]}')
+    assert kms["kms:CreateGrant"]["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    (key,) = synth.resources("serving", "AWS::KMS::Alias").values()
+    assert key["Properties"]["AliasName"] == alias  # the alias the grants name is the volume key's
+
+
+def test_sagemaker_jobs_write_the_pipeline_folders_and_mlflow_store(synthesized) -> None:  # type: ignore[no-untyped-def]
+    """Jobs exchange data under artifacts/pipeline/<execution>/ and log models to MLflow's store
+    (artifacts/mlflow/, where the client uploads them itself)."""
+    synth = synthesized["dev"]
+    policy = by_suffix(synth.resources("pipeline", "AWS::IAM::Policy"), "JobsRoleDefaultPolicy")
+    writable = [
+        json.dumps(resource)
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "s3:PutObject" in st["Action"]
+        for resource in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+        if "LakeArtifactsBucket" in json.dumps(resource)
+    ]
+    for prefix in ("pipeline", "mlflow", "models", "jobs"):
+        assert any(r.endswith(f'"/{prefix}/*"]]}}') for r in writable), prefix
+    assert not any(r.endswith('"/*"]]}') for r in writable)  # never every object of the bucket

@@ -105,3 +105,19 @@ def test_canary_steps_must_rise_to_one(tmp_path: Path) -> None:
 def test_local_mlflow_lives_under_home(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path, config_file=write(tmp_path, ""), environ={})
     assert settings.mlflow_tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow' / 'mlflow.db'}"
+
+
+def test_mlflow_artifacts_go_to_the_artifacts_zone_in_s3(tmp_path: Path) -> None:
+    """In AWS the experiment's artifact location is the tracking server's store (artifacts/mlflow),
+    never a file:// folder inside a job container."""
+    config = write(tmp_path, "")
+    zone = load_settings(env="dev", home=tmp_path, config_file=config, environ={"RANKOPS_LAKE__ARTIFACTS": "s3://art"})
+    assert zone.mlflow_artifact_root() == "s3://art/mlflow"
+    root = load_settings(env="dev", home=tmp_path, config_file=config, environ={"RANKOPS_LAKE__ROOT": "s3://lake/p/"})
+    assert root.mlflow_artifact_root() == "s3://lake/p/artifacts/mlflow"
+    explicit = {"RANKOPS_LAKE__ARTIFACTS": "s3://art", "RANKOPS_MLFLOW__ARTIFACT_ROOT": "s3://elsewhere/mlflow"}
+    assert load_settings(env="dev", home=tmp_path, config_file=config, environ=explicit).mlflow_artifact_root() == (
+        "s3://elsewhere/mlflow"
+    )
+    local = load_settings(home=tmp_path, config_file=config, environ={})
+    assert local.mlflow_artifact_root() == (tmp_path.resolve() / "mlflow" / "artifacts").as_uri()

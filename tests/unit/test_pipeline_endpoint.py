@@ -48,6 +48,13 @@ LIVE = {
 }
 
 
+# A scaled-out fleet keeps its instance count through every update; weights come from the new config.
+RETAINED = {
+    "RetainAllVariantProperties": True,
+    "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}],
+}
+
+
 def live_endpoint(stub: Stubber) -> None:
     stub.add_response(
         "describe_endpoint",
@@ -140,7 +147,7 @@ def test_shadow_adds_the_challenger_as_a_shadow_variant() -> None:
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"},
-            {"EndpointName": ENDPOINT, "EndpointConfigName": ANY},
+            {"EndpointName": ENDPOINT, "EndpointConfigName": ANY, **RETAINED},
         )
 
     backend, stub = endpoint(setup)
@@ -177,7 +184,7 @@ def test_promote_is_a_blue_green_update_rolled_back_by_the_alarms() -> None:
             {
                 "EndpointName": ENDPOINT,
                 "EndpointConfigName": ANY,
-                "RetainAllVariantProperties": False,
+                **RETAINED,
                 "DeploymentConfig": {
                     "BlueGreenUpdatePolicy": ANY,
                     "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "p1-5xx"}, {"AlarmName": "p1-latency"}]},

@@ -3,13 +3,17 @@ botocore's Stubber) and the deploy-hook checks."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import botocore.session
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from botocore.validate import ParamValidator
 
 from rankops.config_sections import ReleaseConfig
+from rankops.errors import ReleaseError
+from rankops.pipeline import endpoint
 from rankops.release import checks
 from rankops.release import sagemaker as sm
 
@@ -36,6 +40,81 @@ def test_blue_green_update_requests_are_valid(routing: str) -> None:
     assert alarms == [{"AlarmName": "p95-latency"}, {"AlarmName": "5xx-rate"}]
     with pytest.raises(ValueError, match="at least one CloudWatch alarm"):
         sm.update_endpoint_request("e", "c", policy, [])
+
+
+def test_every_update_keeps_the_instance_counts_auto_scaling_chose() -> None:
+    """RetainAllVariantProperties keeps each variant's running count (a promote must not shrink a
+    scaled-out fleet to the config's InitialInstanceCount); DesiredWeight is excluded so the new
+    config's weights (the release state) apply."""
+    retained = {
+        "RetainAllVariantProperties": True,
+        "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}],
+    }
+    blue_green = sm.update_endpoint_request("rankops-prod", "cfg-8", sm.DeploymentPolicy(), ["alarm"])
+    switch = sm.switch_config_request("rankops-prod", "cfg-9")
+    for request in (blue_green, switch):
+        valid("UpdateEndpoint", request)
+        assert {k: request[k] for k in retained} == retained
+    assert switch == {"EndpointName": "rankops-prod", "EndpointConfigName": "cfg-9", **retained}
+    assert "DeploymentConfig" not in switch
+
+
+def test_the_release_policy_comes_from_the_event_else_the_lambdas_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(endpoint.DEPLOYMENT_POLICY_VARIABLE, raising=False)
+    assert endpoint.deployment_policy({}) == {}  # DeploymentPolicy's defaults
+    linear = {"traffic_routing": "LINEAR", "linear_step_percent": 25, "wait_interval_s": 60}
+    monkeypatch.setenv(endpoint.DEPLOYMENT_POLICY_VARIABLE, json.dumps(linear))
+    assert endpoint.deployment_policy({}) == linear
+    assert endpoint.deployment_policy({"policy": {"traffic_routing": "ALL_AT_ONCE"}}) == {
+        "traffic_routing": "ALL_AT_ONCE"
+    }
+    monkeypatch.setenv(endpoint.DEPLOYMENT_POLICY_VARIABLE, "CANARY")
+    with pytest.raises(ReleaseError, match="DEPLOYMENT_POLICY is not a JSON object"):
+        endpoint.deployment_policy({})
+
+
+def test_promote_deploys_with_the_environments_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state machine's release events carry no policy: the Lambda's DEPLOYMENT_POLICY (set by
+    infra from aws.endpoint) decides the routing, not DeploymentPolicy's CANARY default."""
+    policy = {"traffic_routing": "LINEAR", "linear_step_percent": 25, "wait_interval_s": 60,
+              "termination_wait_s": 120, "max_execution_timeout_s": 1800, "canary_size_percent": 10}  # fmt: skip
+    monkeypatch.setenv(endpoint.DEPLOYMENT_POLICY_VARIABLE, json.dumps(policy))
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+    live = {
+        "EndpointConfigName": "live",
+        "EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:endpoint-config/live",
+        "CreationTime": "2026-11-01T00:00:00Z",
+        "ProductionVariants": [
+            {"VariantName": "champion", "ModelName": "m6", "InstanceType": "ml.c6i.large", "InitialInstanceCount": 2}
+        ],
+    }
+    event = {"endpoint": "rankops-staging-ranker", "version": "7", "model_data_url": "s3://a/model.tar.gz",
+             "image": "img:1", "model_role": "arn:aws:iam::123:role/r", "instance_type": "ml.c6i.large",
+             "alarms": "p1-5xx", "execution": "e1"}  # fmt: skip
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_endpoint",
+            {"EndpointName": "rankops-staging-ranker", "EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x",
+             "EndpointConfigName": "live", "EndpointStatus": "InService",
+             "CreationTime": "2026-11-01T00:00:00Z", "LastModifiedTime": "2026-11-01T00:00:00Z"},
+        )  # fmt: skip
+        stub.add_response("describe_endpoint_config", live)
+        model = {"ModelName": "m7", "ModelArn": "arn:aws:sagemaker:eu-west-1:123:model/m7",
+                 "CreationTime": "2026-11-01T00:00:00Z"}  # fmt: skip
+        stub.add_response("list_models", {"Models": [model]})  # made by an earlier attempt: reused
+        config = {"EndpointConfigName": "c", "EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:endpoint-config/c",
+                  "CreationTime": "2026-11-01T00:00:00Z"}  # fmt: skip
+        stub.add_response("list_endpoint_configs", {"EndpointConfigs": [config]})
+        expected = sm.update_endpoint_request("rankops-staging-ranker", ANY, sm.DeploymentPolicy(**policy), ["p1-5xx"])
+        stub.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"}, expected)
+        result = endpoint.SageMakerEndpoint("rankops-staging-ranker", client, None).run("promote", event)
+        stub.assert_no_pending_responses()
+    assert result["mode"] == "off"
+    routing = expected["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 60, "LinearStepSize": {"Type": "CAPACITY_PERCENT",
+                                                                                          "Value": 25}}  # fmt: skip
 
 
 def test_endpoint_configs_per_mode_are_valid() -> None:
