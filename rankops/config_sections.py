@@ -6,10 +6,44 @@ environments override them in ``rankops.toml``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# LightGBM's documented names (canonical first, then its aliases) for the three settings
+# TrainingConfig owns as fields and passes to LightGBM explicitly.
+SEED_ALIASES = ("seed", "random_seed", "random_state")
+EARLY_STOPPING_ALIASES = ("early_stopping_round", "early_stopping_rounds", "early_stopping", "n_iter_no_change")
+NUM_ROUNDS_ALIASES = (
+    "num_iterations", "num_iteration", "n_iter", "num_tree", "num_trees", "num_round", "num_rounds", "nrounds",
+    "num_boost_round", "n_estimators", "max_iter",
+)  # fmt: skip
+OWNED_ALIASES: dict[str, tuple[str, ...]] = {
+    "seed": SEED_ALIASES,
+    "early_stopping_rounds": EARLY_STOPPING_ALIASES,
+    "num_boost_round": NUM_ROUNDS_ALIASES,
+}
+
+
+def owned_settings(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """Split LightGBM parameters (or training hyperparameters) into the settings rankops owns,
+    keyed by field, the name each was given under, and everything else.
+
+    Any of LightGBM's names counts; two names for one setting must agree (ValueError otherwise).
+    """
+    own: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
+    for field, names in OWNED_ALIASES.items():
+        given = [(n, values[n]) for n in names if n in values]
+        if len({str(v) for _, v in given}) > 1:
+            listed = " and ".join(f"{n}={v!r}" for n, v in given)
+            raise ValueError(f"{listed} are LightGBM names for the same setting ({field}); give one")
+        if given:
+            given_as[field], own[field] = given[0]
+    owned = {n for names in OWNED_ALIASES.values() for n in names}
+    return own, given_as, {k: v for k, v in values.items() if k not in owned}
 
 
 class Section(BaseModel):
@@ -107,7 +141,8 @@ class OnlineStoreConfig(Section):
 
 
 class LabelConfig(Section):
-    """Multi-objective graded label: the weighted sum of outcomes, rounded and capped."""
+    """Multi-objective graded label: the weighted sum of outcomes, rounded half up (any weighted
+    engagement grades at least 1) and capped (``rankops.training.labels.objective_label``)."""
 
     click_weight: float = Field(1.0, ge=0)
     contact_weight: float = Field(1.0, ge=0)
@@ -131,13 +166,27 @@ class FallbackConfig(Section):
         "min_data_in_leaf": 100,
     }
 
+    @field_validator("params")
+    @classmethod
+    def _no_owned_settings(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """The fallback's seed is training.seed, its size num_boost_round, and it never early-stops:
+        a LightGBM name for any of those here would be silently outranked, so it is an error."""
+        own, given_as, _ = owned_settings(params)
+        if own:
+            names = ", ".join(sorted(given_as.values()))
+            raise ValueError(
+                f"{names}: not a fallback parameter (its seed is training.seed, its size "
+                "training.fallback.num_boost_round, and it never early-stops)"
+            )
+        return params
+
 
 class TrainingConfig(Section):
     seed: int = 42
     holdout_fraction: float = Field(0.15, gt=0, lt=1)  # newest requests: evaluation and the gate
     valid_fraction: float = Field(0.15, gt=0, lt=1)  # newest of the rest: early stopping
     num_boost_round: int = Field(300, gt=0)
-    early_stopping_rounds: int = Field(30, gt=0)
+    early_stopping_rounds: int = Field(30, ge=0)  # 0: no early stopping (LightGBM's meaning of 0)
     params: dict[str, float | int | str | bool | list[int]] = {
         "learning_rate": 0.05,
         "num_leaves": 31,
@@ -149,6 +198,20 @@ class TrainingConfig(Section):
     }
     fallback: FallbackConfig = FallbackConfig()
     keep_local_runs: int = Field(5, ge=1)  # job folders kept under <home>/sagemaker by local runs
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lightgbm_names(cls, data: Any) -> Any:
+        """A LightGBM name for the seed, early stopping or the number of rounds in ``params``
+        (``random_seed``, ``n_iter_no_change``, ``num_iterations``...) sets the field: rankops
+        passes the fields to LightGBM explicitly, which would otherwise outrank the alias."""
+        if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
+            return data
+        own, given_as, rest = owned_settings(data["params"])
+        for field, value in own.items():
+            if field in data and str(data[field]) != str(value):
+                raise ValueError(f"params.{given_as[field]}={value!r} contradicts {field}={data[field]!r}; set one")
+        return {**data, **own, "params": rest}
 
 
 class EvaluationConfig(Section):

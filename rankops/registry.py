@@ -4,8 +4,8 @@ Locally MLflow is a sqlite file under ``RANKOPS_HOME``; in AWS it is SageMaker
 managed MLflow. Only the tracking URI differs. Aliases (``champion``,
 ``challenger``, ``previous``) name the versions that matter; stages are not used.
 MLflow 3 has no "archived" stage either: a version older than
-``mlflow.archive_after_days`` that holds no alias gets the tags ``archived=true`` and
-``archived_at``; it is never deleted (its lineage stays resolvable).
+``mlflow.archive_after_days`` that holds no alias and is not its model's newest gets the tags
+``archived=true`` and ``archived_at``; it is never deleted (its lineage stays resolvable).
 """
 
 from __future__ import annotations
@@ -230,16 +230,21 @@ def list_versions(settings: Settings, names: list[str] | None = None) -> list[Ve
 def archive_stale(settings: Settings, names: list[str] | None = None, now: datetime | None = None) -> list[VersionInfo]:
     """Tag versions older than ``mlflow.archive_after_days`` that hold no alias as archived, and
     un-archive any archived version that holds an alias again (e.g. after a rollback).
+    The newest version of each model is never archived: it is the one in use even without an
+    alias (the rule baseline, registered once per revision of its code, never holds one).
     Returns the versions archived by this call (already archived ones are left alone)."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.mlflow.archive_after_days)
     archived = []
-    for info in list_versions(settings, names):
-        if info.archived and info.aliases:
+    seen: set[str] = set()
+    for info in list_versions(settings, names):  # newest first within each model
+        newest = info.name not in seen
+        seen.add(info.name)
+        if info.archived and (info.aliases or newest):
             client, _ = connect(settings)
             for tag in (ARCHIVED_TAG, ARCHIVED_AT_TAG):
                 client.delete_model_version_tag(info.name, info.version, tag)
-        if info.aliases or info.archived or info.created >= cutoff:
+        if info.aliases or newest or info.archived or info.created >= cutoff:
             continue
         set_version_tags(settings, info.version, {ARCHIVED_TAG: "true", ARCHIVED_AT_TAG: now.isoformat()}, info.name)
         archived.append(info)

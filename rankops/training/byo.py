@@ -10,15 +10,20 @@ scores beside ours so anyone can see it.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rankops.errors import DataError
+from rankops.errors import ConfigError, DataError
 from rankops.training import metrics
-from rankops.training.train import fit, lambdarank_params, with_hyperparameters
+from rankops.training.train import fit, lambdarank_params, lightgbm_message, with_hyperparameters
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -26,6 +31,39 @@ if TYPE_CHECKING:
     from rankops.config import Settings
 
 EVAL_AT_ALIASES = ("ndcg_eval_at", "eval_at", "ndcg_at", "map_eval_at", "map_at")
+_LOGGER_SLOTS = ("_LOGGER", "_INFO_METHOD_NAME", "_WARNING_METHOD_NAME")
+
+
+@contextmanager
+def quiet_lightgbm() -> Iterator[None]:
+    """LightGBM writes nothing to this process's stderr, so a failure is the CLI's one line.
+
+    Its Python-side messages go to a silent logger (``lightgbm.register_logger``; the previous
+    one is restored after), and the ``[LightGBM] [Fatal] ...`` line its C++ core prints straight
+    to file descriptor 2 before raising, whatever the verbosity, is discarded: the exception
+    carries the same text.
+    """
+    import lightgbm as lgb
+
+    saved = [getattr(lgb.basic, slot) for slot in _LOGGER_SLOTS]
+    silent = logging.getLogger("rankops.lightgbm")
+    silent.propagate = False
+    if not silent.handlers:
+        silent.addHandler(logging.NullHandler())
+    lgb.register_logger(silent)
+    sys.stderr.flush()
+    stderr_fd = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(stderr_fd, 2)
+    finally:
+        os.close(stderr_fd)
+        for slot, value in zip(_LOGGER_SLOTS, saved, strict=True):
+            setattr(lgb.basic, slot, value)
 
 
 @dataclass(frozen=True)
@@ -66,16 +104,48 @@ def _dataset(
     try:
         data.construct()
     except lgb.basic.LightGBMError as err:
-        raise DataError(f"LightGBM cannot read {path} (svmlight/LETOR text expected): {err}") from err
+        check_params(params)  # a parameter LightGBM rejects is reported as such, not as a bad file
+        raise DataError(f"LightGBM cannot read {path} (svmlight/LETOR text expected): {lightgbm_message(err)}") from err
     return data
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """ConfigError if LightGBM rejects ``params`` on its own (checked on two rows in memory)."""
+    import lightgbm as lgb
+
+    try:
+        lgb.Dataset(np.zeros((2, 1)), label=np.zeros(2), params=dict(params)).construct()
+    except lgb.basic.LightGBMError as err:
+        raise ConfigError(f"LightGBM rejects the training parameters: {lightgbm_message(err)}") from err
+
+
+def _cutoffs(name: str, value: Any) -> list[int]:
+    """``eval_at`` as LightGBM takes it (an integer, a list, or ``"1,3,5"``): positive integers."""
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+    ks: list[int] = []
+    for item in items:
+        text = item.strip() if isinstance(item, str) else item
+        if isinstance(text, str) and text.isdigit():
+            text = int(text)
+        if not isinstance(text, int) or isinstance(text, bool) or text < 1:
+            ks = []
+            break
+        ks.append(text)
+    if not ks:
+        raise ConfigError(f"--params {name}: expected positive integer cut-offs like [1, 3, 5], got {value!r}")
+    return ks
 
 
 def byo_params(settings: Settings, overrides: dict[str, Any]) -> tuple[dict[str, Any], int, int, list[int]]:
     """Effective LightGBM parameters, rounds, early-stopping rounds and evaluation cut-offs:
     the configured training parameters with ``overrides`` (``--params``) on top."""
     overrides = dict(overrides)
-    eval_at = next((overrides.pop(a) for a in EVAL_AT_ALIASES if a in overrides), [settings.evaluation.ndcg_k])
-    ks = [int(k) for k in (eval_at if isinstance(eval_at, list) else [eval_at])]
+    given = {a: overrides.pop(a) for a in EVAL_AT_ALIASES if a in overrides}
+    cutoffs = {a: _cutoffs(a, v) for a, v in given.items()}
+    if len({tuple(ks) for ks in cutoffs.values()}) > 1:
+        listed = " and ".join(f"{a}={v!r}" for a, v in given.items())
+        raise ConfigError(f"--params {listed} are LightGBM names for the same cut-offs; give one")
+    ks = next(iter(cutoffs.values()), [settings.evaluation.ndcg_k])
     cfg = with_hyperparameters(settings.training, overrides)
     params = {**lambdarank_params(cfg, ks[0]), "ndcg_eval_at": ks}
     return params, cfg.num_boost_round, cfg.early_stopping_rounds, ks
@@ -84,16 +154,44 @@ def byo_params(settings: Settings, overrides: dict[str, Any]) -> tuple[dict[str,
 def train_files(
     settings: Settings, files: ByoFiles, overrides: dict[str, Any], model_out: Path | None = None
 ) -> dict[str, Any]:
-    """Train on ``files.train``, early-stop and evaluate on ``files.valid``; the metrics as a dict."""
+    """Train on ``files.train``, early-stop and evaluate on ``files.valid``; the metrics as a dict.
+    LightGBM prints nothing meanwhile (:func:`quiet_lightgbm`): its failures are one-line errors."""
     train_sizes = read_query_sizes(files.train_query)
     valid_sizes = read_query_sizes(files.valid_query)
     params, rounds, stopping, ks = byo_params(settings, overrides)
+    with quiet_lightgbm():
+        return _train(settings, files, params, rounds, stopping, ks, (train_sizes, valid_sizes), model_out)
+
+
+def _train(
+    settings: Settings,
+    files: ByoFiles,
+    params: dict[str, Any],
+    rounds: int,
+    stopping: int,
+    ks: list[int],
+    sizes: tuple[np.ndarray, np.ndarray],
+    model_out: Path | None,
+) -> dict[str, Any]:
+    import lightgbm as lgb
+
+    train_sizes, valid_sizes = sizes
     dataset_params = {**params, "early_stopping_round": stopping}
     dtrain = _dataset(files.train, train_sizes, files.train_query, None, dataset_params)
     dvalid = _dataset(files.valid, valid_sizes, files.valid_query, dtrain, dataset_params)
     names = [f"Column_{i}" for i in range(dtrain.num_feature())]
     result = fit(dtrain, dvalid, params, rounds, stopping, names)
-    scores = np.asarray(result.booster.predict(str(files.valid), num_iteration=result.best_iteration))
+    try:
+        # The validation file may name fewer or more features than the training file (its highest
+        # index differs): absent features are zeros, ones the model never saw are unused, exactly
+        # as in the validation Dataset LightGBM early-stopped on (aligned with the training one).
+        scores = np.asarray(
+            result.booster.predict(
+                str(files.valid), num_iteration=result.best_iteration, predict_disable_shape_check=True
+            )
+        )
+    except lgb.basic.LightGBMError as err:
+        raise DataError(f"LightGBM cannot score {files.valid}: {lightgbm_message(err)}") from err
     labels = np.asarray(dvalid.get_label())
     out: dict[str, Any] = {f"ndcg@{k}": metrics.ndcg_at_k(labels, scores, valid_sizes, k) for k in ks}
     map_k = settings.evaluation.map_k

@@ -7,6 +7,7 @@ shallow trees on the features that are always available. Both go through the sam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from rankops.config_sections import EARLY_STOPPING_ALIASES, owned_settings
 from rankops.errors import ConfigError, DataError
 from rankops.features import registry
 from rankops.training.metrics import group_sizes
@@ -23,9 +25,6 @@ if TYPE_CHECKING:
     import lightgbm as lgb
 
     from rankops.config_sections import FallbackConfig, TrainingConfig
-
-# Hyperparameters that configure rankops itself; every other one is a LightGBM parameter.
-TRAINING_KEYS = ("seed", "num_boost_round", "early_stopping_rounds")
 
 
 @dataclass
@@ -60,16 +59,22 @@ def lambdarank_params(cfg: TrainingConfig, eval_k: int) -> dict[str, Any]:
 
 
 def with_hyperparameters(cfg: TrainingConfig, hyperparameters: Mapping[str, Any]) -> TrainingConfig:
-    """``cfg`` with a training job's hyperparameters applied: ``seed``, ``num_boost_round`` and
-    ``early_stopping_rounds`` replace the configured ones, anything else is a LightGBM parameter."""
+    """``cfg`` with a training job's hyperparameters applied: the seed, the number of rounds and
+    early stopping, under any of LightGBM's names for them (``seed``/``random_seed``/``random_state``,
+    ``num_boost_round``/``num_iterations``/..., ``early_stopping_rounds``/``early_stopping_round``/
+    ``n_iter_no_change``/...), replace the configured ones; anything else is a LightGBM parameter."""
     from rankops.config_sections import TrainingConfig
 
-    own = {k: v for k, v in hyperparameters.items() if k in TRAINING_KEYS}
-    lgb_params = {k: v for k, v in hyperparameters.items() if k not in TRAINING_KEYS}
+    try:
+        own, given_as, lgb_params = owned_settings(hyperparameters)
+    except ValueError as err:
+        raise ConfigError(f"invalid training hyperparameters: {err}") from err
     try:
         return TrainingConfig.model_validate({**cfg.model_dump(), **own, "params": {**cfg.params, **lgb_params}})
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(
+            f"{'.'.join(given_as.get(str(p), str(p)) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
         raise ConfigError(f"invalid training hyperparameters: {problems}") from err
 
 
@@ -100,6 +105,13 @@ def to_lgb_dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Data
     )
 
 
+def lightgbm_message(err: Exception) -> str:
+    """A LightGBM error on one line, without the C++ source location of failed checks
+    (``Check failed: (num_leaves) > (1) at .../config_auto.cpp, line 352 .``)."""
+    text = " ".join(str(err).split())
+    return re.sub(r" at \S+\.(?:cpp|h|hpp), line \d+ ?\.?$", "", text)
+
+
 def fit(
     dtrain: lgb.Dataset,
     dvalid: lgb.Dataset,
@@ -110,12 +122,14 @@ def fit(
 ) -> TrainResult:
     """``lightgbm.train`` with per-iteration validation metrics recorded.
 
-    Early stopping is requested through LightGBM's own ``early_stopping_round`` parameter,
-    so the run is exactly what plain ``lightgbm.train`` does with the same parameters.
+    ``early_stopping_rounds`` is the resolved setting (:func:`with_hyperparameters` maps
+    LightGBM's names for it onto the configuration; ``None`` or 0: no early stopping). It is
+    requested through LightGBM's own ``early_stopping_round`` parameter, so the run is exactly
+    what plain ``lightgbm.train`` does with the same parameters.
     """
     import lightgbm as lgb
 
-    params = dict(params)
+    params = {k: v for k, v in params.items() if k not in EARLY_STOPPING_ALIASES}
     if early_stopping_rounds:
         params["early_stopping_round"] = early_stopping_rounds
     history: dict[str, dict[str, list[float]]] = {}
@@ -129,7 +143,7 @@ def fit(
             callbacks=[lgb.record_evaluation(history)],
         )
     except lgb.basic.LightGBMError as err:
-        raise DataError(f"LightGBM rejected the training data or parameters: {err}") from err
+        raise DataError(f"LightGBM rejected the training data or parameters: {lightgbm_message(err)}") from err
     return TrainResult(
         booster,
         params,

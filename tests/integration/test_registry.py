@@ -47,16 +47,34 @@ def test_aliases_promotion_lookup_and_archiving(settings: Settings) -> None:
     booster, version = registry.load_booster(settings)
     assert version == "2" and booster.num_trees() == 3
 
-    v3 = log(settings, 3, "k3")
+    v3, v4 = log(settings, 3, "k3"), log(settings, 4, "k4")
     later = datetime.now(UTC) + timedelta(days=settings.mlflow.archive_after_days + 1)
     assert registry.archive_stale(settings, now=datetime.now(UTC)) == []
     assert [(a.name, a.version) for a in registry.archive_stale(settings, now=later)] == [
         (settings.mlflow.model_name, v3)
-    ]
+    ], "v4 holds no alias either, but it is the newest version: the one in use"
     assert registry.archive_stale(settings, now=later) == [], "archiving twice changes nothing"
     registry.set_alias(settings, registry.PREVIOUS, v3)  # e.g. a rollback target chosen by hand
     registry.archive_stale(settings, now=later)
     rows = {v.version: v for v in registry.list_versions(settings, [settings.mlflow.model_name])}
     assert not rows[v3].archived and rows[v3].aliases == ("previous",)
+    assert not rows[v4].archived and rows[v4].aliases == ()
     assert rows["1"].archived and rows["1"].tags[registry.ARCHIVED_AT_TAG] == later.isoformat()
-    assert [v.version for v in registry.list_versions(settings, [settings.mlflow.model_name])] == ["3", "2", "1"]
+    assert [v.version for v in registry.list_versions(settings, [settings.mlflow.model_name])] == ["4", "3", "2", "1"]
+
+
+def test_the_newest_version_of_a_model_without_aliases_is_never_archived(settings: Settings) -> None:
+    """The rule baseline: registered once per revision of its code, in use, never holding an alias."""
+    name = registry.rule_model_name(settings)
+    client, _ = registry.connect(settings)
+    client.create_registered_model(name)
+    for _ in range(2):
+        client.create_model_version(name, "file:///nowhere", tags={"rule_code": "x"})
+    registry.set_version_tags(
+        settings, "2", {registry.ARCHIVED_TAG: "true", "archived_at": "then"}, name
+    )  # old code did
+    later = datetime.now(UTC) + timedelta(days=settings.mlflow.archive_after_days + 15)
+    archived = registry.archive_stale(settings, [name], now=later)
+    assert [(a.name, a.version) for a in archived] == [(name, "1")]
+    rows = {v.version: v for v in registry.list_versions(settings, [name])}
+    assert rows["1"].archived and not rows["2"].archived, "the newest is un-archived, like a version regaining an alias"

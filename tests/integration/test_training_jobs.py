@@ -6,6 +6,8 @@ a challenger awaiting release, promotion with `previous`, archiving."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -21,6 +23,7 @@ import pytest
 
 from rankops import lineage, registry
 from rankops.config import Settings
+from rankops.errors import DataError
 from rankops.features import registry as features
 from rankops.lake import Lake
 from rankops.sagemaker_contract import layout_training, processing_paths, training_paths
@@ -146,6 +149,12 @@ def test_training_logs_a_complete_run(first: Run) -> None:
     assert client.list_artifacts(version.run_id, "dataset")[0].path == "dataset/manifest.json"
     logged = mlflow.models.get_model_info(f"models:/{first.settings.mlflow.model_name}/1")
     assert logged.signature is not None and logged.saved_input_example_info is not None
+    # each model's best_iteration is its own: the fallback has a fixed size, no early stopping
+    fallback = client.get_model_version(registry.fallback_model_name(first.settings), "1")
+    assert tags["best_iteration"] == str(first.outputs["training"]["best_iteration"])
+    assert fallback.tags["best_iteration"] == str(first.settings.training.fallback.num_boost_round)
+    assert fallback.tags["best_iteration"] != tags["best_iteration"]
+    assert run.data.tags["fallback.best_iteration"] == fallback.tags["best_iteration"]
 
 
 def test_evaluation_gates_records_and_moves_aliases(first: Run) -> None:
@@ -177,9 +186,15 @@ def test_evaluation_gates_records_and_moves_aliases(first: Run) -> None:
 
 
 def _gate_uri(run: Run) -> str:
+    """The evaluation's gate record: under the version's folder, named by the holdout's dataset,
+    the evaluation time and the pipeline execution (one record per evaluation)."""
     doc = run.outputs["evaluation"]
     lake = Lake.from_settings(run.settings)
-    return lake.uri("artifacts", "gate", doc["model"], f"v{doc['version']}", f"{doc['dataset_hash'][:16]}.json")
+    uri = str(doc["gate_uri"])
+    folder = lake.uri("artifacts", "gate", doc["model"], f"v{doc['version']}")
+    assert uri.startswith(folder + "/")
+    assert re.fullmatch(rf"{doc['dataset_hash'][:16]}-\d{{8}}T\d{{12}}Z-exec-1\.json", uri[len(folder) + 1 :]), uri
+    return uri
 
 
 def test_lineage_ties_data_features_run_and_version(first: Run) -> None:
@@ -224,11 +239,43 @@ def test_the_registry_lifecycle(first: Run, spark, tmp_path: Path, market: Marke
     evaluated = evaluate(Path(one.model_dir), "e1")
     assert evaluated.report["challenger"]["overall"] == first.outputs["evaluation"]["metrics"]["challenger"]["overall"]
 
-    # Idempotent: the same dataset, config and seed never make a second version.
+    # Re-evaluating keeps the earlier decision: a new gate record each time.
+    again_evaluated = evaluate(Path(one.model_dir), "e1-again")
+    assert again_evaluated.gate_uri != evaluated.gate_uri
+    assert lake.read_json(evaluated.gate_uri)["version"] == lake.read_json(again_evaluated.gate_uri)["version"] == "1"
+
+    # Idempotent: the same dataset, config, seed and code never make a second version; a local
+    # checkout's uncommitted changes (-dirty) do not make an identical re-run a new training.
     again = train({"num_boost_round": "200"}, "t1-again")  # a string, as SageMaker passes it
     assert (again.version, again.reused, again.idempotency_key) == ("1", True, one.idempotency_key)
+    dirty = train({"num_boost_round": 200, "code_version": "c1-dirty"}, "t1-dirty")
+    assert (dirty.version, dirty.reused) == ("1", True)
     assert [v.version for v in registry.list_versions(settings, [settings.mlflow.model_name])] == ["1"]
     assert mlflow.lightgbm.load_model(again.model_dir).model_to_string() == ours.model_to_string()
+    # ... but other training code is another training, even on the same data and configuration
+    key = training.idempotency_key(
+        dataset.dataset_hash, settings.training.model_copy(update={"num_boost_round": 200}), 10, "c1"
+    )
+    assert key == one.idempotency_key
+    assert (
+        training.idempotency_key(
+            dataset.dataset_hash, settings.training.model_copy(update={"num_boost_round": 200}), 10, "c2"
+        )
+        != key
+    )
+
+    # A holdout from another dataset cannot gate the model (its dataset_hash tag must match).
+    other_holdout = tmp_path / "other-holdout"
+    shutil.copytree(proc.output("holdout"), other_holdout)
+    manifest = json.loads((other_holdout / "manifest.json").read_text())
+    (other_holdout / "manifest.json").write_text(json.dumps({**manifest, "dataset_hash": "f" * 64}))
+    mismatch = processing_paths(
+        {}, tmp_path / "e-other", inputs={"model": Path(one.model_dir), "holdout": other_holdout}
+    )
+    with pytest.raises(
+        DataError, match=rf"v1 was trained on dataset {dataset.dataset_hash[:16]} but the holdout comes from f{{16}}"
+    ):
+        evaluation.run(settings, mismatch, lake=lake, code_version="c1")
 
     # A much worse challenger (two shallow trees) is registered but rejected; the champion stays.
     weak = train({"num_boost_round": 2, "num_leaves": 2, "learning_rate": 0.01}, "t2")

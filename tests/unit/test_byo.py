@@ -110,3 +110,104 @@ def test_file_mode_needs_all_four_files(tmp_path: Path, letor: tuple[Path, Path]
     assert "--params and --model-out belong to file mode" in capsys.readouterr().err
     assert main([*byo(tmp_path, train, train, "--params", "[1]")]) == 2
     assert "--params: expected a JSON object" in capsys.readouterr().err
+
+
+def run_byo(tmp_path: Path, train: Path, valid: Path, params: dict, capsys) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    assert main([*byo(tmp_path, train, valid, "--params", json.dumps(params))]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def plain_train(used: dict, train: Path, valid: Path) -> tuple[lgb.Booster, lgb.Dataset]:  # type: ignore[type-arg]
+    params = dict(used)
+    rounds = params.pop("num_boost_round")
+    dtrain = lgb.Dataset(str(train))
+    dvalid = lgb.Dataset(str(valid), reference=dtrain)
+    booster = lgb.train(params, dtrain, num_boost_round=rounds, valid_sets=[dvalid], valid_names=["valid"])
+    return booster, dvalid
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ({"early_stopping_round": 2}, "early_stopping_round"),
+        ({"n_iter_no_change": 2}, "early_stopping_round"),
+        ({"early_stopping_rounds": 2}, "early_stopping_round"),
+        ({"random_seed": 7}, "seed"),
+        ({"random_state": 7}, "seed"),
+    ],
+)
+def test_the_users_lightgbm_settings_win_as_in_plain_lightgbm(
+    tmp_path: Path,
+    letor: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    given: dict,
+    canonical: str,  # type: ignore[type-arg]
+) -> None:
+    """rankops used to force early_stopping_round=30 and seed=42 over the user's own names for them."""
+    train, valid = letor
+    out = run_byo(tmp_path, train, valid, {**given, "num_boost_round": 60, "num_leaves": 15}, capsys)
+    (value,) = given.values()
+    assert out["params"][canonical] == value
+    # plain lightgbm.train with the user's own parameter names (and everything else rankops used)
+    theirs = {k: v for k, v in out["params"].items() if k != canonical} | given
+    plain, dvalid = plain_train(theirs, train, valid)
+    assert out["best_iteration"] == plain.best_iteration
+    sizes = np.loadtxt(f"{valid}.query", dtype=int)
+    ndcg = metrics.ndcg_at_k(
+        dvalid.get_label(), plain.predict(str(valid), num_iteration=plain.best_iteration), sizes, 10
+    )
+    assert out["ndcg@10"] == ndcg == pytest.approx(plain.best_score["valid"]["ndcg@10"], abs=1e-9)
+    default, _ = plain_train({k: v for k, v in out["params"].items() if k != canonical}, train, valid)
+    assert default.model_to_string() != plain.model_to_string(), "the setting changed the model"
+
+
+@pytest.mark.parametrize("change", ["wider", "narrower"])
+def test_the_validation_file_may_have_another_highest_feature_index(
+    tmp_path: Path, letor: tuple[Path, Path], capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    """Plain lightgbm.train accepts it; rankops' scoring used to raise LightGBM's shape check (exit 1)."""
+    train, valid = letor
+    rows = valid.read_text().splitlines()
+    if change == "wider":
+        rows[0] += " 20:0.5"  # a feature the training file never has
+    else:
+        rows = [" ".join(t for t in r.split() if not t.startswith(("11:", "12:"))) for r in rows]
+    valid.write_text("\n".join(rows) + "\n")
+    out = run_byo(tmp_path, train, valid, {"eval_at": [1, 3, 5]}, capsys)
+    for k in (1, 3, 5):
+        assert out[f"ndcg@{k}"] == pytest.approx(out["lightgbm_valid"][f"ndcg@{k}"], abs=1e-9)
+    plain, _ = plain_train(out["params"], train, valid)
+    assert out["best_iteration"] == plain.best_iteration
+    assert out["lightgbm_valid"] == {k: float(v) for k, v in plain.best_score["valid"].items()}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"eval_at": "x"}, "--params eval_at: expected positive integer cut-offs like [1, 3, 5], got 'x'"),
+        ({"eval_at": []}, "--params eval_at: expected positive integer cut-offs like [1, 3, 5], got []"),
+        ({"ndcg_eval_at": [0, 3]}, "--params ndcg_eval_at: expected positive integer cut-offs"),
+        ({"eval_at": [1], "ndcg_at": [3]}, "are LightGBM names for the same cut-offs; give one"),
+        ({"num_leaves": -3}, "LightGBM rejects the training parameters: Check failed: (num_leaves) > (1)"),
+        ({"max_bin": 1}, "LightGBM rejects the training parameters: Check failed: (max_bin) > (1)"),
+        ({"objective": "nonsense"}, "Unknown objective type name: nonsense"),
+        ({"seed": 1, "random_seed": 2}, "seed=1 and random_seed=2 are LightGBM names for the same setting"),
+        ({"early_stopping_round": "soon"}, "early_stopping_round: Input should be a valid integer"),
+    ],
+)
+def test_bad_parameters_are_one_line_errors_naming_the_problem(
+    tmp_path: Path,
+    letor: tuple[Path, Path],
+    capfd: pytest.CaptureFixture[str],
+    params: dict,
+    message: str,  # type: ignore[type-arg]
+) -> None:
+    """Exit 2 and exactly one line on stderr (captured at the file descriptor, where LightGBM's
+    own `[LightGBM] [Fatal]` line used to appear), naming the parameter, not the data file."""
+    train, valid = letor
+    assert main([*byo(tmp_path, train, valid, "--params", json.dumps(params))]) == 2
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("rankops: error: "), captured.err
+    assert message in captured.err
+    assert "[LightGBM]" not in captured.err and "cannot read" not in captured.err

@@ -34,6 +34,57 @@ def test_hyperparameters_override_training_settings_and_lightgbm_params() -> Non
         with_hyperparameters(TrainingConfig(), {"num_boost_round": 0})
 
 
+@pytest.mark.parametrize(
+    ("given", "field", "value"),
+    [
+        ({"random_seed": 7}, "seed", 7),
+        ({"random_state": "7"}, "seed", 7),  # SageMaker passes strings
+        ({"early_stopping_round": 2}, "early_stopping_rounds", 2),
+        ({"n_iter_no_change": 2}, "early_stopping_rounds", 2),
+        ({"early_stopping": 0}, "early_stopping_rounds", 0),  # 0: no early stopping, as in LightGBM
+        ({"num_iterations": 12}, "num_boost_round", 12),
+        ({"n_estimators": 12, "num_boost_round": "12"}, "num_boost_round", 12),  # two names, one value
+    ],
+)
+def test_lightgbm_names_for_seed_rounds_and_early_stopping_win(given: dict, field: str, value: int) -> None:  # type: ignore[type-arg]
+    """rankops passes seed, rounds and early stopping to LightGBM itself; a user's LightGBM alias for
+    one of them used to be outranked by the configured value (random_seed=7 trained with seed 42)."""
+    cfg = with_hyperparameters(TrainingConfig(), given)
+    assert getattr(cfg, field) == value
+    assert not set(given) & set(cfg.params), "not left behind as a LightGBM parameter to conflict"
+    params = lambdarank_params(cfg, 10)
+    assert params["seed"] == cfg.seed and not set(given) - {"seed"} & set(params)
+
+
+def test_conflicting_names_for_one_setting_are_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"seed=1 and random_seed=2 are LightGBM names for the same setting"):
+        with_hyperparameters(TrainingConfig(), {"seed": 1, "random_seed": 2})
+    with pytest.raises(ConfigError, match=r"^invalid training hyperparameters: n_iter_no_change: .*integer"):
+        with_hyperparameters(TrainingConfig(), {"n_iter_no_change": "soon"})
+
+
+def test_the_alias_lists_are_lightgbms_own() -> None:
+    import lightgbm as lgb
+
+    from rankops.config_sections import EARLY_STOPPING_ALIASES, NUM_ROUNDS_ALIASES, SEED_ALIASES
+
+    aliases = lgb.basic._ConfigAliases
+    assert set(SEED_ALIASES) == aliases.get("seed")
+    assert set(EARLY_STOPPING_ALIASES) == aliases.get("early_stopping_round")
+    assert set(NUM_ROUNDS_ALIASES) | {"num_boost_round"} == aliases.get("num_iterations") | {"num_boost_round"}
+
+
+def test_the_configuration_honours_lightgbm_names_too() -> None:
+    cfg = TrainingConfig.model_validate({"params": {"random_seed": 5, "n_iter_no_change": 4, "num_leaves": 15}})
+    assert (cfg.seed, cfg.early_stopping_rounds, cfg.params) == (5, 4, {"num_leaves": 15})
+    with pytest.raises(ValueError, match=r"params.random_seed=5 contradicts seed=6"):
+        TrainingConfig.model_validate({"seed": 6, "params": {"random_seed": 5}})
+    with pytest.raises(ValueError, match=r"random_state: not a fallback parameter \(its seed is training.seed"):
+        FallbackConfig(params={"random_state": 3})
+    with pytest.raises(ValueError, match=r"early_stopping_round: not a fallback parameter"):
+        FallbackConfig(params={"early_stopping_round": 3})
+
+
 def test_fallback_features_are_the_always_available_ones() -> None:
     chosen = fallback_features(FallbackConfig())
     assert chosen and set(chosen) < set(registry.model_features())

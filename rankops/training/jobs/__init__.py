@@ -15,18 +15,42 @@ from pathlib import Path
 from rankops import __version__
 
 CODE_VERSION_ENV = "RANKOPS_CODE_VERSION"
+DIRTY_SUFFIX = "-dirty"
+UNKNOWN = "unknown"  # the image's default when its build had no version to pass: same as unset
+_PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def code_version(environ: Mapping[str, str]) -> str:
-    """The code a job runs: ``$RANKOPS_CODE_VERSION`` (set when the image is built), else the
-    git commit of the checkout rankops is imported from, else the package version."""
-    if environ.get(CODE_VERSION_ENV):
-        return environ[CODE_VERSION_ENV]
+def _git(args: list[str], checkout: Path) -> str:
+    """``git <args>`` in ``checkout``; '' when git or the repository is absent."""
+    command = ["git", *args]  # git from PATH is intended
     try:
-        command = ["git", "rev-parse", "--short", "HEAD"]  # git from PATH is intended
-        sha = subprocess.run(  # noqa: S603
-            command, capture_output=True, text=True, check=True, timeout=5, cwd=Path(__file__).resolve().parent
+        return subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, check=True, timeout=5, cwd=checkout
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return sha or f"rankops-{__version__}"
+        return ""
+
+
+def code_version(environ: Mapping[str, str], checkout: Path | None = None) -> str:
+    """The code a job runs, first of:
+
+    1. ``$RANKOPS_CODE_VERSION``: set when the image is built (``docker/Dockerfile``'s
+       ``CODE_VERSION`` build argument); ``unknown`` counts as unset;
+    2. the git commit of the checkout rankops is imported from (``checkout``: another folder,
+       for tests), with ``-dirty`` appended when its working tree has uncommitted changes;
+    3. ``rankops-<package version>``.
+    """
+    given = environ.get(CODE_VERSION_ENV, "")
+    if given and given != UNKNOWN:
+        return given
+    where = checkout or _PACKAGE_DIR
+    sha = _git(["rev-parse", "--short", "HEAD"], where)
+    if not sha:
+        return f"rankops-{__version__}"
+    return sha + DIRTY_SUFFIX if _git(["status", "--porcelain"], where) else sha
+
+
+def clean_code_version(version: str) -> str:
+    """``version`` without the ``-dirty`` marker: what identifies the code in the idempotency key
+    (two identical runs from the same dirty checkout must still be the same training)."""
+    return version.removesuffix(DIRTY_SUFFIX)

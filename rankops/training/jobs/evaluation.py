@@ -2,9 +2,11 @@
 the baselines on one holdout, apply the gate, record everything, move aliases.
 
 Inputs: ``input/model`` (the training job's model folder or its ``model.tar.gz``) and
-``input/holdout`` (the processing job's holdout channel). Output:
-``output/evaluation/evaluation.json``. Side effects, all recorded: the gate decision in
-the lake's artifacts zone and on the MLflow run and version; aliases (a passing
+``input/holdout`` (the processing job's holdout channel, which must come from the dataset the
+model was trained on). Output: ``output/evaluation/evaluation.json``. Side effects, all
+recorded: the gate decision in the lake's artifacts zone (a new record per evaluation,
+``gate/<model>/v<version>/<dataset hash>-<time>[-<execution>].json``) and on the MLflow run
+and version; aliases (a passing
 challenger gets ``gate.on_pass``; the fallback becomes its model's champion when it
 meets the gate's absolute floor: it exists for when the ranker or the aggregate features
 are unavailable, so it is not held to the ranker's standard); the lineage record; stale
@@ -14,6 +16,7 @@ versions archived.
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -112,14 +115,15 @@ def _run_metrics(doc: dict[str, Any]) -> list[Any]:
     return [Metric(metric_key(m), float(v), now, 0) for m, v in named.items()]
 
 
-def _record_mlflow(settings: Settings, doc: dict[str, Any], hash12: str) -> None:
-    """The decision as an artifact, a tag and metrics on the training run; key numbers as
-    tags on the ranker's, the fallback's and the rule's versions."""
+def _record_mlflow(settings: Settings, doc: dict[str, Any], record: str) -> None:
+    """The decision as an artifact (one per evaluation, named like its gate record), a tag and
+    metrics on the training run; key numbers as tags on the ranker's, the fallback's and the
+    rule's versions."""
     client, _ = registry.connect(settings)
     name, version, k = doc["model"], doc["version"], settings.evaluation.ndcg_k
     run_id = client.get_model_version(name, version).run_id
     if run_id:
-        client.log_dict(run_id, doc, f"gate/decision-{hash12}.json")
+        client.log_dict(run_id, doc, f"gate/decision-{record}")
         client.set_tag(run_id, "gate_decision", doc["decision"])
         batch = _run_metrics(doc)
         for start in range(0, len(batch), 1000):
@@ -141,6 +145,35 @@ def _record_mlflow(settings: Settings, doc: dict[str, Any], hash12: str) -> None
         _metric_tags(report["baselines"]["rule"]["overall"], k, gate_decision="baseline", **evaluated),
         registry.rule_model_name(settings),
     )
+
+
+def gate_record_name(dataset_hash: str, evaluated_at: datetime, pipeline_execution_id: str = "") -> str:
+    """File name of one evaluation's gate record: the holdout's dataset hash, the evaluation time
+    (microseconds, UTC) and the pipeline execution (the last part of its ARN), so re-evaluating
+    a version adds a record and never overwrites an earlier decision."""
+    name = f"{dataset_hash[:16]}-{evaluated_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+    execution = re.sub(r"[^A-Za-z0-9._-]", "_", pipeline_execution_id.rsplit(":", 1)[-1])[:80]
+    return f"{name}-{execution}.json" if execution else f"{name}.json"
+
+
+def check_trained_on(settings: Settings, versions: dict[str, str], dataset_hash: str) -> None:
+    """DataError unless every ``name -> version`` was trained on the dataset this holdout comes
+    from (its ``dataset_hash`` tag): a gate on another dataset's holdout compares nothing."""
+    from mlflow.exceptions import MlflowException
+
+    client, _ = registry.connect(settings)
+    for name, version in versions.items():
+        try:
+            trained_on = client.get_model_version(name, version).tags.get("dataset_hash")
+        except MlflowException as err:
+            raise ModelError(f"{name} v{version} is not in the model registry: {err}") from err
+        if not trained_on:
+            raise DataError(f"{name} v{version} has no dataset_hash tag: cannot tell which dataset it was trained on")
+        if trained_on != dataset_hash:
+            raise DataError(
+                f"{name} v{version} was trained on dataset {trained_on[:16]} but the holdout comes from "
+                f"{dataset_hash[:16]}: evaluate it on its own dataset's holdout"
+            )
 
 
 def _move_aliases(
@@ -177,8 +210,9 @@ def run(
         challenger, version = _load(folder)
         fallback, fb_version = _load(folder / FALLBACK_DIR)
     frame, manifest = read_channel(paths.input("holdout"), "holdout")
-    holdout = Holdout(frame, read_item_clicks(paths.input("holdout")), int(manifest["catalog_size"]))
     dataset_hash = str(manifest["dataset_hash"])
+    check_trained_on(settings, {name: version, registry.fallback_model_name(settings): fb_version}, dataset_hash)
+    holdout = Holdout(frame, read_item_clicks(paths.input("holdout")), int(manifest["catalog_size"]))
 
     report: dict[str, Any] = {
         "challenger": evaluate.evaluate_model(holdout, evaluate.score_booster(challenger, frame), cfg)
@@ -201,13 +235,14 @@ def run(
     fb_ndcg = report["fallback"]["overall"][f"ndcg@{k}"]
     rule_ndcg = report["baselines"]["rule"]["overall"][f"ndcg@{k}"]
     fb_ok = fb_ndcg >= settings.gate.ndcg_floor
+    evaluated_at = datetime.now(UTC)
     doc = {
         **decision.to_dict(),
         "model": name,
         "version": version,
         "on_pass": on_pass,
         "dataset_hash": dataset_hash,
-        "evaluated_at": datetime.now(UTC).isoformat(),
+        "evaluated_at": evaluated_at.isoformat(),
         "fallback": {
             "version": fb_version,
             "champion": fb_ok,
@@ -218,10 +253,11 @@ def run(
     }
     tags = {"dataset_hash": dataset_hash, "code_version": code_version, "pipeline_execution_id": pipeline_execution_id}
     doc["rule_version"] = rule_model.ensure_registered(settings, frame.head(5), tags)
-    gate_uri = lake.uri("artifacts", "gate", name, f"v{version}", f"{dataset_hash[:16]}.json")
+    record = gate_record_name(dataset_hash, evaluated_at, pipeline_execution_id)
+    gate_uri = lake.uri("artifacts", "gate", name, f"v{version}", record)
     doc["gate_uri"] = gate_uri
     lake.write_json(gate_uri, doc)  # the decision is on record before anything acts on it
-    _record_mlflow(settings, doc, dataset_hash[:12])
+    _record_mlflow(settings, doc, record)
     doc["aliases"] = _move_aliases(settings, decision, version, on_pass if decision.promote else "", fb_version, fb_ok)
     lineage_uri = _write_lineage(
         settings, lake, manifest, version, fb_version, doc, gate_uri, code_version, pipeline_execution_id

@@ -2,7 +2,8 @@
 
 Registration happens here (see the README, "Where registration happens"): the job
 registers both models as new versions, tagged with their lineage and an idempotency
-key (dataset hash + effective training configuration + seed + feature lists). If a
+key (dataset hash + effective training configuration + seed + feature lists + the code:
+LightGBM's version, rankops' version and code version without a ``-dirty`` marker). If a
 version with that key exists, nothing is trained: the registered model is copied into
 ``SM_MODEL_DIR`` and its version returned, so a re-run of a pipeline snapshot never
 creates a duplicate. ``SM_MODEL_DIR`` receives the MLflow model directory (what the
@@ -21,10 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankops import registry
+from rankops import __version__, registry
 from rankops.features import registry as features
 from rankops.features.offline import feature_set_version
 from rankops.training import tracking
+from rankops.training.jobs import clean_code_version
 from rankops.training.processing import read_channel, read_manifest, same_dataset
 from rankops.training.train import (
     TrainResult,
@@ -44,6 +46,7 @@ VERSION_FILE = "VERSION"
 OUTPUT_FILE = "training.json"
 # Hyperparameters that describe the run rather than the model.
 RUN_KEYS = ("pipeline_execution_id", "code_version")
+BEST_ITERATION_TAG = "best_iteration"
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,21 @@ class TrainingOutcome:
     seconds: dict[str, float]
 
 
-def idempotency_key(dataset_hash: str, cfg: TrainingConfig, eval_k: int) -> str:
-    """What makes two trainings the same: data, effective configuration (seed included), inputs."""
+def idempotency_key(dataset_hash: str, cfg: TrainingConfig, eval_k: int, code_version: str) -> str:
+    """What makes two trainings the same: data, effective configuration (seed included), inputs,
+    and the code that trains (LightGBM's and rankops' versions, the code version). A local
+    checkout's ``-dirty`` marker is left out: two identical runs from one checkout are one training."""
+    import lightgbm
+
     payload = {
         "dataset_hash": dataset_hash,
         "training": cfg.model_dump(mode="json", exclude={"keep_local_runs"}),  # not about the model
         "eval_k": eval_k,
         "features": features.model_features(),
         "fallback_features": fallback_features(cfg.fallback),
+        "lightgbm": lightgbm.__version__,
+        "rankops": __version__,
+        "code_version": clean_code_version(code_version),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -92,7 +102,14 @@ def _log_run(
     from mlflow import MlflowClient
 
     _, experiment_id = registry.connect(settings)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{tags['dataset_hash'][:8]}", tags=tags) as run:
+    run_tags = {
+        **tags,
+        BEST_ITERATION_TAG: str(main.best_iteration),
+        f"{FALLBACK_DIR}.{BEST_ITERATION_TAG}": str(fallback.best_iteration),
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"train-{tags['dataset_hash'][:8]}", tags=run_tags
+    ) as run:
         run_id = run.info.run_id
         summary = {
             "best_iteration": float(main.best_iteration),
@@ -114,9 +131,21 @@ def _log_run(
         MlflowClient().log_dict(run_id, dict(manifest), "dataset/manifest.json")
         version_tags = {**tags, "run_id": run_id}
         name, fb_name = settings.mlflow.model_name, registry.fallback_model_name(settings)
-        reg = tracking.log_booster(main.booster, example[main.feature_names], "model", name, run_id, version_tags)
-        fb = tracking.log_booster(
-            fallback.booster, example[fallback.feature_names], FALLBACK_DIR, fb_name, run_id, version_tags
+        reg = tracking.log_booster(
+            main.booster,
+            example[main.feature_names],
+            "model",
+            name,
+            run_id,
+            {**version_tags, BEST_ITERATION_TAG: str(main.best_iteration)},
+        )
+        fb = tracking.log_booster(  # its own size: a fixed number of trees, no early stopping
+            fallback.booster,
+            example[fallback.feature_names],
+            FALLBACK_DIR,
+            fb_name,
+            run_id,
+            {**version_tags, BEST_ITERATION_TAG: str(fallback.best_iteration)},
         )
     return reg, fb
 
@@ -138,7 +167,7 @@ def run(
     eval_k = settings.evaluation.ndcg_k
     manifests = {c: read_manifest(paths.channel(c)) for c in ("train", "validation")}
     dataset_hash = same_dataset(manifests)
-    key = idempotency_key(dataset_hash, cfg, eval_k)
+    key = idempotency_key(dataset_hash, cfg, eval_k, code_version)
     name, fb_name = settings.mlflow.model_name, registry.fallback_model_name(settings)
     model_dir = paths.model_dir
     _reset_dir(model_dir)
@@ -151,7 +180,7 @@ def run(
         registry.download_model(settings, existing_fb, model_dir / FALLBACK_DIR, fb_name)
         info = next(v for v in registry.list_versions(settings, [name]) if v.version == existing)
         best_iteration, run_id, version, fb_version = (
-            int(info.tags.get("best_iteration", "0")),
+            int(info.tags.get(BEST_ITERATION_TAG, "0")),
             info.run_id,
             existing,
             existing_fb,
@@ -173,7 +202,6 @@ def run(
             "code_version": code_version,
             "pipeline_execution_id": execution_id,
             "seed": str(cfg.seed),
-            "best_iteration": str(main.best_iteration),
         }
         example = valid.head(5)
         reg, fb = _log_run(settings, main, fallback, example, manifests["train"], cfg, tags)
