@@ -31,6 +31,7 @@ from infra.nag import (
     acknowledge_wildcards,
     lake_objects,
 )
+from rankops.training.jobs import code_version
 
 # The image build context: the package, its job entrypoints and the files pip needs.
 SOURCE_INCLUDES = (
@@ -101,6 +102,9 @@ class ImageBuild(Construct):
                     "IMAGE_TAG": config.image_tag,
                     "EMR_RELEASE_LABEL": config.aws.emr.release_label,
                     "ARTIFACTS_BUCKET": artifacts.bucket_name,
+                    # the commit synthesized (S3 sources have no CODEBUILD_RESOLVED_SOURCE_VERSION):
+                    # the image's RANKOPS_CODE_VERSION, the models' code_version lineage tag
+                    "CODE_VERSION": code_version({}),
                 }.items()
             },
             encryption_key=key,

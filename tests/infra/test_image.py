@@ -12,6 +12,7 @@ import yaml
 
 from infra.constructs.feature_compute import IMAGE_CONFIG, PYTHON
 from infra.constructs.image_build import SOURCE_INCLUDES
+from rankops.training.jobs import code_version
 from tests.infra.conftest import ENVS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,8 +46,10 @@ def test_codebuild_builds_from_the_source_asset_with_docker(synthesized) -> None
         "IMAGE_TAG",
         "EMR_RELEASE_LABEL",
         "ARTIFACTS_BUCKET",
+        "CODE_VERSION",
     }
     assert variables["IMAGE_TAG"] == synth.config.image_tag
+    assert variables["CODE_VERSION"] == code_version({}), "the commit that was synthesized"
     assert variables["EMR_RELEASE_LABEL"] == synth.config.aws.emr.release_label
 
 
