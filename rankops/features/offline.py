@@ -220,7 +220,9 @@ def _stage(
     )
     observation = Observation(f"validation-{entity}")
     observed = rows.observe(observation, *validation.stats_columns(entity))
-    frame = fspark.with_time_partitions(observed, "feature_ts")
+    flags = [c for c in rows.columns if c.startswith(fspark.MISSING_PREFIX)]
+    published = rows.drop(*flags)
+    frame = fspark.with_time_partitions(observed.drop(*flags), "feature_ts")
     if existing:
         kept = fspark.read_committed(spark, lake, "features", dataset, existing).where(
             (F.col("feature_ts") <= F.lit(window.start)) | (F.col("feature_ts") > F.lit(window.end))
@@ -230,7 +232,7 @@ def _stage(
     # No shuffle by day: each task writes its rows (already sorted by key and time by the
     # window) into the day folders they belong to.
     frame.write.mode("overwrite").partitionBy("dt").parquet(spark_uri(staged))
-    return staged, validation.stats_from(dict(observation.get), rows.schema, entity)
+    return staged, validation.stats_from(dict(observation.get), published.schema, entity)
 
 
 def build(
@@ -276,7 +278,7 @@ def build(
     stats: dict[str, dict[str, Any]] = {}
     try:
         for entity in registry.stored_entities():
-            rows = fspark.entity_features(entity, hourly, cat, settings, start_ms, end_ms)
+            rows = fspark.entity_features(entity, hourly, cat, settings, start_ms, end_ms, with_missing=True)
             staged[entity], stats[entity] = _stage(spark, lake, settings, entity, rows, window, run_id)
             validation.evaluate(entity, stats[entity], settings.features, previous.get(entity), lag_s, report)
     finally:
