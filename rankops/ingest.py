@@ -486,7 +486,7 @@ def _read_events(files: list[Path], tm: TableMapping, report: IngestReport) -> t
 def _merge_events(
     lake: Lake, events: pd.DataFrame, report: IngestReport
 ) -> tuple[pd.DataFrame, list[tuple[dict[str, str], pa.Table]], pd.DataFrame]:
-    """-> (the run's distinct valid events, the hour partitions to commit, rows to quarantine).
+    """-> (the run's distinct accepted events, the hour partitions to commit, rows to quarantine).
 
     An event is identified by (request_id, item_id, position). The first row of a key
     stands: a later exact repeat (in this run, or of a stored event) is counted as a
@@ -501,6 +501,7 @@ def _merge_events(
     stored_parts = {(p.values["dt"], p.values["hour"]): p for p in lake.partitions("raw", "events")}
     hours = firsts["ts"].dt.strftime("%Y-%m-%d %H") if len(firsts) else pd.Series(dtype=str)
     parts: list[tuple[dict[str, str], pa.Table]] = []
+    rejected: list[int] = []
     for hour, rows in firsts.groupby(hours.to_numpy(), sort=True):
         dt, hh = str(hour).split(" ")
         values = {"dt": dt, "hour": hh}
@@ -508,10 +509,10 @@ def _merge_events(
         if (dt, hh) in stored_parts:
             table = lake.read("raw", "events", partitions=[stored_parts[(dt, hh)]])
             stored = table.select(EVENTS_SCHEMA.names).cast(EVENTS_SCHEMA).to_pandas()
-        rows = rows.reset_index(drop=True)
         known, same = _compare(rows, stored, EVENT_KEY)
         report.events_duplicates += int(same.sum())
         conflicts.append(rows[known & ~same].assign(reason=CONFLICT_STORED))
+        rejected.extend(rows.index[known & ~same])
         new = rows[~known]
         if not len(new):
             continue  # nothing new for this hour: the stored partition stays as it is
@@ -522,7 +523,7 @@ def _merge_events(
     bad = _stack(conflicts, conflicts[0], ignore_index=True)
     for reason, n in bad["reason"].value_counts().items():
         report.events_quarantined[str(reason)] = report.events_quarantined.get(str(reason), 0) + int(n)
-    return firsts, parts, bad
+    return firsts.drop(index=rejected), parts, bad
 
 
 def _empty_items() -> pd.DataFrame:
