@@ -1,13 +1,17 @@
 """Online stores: materialization rate and read latency, against peers in the same run.
 
-    python -m benchmarks.features_online                       # 100k items x 6 features
+    python -m benchmarks.features_online                       # 100k items x 6 features, 20 rows of history each
     python -m benchmarks.features_online --compare             # + Feast 0.67 (see below)
 
 Measured on a private redis-server (started on a free port, stopped at the end)
 and the embedded SQLite store:
 
-* materialization: rows/s from the offline Parquet table into the store (read,
-  pack, write, activate), as ``rankops features materialize`` does it;
+* materialization: rows/s of the real ``materialize`` (``rankops features
+  materialize``), end to end, from an offline store *with history*: ``--history``
+  published rows per key (runs over ``--days`` day partitions, committed through the
+  lake's manifests), so each run reads the history, picks every key's latest row,
+  packs, writes and activates; the time of picking the latest rows alone
+  (``offline.latest_values``) is reported beside it;
 * reads: p50/p99 of one lookup of ``--batch`` random items x all their features
   (``FeatureLookup.fetch``, values decoded, defaults filled), and of the full
   ``fetch_items`` path (item, then its seller and category);
@@ -37,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parent.parent
 FEAST_PYTHON = REPO / ".venv-feast" / "bin" / "python"
@@ -80,54 +83,97 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
             time.sleep(0.05)
 
 
-def offline_tables(entities: int, folder: Path) -> dict[str, Path]:
-    """Parquet files shaped like the offline store's latest values, one per entity."""
-    from rankops.features import registry
+HISTORY_START_MS = 1_790_812_800_000  # 2026-10-01T00:00Z
 
+
+def offline_store(entities: int, history: int, days: int, home: Path) -> tuple[Any, Any, dict[str, int]]:
+    """A published offline feature store under ``home``: for every entity ``history``
+    change points per key spread over ``days`` day partitions, committed with the lake's
+    manifests, and the version's manifest. -> (settings, lake, history rows per entity)."""
+    from datetime import UTC, datetime
+
+    from rankops.config import load_settings
+    from rankops.features import offline, registry
+    from rankops.lake import Lake
+
+    settings = load_settings(env="local", home=home, config_file=REPO / "rankops.toml", environ={})
+    lake = Lake.from_settings(settings)
     rng = np.random.default_rng(0)
     sizes = {"item": entities, "seller": max(1, entities // 25), "category": 16}
-    paths = {}
+    hours = days * 24
+    step = max(1, hours // history)
+    rows = {}
     for entity, n in sizes.items():
         key = registry.ENTITIES[entity].key
-        cols: dict[str, Any] = {key: [f"{entity[0]}-{i}" for i in range(n)]}
+        keys = np.repeat(np.arange(n), history)
+        version = np.tile(np.arange(history), n)
+        hour = version * step + keys % step  # distinct change points per key, every key in every stretch
+        ts_ms = HISTORY_START_MS + hour.astype(np.int64) * 3_600_000
+        order = np.lexsort((ts_ms, keys))
+        keys, ts_ms = keys[order], ts_ms[order]
+        cols: dict[str, Any] = {
+            key: pa.array(np.char.add(f"{entity[0]}-", keys.astype(str))),
+            "feature_ts": pa.array(ts_ms * 1000, pa.timestamp("us", tz="UTC")),
+        }
         if entity == "item":
-            cols["seller_id"] = [f"s-{i % sizes['seller']}" for i in range(n)]
-            cols["category"] = [f"c-{i % 16}" for i in range(n)]
+            cols["seller_id"] = pa.array(np.char.add("s-", (keys % sizes["seller"]).astype(str)))
+            cols["category"] = pa.array(np.char.add("c-", (keys % 16).astype(str)))
         for f in registry.stored_features(entity):
             lo, hi = f.valid_range
-            cols[f.name] = rng.uniform(max(lo, 0.0), min(hi, 1000.0), n)
-        paths[entity] = folder / f"{entity}.parquet"
-        pq.write_table(pa.table(cols), paths[entity])
-    return paths
+            cols[f.name] = rng.uniform(max(lo, 0.0), min(hi, 1000.0), len(keys))
+        table = pa.table(cols)
+        day = (ts_ms // 86_400_000).astype(np.int64)
+        dataset = offline.dataset_name(settings, entity)
+        for d in np.unique(day):
+            part = table.filter(pa.array(day == d))
+            stamp = datetime.fromtimestamp(int(d) * 86_400, tz=UTC).strftime("%Y-%m-%d")
+            lake.write_partition("features", dataset, {"dt": stamp}, part, run_id="bench")
+        rows[entity] = table.num_rows
+    end = datetime.fromtimestamp((HISTORY_START_MS + hours * 3_600_000) / 1000, tz=UTC)
+    lake.write_json(
+        offline.manifest_uri(lake, settings),
+        {"version": offline.feature_set_version(settings), "published_through": end.isoformat()},
+    )
+    return settings, lake, rows
 
 
-def materialize_file(store: Any, entity: str, path: Path, version: str) -> float:
-    """Seconds to read, pack, write and activate one entity's offline rows."""
-    from rankops.features import registry
-    from rankops.features.materialize import rows_of, write_version
-
-    started = time.perf_counter()
-    rows = rows_of(pq.read_table(path), entity)
-    write_version(store, entity, version, rows, 20_000)
-    assert store.active_version(entity).columns == registry.stored_names(entity)
-    return time.perf_counter() - started
-
-
-def run(entities: int, reads: int, batch: int, compare: bool, feast_python: Path | None = None) -> dict[str, Any]:
+def run(
+    entities: int,
+    reads: int,
+    batch: int,
+    compare: bool,
+    feast_python: Path | None = None,
+    history: int = 20,
+    days: int = 30,
+) -> dict[str, Any]:
     import redis
 
     from rankops.config_sections import RedisConfig
+    from rankops.features import offline, registry
     from rankops.features.lookup import FeatureLookup
+    from rankops.features.materialize import materialize
     from rankops.features.online.embedded import EmbeddedStore
     from rankops.features.online.redis import RedisStore, make_redis
 
-    out: dict[str, Any] = {"benchmark": "features_online", "entities": entities, "batch": batch, "reads": reads}
+    out: dict[str, Any] = {
+        "benchmark": "features_online",
+        "entities": entities,
+        "batch": batch,
+        "reads": reads,
+        "history_rows_per_key": history,
+        "history_days": days,
+    }
     with tempfile.TemporaryDirectory(prefix="rankops-bench-") as tmp:
         folder = Path(tmp)
         proc, port = start_redis(folder)
         try:
-            paths = offline_tables(entities, folder)
-            item_ids = pq.read_table(paths["item"], columns=["item_id"])["item_id"].to_pylist()
+            settings, lake, history_rows = offline_store(entities, history, days, folder / "home")
+            out["history_rows"] = history_rows
+            started = time.perf_counter()
+            latest = offline.latest_values(lake, settings, "item")
+            out["latest_values_item_s"] = round(time.perf_counter() - started, 3)
+            assert latest.num_rows == entities
+            item_ids = latest["item_id"].to_pylist()
             pick = random.Random(1)
             batches = [pick.sample(item_ids, batch) for _ in range(reads)]
             cfg = RedisConfig(url=f"redis://127.0.0.1:{port}/0", key_prefix="bench")
@@ -136,12 +182,14 @@ def run(entities: int, reads: int, batch: int, compare: bool, feast_python: Path
                 "redis": RedisStore(make_redis(cfg, for_writes=True), cfg, recheck_seconds=1.0),
             }
             for kind, store in stores.items():
-                seconds = materialize_file(store, "item", paths["item"], "v1-bench")
-                for entity in ("seller", "category"):
-                    materialize_file(store, entity, paths[entity], "v1-bench")
+                report = materialize(lake, settings, stores=dict.fromkeys(registry.stored_entities(), store))
+                assert report["item"]["rows"] == entities
+                assert store.active_version("item").columns == registry.stored_names("item")
+                seconds = float(report["item"]["seconds"])  # type: ignore[arg-type]  # object in the report
                 lookup = FeatureLookup(dict.fromkeys(("item", "seller", "category"), store))
                 out[kind] = {
                     "materialize_rows_per_s": round(entities / seconds),
+                    "materialize_item_s": round(seconds, 3),
                     "read_item_features": timed(lambda ids, lk=lookup: lk.fetch({"item": ids}), batches),
                     "fetch_items_all_entities": timed(lambda ids, lk=lookup: lk.fetch_items(ids), batches),
                 }
@@ -216,13 +264,17 @@ def run_feast(python: Path, entities: int, batch: int, reads: int, port: int) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--history", type=int, default=20, help="published rows per key in the offline store")
+    parser.add_argument("--days", type=int, default=30, help="days (partitions) the history spans")
     parser.add_argument("--reads", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--compare", action="store_true", help="also run Feast 0.67 (in .venv-feast) on the same rows")
     parser.add_argument("--feast-python", type=Path, default=None, help="python of a venv with feast installed")
     parser.add_argument("--events", type=int, default=None, help="accepted for symmetry; --entities sets the size")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.entities, args.reads, args.batch, args.compare, args.feast_python)))
+    print(
+        json.dumps(run(args.entities, args.reads, args.batch, args.compare, args.feast_python, args.history, args.days))
+    )
     return 0
 
 

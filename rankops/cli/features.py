@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from rankops.cli.common import Parser, Progress, command, command_group, settings_from
@@ -112,6 +113,7 @@ def run_get(args: argparse.Namespace) -> int:
     finally:
         lookup.close()
     for i, key in enumerate(args.keys):
-        row = {name: float(values[i]) for name, values in fetched.columns.items()}
+        # A missing value (NaN) prints as null: NaN is not JSON.
+        row = {name: None if math.isnan(v := float(values[i])) else v for name, values in fetched.columns.items()}
         print(json.dumps({"entity": args.entity, "key": key, "found": bool(fetched.found[i]), "features": row}))
     return 0

@@ -220,7 +220,9 @@ def _stage(
     )
     observation = Observation(f"validation-{entity}")
     observed = rows.observe(observation, *validation.stats_columns(entity))
-    frame = fspark.with_time_partitions(observed, "feature_ts")
+    flags = [c for c in rows.columns if c.startswith(fspark.MISSING_PREFIX)]
+    published = rows.drop(*flags)
+    frame = fspark.with_time_partitions(observed.drop(*flags), "feature_ts")
     if existing:
         kept = fspark.read_committed(spark, lake, "features", dataset, existing).where(
             (F.col("feature_ts") <= F.lit(window.start)) | (F.col("feature_ts") > F.lit(window.end))
@@ -230,7 +232,7 @@ def _stage(
     # No shuffle by day: each task writes its rows (already sorted by key and time by the
     # window) into the day folders they belong to.
     frame.write.mode("overwrite").partitionBy("dt").parquet(spark_uri(staged))
-    return staged, validation.stats_from(dict(observation.get), rows.schema, entity)
+    return staged, validation.stats_from(dict(observation.get), published.schema, entity)
 
 
 def build(
@@ -276,7 +278,7 @@ def build(
     stats: dict[str, dict[str, Any]] = {}
     try:
         for entity in registry.stored_entities():
-            rows = fspark.entity_features(entity, hourly, cat, settings, start_ms, end_ms)
+            rows = fspark.entity_features(entity, hourly, cat, settings, start_ms, end_ms, with_missing=True)
             staged[entity], stats[entity] = _stage(spark, lake, settings, entity, rows, window, run_id)
             validation.evaluate(entity, stats[entity], settings.features, previous.get(entity), lag_s, report)
     finally:
@@ -403,27 +405,41 @@ def read_offline(spark: SparkSession, lake: Lake, settings: Settings) -> dict[st
 
 def latest_values(lake: Lake, settings: Settings, entity: str, before: datetime | None = None) -> pa.Table:
     """Per entity, its latest published row with ``feature_ts <= before`` (default: the
-    end of the published data): what the online store should serve now."""
+    end of the published data), sorted by key: what the online store should serve now.
+
+    Reads only the columns it returns, skips day partitions after ``before`` (and row
+    groups whose times are all later), and picks each key's newest row with one integer
+    sort over (key code, time): no sort of the string keys of the whole history."""
     if before is None:
         before = datetime.fromisoformat(read_manifest(lake, settings)["published_through"])
     dataset = dataset_name(settings, entity)
-    try:
-        table = lake.read("features", dataset)
-    except LakeError as err:
+    parts = lake.partitions("features", dataset)
+    if not parts:
         raise LakeError(
             f"no offline features for {entity!r} at version {feature_set_version(settings)}; "
             "run `rankops features build` first"
-        ) from err
+        )
+    key = key_column(entity)
+    columns = [key, "feature_ts", *registry.join_keys(entity), *registry.stored_names(entity)]
+    # dt is the UTC day of feature_ts; a day of margin keeps this right whatever the writer's zone.
+    last_day = (before.astimezone(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    parts = [p for p in parts if p.values.get("dt", "") <= last_day]
+    if not parts:
+        return _empty(entity).select(columns)
+    table = lake.read("features", dataset, columns=columns, partitions=parts)
     ts = table["feature_ts"]
     limit = pa.scalar(
         before if ts.type.tz else before.astimezone(UTC).replace(tzinfo=None), pa.timestamp("us", ts.type.tz)
     )
-    table = table.filter(pc.less_equal(ts, pc.cast(limit, ts.type)))
-    key = key_column(entity)
-    order = pc.sort_indices(table, [(key, "ascending"), ("feature_ts", "ascending")])
-    table = table.take(order)
-    keys = table[key].to_numpy(zero_copy_only=False)
-    last = np.flatnonzero(np.append(keys[1:] != keys[:-1], True)) if len(keys) else np.zeros(0, dtype=np.int64)
-    return table.take(pa.array(last, pa.int64())).select(
-        [key, "feature_ts", *registry.join_keys(entity), *registry.stored_names(entity)]
-    )
+    table = table.filter(pc.and_(pc.less_equal(ts, pc.cast(limit, ts.type)), pc.is_valid(table[key])))
+    if table.num_rows == 0:
+        return table
+    encoded = pc.dictionary_encode(table[key].combine_chunks())
+    rank = np.empty(len(encoded.dictionary), dtype=np.int64)  # dictionary code -> position in key order
+    rank[pc.array_sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank))
+    codes = rank[encoded.indices.to_numpy()]
+    times = table["feature_ts"].combine_chunks().cast(pa.int64()).to_numpy()
+    order = np.lexsort((times, codes))  # by key, then time; stable
+    sorted_codes = codes[order]
+    last = order[np.flatnonzero(np.append(sorted_codes[1:] != sorted_codes[:-1], True))]
+    return table.take(pa.array(last, pa.int64()))

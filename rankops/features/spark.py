@@ -129,8 +129,25 @@ def _scaled(measure: str, window_ms: int) -> Column:
     return total / F.lit(float(EXAM_SCALE)) if measure == "examinations" else total.cast("double")
 
 
+MISSING_PREFIX = "__missing_"
+
+
+def missing_column(name: str) -> str:
+    """Name of the flag column :func:`entity_features` adds (``with_missing=True``): the
+    feature had no value and its default was filled in."""
+    return f"{MISSING_PREFIX}{name}"
+
+
 def _value(f: registry.Feature, settings: Settings) -> Column:
-    """The Spark expression of one declared feature over the windowed/cumulative columns."""
+    """One declared feature, its default filled in where it has no value."""
+    from pyspark.sql import functions as F
+
+    return F.coalesce(_raw_value(f, settings), F.lit(f.default)).alias(f.name)
+
+
+def _raw_value(f: registry.Feature, settings: Settings) -> Column:
+    """The Spark expression of one declared feature over the windowed/cumulative columns
+    (null where it has no value: a catalog attribute that is missing, a mean of nothing)."""
     from pyspark.sql import functions as F
 
     spec = f.compute
@@ -154,7 +171,7 @@ def _value(f: registry.Feature, settings: Settings) -> Column:
         value = F.when(n > 0, F.sqrt(F.greatest(sq / n / F.lit(float(LOG_SCALE)) - mean * mean, F.lit(0.0))))
     else:
         raise ValueError(f"feature {f.name!r} has no Spark computation (kind {f.kind})")
-    return F.coalesce(value.cast("double"), F.lit(f.default)).alias(f.name)
+    return value.cast("double")
 
 
 def _scale(column: str) -> float:
@@ -168,10 +185,18 @@ def _fp(column: str) -> str:
 
 
 def entity_features(
-    entity: str, hourly: DataFrame, cat: DataFrame, settings: Settings, start_ms: int, end_ms: int
+    entity: str,
+    hourly: DataFrame,
+    cat: DataFrame,
+    settings: Settings,
+    start_ms: int,
+    end_ms: int,
+    with_missing: bool = False,
 ) -> DataFrame:
     """Every stored feature of ``entity`` at every change point in ``(start_ms, end_ms]``:
-    ``<key>, feature_ts, <join keys>, <features>``.
+    ``<key>, feature_ts, <join keys>, <features>``; with ``with_missing``, also one boolean
+    :func:`missing_column` per feature, true where the default was filled in (what the
+    validation gate counts: after filling, a missing value looks like any other).
 
     ``hourly`` are item-hour facts (:func:`item_hourly`) covering at least the longest
     window before ``start_ms``; ``cat`` is the full catalog (:func:`catalog`).
@@ -246,7 +271,13 @@ def entity_features(
         both.select(*columns)
         .where((F.col("t") > start_ms) & (F.col("t") <= end_ms))
         .where(F.col("__next_t").isNull() | (F.col("__next_t") != F.col("t")))
-        .select(key, F.timestamp_millis("t").alias("feature_ts"), *joins, *[_value(f, settings) for f in feats])
+        .select(
+            key,
+            F.timestamp_millis("t").alias("feature_ts"),
+            *joins,
+            *[_value(f, settings) for f in feats],
+            *[_raw_value(f, settings).isNull().alias(missing_column(f.name)) for f in feats if with_missing],
+        )
     )
 
 

@@ -3,7 +3,10 @@
 Spark computes a few numbers per entity over the staged rows (one aggregation,
 :func:`collect_stats`); :func:`evaluate` turns them into a report with pure Python
 rules (schema, null and default rates, valid ranges, row count against the
-previous comparable run, freshness of the input). A run is published only if
+previous comparable run, freshness of the input). The default rate is the share of
+rows whose feature had no value and got its default, counted before the default is
+filled in (features.max_default_rate_default, or the feature's own limit in
+features.max_default_rate). A run is published only if
 every check passes; otherwise nothing is committed, the previous data stays live,
 and the JSON report says what failed and why.
 """
@@ -63,10 +66,15 @@ def expected_schema(entity: str) -> dict[str, str]:
 
 
 def stats_columns(entity: str) -> list[Column]:
-    """Aggregates over an entity's rows: row count, time span, and per feature null /
-    NaN / default / out-of-range counts and min / max (NaN excluded). Usable both as a
-    plain aggregation and as a Spark ``observe`` on the write (no second pass)."""
+    """Aggregates over an entity's rows (as :func:`rankops.features.spark.entity_features`
+    makes them with ``with_missing=True``): row count, time span, and per feature the
+    published nulls / NaNs, the rows whose value was missing and got the default (counted
+    from the flag columns, i.e. before filling), out-of-range values and min / max (NaN
+    excluded). Usable both as a plain aggregation and as a Spark ``observe`` on the write
+    (no second pass)."""
     from pyspark.sql import functions as F
+
+    from rankops.features.spark import missing_column
 
     aggs = [
         F.count(F.lit(1)).alias("rows"),
@@ -77,11 +85,10 @@ def stats_columns(entity: str) -> list[Column]:
         c = F.col(f.name)
         lo, hi = f.valid_range
         real = c.isNotNull() & ~F.isnan(c)
-        default = F.isnan(c) if math.isnan(f.default) else (c == F.lit(f.default))
         aggs += [
             F.sum(F.when(c.isNull(), 1).otherwise(0)).alias(f"{f.name}__nulls"),
             F.sum(F.when(c.isNotNull() & F.isnan(c), 1).otherwise(0)).alias(f"{f.name}__nans"),
-            F.sum(F.when(default, 1).otherwise(0)).alias(f"{f.name}__defaults"),
+            F.sum(F.when(F.col(missing_column(f.name)), 1).otherwise(0)).alias(f"{f.name}__defaults"),
             F.sum(F.when(real & ((c < F.lit(lo)) | (c > F.lit(hi))), 1).otherwise(0)).alias(f"{f.name}__outside"),
             F.min(F.when(real, c)).alias(f"{f.name}__min"),
             F.max(F.when(real, c)).alias(f"{f.name}__max"),
@@ -107,10 +114,13 @@ def stats_from(values: dict[str, Any], schema: StructType, entity: str) -> dict[
 
 
 def collect_stats(frame: DataFrame, entity: str) -> dict[str, Any]:
-    """:func:`stats_columns` as one aggregation over ``frame``."""
+    """:func:`stats_columns` as one aggregation over ``frame`` (with its missing-value flags)."""
+    from rankops.features.spark import MISSING_PREFIX
+
     row = frame.agg(*stats_columns(entity)).first()
     assert row is not None  # an aggregation without grouping always returns one row
-    return stats_from(row.asDict(), frame.schema, entity)
+    published = frame.drop(*[c for c in frame.columns if c.startswith(MISSING_PREFIX)])
+    return stats_from(row.asDict(), published.schema, entity)
 
 
 def evaluate(
@@ -132,17 +142,23 @@ def evaluate(
     report.add(entity, "rows", rows > 0, f"{rows} rows" if rows else "no rows computed for the window")
     for name, s in stats["features"].items():
         f = registry.feature(name)
-        null_rate = s["nulls"] / rows if rows else 0.0
+        # A null, or a NaN where the default is a number, cannot be served (materialization refuses it).
+        unusable = s["nulls"] + (0 if math.isnan(f.default) else s["nans"])
+        null_rate = unusable / rows if rows else 0.0
         report.add(
             entity,
             f"{name}.null_rate",
             null_rate <= cfg.max_null_rate,
-            f"null rate {null_rate:.4f} (max {cfg.max_null_rate})",
+            f"null rate {null_rate:.4f} (max {cfg.max_null_rate}): {unusable} null or NaN values",
         )
         default_rate = s["defaults"] / rows if rows else 0.0
-        limit = cfg.max_default_rate.get(name, 1.0)
+        limit = cfg.max_default_rate.get(name, cfg.max_default_rate_default)
         report.add(
-            entity, f"{name}.default_rate", default_rate <= limit, f"default rate {default_rate:.4f} (max {limit})"
+            entity,
+            f"{name}.default_rate",
+            default_rate <= limit,
+            f"default rate {default_rate:.4f} (max {limit}): {s['defaults']} of {rows} rows had no value "
+            f"and got the default {f.default}",
         )
         lo, hi = f.valid_range
         report.add(

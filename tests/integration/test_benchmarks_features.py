@@ -20,6 +20,8 @@ def test_online_benchmark_prints_its_figures() -> None:
         check=True,
     )
     out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["history_rows"]["item"] == 500 * out["history_rows_per_key"] == 500 * 20, "materialized from history"
+    assert out["latest_values_item_s"] > 0
     for store in ("embedded", "redis"):
         assert out[store]["materialize_rows_per_s"] > 0
         for path in ("read_item_features", "fetch_items_all_entities"):

@@ -93,6 +93,35 @@ def test_a_failed_validation_publishes_nothing_and_the_previous_version_keeps_se
     lookup.close()
 
 
+def test_a_feature_that_is_always_missing_fails_validation_and_publishes_nothing(spark, market, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Defaults are filled in after they are counted: a catalog without image scores is 100%
+    default for image_quality_score, which the default limit (0.5) rejects."""
+    settings, lake = copy_raw(market, tmp_path / "no-images")
+    for part, table in list(lake.iter_partitions("raw", "items")):
+        blank = pa.nulls(table.num_rows, pa.float64())
+        table = table.drop_columns(["dt"]).set_column(
+            table.schema.get_field_index("image_quality"), "image_quality", blank
+        )
+        lake.write_partition("raw", "items", part.values, table)
+    with pytest.raises(
+        ValidationFailed, match=r"item\.image_quality_score\.default_rate: default rate 1\.0000 \(max 0\.5\)"
+    ):
+        offline.build(spark, lake, settings, run_id="no-images")
+    report = lake.read_json(offline.meta_uri(lake, settings, "runs", "no-images.json"))
+    assert report["status"] == "rejected"
+    assert [f["check"] for f in report["failures"]] == ["image_quality_score.default_rate"]
+    item = report["stats"]["item"]
+    assert item["features"]["image_quality_score"]["defaults"] == item["rows"] > 0
+    assert item["features"]["price"]["defaults"] == 0 and item["features"]["image_quality_score"]["nulls"] == 0
+    assert not lake.exists(offline.manifest_uri(lake, settings)), "nothing was published"
+    for entity in registry.stored_entities():
+        assert not lake.partitions("features", offline.dataset_name(settings, entity)), entity
+
+    # A catalog that really has no image scores can say so: the feature's own limit.
+    allowed = make_settings(settings.home, features={"max_default_rate": '{"image_quality_score": 1.0}'})
+    assert offline.build(spark, lake, allowed).rows["item"] == item["rows"]
+
+
 class FailingStore:
     """A real store whose connection drops after ``ok_batches`` writes."""
 

@@ -104,3 +104,22 @@ def test_run_windows_come_from_the_committed_partitions(lake) -> None:  # type: 
     assert (hourly.start.hour, hourly.end.hour, hourly.backfill) == (12, 14, False)
     with pytest.raises(DataError, match="either --start or --hours-back"):
         resolve_window(lake, start=backfill.start, hours_back=1)
+
+
+def test_default_rates_have_a_limit_for_every_feature_and_published_nans_count_as_nulls() -> None:
+    report = validation.Report()
+    checked = stats(100, seller_ctr_30d={"defaults": 51}, seller_item_count={"nans": 2})
+    validation.evaluate("seller", checked, FeaturesConfig(), None, 600.0, report)
+    assert {c.name for c in report.failures} == {"seller_ctr_30d.default_rate", "seller_item_count.null_rate"}
+    assert "51 of 100 rows had no value and got the default 0.1" in report.summary()
+    report = validation.Report()
+    cfg = FeaturesConfig(max_default_rate={"seller_ctr_30d": 0.6}, max_null_rate=0.05)
+    validation.evaluate("seller", checked, cfg, None, 600.0, report)
+    assert report.ok, report.summary()
+
+
+def test_default_rate_limits_must_name_stored_features() -> None:
+    with pytest.raises(ValueError, match=r"max_default_rate names \['image_score'\], not stored features"):
+        FeaturesConfig(max_default_rate={"image_score": 1.0})
+    with pytest.raises(ValueError, match="within"):
+        FeaturesConfig(max_default_rate={"price": 2.0})

@@ -46,14 +46,31 @@ def make_redis(cfg: RedisConfig, for_writes: bool = False) -> redis.Redis:
 
     timeout_ms = cfg.write_timeout_ms if for_writes else cfg.socket_timeout_ms
     extra = {"password": auth_token(cfg.auth_secret_arn)} if cfg.auth_secret_arn else {}
-    return redis_lib.Redis.from_url(
-        cfg.url,
-        socket_timeout=timeout_ms / 1000,
-        socket_connect_timeout=cfg.connect_timeout_ms / 1000,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-        **extra,
-    )
+    try:
+        return redis_lib.Redis.from_url(
+            cfg.url,
+            socket_timeout=timeout_ms / 1000,
+            socket_connect_timeout=cfg.connect_timeout_ms / 1000,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            **extra,
+        )
+    except ValueError as err:  # redis-py's URL parsing: a bad scheme, port or database
+        raise StoreError(f"online_store.redis.url {redacted(cfg.url)!r} is not a Redis URL: {err}") from err
+
+
+def redacted(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for an error message)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "<unparseable URL>"
 
 
 def auth_token(secret_arn: str, client: Any = None) -> str:
