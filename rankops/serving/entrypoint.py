@@ -29,7 +29,7 @@ from rankops.errors import ModelError
 from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
 from rankops.features.online.base import OnlineStore, open_stores
-from rankops.monitoring.metrics import MULTIPROC_ENV, ServingMetrics
+from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, new_instance
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
@@ -152,11 +152,13 @@ def app_from_environment() -> Starlette:
 
 
 def _prepare_multiprocess(settings: Settings, port: int) -> None:
-    """A fresh directory for prometheus-client's per-process files, set before workers start."""
+    """A fresh directory for prometheus-client's per-process files, set before workers start. Every
+    worker shares one counters instance (see :mod:`rankops.monitoring.metrics`)."""
     folder = Path(os.environ.get(MULTIPROC_ENV) or settings.home / "run" / f"prometheus-{port}")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)
+    os.environ[INSTANCE_ENV] = new_instance()
 
 
 def run(
