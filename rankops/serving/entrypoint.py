@@ -55,13 +55,24 @@ class Server:
     shadow: ShadowScorer
 
 
+def store_timeout_cap_s(settings: Settings) -> float:
+    """Every connect and read timeout of the serving path's store clients: at most a quarter of the
+    latency budget, so one call (connect + read, one attempt) takes at most half of it, and a read
+    started while half the budget remains (the lookup's rule) ends within the budget."""
+    return settings.serving.latency_budget_ms / 4000
+
+
 def guarded_lookup(
     settings: Settings, metrics: ServingMetrics, stores: dict[str, OnlineStore] | None = None
 ) -> FeatureLookup:
     """One guard (timing, error counts, circuit breaker) per store client. Entities that share a
-    client share its guard, so the lookup still reads them in one round trip."""
+    client share its guard, so the lookup still reads them in one round trip. The clients are the
+    serving path's: one attempt per call, timeouts within the latency budget (materialization
+    builds its own, retrying clients)."""
     cfg = settings.serving
-    raw = stores or open_stores(settings, feature_registry.stored_entities())
+    raw = stores or open_stores(
+        settings, feature_registry.stored_entities(), serving_timeout_s=store_timeout_cap_s(settings)
+    )
     guards: dict[int, GuardedStore] = {}
     for store in raw.values():
         if id(store) not in guards:
@@ -93,6 +104,7 @@ def build_server(
 ) -> Server:
     """Everything loaded once: stores, models, routing, background threads (started by the app's lifespan)."""
     cfg = settings.serving
+    budget_s = cfg.latency_budget_ms / 1000
     metrics = ServingMetrics()
     lookup = guarded_lookup(settings, metrics, stores)
     shadow = ShadowScorer(
@@ -104,7 +116,7 @@ def build_server(
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
     else:
         loaded: dict[str, models.LoadedModel] = {}
 
@@ -122,7 +134,7 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,
