@@ -8,7 +8,9 @@ The fallback chain, each level tried only if the one above cannot answer:
 1. the routed model (``champion``, or ``challenger`` for a canary user),
 2. the small ``fallback`` model,
 3. the ``rule`` baseline (:func:`rankops.training.baseline.rule_scores`),
-4. ``input_order``: the candidates as given, if even the rule cannot run.
+4. ``input_order``: the candidates as given, if even the rule cannot run (or every
+   input it reads is unavailable: scoring registry defaults would only echo the
+   input order under the rule's name).
 
 A model level is skipped when it is not loaded, when a feature it reads is
 unavailable because its store failed (registry defaults stand in for *missing*
@@ -37,7 +39,7 @@ from rankops.features import on_demand
 from rankops.features import registry as feature_registry
 from rankops.monitoring.metrics import ServingMetrics
 from rankops.serving.routing import Routing
-from rankops.training.baseline import rule_scores
+from rankops.training.baseline import RULE_INPUTS, rule_scores
 
 if TYPE_CHECKING:
     from rankops.features.lookup import FeatureLookup
@@ -168,6 +170,9 @@ class Ranker:
             if level == "champion" and routing.shadow is not None and self.shadow is not None:
                 self.shadow.submit(routing.shadow, features.columns, scores)
             return self._respond(request, variant, level, candidate.version, scores, problems, started)
+        if features.unavailable.issuperset(RULE_INPUTS):
+            problems.append(f"rule baseline skipped: {', '.join(RULE_INPUTS)} unavailable")
+            return self._respond(request, variant, "input_order", None, None, problems, started)
         try:
             scores = rule_scores(features.columns)
         except Exception as err:
