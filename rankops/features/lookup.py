@@ -6,12 +6,21 @@ seller and category keys stored in each item's value, then reads every joined
 entity with one batched read per store (entities on the same backend share it).
 Built once at server start (stores opened, defaults resolved); ``fetch_items`` is
 the per-request hot path. Any store failure or timeout surfaces as ``StoreError``.
+
+The server passes a ``deadline`` (``time.perf_counter()`` seconds): a store call is
+only started while the remaining budget covers the store's worst case (its
+``worst_call_s``: connect + read timeout, one attempt), otherwise it is skipped with
+:class:`BudgetExhausted`. With ``partial=True`` a failed or skipped read of a
+*joined* entity (seller, category) does not fail the whole lookup: its features get
+the registry's defaults and are reported in ``Fetched.unavailable``, so the server
+can still answer with a level that does not read them.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,10 +36,16 @@ if TYPE_CHECKING:
 ROOT = "item"
 
 
+class BudgetExhausted(StoreError):
+    """A store read was skipped: the request's latency budget could not cover it."""
+
+
 @dataclass
 class Fetched:
     columns: dict[str, np.ndarray]
-    found: np.ndarray  # per candidate: its item and every joined entity were found
+    found: np.ndarray  # per candidate: its item and every joined entity read were found
+    unavailable: frozenset[str] = frozenset()  # features holding defaults because their store failed
+    problems: list[str] = field(default_factory=list)  # why (partial reads only)
 
 
 @dataclass
@@ -65,32 +80,65 @@ class FeatureLookup:
             )
         return active
 
-    def _read(self, requests: Mapping[str, list[str]], follow: bool = True) -> dict[str, _Decoded]:
-        """Read several entities, one ``read_many`` per distinct store, and decode them."""
+    @staticmethod
+    def _within(deadline: float | None, store: OnlineStore, entities: Mapping[str, list[str]]) -> None:
+        """Raise :class:`BudgetExhausted` unless the time left before ``deadline`` covers one call to ``store``."""
+        if deadline is None:
+            return
+        remaining = deadline - time.perf_counter()
+        need = float(getattr(store, "worst_call_s", 0.0))
+        if remaining <= 0 or remaining < need:
+            raise BudgetExhausted(
+                f"{getattr(store, 'name', store.kind)} read of {', '.join(entities)} skipped: "
+                f"{max(remaining, 0.0) * 1000:.0f} ms of the latency budget left, a read may take {need * 1000:.0f} ms"
+            )
+
+    def _read(
+        self,
+        requests: Mapping[str, list[str]],
+        follow: bool = True,
+        deadline: float | None = None,
+        failed: dict[str, str] | None = None,
+    ) -> dict[str, _Decoded]:
+        """Read several entities, one ``read_many`` per distinct store, and decode them. With ``failed``
+        a store's failure is recorded there per entity (and its entities left out) instead of raised."""
         groups: dict[int, dict[str, list[str]]] = {}
         for entity, keys in requests.items():
             groups.setdefault(id(self.stores[entity]), {})[entity] = keys
         out: dict[str, _Decoded] = {}
         for group in groups.values():
-            actives = {e: self._active(e) for e in group}
-            store = self.stores[next(iter(group))]
-            raw = store.read_many(group)
-            for entity, keys in group.items():
-                payloads = raw.get(entity)
-                if payloads is None or len(payloads) != len(keys):
-                    raise StoreError(f"{store.kind} store returned {len(payloads or [])} values for {len(keys)} keys")
-                active = actives[entity]
-                try:
-                    matrix, found, joins = unpack_rows(
-                        payloads,
-                        len(active.columns),
-                        self._defaults[entity],
-                        active.version,
-                        len(active.joins) if follow else 0,
-                    )
-                except (ValueError, UnicodeDecodeError) as err:
-                    raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
-                out[entity] = _Decoded(matrix, found, joins, active.columns)
+            try:
+                out.update(self._read_group(group, follow, deadline))
+            except StoreError as err:
+                if failed is None:
+                    raise
+                failed.update(dict.fromkeys(group, str(err)))
+        return out
+
+    def _read_group(self, group: dict[str, list[str]], follow: bool, deadline: float | None) -> dict[str, _Decoded]:
+        """The entities of one store: their live versions, one ``read_many``, decoded."""
+        out: dict[str, _Decoded] = {}
+        store = self.stores[next(iter(group))]
+        self._within(deadline, store, group)
+        actives = {e: self._active(e) for e in group}
+        self._within(deadline, store, group)
+        raw = store.read_many(group)
+        for entity, keys in group.items():
+            payloads = raw.get(entity)
+            if payloads is None or len(payloads) != len(keys):
+                raise StoreError(f"{store.kind} store returned {len(payloads or [])} values for {len(keys)} keys")
+            active = actives[entity]
+            try:
+                matrix, found, joins = unpack_rows(
+                    payloads,
+                    len(active.columns),
+                    self._defaults[entity],
+                    active.version,
+                    len(active.joins) if follow else 0,
+                )
+            except (ValueError, UnicodeDecodeError) as err:
+                raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
+            out[entity] = _Decoded(matrix, found, joins, active.columns)
         return out
 
     def fetch(self, entity_keys: Mapping[str, list[str]]) -> Fetched:
@@ -102,10 +150,11 @@ class FeatureLookup:
             found = decoded.found if found is None else found & decoded.found
         return Fetched(columns, found if found is not None else np.zeros(0, dtype=bool))
 
-    def fetch_items(self, item_ids: list[str]) -> Fetched:
+    def fetch_items(self, item_ids: list[str], deadline: float | None = None, partial: bool = False) -> Fetched:
         """Every stored feature a model needs for these candidate items (the serving entry point):
-        the items' own features and those of their seller and category."""
-        items = self._read({ROOT: list(item_ids)})[ROOT]
+        the items' own features and those of their seller and category. ``deadline`` and ``partial``:
+        see the module docstring (the items' own read failing always raises)."""
+        items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})
@@ -122,7 +171,8 @@ class FeatureLookup:
             index = {k: i for i, k in enumerate(unique)}
             requests[entity] = unique
             positions[entity] = [index[k] if k is not None else -1 for k in keys]
-        for entity, decoded in self._read(requests).items():
+        failed: dict[str, str] | None = {} if partial else None
+        for entity, decoded in self._read(requests, deadline=deadline, failed=failed).items():
             pos = np.asarray(positions[entity], dtype=np.int64)
             known = pos >= 0
             matrix = np.tile(self._defaults[entity], (len(pos), 1))
@@ -131,7 +181,15 @@ class FeatureLookup:
             hit[known] = decoded.found[pos[known]]
             columns.update({n: matrix[:, i] for i, n in enumerate(decoded.names)})
             found &= hit
-        return Fetched(columns, found)
+        if not failed:
+            return Fetched(columns, found)
+        unavailable: set[str] = set()
+        for entity in failed:
+            names = self._names[entity]
+            columns.update({n: np.full(len(item_ids), self._defaults[entity][i]) for i, n in enumerate(names)})
+            unavailable.update(names)
+        problems = list(dict.fromkeys(failed.values()))
+        return Fetched(columns, found, frozenset(unavailable), problems)
 
     def close(self) -> None:
         for store in {id(s): s for s in self.stores.values()}.values():

@@ -10,17 +10,25 @@ one, so two servers (or two tests) in one process never share counters. With
 writes every value to per-process files and :meth:`ServingMetrics.exposition`
 aggregates all workers' files; the variable must be set before the worker
 process imports prometheus-client, which :mod:`rankops.serving.entrypoint` does.
+
+Counters only ever grow while a server runs, so a release check that must judge one
+step on its own traffic subtracts a snapshot taken when the step began. A server
+restart resets them: :attr:`ServingMetrics.instance` identifies the counters' life
+(one per server, shared by its workers through :data:`INSTANCE_ENV`) and when it began.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+INSTANCE_ENV = "RANKOPS_METRICS_INSTANCE"  # "<started epoch seconds>:<id>", set once for all workers
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1)
 FETCH_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
@@ -116,6 +124,19 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+def new_instance() -> str:
+    """A fresh counters-instance string: when the counters started, and a random id."""
+    return f"{time.time():.6f}:{uuid.uuid4().hex[:16]}"
+
+
+def parse_instance(value: str) -> dict[str, str | float]:
+    started = value.partition(":")[0]
+    try:
+        return {"id": value, "started": float(started)}
+    except ValueError:
+        return {"id": value, "started": 0.0}
+
+
 def exposed_names() -> set[str]:
     """Every sample name the server exports (what PromQL can reference)."""
     names: set[str] = set()
@@ -145,6 +166,9 @@ class ServingMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        shared = os.environ.get(INSTANCE_ENV) if multiprocess_dir() else None
+        # which life of the counters this is (they restart from zero with the server)
+        self.instance: dict[str, str | float] = parse_instance(shared or new_instance())
         built = {spec.name: _build(spec, self.registry) for spec in SPECS}
         self.request_seconds: Histogram = built["rankops_request_seconds"]
         self.feature_fetch_seconds: Histogram = built["rankops_feature_fetch_seconds"]

@@ -119,10 +119,7 @@ class LocalEndpoint:
         sent, deadline = 0, None
         while True:
             state = local.current_state(settings)
-            if state.mode == "shadow":
-                decision = local.shadow_evidence(settings, state)
-            else:
-                decision = local.canary_evidence(settings, url)
+            decision = local.step_evidence(settings, state, url)
             if decision.action != "hold" or (deadline is not None and time.monotonic() > deadline):
                 return {"ok": decision.ok, **decision.as_dict(), "mode": state.mode, "replayed": sent}
             if sent < max_requests:

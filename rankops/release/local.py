@@ -5,6 +5,13 @@ computes the next state with the pure transitions of :mod:`rankops.release.state
 then applies it: MLflow aliases first (idempotent; a failure leaves the state
 document, and so the server, untouched), the state document last (one atomic
 rename, which the running server picks up within ``serving.release_recheck_ms``).
+
+The server's request counters are cumulative and say ``challenger``, not which
+version. So applying a step also snapshots them into the state (``baseline``), and
+a canary check counts only what the server measured since its step began: a new
+challenger starts with no evidence, and the 50% step is not judged on the 10%
+step's traffic. Requests answered in the moment between the snapshot and the
+server's switch (at most ``serving.release_recheck_ms``) count for the new step.
 """
 
 from __future__ import annotations
@@ -12,14 +19,23 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rankops import registry
 from rankops.errors import ReleaseError
 from rankops.release import state as transitions
 from rankops.release.decisions import Decision, VariantStats, canary_decision, shadow_decision
-from rankops.release.evidence import fetch_metrics, fetch_release, shadow_summary, variant_stats
+from rankops.release.evidence import (
+    Counters,
+    counters_since,
+    fetch_metrics,
+    fetch_release,
+    request_counters,
+    shadow_summary,
+    stats_from_counters,
+)
 from rankops.release.state import ReleaseState, read_state, state_path, write_state
 
 if TYPE_CHECKING:
@@ -73,8 +89,22 @@ def _latest_other_version(settings: Settings, champion: str | None) -> str:
     return str(newer[0])
 
 
-def apply(settings: Settings, new: ReleaseState, removed: str | None = None) -> None:
-    """Aliases, then the state document (see the module docstring for why in this order)."""
+def take_baseline(url: str | None, now: float | None = None) -> dict[str, Any]:
+    """The evidence counters of the server at ``url`` as they stand (see the module docstring)."""
+    base: dict[str, Any] = {"taken_at": now if now is not None else time.time(), "instance": None, "requests": {}}
+    if url is None:
+        return base  # no server running: one started later counts from zero, after this step
+    try:
+        instance = fetch_release(url).get("metrics_instance")
+        counters = request_counters(fetch_metrics(url))
+    except (OSError, ReleaseError, ValueError) as err:
+        return {**base, "error": f"cannot read the server's counters at {url}: {err}"}
+    return {**base, "instance": instance, "requests": counters}
+
+
+def apply(settings: Settings, new: ReleaseState, removed: str | None = None, url: str | None = None) -> ReleaseState:
+    """Aliases, then the state document (see the module docstring for why in this order), with the
+    serving evidence as it stands now as the new step's baseline. Returns the state written."""
     from mlflow.exceptions import MlflowException
 
     client, _ = registry.connect(settings)
@@ -87,7 +117,9 @@ def apply(settings: Settings, new: ReleaseState, removed: str | None = None) -> 
                 client.delete_registered_model_alias(name, alias)
     if removed is not None:
         client.set_model_version_tag(name, removed, ROLLED_BACK_TAG, str(new.updated))
+    new = replace(new, baseline=take_baseline(server_url(settings, url)))
     write_state(state_path(settings.home), new)
+    return new
 
 
 def server_url(settings: Settings, url: str | None = None) -> str | None:
@@ -127,20 +159,66 @@ def shadow_evidence(settings: Settings, state: ReleaseState) -> Decision:
     return shadow_decision(summary, cfg.shadow_min_requests, cfg.min_rank_correlation, cfg.max_kl_divergence)
 
 
-def canary_evidence(settings: Settings, url: str | None) -> Decision:
+def _step_name(state: ReleaseState) -> str:
+    if state.mode == "canary":
+        step = f"canary at {state.canary_share:.0%}"
+    else:
+        step = state.mode if state.mode != "off" else "last"
+    when = datetime.fromtimestamp(state.updated, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if state.updated else "?"
+    return f"{step} step (applied {when})"
+
+
+def counted_since_step(state: ReleaseState, url: str) -> tuple[Counters | None, str]:
+    """The server's request counters since the current step began; ``None`` and why, if that cannot be told."""
+    try:
+        instance = fetch_release(url).get("metrics_instance") or {}
+    except (OSError, ValueError) as err:
+        raise ReleaseError(f"cannot read the release served at {url}: {err}") from err
+    counters = request_counters(fetch_metrics(url))
+    base = state.baseline or {}
+    same_life = isinstance(base.get("instance"), dict) and base["instance"].get("id") == instance.get("id")
+    if same_life and instance.get("id"):
+        return counters_since(counters, base.get("requests") or {}), ""
+    if float(instance.get("started") or 0.0) >= state.updated:
+        return counters, ""  # the server (so its counters) started after the step: all of it is this step's
+    why = base.get("error") or "no snapshot of its counters was taken when the step was applied"
+    return None, (
+        f"no evidence yet: the server at {url} has been counting since before the {_step_name(state)} and {why}; "
+        "re-apply the step to start counting from now"
+    )
+
+
+def canary_evidence(settings: Settings, state: ReleaseState, url: str | None) -> Decision:
+    """Judge the challenger on the requests served since the current step began (see the module docstring)."""
     if url is None:
         raise ReleaseError("no running server to take canary evidence from; pass --url, or --force to skip checks")
-    stats = variant_stats(fetch_metrics(url))
-    cfg = settings.release
+    since, why = counted_since_step(state, url)
+    if since is None:
+        return Decision("hold", [why])
+    stats = stats_from_counters(since)
     no_traffic = VariantStats(0, 0, None)
-    return canary_decision(
+    challenger = stats.get("challenger", no_traffic)
+    if challenger.requests == 0:
+        served = f"challenger version {state.challenger} served no requests since the {_step_name(state)}"
+        return Decision("hold", [f"no evidence yet: {served}"])
+    cfg = settings.release
+    decision = canary_decision(
         stats.get("champion", no_traffic),
-        stats.get("challenger", no_traffic),
+        challenger,
         min_requests=cfg.canary_min_requests,
         max_fallback_rate=cfg.max_fallback_rate,
         max_latency_ratio=cfg.max_latency_ratio,
         latency_budget_s=settings.serving.latency_budget_ms / 1000,
     )
+    return Decision(decision.action, [*decision.reasons, f"counted since the {_step_name(state)}"])
+
+
+def step_evidence(settings: Settings, state: ReleaseState, url: str | None) -> Decision:
+    """The check of the current step, shared by ``rankops release`` and the pipeline's local endpoint:
+    the shadow comparison in shadow mode, else the canary figures since the step began."""
+    if state.mode == "shadow":
+        return shadow_evidence(settings, state)
+    return canary_evidence(settings, state, url)
 
 
 def _checked(decision: Decision, step: str) -> Decision:
@@ -154,10 +232,8 @@ def _checked(decision: Decision, step: str) -> Decision:
 
 
 def _evidence(settings: Settings, state: ReleaseState, url: str | None, step: str) -> Decision | None:
-    if state.mode == "shadow":
-        return _checked(shadow_evidence(settings, state), step)
-    if state.mode == "canary":
-        return _checked(canary_evidence(settings, url), step)
+    if state.mode in ("shadow", "canary"):
+        return _checked(step_evidence(settings, state, url), step)
     return None
 
 
@@ -168,8 +244,9 @@ def shadow(settings: Settings, version: str | None = None, url: str | None = Non
     _require_version(settings, version)
     new = transitions.start_shadow(state, version, time.time())
     shutil.rmtree(shadow_dir(settings), ignore_errors=True)  # a fresh comparison for the new pair
-    apply(settings, new)
-    return StepResult(new, switched_after_s=wait_for_server(server_url(settings, url), new))
+    url = server_url(settings, url)
+    new = apply(settings, new, url=url)
+    return StepResult(new, switched_after_s=wait_for_server(url, new))
 
 
 def canary(settings: Settings, share: float | None = None, force: bool = False, url: str | None = None) -> StepResult:
@@ -177,8 +254,7 @@ def canary(settings: Settings, share: float | None = None, force: bool = False, 
     target = share if share is not None else transitions.next_canary_share(state, settings.release.canary_steps)
     url = server_url(settings, url)
     decision = None if force else _evidence(settings, state, url, f"canary at {target:.0%}")
-    new = transitions.set_canary(state, target, time.time())
-    apply(settings, new)
+    new = apply(settings, transitions.set_canary(state, target, time.time()), url=url)
     return StepResult(new, decision, switched_after_s=wait_for_server(url, new))
 
 
@@ -186,15 +262,15 @@ def promote(settings: Settings, force: bool = False, url: str | None = None) -> 
     state = current_state(settings)
     url = server_url(settings, url)
     decision = None if force else _evidence(settings, state, url, "promotion")
-    new = transitions.promote(state, time.time())
-    apply(settings, new)
+    new = apply(settings, transitions.promote(state, time.time()), url=url)
     return StepResult(new, decision, switched_after_s=wait_for_server(url, new))
 
 
 def rollback(settings: Settings, url: str | None = None) -> StepResult:
     new, removed = transitions.rollback(current_state(settings), time.time())
-    apply(settings, new, removed)
-    return StepResult(new, removed=removed, switched_after_s=wait_for_server(server_url(settings, url), new))
+    url = server_url(settings, url)
+    new = apply(settings, new, removed, url=url)
+    return StepResult(new, removed=removed, switched_after_s=wait_for_server(url, new))
 
 
 def status(settings: Settings, url: str | None = None) -> dict[str, Any]:
@@ -204,7 +280,8 @@ def status(settings: Settings, url: str | None = None) -> dict[str, Any]:
     }
     url = server_url(settings, url)
     doc: dict[str, Any] = {
-        "state": {k: v for k, v in state.__dict__.items() if k != "history"},
+        "state": {k: v for k, v in state.__dict__.items() if k not in ("history", "baseline")},
+        "evidence_since": {k: v for k, v in (state.baseline or {}).items() if k != "requests"} or None,
         "aliases": aliases,
         "aliases_match_state": aliases == state.aliases(),
         "history": list(state.history[-5:]),
@@ -221,7 +298,7 @@ def status(settings: Settings, url: str | None = None) -> dict[str, Any]:
         doc["decision"] = shadow_evidence(settings, state).as_dict()
     elif state.mode == "canary" and url is not None:
         try:
-            doc["decision"] = canary_evidence(settings, url).as_dict()
+            doc["decision"] = canary_evidence(settings, state, url).as_dict()
         except ReleaseError as err:
             doc["decision"] = {"action": "hold", "reasons": [str(err)]}
     return doc

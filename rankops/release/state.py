@@ -10,6 +10,11 @@ Modes: ``off`` (champion only), ``shadow`` (the challenger scores a copy of ever
 request off the request path), ``canary`` (a sticky share of users is served by
 the challenger). ``promote`` is the blue/green switch: challenger -> champion, the
 old champion -> previous, still loaded so ``rollback`` is instant.
+
+``baseline`` is the serving evidence as it stood when the current step was applied
+(the server's cumulative request counters, see :mod:`rankops.release.local`): every
+check of a step is judged on what happened since, never on an earlier step's or an
+earlier challenger's traffic. A transition clears it; applying the step records it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class ReleaseState:
     canary_share: float = 0.0
     updated: float = 0.0
     history: tuple[dict[str, Any], ...] = field(default=())
+    baseline: dict[str, Any] | None = None  # the evidence counters when this step began
 
     def aliases(self) -> dict[str, str | None]:
         return {"champion": self.champion, "challenger": self.challenger, "previous": self.previous}
@@ -68,6 +74,9 @@ class ReleaseState:
         history = doc.get("history", [])
         if not isinstance(history, list):
             raise ReleaseError(f"{source}: history must be a list")
+        baseline = doc.get("baseline")
+        if baseline is not None and not isinstance(baseline, dict):
+            raise ReleaseError(f"{source}: baseline must be an object or null")
         return cls(
             doc.get("champion"),
             doc.get("challenger"),
@@ -76,6 +85,7 @@ class ReleaseState:
             float(share),
             float(doc.get("updated", 0.0)),
             tuple(history),
+            baseline,
         )
 
 
@@ -112,7 +122,7 @@ def write_state(path: Path, state: ReleaseState) -> None:
 
 
 def _record(state: ReleaseState, action: str, now: float, **changes: Any) -> ReleaseState:
-    new = replace(state, updated=now, **changes)
+    new = replace(state, updated=now, baseline=None, **changes)
     entry = {"at": now, "action": action, **new.aliases(), "mode": new.mode, "canary_share": new.canary_share}
     return replace(new, history=(*state.history, entry)[-HISTORY:])
 

@@ -8,7 +8,9 @@ The fallback chain, each level tried only if the one above cannot answer:
 1. the routed model (``champion``, or ``challenger`` for a canary user),
 2. the small ``fallback`` model,
 3. the ``rule`` baseline (:func:`rankops.training.baseline.rule_scores`),
-4. ``input_order``: the candidates as given, if even the rule cannot run.
+4. ``input_order``: the candidates as given, if even the rule cannot run (or every
+   input it reads is unavailable: scoring registry defaults would only echo the
+   input order under the rule's name).
 
 A model level is skipped when it is not loaded, when a feature it reads is
 unavailable because its store failed (registry defaults stand in for *missing*
@@ -16,6 +18,12 @@ items, never for a failed store: a model scoring defaults would rank by noise
 without anyone noticing), or when scoring raises or returns non-finite scores.
 The response's ``variant`` names the level that answered and ``fallback`` says
 why the levels above it did not.
+
+Store reads share the request's latency budget (``serving.latency_budget_ms``,
+counted from when the request arrived): a read that the remaining budget cannot
+cover is skipped, and a failed or skipped read of a joined entity (seller,
+category) only makes *its* features unavailable, so a level that does not read
+them can still answer.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from rankops.features import on_demand
 from rankops.features import registry as feature_registry
 from rankops.monitoring.metrics import ServingMetrics
 from rankops.serving.routing import Routing
-from rankops.training.baseline import rule_scores
+from rankops.training.baseline import RULE_INPUTS, rule_scores
 
 if TYPE_CHECKING:
     from rankops.features.lookup import FeatureLookup
@@ -60,8 +68,10 @@ class Ranker:
         metrics: ServingMetrics | None = None,
         score_sample: int = 8,
         shadow: ShadowScorer | None = None,
+        latency_budget_s: float | None = None,
     ) -> None:
         self.lookup = lookup
+        self.latency_budget_s = latency_budget_s  # store reads share it (None: no deadline)
         self.fallback = fallback
         self.metrics = metrics or ServingMetrics()
         self.score_sample = score_sample
@@ -97,8 +107,9 @@ class Ranker:
             self.shadow.reset(routing.champion, routing.challenger)
 
     # -- features ---------------------------------------------------------------------------------
-    def features(self, request: RankRequest) -> Features:
-        """Stored features (one batched read per store, unless all are inline), then on-demand ones."""
+    def features(self, request: RankRequest, deadline: float | None = None) -> Features:
+        """Stored features (one batched read per store, unless all are inline), then on-demand ones.
+        ``deadline`` (``time.perf_counter()`` seconds): no store read starts that it cannot cover."""
         count = len(request.candidates)
         to_fetch = [name for name in self._stored_defaults if name not in request.features]
         columns: dict[str, np.ndarray] = {}
@@ -106,7 +117,7 @@ class Ranker:
         problem = None
         if to_fetch:
             try:
-                fetched = self.lookup.fetch_items(request.candidates)
+                fetched = self.lookup.fetch_items(request.candidates, deadline=deadline, partial=True)
             except Exception as err:  # a failed or skipped store: the chain decides who can still answer
                 problem = f"features unavailable: {err}"
                 unavailable = frozenset(to_fetch)
@@ -114,6 +125,9 @@ class Ranker:
             else:
                 columns = dict(fetched.columns)
                 self.metrics.candidates_missing.inc(count - int(np.count_nonzero(fetched.found)))
+                unavailable = fetched.unavailable.intersection(to_fetch)
+                if unavailable:
+                    problem = f"features unavailable: {'; '.join(fetched.problems)}"
         columns.update(request.features)
         now = request.ts if request.ts is not None else time.time()
         category = on_demand.category_code(request.context.get("category"))
@@ -131,8 +145,9 @@ class Ranker:
         if request.target_variant is not None and model is None:
             raise RequestError(f"no {request.target_variant} model is loaded on this server")
         problems: list[str] = []
+        deadline = started + self.latency_budget_s if self.latency_budget_s is not None else None
         try:
-            features = self.features(request)
+            features = self.features(request, deadline)
         except Exception as err:  # e.g. a malformed stored value; nothing can score
             return self._respond(request, variant, "input_order", None, None, [f"features failed: {err}"], started)
         if features.problem:
@@ -155,6 +170,9 @@ class Ranker:
             if level == "champion" and routing.shadow is not None and self.shadow is not None:
                 self.shadow.submit(routing.shadow, features.columns, scores)
             return self._respond(request, variant, level, candidate.version, scores, problems, started)
+        if features.unavailable.issuperset(RULE_INPUTS):
+            problems.append(f"rule baseline skipped: {', '.join(RULE_INPUTS)} unavailable")
+            return self._respond(request, variant, "input_order", None, None, problems, started)
         try:
             scores = rule_scores(features.columns)
         except Exception as err:

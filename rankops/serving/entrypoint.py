@@ -9,15 +9,16 @@ traffic shifting belong to the endpoint (:mod:`rankops.release.sagemaker`).
 Locally the models come from the MLflow registry: the versions named by the
 release state (``RANKOPS_HOME/release/state.json``), or the ``champion`` alias
 before any release, and the fallback model's champion. A missing model degrades
-the chain (the server still answers, with the reason); a broken model directory
-in a container fails start-up, so a bad deployment never turns healthy.
+the chain (the server still answers, with the reason); in a container (the ``serve``
+entrypoint) a missing or broken model directory fails start-up, so a bad deployment
+never turns healthy.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from rankops.errors import ModelError
 from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
 from rankops.features.online.base import OnlineStore, open_stores
-from rankops.monitoring.metrics import MULTIPROC_ENV, ServingMetrics
+from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, new_instance
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rankops.serving")
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 SETTINGS_ENV = "RANKOPS_SERVE_SETTINGS"  # settings handed to worker processes (JSON; no "__": not an override)
+# the files prometheus-client's multiprocess mode writes: <type>_<pid>.db
+PROMETHEUS_FILE = re.compile(r"^(counter|histogram|summary|gauge_[a-z]+)_\d+\.db$")
 
 
 @dataclass
@@ -55,13 +58,24 @@ class Server:
     shadow: ShadowScorer
 
 
+def store_timeout_cap_s(settings: Settings) -> float:
+    """Every connect and read timeout of the serving path's store clients: at most a quarter of the
+    latency budget, so one call (connect + read, one attempt) takes at most half of it, and a read
+    started while half the budget remains (the lookup's rule) ends within the budget."""
+    return settings.serving.latency_budget_ms / 4000
+
+
 def guarded_lookup(
     settings: Settings, metrics: ServingMetrics, stores: dict[str, OnlineStore] | None = None
 ) -> FeatureLookup:
     """One guard (timing, error counts, circuit breaker) per store client. Entities that share a
-    client share its guard, so the lookup still reads them in one round trip."""
+    client share its guard, so the lookup still reads them in one round trip. The clients are the
+    serving path's: one attempt per call, timeouts within the latency budget (materialization
+    builds its own, retrying clients)."""
     cfg = settings.serving
-    raw = stores or open_stores(settings, feature_registry.stored_entities())
+    raw = stores or open_stores(
+        settings, feature_registry.stored_entities(), serving_timeout_s=store_timeout_cap_s(settings)
+    )
     guards: dict[int, GuardedStore] = {}
     for store in raw.values():
         if id(store) not in guards:
@@ -93,6 +107,7 @@ def build_server(
 ) -> Server:
     """Everything loaded once: stores, models, routing, background threads (started by the app's lifespan)."""
     cfg = settings.serving
+    budget_s = cfg.latency_budget_ms / 1000
     metrics = ServingMetrics()
     lookup = guarded_lookup(settings, metrics, stores)
     shadow = ShadowScorer(
@@ -104,7 +119,7 @@ def build_server(
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
     else:
         loaded: dict[str, models.LoadedModel] = {}
 
@@ -122,7 +137,7 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,
@@ -152,11 +167,16 @@ def app_from_environment() -> Starlette:
 
 
 def _prepare_multiprocess(settings: Settings, port: int) -> None:
-    """A fresh directory for prometheus-client's per-process files, set before workers start."""
+    """A clean directory for prometheus-client's per-process files, set before workers start. Only
+    files prometheus-client writes are removed: ``PROMETHEUS_MULTIPROC_DIR`` may name a directory that
+    holds anything else. Every worker shares one counters instance (see :mod:`rankops.monitoring.metrics`)."""
     folder = Path(os.environ.get(MULTIPROC_ENV) or settings.home / "run" / f"prometheus-{port}")
-    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if PROMETHEUS_FILE.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)
+    os.environ[INSTANCE_ENV] = new_instance()
 
 
 def run(
@@ -188,12 +208,26 @@ def run(
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
+def container_model_dir() -> Path:
+    """The model the container serves (``SM_MODEL_DIR``, else ``/opt/ml/model``). Under the ``serve``
+    entrypoint there is no registry fallback: a container without its model must not turn healthy."""
+    model_dir = model_dir_from_environment(None)
+    if model_dir is None:
+        raise SystemExit(
+            f"serve: no model to serve: {SAGEMAKER_MODEL_DIR / 'MLmodel'} does not exist and SM_MODEL_DIR is not "
+            "set. SageMaker extracts the Model's ModelDataUrl (model.tar.gz of an MLflow model directory, MLmodel "
+            "at its root) there; check the model archive. To serve from the MLflow registry, run `rankops serve`."
+        )
+    return model_dir
+
+
 def main(argv: list[str] | None = None) -> None:
     """Container entrypoint (``serve``): SageMaker passes ``serve`` as the only argument."""
     args = argv if argv is not None else sys.argv[1:]
     if args and args[0] not in ("serve",):
         raise SystemExit(f"unknown container command {args[0]!r}; SageMaker runs this image with 'serve'")
+    model_dir = container_model_dir()
     settings = load_settings()
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
     workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", str(settings.serving.workers)))
-    run(settings, "0.0.0.0", port, workers=workers)  # noqa: S104 - inside the container, SageMaker routes to this port
+    run(settings, "0.0.0.0", port, model_dir, workers=workers)  # noqa: S104 - inside the container, SageMaker routes to this port

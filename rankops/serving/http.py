@@ -1,5 +1,6 @@
 """Thin Starlette adapter: SageMaker's ``GET /ping`` and ``POST /invocations``, plus
-``GET /metrics`` (Prometheus) and ``GET /release`` (what this process serves).
+``GET /metrics`` (Prometheus) and ``GET /release`` (what this process serves, and which
+life of the metric counters ``/metrics`` reports: release checks subtract per step).
 
 Ranking is CPU-bound (a few milliseconds of LightGBM), so it runs directly on
 the event loop: one worker process per core, no thread hand-off per request.
@@ -81,7 +82,7 @@ def create_app(
         return Response(body, media_type=content_type)
 
     async def release(_: Request) -> Response:
-        return Response(encode(ranker.describe()), media_type=JSON)
+        return Response(encode({**ranker.describe(), "metrics_instance": ranker.metrics.instance}), media_type=JSON)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

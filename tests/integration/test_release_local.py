@@ -161,3 +161,118 @@ def test_the_whole_release_loop_against_a_running_server(serving_copy) -> None: 
         assert {r["model_version"] for r in send(url, 10)} == {v["good"]}
     finally:
         background.stop(settings.home)
+
+
+# -- canary evidence is counted per step ------------------------------------------------------
+URL = "http://in-process"
+
+
+class InProcessServer:
+    """A built server whose /release and /metrics the release checks read in-process; each read of
+    /release first lets the watcher pick up the state file (as its thread would)."""
+
+    def __init__(self, settings) -> None:  # type: ignore[no-untyped-def]
+        self.server = build_server(settings)
+        self.client = h.AsgiClient(self.server.app)
+
+    def release(self, url: str, timeout_s: float = 2.0) -> dict:  # type: ignore[type-arg]
+        assert self.server.watcher is not None
+        self.server.watcher.check_now()
+        return dict(self.client.get("/release").json())
+
+    def metrics(self, url: str, timeout_s: float = 5.0) -> str:
+        return str(self.client.get("/metrics").text)
+
+    def send(self, count: int, start: int = 0) -> list[str | None]:
+        from rankops.serving.schema import RankRequest
+
+        answers = []
+        for k in range(start, start + count):
+            doc = h.request(6, user=f"u-{k}")
+            answers.append(
+                self.server.ranker.rank(RankRequest(doc["user_id"], doc["candidates"], doc["context"], h.NOW))[
+                    "model_version"
+                ]
+            )
+        return answers
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.ranker.lookup.close()
+
+
+@pytest.fixture
+def in_process(serving_copy, monkeypatch):  # type: ignore[no-untyped-def]
+    settings = make_settings(serving_copy.settings.home, release={"canary_min_requests": 20, "max_latency_ratio": 50})
+    server = InProcessServer(settings)
+    monkeypatch.setattr(local, "fetch_release", server.release)
+    monkeypatch.setattr(local, "fetch_metrics", server.metrics)
+    yield settings, serving_copy.versions, server
+    server.close()
+
+
+def test_a_new_challenger_starts_with_no_evidence(in_process) -> None:  # type: ignore[no-untyped-def]
+    """The audit's reproduction: a canary that served requests and was rolled back must not lend its
+    counters to the next challenger (the server's counters say "challenger", not which version)."""
+    settings, v, server = in_process
+    local.shadow(settings, v["challenger"], url=URL)
+    local.canary(settings, force=True, url=URL)
+    served = server.send(400)
+    assert served.count(v["challenger"]) >= 20
+    assert local.canary(settings, url=URL).state.canary_share == 0.5, "its own traffic lets it advance"
+    local.rollback(settings, url=URL)
+
+    local.shadow(settings, v["bad"], url=URL)
+    step = local.canary(settings, share=0.1, force=True, url=URL)
+    assert step.state.baseline is not None and step.state.baseline["requests"]["challenger"]["ok"] > 0
+    with pytest.raises(ReleaseError, match=f"no evidence yet: challenger version {v['bad']} served no requests"):
+        local.canary(settings, url=URL)
+    with pytest.raises(ReleaseError, match="no evidence yet"):
+        local.promote(settings, url=URL)
+    assert local.status(settings, URL)["decision"]["action"] == "hold"
+    assert local.current_state(settings).canary_share == 0.1, "refused steps change nothing"
+
+    served = server.send(400, start=1000)
+    assert served.count(v["bad"]) >= 20
+    step = local.canary(settings, url=URL)
+    assert step.decision is not None and step.decision.ok
+    assert step.decision.reasons[0].startswith(f"challenger: {served.count(v['bad'])} requests"), step.decision
+
+
+def test_each_step_counts_only_its_own_requests(in_process) -> None:  # type: ignore[no-untyped-def]
+    settings, v, server = in_process
+    local.shadow(settings, v["challenger"], url=URL)
+    local.canary(settings, force=True, url=URL)
+    at_10 = server.send(400).count(v["challenger"])
+    assert local.canary(settings, url=URL).state.canary_share == 0.5
+    with pytest.raises(ReleaseError, match="no evidence yet"):
+        local.canary(settings, url=URL)  # the 10% step's requests do not count for the 50% step
+    at_50 = server.send(60, start=5000).count(v["challenger"])
+    assert 0 < at_50 < at_10 + at_50
+    step = local.canary(settings, url=URL)
+    assert step.state.canary_share == 1.0
+    assert step.decision is not None and step.decision.reasons[0].startswith(f"challenger: {at_50} requests")
+
+
+def test_without_a_snapshot_only_a_server_started_after_the_step_counts(in_process, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    settings, v, server = in_process
+    local.shadow(settings, v["challenger"], url=URL)
+    local.canary(settings, force=True, url=URL)
+    server.send(400)
+    # a step applied while no server could be reached: no baseline of this server's counters
+    monkeypatch.setattr(local, "fetch_metrics", lambda url, timeout_s=5.0: (_ for _ in ()).throw(ReleaseError("down")))
+    local.canary(settings, share=0.5, force=True, url=URL)
+    assert "down" in local.current_state(settings).baseline["error"]
+    monkeypatch.setattr(local, "fetch_metrics", server.metrics)
+    with pytest.raises(ReleaseError, match=r"no evidence yet: the server at .* has been counting since before"):
+        local.canary(settings, url=URL)
+
+    restarted = InProcessServer(settings)  # its counters start after the step: all of them count
+    monkeypatch.setattr(local, "fetch_release", restarted.release)
+    monkeypatch.setattr(local, "fetch_metrics", restarted.metrics)
+    try:
+        served = restarted.send(100, start=7000).count(v["challenger"])
+        step = local.canary(settings, url=URL)
+        assert step.decision is not None and step.decision.reasons[0].startswith(f"challenger: {served} requests")
+    finally:
+        restarted.close()

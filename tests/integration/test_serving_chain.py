@@ -78,7 +78,7 @@ def corrupt(store_path) -> None:  # type: ignore[no-untyped-def]
             path.write_bytes(b"this is not a database" * 100)
 
 
-def test_a_failed_store_degrades_to_the_rule_then_recovers(serving_copy) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_store_degrades_to_input_order_then_recovers(serving_copy) -> None:  # type: ignore[no-untyped-def]
     settings = serving_copy.settings
     server = build_server(settings)
     ranker = server.ranker
@@ -93,14 +93,22 @@ def test_a_failed_store_degrades_to_the_rule_then_recovers(serving_copy) -> None
 
     failures = settings.serving.breaker_failures
     answers = [ranker.rank(rank_request()) for _ in range(failures + 3)]
-    assert {a["variant"] for a in answers} == {"rule"}
+    # every input of the rule sits in the failed store: the answer says input_order, not "rule"
+    assert {a["variant"] for a in answers} == {"input_order"}
     assert all(a["model_version"] is None and "features unavailable" in a["fallback"] for a in answers)
     assert "champion model skipped" in answers[0]["fallback"] and "fallback model skipped" in answers[0]["fallback"]
-    assert [r["item_id"] for r in answers[0]["ranking"]] == h.item_ids(10), "rule on defaults keeps the input order"
-    assert sample_count(ranker, "rankops_fallback_total", variant="champion", level="rule") == failures + 3
+    assert "rule baseline skipped: ctr_7d, image_quality_score, category_match unavailable" in answers[0]["fallback"]
+    assert [r["item_id"] for r in answers[0]["ranking"]] == h.item_ids(10)
+    assert sample_count(ranker, "rankops_fallback_total", variant="champion", level="input_order") == failures + 3
+    assert sample_count(ranker, "rankops_fallback_total", variant="champion", level="rule") == 0
     assert sample_count(ranker, "rankops_store_errors_total", store="embedded", reason="error") == failures
     assert sample_count(ranker, "rankops_store_errors_total", store="embedded", reason="circuit_open") == 3
     assert "circuit open" in answers[-1]["fallback"]
+
+    # one of the rule's inputs inline: the rule ranks by it, and says so
+    quality = [0.1 * k for k in range(10)]
+    ruled = ranker.rank(rank_request(features={"image_quality_score": quality}))
+    assert ruled["variant"] == "rule" and [r["item_id"] for r in ruled["ranking"]] == h.item_ids(10)[::-1]
 
     # inline values for what the fallback model reads let it answer while the store is down
     inline = {"ctr_7d": [0.1 * k for k in range(10)], "category_code": [-1.0] * 10}

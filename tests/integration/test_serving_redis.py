@@ -36,7 +36,8 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
 
         private.stop()  # refused connections: fast failures
         down = [ask() for _ in range(20)]
-        assert {a["variant"] for a, _ in down} == {"rule"}
+        # every input of the rule lives in Redis: the chain answers in input order, and says so
+        assert {a["variant"] for a, _ in down} == {"input_order"}
         assert max(t for _, t in down) < HANG, "refused connections fail fast, no retry storm"
 
         private.start()  # restarted with its data (append-only file)
@@ -50,7 +51,7 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
             "rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}
         )
         frozen = [ask() for _ in range(12)]
-        assert {a["variant"] for a, _ in frozen} == {"rule"}
+        assert {a["variant"] for a, _ in frozen} == {"input_order"}
         assert max(t for _, t in frozen) < HANG, "a frozen store costs one socket timeout, never a hang"
         open_after = metrics.get_sample_value(
             "rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}
@@ -60,7 +61,7 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
         breaker.opened_at -= 60
         assert ask()[0]["variant"] == "champion"
 
-        assert metrics.get_sample_value("rankops_fallback_total", {"variant": "champion", "level": "rule"}) == 32
+        assert metrics.get_sample_value("rankops_fallback_total", {"variant": "champion", "level": "input_order"}) == 32
         assert metrics.get_sample_value("rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}) > 0
         client.close()
     finally:

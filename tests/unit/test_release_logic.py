@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from rankops.errors import ReleaseError
-from rankops.release import bucketing, decisions, state, stats
+from rankops.release import bucketing, decisions, evidence, state, stats
 
 
 # -- bucketing --------------------------------------------------------------------------------
@@ -94,6 +94,7 @@ def test_state_document_round_trip_and_errors(tmp_path: Path) -> None:
         ('{"mode": "shadow"}', "needs a challenger"),
         ('{"champion": 3}', "champion must be a version string"),
         ('{"colour": "red"}', "unknown field"),
+        ('{"baseline": [1]}', "baseline must be an object"),
         ("{", "not valid JSON"),
     ]:
         path.write_text(doc)
@@ -171,3 +172,39 @@ def test_canary_decision() -> None:
     assert degraded.action == "rollback" and "fell back" in degraded.reasons[0]
     slow = decisions.canary_decision(champion, decisions.VariantStats(200, 0, 0.2), **limits)
     assert slow.action == "rollback" and len(slow.reasons) == 2
+
+
+def test_a_transition_drops_the_previous_steps_baseline() -> None:
+    shadowed = state.start_shadow(state.ReleaseState(champion="1"), "2", 1.0)
+    with_baseline = state.ReleaseState(**{**shadowed.__dict__, "baseline": {"taken_at": 1.0}})
+    assert state.set_canary(with_baseline, 0.1, 2.0).baseline is None
+
+
+def test_counters_since_a_snapshot_give_one_steps_figures() -> None:
+    from rankops.monitoring.metrics import ServingMetrics
+
+    metrics = ServingMetrics()
+
+    def serve(variant: str, outcome: str, seconds: float, times: int) -> None:
+        for _ in range(times):
+            metrics.request_seconds.labels(variant, outcome).observe(seconds)
+
+    serve("challenger", "ok", 0.2, 113)  # an earlier challenger: slow
+    serve("challenger", "degraded", 0.2, 7)
+    serve("champion", "ok", 0.003, 500)
+    serve("none", "rejected", 0.001, 3)
+    base = evidence.request_counters(metrics.exposition()[0].decode())
+    assert base["challenger"]["ok"] == 113 and base["challenger"]["degraded"] == 7 and "none" not in base
+    assert evidence.stats_from_counters(base)["challenger"].requests == 120, "cumulative: what the old check used"
+
+    assert evidence.stats_from_counters(evidence.counters_since(base, base))["challenger"].requests == 0
+    serve("challenger", "ok", 0.004, 40)
+    serve("challenger", "degraded", 0.004, 1)
+    since = evidence.stats_from_counters(
+        evidence.counters_since(evidence.request_counters(metrics.exposition()[0].decode()), base)
+    )
+    challenger = since["challenger"]
+    assert (challenger.requests, challenger.degraded) == (41, 1)
+    assert challenger.p95_s is not None and challenger.p95_s <= 0.005, "the earlier 200 ms requests are not counted"
+    assert since["champion"].requests == 0
+    assert evidence.counters_since({"champion": base["champion"]}, {"champion": {"ok": 1e9}})["champion"]["ok"] == 0

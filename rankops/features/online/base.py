@@ -74,9 +74,14 @@ def open_store(settings: Settings, entity: str, for_writes: bool = False) -> Onl
     return open_kind(settings, store_kind(settings, entity), for_writes)
 
 
-def open_kind(settings: Settings, kind: str, for_writes: bool = False) -> OnlineStore:
+def open_kind(
+    settings: Settings, kind: str, for_writes: bool = False, serving_timeout_s: float | None = None
+) -> OnlineStore:
     """A connected backend of ``kind``; clients are created here, never at import.
-    Writers get longer socket timeouts than the serving path."""
+    Writers get longer socket timeouts than the serving path. ``serving_timeout_s`` (the
+    inference server's read path) caps every connect and read timeout and makes each call
+    one attempt, so a slow store costs at most ``2 * serving_timeout_s`` per call; the store
+    then carries that figure as ``worst_call_s``."""
     cfg = settings.online_store
     if kind == "embedded":
         from rankops.features.online.embedded import EmbeddedStore
@@ -86,15 +91,44 @@ def open_kind(settings: Settings, kind: str, for_writes: bool = False) -> Online
     if kind == "redis":
         from rankops.features.online.redis import RedisStore, make_redis
 
-        return RedisStore(make_redis(cfg.redis, for_writes), cfg.redis, recheck_seconds=cfg.recheck_seconds)
+        redis_store = RedisStore(
+            make_redis(cfg.redis, for_writes, serving_timeout_s), cfg.redis, recheck_seconds=cfg.recheck_seconds
+        )
+        if serving_timeout_s is not None:
+            redis_store.worst_call_s = worst_call_s(
+                (cfg.redis.connect_timeout_ms, cfg.redis.socket_timeout_ms), serving_timeout_s
+            )
+        return redis_store
     if kind == "dynamodb":
         from rankops.features.online.dynamodb import DynamoDBStore, make_dynamodb
 
-        return DynamoDBStore(make_dynamodb(cfg.dynamodb), cfg.dynamodb, recheck_seconds=cfg.recheck_seconds)
+        dynamo_store = DynamoDBStore(
+            make_dynamodb(cfg.dynamodb, serving_timeout_s),
+            cfg.dynamodb,
+            recheck_seconds=cfg.recheck_seconds,
+            read_rounds=1 if serving_timeout_s is not None else None,
+        )
+        if serving_timeout_s is not None:
+            dynamo_store.worst_call_s = worst_call_s(
+                (cfg.dynamodb.connect_timeout_ms, cfg.dynamodb.read_timeout_ms), serving_timeout_s
+            )
+        return dynamo_store
     raise ConfigError(f"unknown online store {kind!r}; expected embedded, redis or dynamodb")
 
 
-def open_stores(settings: Settings, entities: list[str], for_writes: bool = False) -> dict[str, OnlineStore]:
+def capped(timeout_ms: int, cap_s: float | None) -> float:
+    """A configured timeout in seconds, no longer than ``cap_s`` (when given)."""
+    return timeout_ms / 1000 if cap_s is None else min(timeout_ms / 1000, cap_s)
+
+
+def worst_call_s(timeouts_ms: tuple[int, int], cap_s: float) -> float:
+    """The longest one serving-path call may take: connect + read timeout, each capped, one attempt."""
+    return sum(capped(t, cap_s) for t in timeouts_ms)
+
+
+def open_stores(
+    settings: Settings, entities: list[str], for_writes: bool = False, serving_timeout_s: float | None = None
+) -> dict[str, OnlineStore]:
     """One store per entity, sharing one client per backend kind (so entities on the
     same backend can be read in one round trip)."""
     by_kind: dict[str, OnlineStore] = {}
@@ -102,7 +136,7 @@ def open_stores(settings: Settings, entities: list[str], for_writes: bool = Fals
     for entity in entities:
         kind = store_kind(settings, entity)
         if kind not in by_kind:
-            by_kind[kind] = open_kind(settings, kind, for_writes)
+            by_kind[kind] = open_kind(settings, kind, for_writes, serving_timeout_s)
         out[entity] = by_kind[kind]
     return out
 

@@ -34,15 +34,25 @@ READ_BATCH = 100
 LOCK_SECONDS = 3600
 
 
-def make_dynamodb(cfg: DynamoDBConfig) -> Any:
-    """A low-level DynamoDB client with the configured timeouts and retry budget."""
+def make_dynamodb(cfg: DynamoDBConfig, serving_timeout_s: float | None = None) -> Any:
+    """A low-level DynamoDB client with the configured timeouts and retry budget. For the
+    inference server (``serving_timeout_s``): timeouts capped to it and a single attempt, since
+    a retried read cannot fit the latency budget (the circuit breaker and the fallback chain
+    handle a failing store)."""
     import boto3
     from botocore.config import Config
 
+    from rankops.features.online.base import capped
+
+    retries: dict[str, Any] = (
+        {"total_max_attempts": 1, "mode": "standard"}
+        if serving_timeout_s is not None
+        else {"max_attempts": cfg.max_attempts, "mode": "standard"}
+    )
     config = Config(
-        connect_timeout=cfg.connect_timeout_ms / 1000,
-        read_timeout=cfg.read_timeout_ms / 1000,
-        retries={"max_attempts": cfg.max_attempts, "mode": "standard"},
+        connect_timeout=capped(cfg.connect_timeout_ms, serving_timeout_s),
+        read_timeout=capped(cfg.read_timeout_ms, serving_timeout_s),
+        retries=retries,
         max_pool_connections=max(10, cfg.write_threads * 2),
     )
     return boto3.client("dynamodb", region_name=cfg.region, endpoint_url=cfg.endpoint_url, config=config)
@@ -50,10 +60,15 @@ def make_dynamodb(cfg: DynamoDBConfig) -> Any:
 
 class DynamoDBStore:
     kind = "dynamodb"
+    worst_call_s = 0.0  # on the serving path: the longest one call may take (0: not bounded here)
 
-    def __init__(self, client: Any, cfg: DynamoDBConfig, recheck_seconds: float = 1.0) -> None:
+    def __init__(
+        self, client: Any, cfg: DynamoDBConfig, recheck_seconds: float = 1.0, read_rounds: int | None = None
+    ) -> None:
         self.client = client
         self.cfg = cfg
+        # BatchGetItem rounds for unprocessed keys: 1 on the serving path (no waiting on throttling)
+        self.read_rounds = read_rounds if read_rounds is not None else cfg.max_attempts + 1
         self.table = cfg.table
         self._pointers = PointerCache(self._load_active, recheck_seconds)
         self._writing: dict[tuple[str, str], str] = {}
@@ -189,15 +204,16 @@ class DynamoDBStore:
         pending: dict[str, Any] = {
             self.table: {"Keys": [{"pk": {"S": pk}} for pk in pks], "ProjectionExpression": "pk, v"}
         }
-        for attempt in range(self.cfg.max_attempts + 1):
+        for attempt in range(self.read_rounds):
             response = self._call("batch_get_item", self.client.batch_get_item, RequestItems=pending)
             for item in response.get("Responses", {}).get(self.table, []):
                 found[item["pk"]["S"]] = item["v"]["B"]
             pending = response.get("UnprocessedKeys") or {}
             if not pending:
                 return found
-            time.sleep(min(0.01 * 2**attempt, 0.2))
-        raise StoreError(f"dynamodb left keys unprocessed after {self.cfg.max_attempts} retries (throttled?)")
+            if attempt + 1 < self.read_rounds:
+                time.sleep(min(0.01 * 2**attempt, 0.2))
+        raise StoreError(f"dynamodb left keys unprocessed after {self.read_rounds} rounds (throttled?)")
 
     def read_many(self, requests: Mapping[str, list[str]]) -> dict[str, list[bytes | None]]:
         """One logical batched read: every key of every entity, deduplicated, in requests of 100."""

@@ -37,20 +37,23 @@ SLOTS = ("a", "b")
 LOCK_SECONDS = 3600
 
 
-def make_redis(cfg: RedisConfig, for_writes: bool = False) -> redis.Redis:
+def make_redis(cfg: RedisConfig, for_writes: bool = False, serving_timeout_s: float | None = None) -> redis.Redis:
     """A client with the configured timeouts and no automatic retries (the caller
-    decides: the server falls back, the materializer fails and leaves the old version)."""
+    decides: the server falls back, the materializer fails and leaves the old version).
+    ``serving_timeout_s`` caps the connect and read timeouts (the inference server's budget)."""
     import redis as redis_lib
     from redis.backoff import NoBackoff
     from redis.retry import Retry
+
+    from rankops.features.online.base import capped
 
     timeout_ms = cfg.write_timeout_ms if for_writes else cfg.socket_timeout_ms
     extra = {"password": auth_token(cfg.auth_secret_arn)} if cfg.auth_secret_arn else {}
     try:
         return redis_lib.Redis.from_url(
             cfg.url,
-            socket_timeout=timeout_ms / 1000,
-            socket_connect_timeout=cfg.connect_timeout_ms / 1000,
+            socket_timeout=capped(timeout_ms, serving_timeout_s),
+            socket_connect_timeout=capped(cfg.connect_timeout_ms, serving_timeout_s),
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
             **extra,
@@ -106,6 +109,7 @@ def encode_sets(base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -
 
 class RedisStore:
     kind = "redis"
+    worst_call_s = 0.0  # on the serving path: the longest one call may take (0: not bounded here)
 
     def __init__(self, client: redis.Redis, cfg: RedisConfig, recheck_seconds: float = 1.0) -> None:
         self.client = client
