@@ -33,6 +33,9 @@ SERVING_VARIANT = CHAMPION_VARIANT
 ALARM_5XX = "p1-endpoint-5xx"
 ALARM_LATENCY = "p1-endpoint-latency-p99"
 ALARM_MODEL_ERRORS = "p1-endpoint-model-errors"
+ALARM_DEGRADED = "p1-endpoint-degraded-answers"
+# the endpoint's P1 alarms: they page, and they roll a blue/green deployment back
+ENDPOINT_ALARMS = (ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS, ALARM_DEGRADED)
 ALARM_REVENUE = "p1-revenue-proxy-drop"
 ALARM_DRIFT = "p2-feature-drift"
 ALARM_FRESHNESS = "p2-feature-freshness"

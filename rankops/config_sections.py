@@ -273,6 +273,9 @@ class ServingConfig(Section):
     score_sample: int = Field(8, ge=0, le=1000)  # scores per request recorded in the score histogram
     release_recheck_ms: int = Field(500, gt=0)  # how often the server looks for a new release state
     shadow_queue: int = Field(1000, ge=1)  # pending shadow scorings; beyond this they are dropped and counted
+    # a JSON line per model version on stdout (answers, degraded answers) this often; 0: never. In
+    # AWS it becomes the Answers/DegradedAnswers metrics (rankops.monitoring.answer_summary)
+    answer_log_interval_s: float = Field(60.0, ge=0)
 
 
 class ReleaseConfig(Section):
@@ -419,6 +422,7 @@ class AwsAlarmConfig(Section):
 
     error_5xx_percent: float = Field(1.0, gt=0, le=100)  # P1: 5xx share of invocations
     model_error_percent: float = Field(2.0, gt=0, le=100)  # P1 (rollback): InvocationModelErrors share
+    degraded_percent: float = Field(5.0, gt=0, le=100)  # P1 (rollback): answers from a lower fallback level
     latency_p99_ms: int | None = Field(None, gt=0)  # P1: ModelLatency p99; None -> serving.latency_budget_ms
     revenue_drop_band: float = Field(3.0, gt=0)  # P1: std-devs below the anomaly band of revenue proxy
     feature_drift_psi: float = Field(0.2, gt=0)  # P2 and retrain trigger: max PSI over model features

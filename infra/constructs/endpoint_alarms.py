@@ -7,7 +7,14 @@ stack (which graphs them) must agree on them. All are on the one production vari
   - 5xx share of invocations above ``aws.alarms.error_5xx_percent``;
   - ModelLatency p99 above the latency budget (``aws.alarms.latency_p99_ms`` or
     ``serving.latency_budget_ms``; SageMaker reports microseconds);
-  - InvocationModelErrors share above ``aws.alarms.model_error_percent``.
+  - InvocationModelErrors share above ``aws.alarms.model_error_percent``;
+  - share of answers given by a lower level of the fallback chain above
+    ``aws.alarms.degraded_percent``: the server never returns 5xx for a degraded dependency,
+    so without this a model that cannot use its features would look healthy. The servers
+    write a JSON summary line per model version to stdout (rankops.monitoring.answer_summary);
+    SageMaker ships it to the endpoint's log group, created here so metric filters can turn
+    the lines into ``Answers``/``DegradedAnswers`` (total, and per ``ModelVersion`` for the
+    pipeline's canary check, rankops.release.checks).
 """
 
 from __future__ import annotations
@@ -15,10 +22,18 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.config import ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS, SERVING_VARIANT, EnvConfig
+from infra.config import ALARM_5XX, ALARM_DEGRADED, ALARM_LATENCY, ALARM_MODEL_ERRORS, SERVING_VARIANT, EnvConfig
+from rankops.release.checks import (
+    ANSWER_EVENT,
+    ANSWERS_METRIC,
+    DEGRADED_METRIC,
+    VERSION_DIMENSION,
+    answers_namespace,
+)
 
 
 def endpoint_metric(config: EnvConfig, name: str, statistic: str) -> cloudwatch.Metric:
@@ -45,12 +60,45 @@ def error_share(config: EnvConfig, errors_metric: str, label: str) -> cloudwatch
     )
 
 
+def answer_metric(config: EnvConfig, name: str) -> cloudwatch.Metric:
+    """The endpoint's total ``Answers`` or ``DegradedAnswers`` (from the servers' summary lines)."""
+    return cloudwatch.Metric(
+        namespace=answers_namespace(config.endpoint_name),
+        metric_name=name,
+        statistic="Sum",
+        period=Duration.seconds(config.aws.alarms.period_seconds),
+    )
+
+
 class EndpointAlarms(Construct):
-    """Exposes ``alarms`` (5xx, latency, model errors), each notifying the P1 topic."""
+    """Exposes ``alarms`` (5xx, latency, model errors, degraded answers), each notifying the P1
+    topic, and ``log_group``, the endpoint's container log group (with the answer metric filters)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvConfig, p1: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
         cfg = config.aws.alarms
+        # SageMaker writes the containers' stdout here (it would create the group on first write;
+        # owning it lets the metric filters exist before the first line, and sets its retention)
+        self.log_group = logs.LogGroup(
+            self,
+            "EndpointLogs",
+            log_group_name=f"/aws/sagemaker/Endpoints/{config.endpoint_name}",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        pattern = logs.FilterPattern.string_value("$.rankops", "=", ANSWER_EVENT)
+        for metric, field in ((ANSWERS_METRIC, "$.answers"), (DEGRADED_METRIC, "$.degraded")):
+            for per_version in (False, True):
+                logs.MetricFilter(
+                    self,
+                    f"{metric}Filter{'ByVersion' if per_version else ''}",
+                    log_group=self.log_group,
+                    filter_pattern=pattern,
+                    metric_namespace=answers_namespace(config.endpoint_name),
+                    metric_name=metric,
+                    metric_value=field,
+                    dimensions={VERSION_DIMENSION: "$.model_version"} if per_version else None,
+                )
 
         def alarm(
             construct_id: str, key: str, description: str, metric: cloudwatch.IMetric, threshold: float
@@ -89,6 +137,21 @@ class EndpointAlarms(Construct):
                 f"P1: more than {cfg.model_error_percent}% of invocations are model errors",
                 error_share(config, "InvocationModelErrors", "model error %"),
                 cfg.model_error_percent,
+            ),
+            alarm(
+                "DegradedAnswers",
+                ALARM_DEGRADED,
+                f"P1: more than {cfg.degraded_percent}% of answers come from a lower level of the fallback chain",
+                cloudwatch.MathExpression(
+                    expression="IF(answers > 0, 100 * degraded / answers, 0)",
+                    using_metrics={
+                        "degraded": answer_metric(config, DEGRADED_METRIC),
+                        "answers": answer_metric(config, ANSWERS_METRIC),
+                    },
+                    label="degraded answers %",
+                    period=Duration.seconds(cfg.period_seconds),
+                ),
+                cfg.degraded_percent,
             ),
         ]
         for each in self.alarms:

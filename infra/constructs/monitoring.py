@@ -20,13 +20,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import (
-    ALARM_5XX,
     ALARM_DRIFT,
     ALARM_FRESHNESS,
-    ALARM_LATENCY,
-    ALARM_MODEL_ERRORS,
     ALARM_PIPELINE,
     ALARM_REVENUE,
+    ENDPOINT_ALARMS,
     METRICS_NAMESPACE,
     EnvConfig,
 )
@@ -137,7 +135,7 @@ class Monitoring(Construct):
         def status(key: str) -> cloudwatch.IAlarm:
             return cloudwatch.Alarm.from_alarm_name(self, f"Status{key}", config.alarm_name(key))
 
-        endpoint_alarms = [status(k) for k in (ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS)]
+        endpoint_alarms = [status(k) for k in ENDPOINT_ALARMS]
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=config.name_of("overview"))
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(

@@ -15,7 +15,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.config import ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS, EnvConfig
+from infra.config import ENDPOINT_ALARMS, EnvConfig
 from infra.constructs.feature_compute import FeatureCompute
 from infra.constructs.network import Network
 from infra.constructs.pipeline import Pipeline
@@ -66,9 +66,7 @@ class PipelineStack(Stack):
             "FeatureSet": config.settings.features.feature_set,
             "EmrEntryPoint": features.entry_point,
             "EndpointInstanceType": aws.endpoint.instance_type,
-            "RollbackAlarmNames": ",".join(
-                config.alarm_name(a) for a in (ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS)
-            ),
+            "RollbackAlarmNames": ",".join(config.alarm_name(a) for a in ENDPOINT_ALARMS),
             "ServingSecurityGroupId": network.serving_sg.security_group_id,
         }
         self.pipeline = Pipeline(

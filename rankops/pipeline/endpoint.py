@@ -293,7 +293,13 @@ class SageMakerEndpoint:
 
         end = datetime.now(UTC)
         start = end - timedelta(seconds=int(event.get("window_s", 900)))
-        post = checks.PostTrafficEvent.from_event({**event.get("post_traffic", {}), "endpoint_name": self.name})
+        post = checks.PostTrafficEvent.from_event(
+            {
+                "model_version": event.get("version"),  # the challenger's answers must not degrade
+                **event.get("post_traffic", {}),
+                "endpoint_name": self.name,
+            }
+        )
         figures = checks.traffic_figures(self.cw.get_metric_data(**checks.metric_data_request(post, start, end)))
         result = checks.post_traffic(figures, post)
         return {

@@ -4,7 +4,9 @@
   candidate once, finite scores in order, not all equal, answered by the model
   itself rather than a fallback, expected orderings kept) within the latency
   ceiling;
-* post-traffic: after traffic moved, the variant's error rate, p95 latency and a
+* post-traffic: after traffic moved, the variant's error rate, p95 latency, the share of
+  degraded answers of the new model version (``DegradedAnswers``/``Answers``, the metrics the
+  servers' answer summaries become, see :mod:`rankops.monitoring.answer_summary`) and a
   business proxy metric from CloudWatch must be within bounds.
 
 Standard library and NumPy only: the deploy-hook Lambdas import this module.
@@ -21,6 +23,17 @@ from typing import Any
 import numpy as np
 
 Invoke = Callable[[dict[str, Any]], tuple[dict[str, Any], float]]  # request -> (response, latency in ms)
+
+# The servers' answer summaries (one JSON line per model version on stdout) and the CloudWatch
+# metrics the endpoint's log metric filters make of them (infra/constructs/endpoint_alarms.py).
+ANSWER_EVENT = "answers"
+ANSWERS_METRIC, DEGRADED_METRIC = "Answers", "DegradedAnswers"
+VERSION_DIMENSION = "ModelVersion"
+
+
+def answers_namespace(endpoint_name: str) -> str:
+    """CloudWatch namespace of one endpoint's answer metrics (a log group holds one endpoint)."""
+    return f"rankops/{endpoint_name}"
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,8 @@ class PostTrafficEvent:
     min_invocations: int = 1
     latency_stat: str = "p95"
     business: BusinessMetric | None = None
+    model_version: str | None = None  # the new model: its answers may not degrade more than this share
+    max_degraded_rate: float = 0.01
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> PostTrafficEvent:
@@ -168,6 +183,8 @@ class PostTrafficEvent:
             int(event.get("min_invocations", 1)),
             str(event.get("latency_stat", "p95")),
             business,
+            None if event.get("model_version") is None else str(event["model_version"]),
+            float(event.get("max_degraded_rate", 0.01)),
         )
 
 
@@ -188,6 +205,11 @@ def metric_data_request(event: PostTrafficEvent, start: datetime, end: datetime)
         query("errors", "AWS/SageMaker", "Invocation5XXErrors", "Sum", dims),
         query("latency", "AWS/SageMaker", "ModelLatency", event.latency_stat, dims),
     ]
+    if event.model_version is not None:
+        version = [{"Name": VERSION_DIMENSION, "Value": event.model_version}]
+        namespace = answers_namespace(event.endpoint_name)
+        queries.append(query("answers", namespace, ANSWERS_METRIC, "Sum", version))
+        queries.append(query("degraded", namespace, DEGRADED_METRIC, "Sum", version))
     if event.business is not None:
         b = event.business
         business_dims = [{"Name": k, "Value": v} for k, v in sorted(b.dimensions.items())]
@@ -205,6 +227,8 @@ def traffic_figures(response: Mapping[str, Any]) -> dict[str, float | None]:
         "errors_5xx": sum(values.get("errors", [])),
         "latency_ms": max(latency) / 1000.0 if latency else None,  # the worst period: conservative
         "business": float(np.mean(business)) if business else None,
+        "answers": sum(values["answers"]) if "answers" in values else None,
+        "degraded": sum(values["degraded"]) if "degraded" in values else None,
     }
 
 
@@ -230,6 +254,18 @@ def post_traffic(figures: Mapping[str, float | None], event: PostTrafficEvent) -
             "detail": f"{event.latency_stat} model latency {latency} ms (ceiling {event.max_latency_p95_ms} ms)",
         },
     ]
+    if event.model_version is not None:
+        answers, degraded = figures.get("answers") or 0.0, figures.get("degraded") or 0.0
+        share = degraded / answers if answers else None
+        checks.append(
+            {
+                "name": "degraded_answers",
+                # no summary yet is no evidence: a server that cannot even log must not pass
+                "passed": share is not None and share <= event.max_degraded_rate,
+                "detail": f"model version {event.model_version}: {degraded:.0f} of {answers:.0f} answers came from "
+                f"a lower level of the fallback chain (limit {event.max_degraded_rate:.1%})",
+            }
+        )
     if event.business is not None:
         value = figures.get("business")
         checks.append(

@@ -30,6 +30,7 @@ from rankops.errors import ModelError
 from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
 from rankops.features.online.base import OnlineStore, open_stores
+from rankops.monitoring.answer_summary import AnswerSummary
 from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, new_instance
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
@@ -147,10 +148,18 @@ def build_server(
             cfg.release_recheck_ms / 1000,
             seen=seen,
         )
-    starts: list[Callable[[], None]] = [shadow.start] + ([watcher.start] if watcher else [])
-    stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [shadow.stop, lookup.close]
+    summary = AnswerSummary(metrics, lambda: routed_versions(ranker.routing), cfg.answer_log_interval_s)
+    starts: list[Callable[[], None]] = [shadow.start, summary.start] + ([watcher.start] if watcher else [])
+    stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [summary.stop, shadow.stop, lookup.close]
     app = create_app(ranker, cfg.max_candidates, cfg.max_body_bytes, starts, stops)
     return Server(ranker, app, watcher, shadow)
+
+
+def routed_versions(routing: Routing) -> dict[str, str | None]:
+    """Variant -> the model version it runs (what the answer summary reports)."""
+    return {
+        role: (m.version if (m := getattr(routing, role)) is not None else None) for role in ("champion", "challenger")
+    }
 
 
 def build_ranker(settings: Settings, model_dir: Path | None = None, alias: str = "champion") -> Ranker:

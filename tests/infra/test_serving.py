@@ -10,7 +10,15 @@ import pytest
 from aws_cdk import App
 
 from infra.app_builder import build, cdk_context
-from infra.config import ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS, SERVING_VARIANT, EnvConfig
+from infra.config import (
+    ALARM_5XX,
+    ALARM_DEGRADED,
+    ALARM_LATENCY,
+    ALARM_MODEL_ERRORS,
+    ENDPOINT_ALARMS,
+    SERVING_VARIANT,
+    EnvConfig,
+)
 from infra.constructs.serving_endpoint import config_digest
 from rankops.errors import ConfigError
 from tests.infra.conftest import ENVS
@@ -52,7 +60,7 @@ def test_rollback_alarms_are_the_p1_endpoint_alarms(synthesized, env: str) -> No
     alarms = synth.resources("serving", "AWS::CloudWatch::Alarm")
     assert sorted(referenced) == sorted(alarms)
     by_name = {a["Properties"]["AlarmName"]: a["Properties"] for a in alarms.values()}
-    assert set(by_name) == {synth.config.alarm_name(k) for k in (ALARM_5XX, ALARM_LATENCY, ALARM_MODEL_ERRORS)}
+    assert set(by_name) == {synth.config.alarm_name(k) for k in ENDPOINT_ALARMS}
     latency = by_name[synth.config.alarm_name(ALARM_LATENCY)]
     assert (latency["MetricName"], latency["ExtendedStatistic"]) == ("ModelLatency", "p99")
     assert latency["Threshold"] == synth.config.latency_p99_ms * 1000 == 150_000
@@ -64,9 +72,41 @@ def test_rollback_alarms_are_the_p1_endpoint_alarms(synthesized, env: str) -> No
     assert errors["Threshold"] == synth.config.aws.alarms.error_5xx_percent
     model = by_name[synth.config.alarm_name(ALARM_MODEL_ERRORS)]
     assert "InvocationModelErrors" in json.dumps(model["Metrics"])
+    degraded = by_name[synth.config.alarm_name(ALARM_DEGRADED)]
+    (expression,) = [m["Expression"] for m in degraded["Metrics"] if "Expression" in m]
+    assert expression == "IF(answers > 0, 100 * degraded / answers, 0)"
+    assert degraded["Threshold"] == synth.config.aws.alarms.degraded_percent
     for alarm in by_name.values():
         assert "P1Topic" in json.dumps(alarm["AlarmActions"])
         assert alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_servers_answer_summaries_become_metrics(synthesized, env: str) -> None:  # type: ignore[no-untyped-def]
+    """The container log group exists with the endpoint's name, and its metric filters turn the
+    summary lines (rankops.monitoring.answer_summary) into Answers / DegradedAnswers."""
+    synth = synthesized[env]
+    (group,) = [
+        g["Properties"]
+        for g in synth.resources("serving", "AWS::Logs::LogGroup").values()
+        if g["Properties"].get("LogGroupName") == f"/aws/sagemaker/Endpoints/rankops-{env}-ranker"
+    ]
+    assert group["RetentionInDays"] == synth.config.aws.log_retention_days
+    filters = [f["Properties"] for f in synth.resources("serving", "AWS::Logs::MetricFilter").values()]
+    made = {
+        (t["MetricName"], t["MetricValue"], tuple(d["Key"] for d in t.get("Dimensions", [])))
+        for f in filters
+        for t in f["MetricTransformations"]
+    }
+    assert made == {
+        ("Answers", "$.answers", ()),
+        ("Answers", "$.answers", ("ModelVersion",)),
+        ("DegradedAnswers", "$.degraded", ()),
+        ("DegradedAnswers", "$.degraded", ("ModelVersion",)),
+    }
+    for f in filters:
+        assert f["FilterPattern"] == '{ $.rankops = "answers" }'
+        assert {t["MetricNamespace"] for t in f["MetricTransformations"]} == {f"rankops/rankops-{env}-ranker"}
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -220,3 +220,41 @@ def test_post_traffic_thresholds_and_request_shape() -> None:
     failing = checks.post_traffic({**healthy, "errors_5xx": 5.0, "business": 0.01}, event)
     assert {c["name"] for c in failing.checks if not c["passed"]} == {"error_rate", "business"}
     assert not checks.post_traffic({**healthy, "invocations": 10.0}, event).passed
+
+
+def test_post_traffic_judges_the_new_versions_degraded_answers() -> None:
+    """A model that answers 200 from a lower fallback level must not pass as healthy."""
+    from datetime import UTC, datetime, timedelta
+
+    event = checks.PostTrafficEvent.from_event(
+        {"endpoint_name": "rankops-prod-ranker", "variant_name": "challenger", "model_version": 8}
+    )
+    end = datetime.now(UTC)
+    request = checks.metric_data_request(event, end - timedelta(minutes=10), end)
+    cloudwatch = botocore.session.get_session().get_service_model("cloudwatch")
+    report = ParamValidator().validate(request, cloudwatch.operation_model("GetMetricData").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    queries = {q["Id"]: q["MetricStat"]["Metric"] for q in request["MetricDataQueries"]}
+    assert queries["degraded"] == {
+        "Namespace": "rankops/rankops-prod-ranker",
+        "MetricName": "DegradedAnswers",
+        "Dimensions": [{"Name": "ModelVersion", "Value": "8"}],
+    }
+    figures = checks.traffic_figures(
+        {
+            "MetricDataResults": [
+                {"Id": "invocations", "Values": [600.0, 400.0]},
+                {"Id": "errors", "Values": [0.0]},
+                {"Id": "latency", "Values": [12000.0]},
+                {"Id": "answers", "Values": [600.0, 400.0]},
+                {"Id": "degraded", "Values": [50.0]},
+            ]
+        }
+    )
+    assert (figures["answers"], figures["degraded"]) == (1000.0, 50.0)
+    degraded = checks.post_traffic(figures, event)
+    assert [c["name"] for c in degraded.checks if not c["passed"]] == ["degraded_answers"]
+    assert "50 of 1000 answers" in next(c["detail"] for c in degraded.checks if not c["passed"])
+    assert checks.post_traffic({**figures, "degraded": 0.0}, event).passed
+    silent = checks.post_traffic({**figures, "answers": None, "degraded": None}, event)
+    assert not silent.passed, "no summary lines at all is no evidence"
