@@ -245,13 +245,19 @@ class SageMakerEndpoint:
         )
         if not self.sm.list_endpoint_configs(NameContains=config_name)["EndpointConfigs"]:
             self.sm.create_endpoint_config(**request)
-        if blue_green:
+        # SageMaker's deployment guardrails (canary/linear shifting, alarm rollback) need the new config
+        # to keep the live variant names: from a canary (two production variants) or a shadow, the
+        # promotion is a plain update (SageMaker's own all-at-once blue/green, no availability loss);
+        # the canary steps before it already moved the traffic gradually, with checks.
+        single = [v["VariantName"] for v in live["ProductionVariants"]] == [requests.CHAMPION_VARIANT]
+        guarded = blue_green and single and not live.get("ShadowProductionVariants")
+        if guarded:
             policy = requests.DeploymentPolicy(**deployment_policy(event))
             alarms = [a for a in str(event.get("alarms", "")).split(",") if a]
             self.sm.update_endpoint(**requests.update_endpoint_request(self.name, config_name, policy, alarms))
         else:
             self.sm.update_endpoint(**requests.switch_config_request(self.name, config_name))
-        return {"endpoint_config": config_name, "mode": mode, "canary_share": share}
+        return {"endpoint_config": config_name, "mode": mode, "canary_share": share, "guardrails": guarded}
 
     def run(self, action: str, event: dict[str, Any]) -> dict[str, Any]:
         from rankops.release import sagemaker as requests

@@ -193,7 +193,56 @@ def test_promote_is_a_blue_green_update_rolled_back_by_the_alarms() -> None:
         )
 
     backend, stub = endpoint(setup)
-    assert backend.run("promote", EVENT)["mode"] == "off"
+    result = backend.run("promote", EVENT)
+    assert result["mode"] == "off" and result["guardrails"] is True
+    stub.assert_no_pending_responses()
+
+
+def test_promote_from_a_canary_keeps_no_variant_so_it_is_a_plain_update() -> None:
+    """Deployment guardrails need the live variant names; a canary has two production variants."""
+    canary = {
+        **LIVE,
+        "ProductionVariants": [
+            *LIVE["ProductionVariants"],
+            {
+                "VariantName": "challenger",
+                "ModelName": "rankops-dev-ranker-v7-x",
+                "InstanceType": "ml.c6i.large",
+                "InitialInstanceCount": 1,
+                "InitialVariantWeight": 1.0,
+            },
+        ],
+    }
+
+    def setup(stub: Stubber) -> None:
+        stub.add_response(
+            "describe_endpoint",
+            {
+                "EndpointName": ENDPOINT,
+                "EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x",
+                "EndpointConfigName": "live-config",
+                "EndpointStatus": "InService",
+                "CreationTime": "2026-11-01T00:00:00Z",
+                "LastModifiedTime": "2026-11-01T00:00:00Z",
+            },
+            {"EndpointName": ENDPOINT},
+        )
+        stub.add_response("describe_endpoint_config", canary, {"EndpointConfigName": "live-config"})
+        new_model(stub)
+        stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
+        stub.add_response(
+            "create_endpoint_config",
+            {"EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:x"},
+            {"EndpointConfigName": ANY, "KmsKeyId": "key-1", "DataCaptureConfig": ANY, "ProductionVariants": ANY},
+        )
+        stub.add_response(
+            "update_endpoint",
+            {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"},
+            {"EndpointName": ENDPOINT, "EndpointConfigName": ANY, **RETAINED},  # no DeploymentConfig
+        )
+
+    backend, stub = endpoint(setup)
+    assert backend.run("promote", EVENT)["guardrails"] is False
     stub.assert_no_pending_responses()
 
 
