@@ -87,6 +87,18 @@ def _service_model(service: str) -> Any:
     return botocore.session.get_session().get_service_model(service)
 
 
+def _camel(key: str) -> str:
+    return key[:1].lower() + key[1:]
+
+
+def _camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel(k): _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
 def validate_request(service: str, action: str, params: Mapping[str, Any]) -> None:
     """Reject a request the real API would reject: botocore's checks (types, required members,
     minimum lengths) plus the maximum lengths and patterns of top-level names, which the
@@ -94,6 +106,11 @@ def validate_request(service: str, action: str, params: Mapping[str, Any]) -> No
     from botocore.validate import ParamValidator
 
     operation = _service_model(service).operation_model(action[0].upper() + action[1:])
+    members = operation.input_shape.members
+    if all(m[:1].islower() for m in members):  # a camelCase API (EMR Serverless): Step Functions takes
+        params = {_camel(k): _camel_keys(v) for k, v in params.items()}  # PascalCase and adds the token
+        if "clientToken" in members:
+            params.setdefault("clientToken", "step-functions-idempotency-token")
     report = ParamValidator().validate(dict(params), operation.input_shape)
     problems = [report.generate_report()] if report.has_errors() else []
     for member, value in params.items():
@@ -292,7 +309,10 @@ class LocalJobs:
             entry,
             *submit.get("EntryPointArguments", []),
         ]
-        env = {}
+        import pyspark
+
+        # spark-submit finds Spark and the driver's Python through these (EMR's image has them set)
+        env = {"SPARK_HOME": str(Path(pyspark.__file__).parent), "PYSPARK_PYTHON": sys.executable}
         for part in submit.get("SparkSubmitParameters", "").split("--conf"):
             key, _, value = part.strip().partition("=")
             if key.startswith("spark.emr-serverless.driverEnv."):

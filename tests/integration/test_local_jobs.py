@@ -134,3 +134,33 @@ def test_requests_the_api_would_refuse_are_refused(jobs: LocalJobs) -> None:
     jobs.sagemaker("createProcessingJob", processing(["true"], name="once"))
     with pytest.raises(LocalTaskFailed, match="ResourceInUse"):
         jobs.sagemaker("createProcessingJob", processing(["true"], name="once"))
+
+
+def test_emr_serverless_job_runs_its_entry_point_with_spark_submit(jobs: LocalJobs, tmp_path: Path) -> None:
+    """StartJobRun: the entry point from a "bucket", its arguments (s3 URIs of mapped buckets made
+    local) and the driver environment from SparkSubmitParameters, as EMR Serverless passes them."""
+    (tmp_path / "bucket" / "code").mkdir()
+    (tmp_path / "bucket" / "code" / "job.py").write_text(
+        "import os, pathlib, sys\n"
+        "pathlib.Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)\n"
+        "(pathlib.Path(sys.argv[2]) / 'ran.txt').write_text(sys.argv[1] + os.environ['FEATURE_SET'])\n"
+    )
+    described = jobs.emr_serverless(
+        "startJobRun",
+        {
+            "ApplicationId": "local",
+            "ExecutionRoleArn": "arn:aws:iam::123456789012:role/emr",
+            "Name": "features-1a2b3c4d-0",
+            "JobDriver": {
+                "SparkSubmit": {
+                    "EntryPoint": "s3://b/code/job.py",
+                    "EntryPointArguments": ["--env=dev:", "s3://b/out/emr"],
+                    "SparkSubmitParameters": "--conf spark.emr-serverless.driverEnv.FEATURE_SET=items",
+                }
+            },
+        },
+    )
+    assert described["State"] == "SUCCESS"
+    assert (tmp_path / "bucket" / "out" / "emr" / "ran.txt").read_text() == "--env=dev:items"
+    with pytest.raises(LocalTaskFailed, match="ValidationException"):
+        jobs.emr_serverless("startJobRun", {"ApplicationId": "local", "JobDriver": {}})
