@@ -169,7 +169,9 @@ def summary(record: Any) -> str:
     output = record.output or {}
     gate = (output.get("gate") or {}).get("result", {}) if isinstance(output, dict) else {}
     lines = [f"execution {record.name}: {record.status} in {record.ended - record.started:.0f}s"]
-    if gate:
+    if gate.get("already_champion"):
+        lines.append(f"version {gate['version']} is already the champion (same data and code): nothing released")
+    elif gate:
         lines.append(f"gate: {gate['decision']} version {gate['version']} - " + "; ".join(gate["reasons"]))
     for request in getattr(record, "approvals", []):
         answer = "approved" if request["approved"] else "rejected"

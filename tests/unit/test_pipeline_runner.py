@@ -65,3 +65,23 @@ def test_a_run_over_its_time_is_stopped_and_recorded() -> None:
 def test_the_record_names_the_text_the_interpreter_stored() -> None:
     record = run(APPROVAL, approver=lambda request: True)
     assert record.definition_sha == sha(json.dumps(APPROVAL))
+
+
+def test_the_cli_summary_says_when_a_rerun_released_nothing() -> None:
+    from types import SimpleNamespace
+
+    from rankops.cli.pipeline import summary
+
+    gate = {"already_champion": True, "version": "2", "decision": "promote", "reasons": ["ok"]}
+    record = SimpleNamespace(
+        name="x",
+        status="SUCCEEDED",
+        started=0.0,
+        ended=1.0,
+        output={"gate": {"result": gate}},
+        approvals=[],
+        error=None,
+    )
+    assert "version 2 is already the champion" in summary(record)
+    record.output["gate"]["result"] = {**gate, "already_champion": False}
+    assert "gate: promote version 2 - ok" in summary(record)
