@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 "window": result.window.as_dict(),
                 "rows": result.rows,
                 "events": result.events,
+                "latest_snapshot": result.latest,
                 "seconds": round(result.seconds, 1),
                 "report": result.report_uri,
                 "materialized": materialized,

@@ -21,7 +21,8 @@ def test_online_benchmark_prints_its_figures() -> None:
     )
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["history_rows"]["item"] == 500 * out["history_rows_per_key"] == 500 * 20, "materialized from history"
-    assert out["latest_values_item_s"] > 0
+    assert out["latest_values_item_s"] > 0 and out["latest_values_history_scan_item_s"] > 0
+    assert out["latest_values_from"] == "snapshot", "materialized from the published latest snapshot"
     for store in ("embedded", "redis"):
         assert out[store]["materialize_rows_per_s"] > 0
         for path in ("read_item_features", "fetch_items_all_entities"):

@@ -56,6 +56,67 @@ def test_incremental_runs_equal_a_backfill(spark, market, tmp_path) -> None:  # 
     assert offline.read_manifest(lake, settings)["published_through"] == full["published_through"]
 
 
+def assert_snapshot_equals_history(lake: Lake, settings: Any) -> dict[str, Any]:
+    """Each entity's latest values read from the snapshot are the history scan's, exactly."""
+    manifest = offline.read_manifest(lake, settings)
+    assert manifest["latest_snapshot"]["run_id"] == manifest["last_run"]["run_id"]
+    through = datetime.fromisoformat(manifest["published_through"])
+    out = {}
+    for entity in registry.stored_entities():
+        snapshot = offline._latest_from_snapshot(lake, settings, entity, manifest)
+        assert snapshot is not None, f"{entity}: no current snapshot"
+        scanned = offline._latest_from_history(lake, settings, entity, through)
+        assert snapshot.schema.equals(scanned.schema), entity  # names, types, nullability (not Spark metadata)
+        assert snapshot.num_rows == scanned.num_rows > 0, entity
+        assert snapshot.equals(scanned), entity
+        assert offline.latest_values(lake, settings, entity).equals(scanned), entity
+        out[entity] = snapshot
+    return out
+
+
+def test_latest_snapshot_equals_the_history_scan_across_incremental_gap_and_old_window_runs(  # type: ignore[no-untyped-def]
+    spark, market, tmp_path
+) -> None:
+    settings, lake = copy_raw(market, tmp_path / "snapshot")
+    end = datetime.fromisoformat(offline.read_manifest(market.lake, market.settings)["published_through"])
+    first = offline.build(spark, lake, settings, offline.resolve_window(lake, end=end - 6 * HOURS))
+    assert set(first.latest.values()) == {"full"}, "a backfill rebuilds the snapshot"
+    early = assert_snapshot_equals_history(lake, settings)["item"]
+    early_ts = dict(zip(early["item_id"].to_pylist(), early["feature_ts"].to_pylist(), strict=True))
+
+    # Contiguous incremental run, then one after a gap (the hour between is never built yet).
+    runs = [offline.TimeWindow(end - 6 * HOURS, end - 5 * HOURS), offline.TimeWindow(end - 4 * HOURS, end - 2 * HOURS)]
+    for window in runs:
+        result = offline.build(spark, lake, settings, window)
+        assert set(result.latest.values()) == {"incremental"}, window
+        final = assert_snapshot_equals_history(lake, settings)["item"]
+    only_early = [
+        k
+        for k, ts in zip(final["item_id"].to_pylist(), final["feature_ts"].to_pylist(), strict=True)
+        if ts <= end - 6 * HOURS and early_ts.get(k) == ts
+    ]
+    assert only_early, "some items' latest row comes from the first run only"
+    # Earlier times read the history.
+    before = offline.latest_values(lake, settings, "item", before=end - 5 * HOURS)
+    assert before.equals(offline._latest_from_history(lake, settings, "item", end - 5 * HOURS))
+
+    # A snapshot the manifest does not vouch for is ignored by readers and rebuilt by the next run.
+    manifest = offline.read_manifest(lake, settings)
+    lake.write_json(offline.manifest_uri(lake, settings), {**manifest, "latest_snapshot": None})
+    assert offline._latest_from_snapshot(lake, settings, "item", offline.read_manifest(lake, settings)) is None
+    assert offline.latest_values(lake, settings, "item").equals(final)
+    result = offline.build(spark, lake, settings, offline.TimeWindow(end - 2 * HOURS, end))
+    assert set(result.latest.values()) == {"full"}
+    assert_snapshot_equals_history(lake, settings)
+
+    # A re-run of an old window (here: the gap) rebuilds the snapshot from the full history.
+    rerun = offline.build(spark, lake, settings, offline.TimeWindow(end - 5 * HOURS, end - 4 * HOURS))
+    assert set(rerun.latest.values()) == {"full"}
+    rebuilt = assert_snapshot_equals_history(lake, settings)
+    for entity in registry.stored_entities():  # the history is now the backfill's: so are the latest values
+        assert rebuilt[entity].equals(offline.latest_values(market.lake, market.settings, entity)), entity
+
+
 def test_a_failed_validation_publishes_nothing_and_the_previous_version_keeps_serving(spark, market, tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings, lake = copy_raw(market, tmp_path / "rejected")
     end = datetime.fromisoformat(offline.read_manifest(market.lake, market.settings)["published_through"])
@@ -86,6 +147,8 @@ def test_a_failed_validation_publishes_nothing_and_the_previous_version_keeps_se
     assert any(f["check"] == "price.range" and "outside" in f["detail"] for f in report["failures"])
     assert "rejected-run.json" in str(failed.value)
     assert offline.read_manifest(lake, settings) == manifest, "nothing was published"
+    snapshot = lake.partitions("features", offline.latest_dataset_name(settings, "item"))
+    assert [p.run_id for p in snapshot] == [manifest["last_run"]["run_id"]], "the snapshot was not replaced"
     assert "i-broken" not in offline.latest_values(lake, settings, "item")["item_id"].to_pylist()
     assert lookup.stores["item"].active_version("item") == before
     again = lookup.fetch_items(["i-1", "i-2"]).columns
