@@ -55,7 +55,19 @@ RETAINED = {
 }
 
 
-def live_endpoint(stub: Stubber) -> None:
+def with_challenger(model: str, weight: float) -> dict[str, Any]:
+    """The live config during a canary: the champion and a weighted challenger variant."""
+    challenger = {
+        "VariantName": "challenger",
+        "ModelName": model,
+        "InstanceType": "ml.c6i.large",
+        "InitialInstanceCount": 1,
+        "InitialVariantWeight": weight,
+    }
+    return {**LIVE, "ProductionVariants": [*LIVE["ProductionVariants"], challenger]}
+
+
+def live_endpoint(stub: Stubber, config: dict[str, Any] = LIVE) -> None:
     stub.add_response(
         "describe_endpoint",
         {
@@ -68,7 +80,7 @@ def live_endpoint(stub: Stubber) -> None:
         },
         {"EndpointName": ENDPOINT},
     )
-    stub.add_response("describe_endpoint_config", LIVE, {"EndpointConfigName": "live-config"})
+    stub.add_response("describe_endpoint_config", config, {"EndpointConfigName": "live-config"})
 
 
 def new_model(stub: Stubber) -> None:
@@ -200,34 +212,9 @@ def test_promote_is_a_blue_green_update_rolled_back_by_the_alarms() -> None:
 
 def test_promote_from_a_canary_keeps_no_variant_so_it_is_a_plain_update() -> None:
     """Deployment guardrails need the live variant names; a canary has two production variants."""
-    canary = {
-        **LIVE,
-        "ProductionVariants": [
-            *LIVE["ProductionVariants"],
-            {
-                "VariantName": "challenger",
-                "ModelName": "rankops-dev-ranker-v7-x",
-                "InstanceType": "ml.c6i.large",
-                "InitialInstanceCount": 1,
-                "InitialVariantWeight": 1.0,
-            },
-        ],
-    }
 
     def setup(stub: Stubber) -> None:
-        stub.add_response(
-            "describe_endpoint",
-            {
-                "EndpointName": ENDPOINT,
-                "EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x",
-                "EndpointConfigName": "live-config",
-                "EndpointStatus": "InService",
-                "CreationTime": "2026-11-01T00:00:00Z",
-                "LastModifiedTime": "2026-11-01T00:00:00Z",
-            },
-            {"EndpointName": ENDPOINT},
-        )
-        stub.add_response("describe_endpoint_config", canary, {"EndpointConfigName": "live-config"})
+        live_endpoint(stub, with_challenger("rankops-dev-ranker-v7-x", 1.0))
         new_model(stub)
         stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
         stub.add_response(
@@ -247,34 +234,8 @@ def test_promote_from_a_canary_keeps_no_variant_so_it_is_a_plain_update() -> Non
 
 
 def test_a_running_canary_only_moves_the_weights() -> None:
-    two = {
-        **LIVE,
-        "ProductionVariants": [
-            *LIVE["ProductionVariants"],
-            {
-                "VariantName": "challenger",
-                "ModelName": "m7",
-                "InstanceType": "ml.c6i.large",
-                "InitialInstanceCount": 1,
-                "InitialVariantWeight": 0.1,
-            },
-        ],
-    }
-
     def setup(stub: Stubber) -> None:
-        stub.add_response(
-            "describe_endpoint",
-            {
-                "EndpointName": ENDPOINT,
-                "EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x",
-                "EndpointConfigName": "live-config",
-                "EndpointStatus": "InService",
-                "CreationTime": "2026-11-01T00:00:00Z",
-                "LastModifiedTime": "2026-11-01T00:00:00Z",
-            },
-            {"EndpointName": ENDPOINT},
-        )
-        stub.add_response("describe_endpoint_config", two, {"EndpointConfigName": "live-config"})
+        live_endpoint(stub, with_challenger("m7", 0.1))
         stub.add_response(
             "update_endpoint_weights_and_capacities",
             {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:x"},
