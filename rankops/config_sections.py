@@ -289,7 +289,8 @@ class ReleaseConfig(Section):
     shadow_bins: int = Field(20, ge=2, le=1000)
     canary_min_requests: int = Field(200, ge=1)  # per variant, before a canary step may advance
     max_fallback_rate: float = Field(0.01, ge=0, le=1)  # share of the challenger's answers given by a lower level
-    max_latency_ratio: float = Field(1.5, gt=0)  # challenger p95 / champion p95
+    max_latency_ratio: float = Field(1.5, gt=0)  # challenger p95 / champion p95 ...
+    min_latency_increase_ms: float = Field(10.0, ge=0)  # ... and at least this much slower to count
     # AWS: the endpoint's blue/green deployment (rankops.release.sagemaker)
     traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "CANARY"
     canary_size_percent: int = Field(10, ge=1, le=99)

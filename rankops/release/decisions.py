@@ -92,7 +92,12 @@ def canary_decision(
     max_fallback_rate: float,
     max_latency_ratio: float,
     latency_budget_s: float,
+    min_latency_increase_s: float = 0.0,
 ) -> Decision:
+    """Advance, hold (too little evidence) or roll back. A challenger slower than
+    ``max_latency_ratio`` × the champion's p95 is a regression only if it is also at least
+    ``min_latency_increase_s`` slower: at a few milliseconds, histogram buckets and machine noise
+    alone make ratios of 1.5-2 between two equally fast models."""
     if challenger.requests < min_requests:
         return Decision("hold", [f"the challenger served {challenger.requests} requests; need {min_requests}"])
     reasons: list[str] = []
@@ -109,6 +114,7 @@ def canary_decision(
             champion.p95_s
             and champion.requests >= min_requests
             and challenger.p95_s > max_latency_ratio * champion.p95_s
+            and challenger.p95_s - champion.p95_s >= min_latency_increase_s
         ):
             reasons.append(
                 f"challenger p95 {challenger.p95_s * 1000:.1f} ms is over {max_latency_ratio}x the champion's "

@@ -209,6 +209,7 @@ def canary_evidence(settings: Settings, state: ReleaseState, url: str | None) ->
         max_fallback_rate=cfg.max_fallback_rate,
         max_latency_ratio=cfg.max_latency_ratio,
         latency_budget_s=settings.serving.latency_budget_ms / 1000,
+        min_latency_increase_s=cfg.min_latency_increase_ms / 1000,
     )
     return Decision(decision.action, [*decision.reasons, f"counted since the {_step_name(state)}"])
 

@@ -172,6 +172,12 @@ def test_canary_decision() -> None:
     assert degraded.action == "rollback" and "fell back" in degraded.reasons[0]
     slow = decisions.canary_decision(champion, decisions.VariantStats(200, 0, 0.2), **limits)
     assert slow.action == "rollback" and len(slow.reasons) == 2
+    # 2x the champion's 4 ms p95 is a regression by ratio, but 4 ms is within bucket resolution and noise
+    noisy = decisions.VariantStats(200, 0, 0.008)
+    assert decisions.canary_decision(champion, noisy, **limits, min_latency_increase_s=0.010).ok
+    assert not decisions.canary_decision(champion, noisy, **limits, min_latency_increase_s=0.002).ok
+    really_slower = decisions.VariantStats(200, 0, 0.020)
+    assert not decisions.canary_decision(champion, really_slower, **limits, min_latency_increase_s=0.010).ok
 
 
 def test_a_transition_drops_the_previous_steps_baseline() -> None:
