@@ -157,9 +157,8 @@ def build_server(
 
 def routed_versions(routing: Routing) -> dict[str, str | None]:
     """Variant -> the model version it runs (what the answer summary reports)."""
-    return {
-        role: (m.version if (m := getattr(routing, role)) is not None else None) for role in ("champion", "challenger")
-    }
+    described = routing.describe()
+    return {role: described[role] for role in ("champion", "challenger")}
 
 
 def build_ranker(settings: Settings, model_dir: Path | None = None, alias: str = "champion") -> Ranker:

@@ -116,6 +116,16 @@ def new_model(stub: Stubber) -> None:
     )
 
 
+def new_config(stub: Stubber, variants: dict[str, Any]) -> None:
+    """A new endpoint config (none by its name yet) with the live one's key and capture, and ``variants``."""
+    stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
+    stub.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:x"},
+        {"EndpointConfigName": ANY, "KmsKeyId": "key-1", "DataCaptureConfig": ANY, **variants},
+    )
+
+
 def endpoint(stub_setup: Any) -> tuple[SageMakerEndpoint, Stubber]:
     sm = boto3.client("sagemaker", region_name="eu-west-1")
     stub = Stubber(sm)
@@ -128,14 +138,9 @@ def test_shadow_adds_the_challenger_as_a_shadow_variant() -> None:
     def setup(stub: Stubber) -> None:
         live_endpoint(stub)
         new_model(stub)
-        stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
-        stub.add_response(
-            "create_endpoint_config",
-            {"EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:x"},
+        new_config(
+            stub,
             {
-                "EndpointConfigName": ANY,
-                "KmsKeyId": "key-1",
-                "DataCaptureConfig": ANY,
                 "ProductionVariants": [
                     {
                         "VariantName": "champion",
@@ -171,14 +176,9 @@ def test_promote_is_a_blue_green_update_rolled_back_by_the_alarms() -> None:
     def setup(stub: Stubber) -> None:
         live_endpoint(stub)
         new_model(stub)
-        stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
-        stub.add_response(
-            "create_endpoint_config",
-            {"EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:x"},
+        new_config(
+            stub,
             {
-                "EndpointConfigName": ANY,
-                "KmsKeyId": "key-1",
-                "DataCaptureConfig": ANY,
                 "ProductionVariants": [
                     {
                         "VariantName": "champion",
@@ -216,12 +216,7 @@ def test_promote_from_a_canary_keeps_no_variant_so_it_is_a_plain_update() -> Non
     def setup(stub: Stubber) -> None:
         live_endpoint(stub, with_challenger("rankops-dev-ranker-v7-x", 1.0))
         new_model(stub)
-        stub.add_response("list_endpoint_configs", {"EndpointConfigs": []}, {"NameContains": ANY})
-        stub.add_response(
-            "create_endpoint_config",
-            {"EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:x"},
-            {"EndpointConfigName": ANY, "KmsKeyId": "key-1", "DataCaptureConfig": ANY, "ProductionVariants": ANY},
-        )
+        new_config(stub, {"ProductionVariants": ANY})
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"},
