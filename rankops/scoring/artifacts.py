@@ -60,6 +60,25 @@ def log_compiled(run_id: str, folder: Path, tags: dict[str, str]) -> None:
     MlflowClient().log_artifacts(run_id, str(folder), tags[ARTIFACT_TAG])
 
 
+def attach_compiled(
+    settings: Settings, name: str, version: str, booster: lgb.Booster, rows: np.ndarray, artifact: str = "model"
+) -> dict[str, str]:
+    """Compile an already registered version and announce it by tags (models registered outside
+    the training job: the benchmarks, tests, a version registered before compiled scoring)."""
+    from rankops import registry
+
+    client, _ = registry.connect(settings)
+    run_id = client.get_model_version(name, version).run_id
+    with tempfile.TemporaryDirectory(prefix="rankops-compile-") as tmp:
+        tags = compile_for_registration(booster, rows, Path(tmp) / artifact, artifact)
+        if run_id:
+            log_compiled(run_id, Path(tmp) / artifact, tags)
+        else:
+            tags = {ERROR_TAG: f"version {version} has no run to hold a compiled artifact"}
+    registry.set_version_tags(settings, version, tags, name)
+    return tags
+
+
 def download_compiled(settings: Settings, name: str, version: str, scratch: Path) -> Path | None:
     """Download version ``version`` of ``name``'s compiled artifact under ``scratch`` and return
     its folder (``None`` if the version has none: older than compiled scoring, or its compile failed)."""
