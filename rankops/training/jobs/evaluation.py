@@ -24,15 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankops import lineage, registry
+from rankops import lineage, ranker_model, registry
 from rankops.errors import DataError, ModelError
+from rankops.registry import metric_key
 from rankops.scoring import artifacts
 from rankops.training import evaluate, gate, rule_model
 from rankops.training.evaluate import Holdout
 from rankops.training.jobs.processing import manifest_uri
 from rankops.training.jobs.training import FALLBACK_DIR, VERSION_FILE
 from rankops.training.processing import read_channel, read_item_clicks
-from rankops.training.tracking import metric_key
 
 if TYPE_CHECKING:
     from rankops.config import Settings
@@ -85,9 +85,7 @@ def _champion_scores(settings: Settings, version: str, frame: Any) -> Any:
 
 def _load(folder: Path) -> tuple[Scorer, str]:
     """The model in ``folder`` with the scorer the server will use (compiled when verified)."""
-    import mlflow
-
-    booster = mlflow.lightgbm.load_model(str(folder))
+    booster = ranker_model.load_model(folder)
     return artifacts.scorer_for_dir(booster, folder, threads=2), (folder / VERSION_FILE).read_text().strip()
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rankops import __version__, registry
+from rankops import __version__, ranker_model, registry
 from rankops.features import registry as features
 from rankops.features.offline import feature_set_version
 from rankops.scoring import artifacts
@@ -133,7 +133,7 @@ def _log_run(
             "fallback.num_boost_round": cfg.fallback.num_boost_round,
             "fallback.features": ",".join(fallback.feature_names),
         }
-        tracking.log_params_and_metrics(
+        registry.log_params_and_metrics(
             run_id, params, main.history, {f"valid_best_{k}": v for k, v in summary.items()}
         )
         tracking.log_importance(run_id, main, "model")
@@ -141,18 +141,14 @@ def _log_run(
         MlflowClient().log_dict(run_id, dict(manifest), "dataset/manifest.json")
         version_tags = {**tags, "run_id": run_id}
         name, fb_name = settings.mlflow.model_name, registry.fallback_model_name(settings)
-        reg = tracking.log_booster(
-            main.booster,
-            example[main.feature_names],
-            "model",
+        reg = registry.register(
+            ranker_model.log_model(main.booster, example[main.feature_names], "model"),
             name,
             run_id,
             {**version_tags, **compiled["model"][1], BEST_ITERATION_TAG: str(main.best_iteration)},
         )
-        fb = tracking.log_booster(  # its own size: a fixed number of trees, no early stopping
-            fallback.booster,
-            example[fallback.feature_names],
-            FALLBACK_DIR,
+        fb = registry.register(  # its own size: a fixed number of trees, no early stopping
+            ranker_model.log_model(fallback.booster, example[fallback.feature_names], FALLBACK_DIR),
             fb_name,
             run_id,
             {**version_tags, **compiled[FALLBACK_DIR][1], BEST_ITERATION_TAG: str(fallback.best_iteration)},
@@ -235,8 +231,8 @@ def run(
         example = valid.head(5)
         reg, fb = _log_run(settings, main, fallback, example, manifests["train"], cfg, tags, compiled)
         clock.lap("mlflow")
-        tracking.save_booster(main.booster, example[main.feature_names], str(model_dir))  # empty: allowed
-        tracking.save_booster(fallback.booster, example[fallback.feature_names], str(model_dir / FALLBACK_DIR))
+        ranker_model.save_model(main.booster, model_dir, example[main.feature_names])  # empty: allowed
+        ranker_model.save_model(fallback.booster, model_dir / FALLBACK_DIR, example[fallback.feature_names])
         artifacts.copy_into(compiled["model"][0], model_dir)
         artifacts.copy_into(compiled[FALLBACK_DIR][0], model_dir / FALLBACK_DIR)
         clock.lap("save")
