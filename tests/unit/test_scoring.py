@@ -94,3 +94,14 @@ def test_no_artifact_scores_with_lightgbm(tmp_path: Path) -> None:
         scorer = load_scorer(booster, folder)
         assert scorer.engine == "lightgbm" and scorer.reason == "no compiled artifact"
         assert np.array_equal(scorer.predict(x[:10]), booster.predict(x[:10], num_threads=1))
+
+
+def test_a_failed_compile_is_a_tag_not_an_artifact(tmp_path: Path) -> None:
+    """Registration goes on without a compiled model: the version says why and serves through LightGBM."""
+    from rankops.scoring.artifacts import ARTIFACT_TAG, ERROR_TAG, compile_for_registration
+
+    booster, x = _booster(4, trees=2)
+    tags = compile_for_registration(booster, x[:, :3], tmp_path / "model", "model")  # too few columns
+    assert ARTIFACT_TAG not in tags and "3 columns" in tags[ERROR_TAG]
+    assert not (tmp_path / "model").exists()
+    assert load_scorer(booster, tmp_path / "model").engine == "lightgbm"
