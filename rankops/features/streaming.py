@@ -200,11 +200,16 @@ class Progress:
 
 def window_writer(window: timedelta, stores: dict[str, LiveStore], settings: Settings, progress: Progress) -> Any:
     def write(batch: DataFrame, batch_id: int) -> None:
-        table = _flat(batch).toArrow()
-        for ns, (keys, payloads) in packed_rows(table, window, settings).items():
-            stores[ns].write_live(ns, version(), keys, payloads)
-            with progress.lock:
-                progress.values_written += len(keys)
+        try:
+            table = _flat(batch).toArrow()
+            for ns, (keys, payloads) in packed_rows(table, window, settings).items():
+                stores[ns].write_live(ns, version(), keys, payloads)
+                with progress.lock:
+                    progress.values_written += len(keys)
+        except Exception as err:  # a short message: Spark chokes on huge ones (regex stack overflow)
+            raise RuntimeError(
+                f"window {_seconds(window)}s batch {batch_id}: {type(err).__name__}: {err}"[:500]
+            ) from None
         with progress.lock:
             progress.batches[f"window_{_seconds(window)}s"] = batch_id + 1
 
@@ -222,9 +227,7 @@ def source_schema() -> Any:
 
 def check_source(lake: Lake, cfg: StreamConfig) -> None:
     if not lake.exists(cfg.source):
-        raise LakeError(
-            f"stream source {cfg.source} does not exist; start `rankops generate --stream` or point --source at it"
-        )
+        raise LakeError(f"stream source {cfg.source} does not exist; run `rankops generate --stream` to feed it")
 
 
 def start(
