@@ -32,7 +32,7 @@ from benchmarks.features_online import start_redis
 from rankops import stream_events
 from rankops.config import load_settings
 from rankops.features import streaming
-from rankops.features.online.base import open_stores
+from rankops.features.online.factory import open_stores
 from rankops.features.stream_guard import Guard
 from rankops.lake import Lake
 from rankops.spark_session import get_spark

@@ -198,10 +198,24 @@ class Progress:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def collect(frame: DataFrame, attempts: int = 3) -> pa.Table:
+    """``frame.toArrow()``, retried: on a loaded machine the JVM-to-Python result socket can time
+    out; a micro-batch's frame can be computed again (Spark's foreachBatch contract)."""
+    from py4j.protocol import Py4JJavaError
+
+    for attempt in range(attempts):
+        try:
+            return frame.toArrow()
+        except Py4JJavaError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def window_writer(window: timedelta, stores: dict[str, LiveStore], settings: Settings, progress: Progress) -> Any:
     def write(batch: DataFrame, batch_id: int) -> None:
         try:
-            table = _flat(batch).toArrow()
+            table = collect(_flat(batch))
             for ns, (keys, payloads) in packed_rows(table, window, settings).items():
                 stores[ns].write_live(ns, version(), keys, payloads)
                 with progress.lock:
@@ -244,7 +258,7 @@ def start(
     spark_schema = source_schema()
 
     def guard_batch(batch: DataFrame, batch_id: int) -> None:
-        guard.split(batch.toArrow(), batch_id)
+        guard.split(collect(batch), batch_id)
         with progress.lock:
             progress.batches["guard"] = batch_id + 1
 
@@ -324,7 +338,7 @@ def run(
 def run_job(settings: Settings, lake: Lake, cfg: StreamConfig, seconds: float | None) -> dict[str, Any]:
     """The job as the entrypoint and the CLI run it: stores from config, then a JSON-ready
     report of what was written and what the guard set aside."""
-    from rankops.features.online.base import open_stores
+    from rankops.features.online.factory import open_stores
     from rankops.spark_session import get_spark
 
     check_source(lake, cfg)
