@@ -114,5 +114,7 @@ def run_lake(args: argparse.Namespace) -> int:
         "fallback": report.fallback,
         "baselines": report.baselines,
     }
+    if report.position_debias:
+        summary["position_debias"] = report.position_debias
     print(json.dumps(summary, sort_keys=True))
     return 0
