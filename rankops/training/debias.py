@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from rankops.errors import DataError
-from rankops.training.metrics import group_sizes, ndcg_at_k
+from rankops.training.metrics import group_sizes, ndcg_at_k, ndcg_per_query
 from rankops.training.train import train_ranker
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class DebiasComparison:
     clicks: dict[str, float]
     truth: dict[str, float]
     params: dict[str, Any]
+    truth_lift_ci95: tuple[float, float]  # debiased - biased on the truth, paired over holdout requests
 
     @property
     def debiased_wins_on_truth(self) -> bool:
@@ -84,6 +85,7 @@ class DebiasComparison:
         return {
             f"ndcg@{self.k}_clicks": {k: round(v, 4) for k, v in self.clicks.items()},
             f"ndcg@{self.k}_truth": {k: round(v, 4) for k, v in self.truth.items()},
+            f"ndcg@{self.k}_truth_lift_ci95": [round(v, 4) for v in self.truth_lift_ci95],
             "debiased_wins_on_truth": self.debiased_wins_on_truth,
         }
 
@@ -102,6 +104,7 @@ def compare(
     clicks: dict[str, float] = {}
     truth: dict[str, float] = {}
     params: dict[str, Any] = {}
+    per_query: dict[str, np.ndarray] = {}
     for name, debias in (("biased", False), ("debiased", True)):
         result = train_ranker(train, valid, cfg.model_copy(update={"position_debias": debias}), eval_k=k)
         scores = np.asarray(
@@ -110,6 +113,15 @@ def compare(
             )
         )
         clicks[name] = ndcg_at_k(holdout["label"].to_numpy(), scores, sizes, k)
-        truth[name] = ndcg_at_k(relevance, scores, sizes, k)
+        per_query[name] = ndcg_per_query(relevance, scores, sizes, k)
+        truth[name] = float(per_query[name].mean())
         params[name] = result.params
-    return DebiasComparison(k, clicks, truth, params)
+    return DebiasComparison(k, clicks, truth, params, paired_interval(per_query["debiased"] - per_query["biased"]))
+
+
+def paired_interval(diff: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of the mean per-request difference: whether a lift is more than noise."""
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (n_boot, len(diff)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(low), float(high)

@@ -70,7 +70,8 @@ def debias_on_truth(lake: Lake, settings: Settings, dataset: Any, say: Callable[
     result = debias.compare(dataset.train, dataset.validation, dataset.holdout, relevance, settings.training, k)
     say(
         f"position debiasing, holdout NDCG@{k} on true relevance: debiased {result.truth['debiased']:.4f} vs "
-        f"biased {result.truth['biased']:.4f} (on clicks: {result.clicks['debiased']:.4f} vs "
+        f"biased {result.truth['biased']:.4f}, lift 95% CI [{result.truth_lift_ci95[0]:.4f}, "
+        f"{result.truth_lift_ci95[1]:.4f}] (on clicks: {result.clicks['debiased']:.4f} vs "
         f"{result.clicks['biased']:.4f})"
     )
     return result.as_dict()

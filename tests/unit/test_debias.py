@@ -30,8 +30,13 @@ def test_debiased_ranker_beats_the_biased_one_on_true_relevance(settings: Settin
     cfg = settings.training.model_copy(update={"num_boost_round": 30, "early_stopping_rounds": 0})
     result = debias.compare(split.train, split.valid, split.holdout, split.holdout[truth_column].to_numpy(), cfg)
     assert result.truth["debiased"] > result.truth["biased"] + 0.01, result.as_dict()
-    assert result.debiased_wins_on_truth
-    assert set(result.as_dict()) == {"ndcg@10_clicks", "ndcg@10_truth", "debiased_wins_on_truth"}
+    assert result.debiased_wins_on_truth and result.truth_lift_ci95[0] > 0  # more than noise
+    assert set(result.as_dict()) == {
+        "ndcg@10_clicks",
+        "ndcg@10_truth",
+        "ndcg@10_truth_lift_ci95",
+        "debiased_wins_on_truth",
+    }
 
 
 def test_no_ground_truth_outside_a_synthetic_lake(settings: Settings) -> None:
