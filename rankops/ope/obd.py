@@ -97,15 +97,21 @@ def evaluate_uniform(
     log = data.log
 
     def uniform_click(model: ItemPositionCTR, rows: np.ndarray) -> np.ndarray:
+        """Mean predicted click rate over the catalogue at each row's position (items never
+        logged count at their position's rate, the model's fallback)."""
         positions = np.unique(log.position[rows])
-        # items never logged count at their position's rate (ItemPositionCTR's fallback)
-        per_pos = {int(p): float(model.predict(catalog, np.full(len(catalog), p)).sum()) for p in positions}
         unseen = n_items - len(catalog)
-        by_pos = {
-            p: (s + unseen * float(model.predict(np.array([-1]), np.array([p]))[0])) / n_items
-            for p, s in per_pos.items()
-        }
-        return np.array([by_pos[int(p)] for p in log.position[rows]])
+        means = np.array(
+            [
+                (
+                    model.predict(catalog, np.full(len(catalog), p)).sum()
+                    + unseen * model.predict(np.array(-1), np.array(p))
+                )
+                / n_items
+                for p in positions
+            ]
+        )
+        return means[np.searchsorted(positions, log.position[rows])]
 
     q_shown, q_target = cross_fit(log, data.item, uniform_click, seed=seed)
     estimates = [
