@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
         sub,
         "ope",
         "Estimate a ranking policy's expected clicks from logged rankings with their propensities "
-        "(IPS, self-normalised IPS, doubly robust; 95%% bootstrap intervals, effective sample size, "
+        "(IPS, self-normalised IPS, doubly robust; bootstrap intervals, effective sample size, "
         "support warnings). See docs/ope.md.",
         "rankops ope --log open_bandit_dataset/random/all/all.csv --policy uniform",
     )
