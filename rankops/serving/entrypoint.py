@@ -30,6 +30,8 @@ from rankops.errors import ModelError
 from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
 from rankops.features.online.base import OnlineStore, open_stores
+from rankops.feedback.log import FeedbackLog
+from rankops.lake import Lake
 from rankops.monitoring.answer_summary import AnswerSummary
 from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, new_instance
 from rankops.release.state import ReleaseState, read_state, state_path
@@ -116,6 +118,12 @@ def build_server(
     )
     watcher: ReleaseWatcher | None = None
     model_dir = model_dir_from_environment(model_dir)
+    # in a SageMaker container (model_dir) the endpoint's data capture is the feedback log
+    feedback = (
+        FeedbackLog(Lake.from_settings(settings), metrics, cfg.feedback_queue, flush_s=cfg.feedback_flush_s)
+        if cfg.feedback_log and model_dir is None
+        else None
+    )
     fallback: models.LoadedModel | None
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
@@ -138,7 +146,7 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback)
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,
@@ -151,6 +159,8 @@ def build_server(
     summary = AnswerSummary(metrics, lambda: routed_versions(ranker.routing), cfg.answer_log_interval_s)
     starts: list[Callable[[], None]] = [shadow.start, summary.start] + ([watcher.start] if watcher else [])
     stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [summary.stop, shadow.stop, lookup.close]
+    if feedback is not None:
+        starts, stops = [*starts, feedback.start], [feedback.stop, *stops]
     app = create_app(ranker, cfg.max_candidates, cfg.max_body_bytes, starts, stops)
     return Server(ranker, app, watcher, shadow)
 
