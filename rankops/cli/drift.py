@@ -21,6 +21,12 @@ def register(sub: Any) -> None:
     p.add_argument("--until", help="window end, ISO time in UTC (default: the start of this hour)")
     p.add_argument("--dataset", help="dataset hash of the reference (default: the newest processed dataset)")
     p.add_argument("--out", help="folder for drift.json and drift.png (default: RANKOPS_HOME/reports/drift)")
+    p.add_argument(
+        "--cloudwatch",
+        action="store_true",
+        help="also publish FeatureDriftPSI (max PSI of the last hour) to CloudWatch, namespace $METRICS_NAMESPACE "
+        "(default rankops), dimension Environment=<env>: the P2 drift alarm's metric",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     (out / "drift.json").write_text(json.dumps(report, indent=2))
     dr.plot(report, out / "drift.png")
     (out / "drift.prom").write_bytes(dr.prometheus_text(report))
+    if args.cloudwatch:
+        import os
+
+        import boto3
+
+        namespace = os.environ.get("METRICS_NAMESPACE", "rankops")
+        dr.publish_cloudwatch(report, boto3.client("cloudwatch"), namespace, settings.env)
     drifted = ", ".join(report["drifted"]) or "none"
     print(f"max PSI {report['max_psi']:.3f} in the last hour; drifted (> {report['threshold']}): {drifted}")
     print(f"report: {out / 'drift.json'}  chart: {out / 'drift.png'}")

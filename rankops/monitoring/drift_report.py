@@ -153,6 +153,13 @@ def cloudwatch_datum(report: dict[str, Any], environment: str) -> dict[str, Any]
     }
 
 
+def publish_cloudwatch(report: dict[str, Any], cloudwatch: Any, namespace: str, environment: str) -> dict[str, Any]:
+    """Put ``FeatureDriftPSI`` where the P2 drift alarm (infra/constructs/monitoring.py) watches it."""
+    datum = cloudwatch_datum(report, environment)
+    cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{**datum, "Unit": "None"}])
+    return datum
+
+
 def default_window(until: datetime | None, since: datetime | None) -> tuple[datetime, datetime]:
     end = until or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     return since or end - timedelta(days=1), end
