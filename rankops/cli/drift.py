@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from rankops.feedback import store
     from rankops.lake import Lake
     from rankops.monitoring import drift_report as dr
+    from rankops.monitoring.metrics import job_metrics_dir, write_job_metrics
 
     settings = settings_from(args)
     lake = Lake.from_settings(settings)
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.json").write_text(json.dumps(report, indent=2))
     dr.plot(report, out / "drift.png")
-    (out / "drift.prom").write_bytes(dr.prometheus_text(report))
+    write_job_metrics(job_metrics_dir(settings.home), "drift", dr.prometheus_text(report))  # for /metrics
     if args.cloudwatch:
         import os
 

@@ -23,6 +23,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -239,8 +240,11 @@ def _build(spec: MetricSpec, registry: CollectorRegistry) -> Any:
 class ServingMetrics:
     """The metric objects of one server, named after :data:`SPECS` (``rankops_`` and ``_total`` dropped)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, job_metrics_dir: Path | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        # batch jobs (drift, online metrics) leave their gauges here as *.prom text files; /metrics
+        # appends them, so the Prometheus that scrapes the server sees them without a push gateway
+        self.job_metrics_dir = job_metrics_dir
         shared = os.environ.get(INSTANCE_ENV) if multiprocess_dir() else None
         # which life of the counters this is (they restart from zero with the server)
         self.instance: dict[str, str | float] = parse_instance(shared or new_instance())
@@ -266,5 +270,26 @@ class ServingMetrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return generate_latest(registry) + self.job_metrics(), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry) + self.job_metrics(), CONTENT_TYPE_LATEST
+
+    def job_metrics(self) -> bytes:
+        """The batch jobs' latest text files (each replaced atomically by :func:`write_job_metrics`)."""
+        if self.job_metrics_dir is None or not self.job_metrics_dir.is_dir():
+            return b""
+        return b"".join(path.read_bytes() for path in sorted(self.job_metrics_dir.glob("*.prom")))
+
+
+def job_metrics_dir(home: Path) -> Path:
+    """Where the local batch jobs leave their gauges for the server (``RANKOPS_HOME/metrics``)."""
+    return home / "metrics"
+
+
+def write_job_metrics(folder: Path, job: str, text: bytes) -> Path:
+    """Publish one job's gauges for the server's ``/metrics`` (write, then rename: never half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{job}.prom"
+    tmp = folder / f".{job}.prom.{uuid.uuid4().hex[:8]}"
+    tmp.write_bytes(text)
+    os.replace(tmp, target)
+    return target

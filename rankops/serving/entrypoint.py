@@ -33,7 +33,7 @@ from rankops.features.online.base import OnlineStore, open_stores
 from rankops.feedback.log import FeedbackLog
 from rankops.lake import Lake
 from rankops.monitoring.answer_summary import AnswerSummary
-from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, new_instance
+from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, job_metrics_dir, new_instance
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
@@ -111,7 +111,7 @@ def build_server(
     """Everything loaded once: stores, models, routing, background threads (started by the app's lifespan)."""
     cfg = settings.serving
     budget_s = cfg.latency_budget_ms / 1000
-    metrics = ServingMetrics()
+    metrics = ServingMetrics(job_metrics_dir=job_metrics_dir(settings.home))
     lookup = guarded_lookup(settings, metrics, stores)
     shadow = ShadowScorer(
         metrics, cfg.shadow_queue, settings.home / "release" / "shadow", bins=settings.release.shadow_bins

@@ -85,3 +85,18 @@ def test_exposition_matches_the_specs() -> None:
     assert exported == metrics.exposed_names("server")
     assert content_type.startswith("text/plain")
     assert metrics.ServingMetrics().registry is not m.registry, "two servers never share counters"
+
+
+def test_job_gauges_reach_the_server_exposition(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rankops.monitoring.drift_report import prometheus_text
+
+    report = {"hourly": [{"psi": {"price": 0.4}}], "daily": [{"psi": {"price": 0.1}}]}
+    folder = metrics.job_metrics_dir(tmp_path)
+    m = metrics.ServingMetrics(job_metrics_dir=folder)
+    assert b"rankops_feature_drift_psi" not in m.exposition()[0]
+    metrics.write_job_metrics(folder, "drift", prometheus_text(report))
+    body = m.exposition()[0].decode()
+    assert 'rankops_feature_drift_psi{feature="price",window="hour"} 0.4' in body
+    lines = (folder / "drift.prom").read_text().splitlines()
+    jobs = {line.split("{")[0] for line in lines if not line.startswith("#")}
+    assert jobs <= metrics.exposed_names("jobs")
