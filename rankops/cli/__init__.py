@@ -12,11 +12,24 @@ import sys
 from collections.abc import Sequence
 
 from rankops import __version__
-from rankops.cli import config_cmd, demo, drift, features, generate, ingest, models, pipeline, release, serve, train
+from rankops.cli import (
+    config_cmd,
+    demo,
+    drift,
+    features,
+    generate,
+    ingest,
+    models,
+    online,
+    pipeline,
+    release,
+    serve,
+    train,
+)
 from rankops.cli.common import Parser, add_common
 from rankops.errors import RankopsError
 
-COMMANDS = (generate, ingest, features, train, models, pipeline, serve, release, drift, demo, config_cmd)
+COMMANDS = (generate, ingest, features, train, models, pipeline, serve, release, drift, online, demo, config_cmd)
 
 
 def build_parser() -> Parser:

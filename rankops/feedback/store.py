@@ -29,6 +29,9 @@ QUARANTINE = "feedback_quarantine"
 QUARANTINE_SCHEMA = pa.schema([("quarantined_at", pa.timestamp("ms", tz="UTC")), ("source", pa.string()),
                                ("reason", pa.string()), ("payload", pa.string())])  # fmt: skip
 OUTCOMES = ("click", "contact", "purchase")
+OUTCOMES_DATASET = "outcomes"
+OUTCOMES_SCHEMA = pa.schema([("request_id", pa.string()), ("position", pa.int32()), ("outcome", pa.string()),
+                             ("value", pa.float64()), ("ts", pa.timestamp("ms", tz="UTC"))])  # fmt: skip
 
 
 def write(lake: Lake, records: list[dict[str, Any]], run_id: str | None = None) -> list[Partition]:
@@ -107,6 +110,32 @@ def read_capture(
     table, rejects = parse_capture(lines, endpoint)
     quarantine(lake, rejects, f"capture:{endpoint}")
     return _window(table, since, until)
+
+
+def write_outcomes(lake: Lake, outcomes: pd.DataFrame) -> list[Partition]:
+    """Commit outcome events (``OUTCOMES_SCHEMA``: what a user did at a shown position) by hour."""
+    unknown = set(outcomes["outcome"]) - set(OUTCOMES)
+    if unknown:
+        raise FeedbackError(f"unknown outcome type(s) {sorted(unknown)}; expected {', '.join(OUTCOMES)}")
+    table = pa.Table.from_pandas(outcomes[OUTCOMES_SCHEMA.names], schema=OUTCOMES_SCHEMA, preserve_index=False)
+    hours = pc.strftime(table["ts"], format="%Y-%m-%d %H")
+    run_id, parts = new_run_id(), []
+    for hour in sorted(set(hours.to_pylist())):
+        dt, hh = hour.split(" ")
+        rows = table.filter(pc.equal(hours, hour))
+        parts.append(
+            lake.write_partition("raw", OUTCOMES_DATASET, {"dt": dt, "hour": hh, "batch": run_id}, rows, run_id)
+        )
+    return parts
+
+
+def read_outcomes(lake: Lake, since: datetime | None = None) -> pa.Table:
+    """Outcome events at or after ``since`` (they follow their answers, so no upper bound)."""
+    parts = [p for p in lake.partitions("raw", OUTCOMES_DATASET) if _in_window(p, since, None)]
+    if not parts:
+        return OUTCOMES_SCHEMA.empty_table()
+    table = lake.read("raw", OUTCOMES_DATASET, columns=OUTCOMES_SCHEMA.names, partitions=parts).cast(OUTCOMES_SCHEMA)
+    return table if since is None else table.filter(pc.greater_equal(table["ts"], pa.scalar(since, table["ts"].type)))
 
 
 def join_outcomes(feedback: pa.Table, outcomes: pd.DataFrame) -> pd.DataFrame:

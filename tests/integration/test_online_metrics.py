@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from rankops.feedback.record import to_table
-from rankops.monitoring.online_metrics import online_metrics, prometheus_text, revenue_datum
+from rankops.cli import main
+from rankops.feedback import store
+from rankops.feedback.record import validate
+from rankops.lake import Lake
+from rankops.monitoring.metrics import job_metrics_dir
+from rankops.monitoring.online_metrics import revenue_datum
 
 HOUR = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -20,24 +26,33 @@ def answer(rid: str, items: list[str], variant: str, version: str, level: str) -
             "fallback_level": level}  # fmt: skip
 
 
-def test_online_metrics_per_cohort(spark) -> None:  # type: ignore[no-untyped-def]
-    feedback = to_table(
+def test_online_metrics_per_cohort_from_the_lake(spark, settings, capsys) -> None:  # type: ignore[no-untyped-def]
+    lake = Lake.from_settings(settings)
+    lake.write_partition("raw", "items", {"dt": "2026-12-01"}, pa.table({"item_id": list("abcdea")}))
+    store.write(
+        lake,
         [
-            answer("a1", ["a", "b", "c"], "champion", "1", "champion"),
-            answer("a2", ["b", "c", "d"], "champion", "1", "champion"),
-            answer("a3", ["a", "d", "e"], "challenger", "2", "rule"),
-        ]
+            validate(answer("a1", ["a", "b", "c"], "champion", "1", "champion")),
+            validate(answer("a2", ["b", "c", "d"], "champion", "1", "champion")),
+            validate(answer("a3", ["a", "d", "e"], "challenger", "2", "rule")),
+        ],
     )
-    outcomes = pd.DataFrame(
-        {
-            "request_id": ["a1", "a1", "a2"],
-            "position": [1, 3, 2],
-            "outcome": ["click", "purchase", "contact"],
-            "value": [0.0, 50.0, 0.0],
-        }
+    store.write_outcomes(
+        lake,
+        pd.DataFrame(
+            {
+                "request_id": ["a1", "a1", "a2"],
+                "position": [1, 3, 2],
+                "outcome": ["click", "purchase", "contact"],
+                "value": [0.0, 50.0, 0.0],
+                "ts": [HOUR.replace(minute=20)] * 3,
+            }
+        ),
     )
-    frame = online_metrics(spark.createDataFrame(feedback.to_pandas()), spark.createDataFrame(outcomes), 10, k=2)
-    rows = {r["variant"]: r.asDict() for r in frame.collect()}
+    window = ["--since", HOUR.isoformat(), "--until", (HOUR + timedelta(hours=1)).isoformat()]
+    assert main(["--home", str(settings.home), "online-metrics", "--k", "2", *window]) == 0, capsys.readouterr().err
+    report = json.loads((settings.home / "reports" / "online" / "online_metrics.json").read_text())
+    rows = {r["variant"]: r for r in report}
     champion, challenger = rows["champion"], rows["challenger"]
     assert (champion["answers"], champion["answers_champion"], champion["model_version"]) == (2, 2, "1")
     assert champion["ctr_at_k"] == 1 / 4, "one click on four top-2 impressions"
@@ -45,12 +60,12 @@ def test_online_metrics_per_cohort(spark) -> None:  # type: ignore[no-untyped-de
     ndcg_a1 = 1 / (3 + 1 / math.log2(3))  # clicked first, the purchase shown third
     ndcg_a2 = (2 / math.log2(3)) / 2
     assert champion["ndcg_at_k"] == pytest.approx((ndcg_a1 + ndcg_a2) / 2)
-    assert champion["coverage"] == 3 / 10
     assert (challenger["answers_rule"], challenger["ctr_at_k"], challenger["ndcg_at_k"]) == (1, 0, None)
-    assert challenger["coverage"] == 2 / 10
+    assert challenger["coverage"] == 2 / 5 and champion["coverage"] == 3 / 5, "5 items in the catalogue"
 
-    collected = [r.asDict() for r in frame.collect()]
-    text = prometheus_text(collected).decode()
+    text = (job_metrics_dir(settings.home) / "online.prom").read_text()
     assert 'rankops_online_ctr{k="2",model_version="1",variant="champion"} 0.25' in text
     assert 'rankops_revenue_proxy{model_version="1",variant="champion"} 50.0' in text
-    assert revenue_datum(collected, "dev")["Value"] == 50.0
+    assert revenue_datum(
+        [{**r, "hour": datetime.fromisoformat(r["hour"])} for r in report], "dev"
+    )["Value"] == 50.0  # fmt: skip

@@ -22,6 +22,7 @@ COMMAND_NAMES = [
     "serve",
     "release",
     "drift",
+    "online-metrics",
     "demo",
     "config",
 ]
