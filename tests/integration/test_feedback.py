@@ -16,8 +16,8 @@ from rankops.feedback.record import SCHEMA
 from rankops.lake import Lake
 from rankops.monitoring.data_capture import capture_key, capture_line
 from rankops.monitoring.metrics import ServingMetrics
-from rankops.serving.entrypoint import build_server
 from rankops.serving.schema import RankRequest
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
 
