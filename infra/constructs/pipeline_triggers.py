@@ -1,7 +1,7 @@
 """What starts the pipeline: a weekly schedule, the feature-drift alarm, and an emergency request.
 
-All three go through ``lambdas/retrain_trigger`` (one place that refuses to start a
-second run while one is going). The emergency path is an EventBridge event any
+All three go through ``lambdas/retrain_trigger`` (rules in :mod:`rankops.pipeline.retrain`:
+single flight, a cooldown for drift, execution names per trigger window). The emergency path is an EventBridge event any
 operator with ``events:PutEvents`` can send (README shows the command) or a direct
 invocation of the function; both need a reason and a name. Failed, timed-out and
 aborted executions are announced on the failures topic.
@@ -20,7 +20,7 @@ from constructs import Construct
 from infra.config import ALARM_DRIFT, EnvConfig
 from infra.constructs.lambda_function import HandlerFunction
 from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, OWN_LOG_STREAMS, acknowledge_wildcards
-from lambdas.retrain_trigger.handler import EMERGENCY_DETAIL_TYPE
+from rankops.pipeline.retrain import EMERGENCY_DETAIL_TYPE
 
 EMERGENCY_SOURCE = "rankops.ops"
 
@@ -45,10 +45,10 @@ class PipelineTriggers(Construct):
             config=config,
             name="retrain_trigger",
             description="Start the retraining pipeline (weekly, drift, emergency) unless a run is going",
-            with_rankops=False,
             environment={
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
                 "APPROVALS_TOPIC_ARN": approvals.topic_arn,
+                "RETRAIN_COOLDOWN_HOURS": f"{config.aws.retrain_cooldown_hours:g}",
             },
         )
         state_machine.grant_start_execution(self.function.role)
