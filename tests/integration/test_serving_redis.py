@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.serving_store import PrivateRedis, redis_store, seed_items
-from rankops.serving.entrypoint import build_server
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
 # Latency figures live in benchmarks/serving.py (its fault phases); here "no hang, no retry storm" is
