@@ -59,6 +59,19 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
+def write_atomic(fs: pafs.FileSystem, path: str, payload: bytes) -> None:
+    """Replace the file at ``path`` of ``fs`` whole: write + rename locally, a single PUT on S3."""
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        with fs.open_output_stream(tmp) as out:
+            out.write(payload)
+        fs.move(tmp, path)
+    else:
+        with fs.open_output_stream(path) as out:
+            out.write(payload)
+
+
 def _join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
@@ -118,16 +131,7 @@ class Lake:
     # -- small documents ---------------------------------------------------------------------
     def write_bytes(self, uri: str, payload: bytes) -> None:
         """Atomically replace the object at ``uri`` (rename locally, single PUT on S3)."""
-        fs, path = self.filesystem(uri)
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        if isinstance(fs, pafs.LocalFileSystem):
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with fs.open_output_stream(tmp) as out:
-                out.write(payload)
-            fs.move(tmp, path)
-        else:
-            with fs.open_output_stream(path) as out:
-                out.write(payload)
+        write_atomic(*self.filesystem(uri), payload)
 
     def read_bytes(self, uri: str) -> bytes:
         fs, path = self.filesystem(uri)
@@ -268,7 +272,7 @@ class Lake:
         pending = sweep(fs, folder, keep, retired, self._clock(), self.retire_after_s)
         record = _join(folder, RETIRED)
         if pending:
-            self.write_bytes(record, json.dumps(pending).encode())
+            write_atomic(fs, record, json.dumps(pending).encode())
         elif fs.get_file_info(record).type == pafs.FileType.File:
             fs.delete_file(record)
         return not pending and not keep
@@ -290,9 +294,8 @@ class Lake:
                     continue
                 folder = _join(base, part.path)
                 fs.delete_file(_join(folder, MANIFEST))
-                self.write_bytes(
-                    _join(folder, RETIRED), json.dumps(self._retire(fs, folder, list(part.files))).encode()
-                )
+                retired = self._retire(fs, folder, list(part.files))
+                write_atomic(fs, _join(folder, RETIRED), json.dumps(retired).encode())
                 dropped.append(part)
             self._collect(fs, base)
         return dropped

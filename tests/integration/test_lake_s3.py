@@ -79,3 +79,19 @@ def test_s3_lease_waits_for_a_live_writer_and_takes_over_an_expired_one(s3_endpo
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}))
     assert lake.read("raw", "events")["x"].to_pylist() == [1]
     assert "Contents" not in s3.list_objects_v2(Bucket="lake-lease", Prefix=key), "the lease is released after commit"
+
+
+def test_replaced_files_stay_readable_on_s3_until_collected(s3_endpoint: str) -> None:
+    s3 = make_bucket(s3_endpoint, "lake-retire")
+    now = [1_800_000_000.0]
+    lake = Lake({z: f"s3://lake-retire/{z}" for z in ZONES}, retire_after_s=600, clock=lambda: now[0])
+    first = lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}), run_id="a")
+    lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [2]}), run_id="b")
+    record = s3.get_object(Bucket="lake-retire", Key="raw/events/dt=2026-11-01/_RETIRED")["Body"].read()
+    assert json.loads(record) == {first.files[0]: now[0]}, "the retirement record lives in the bucket"
+    assert lake.read("raw", "events", partitions=[first])["x"].to_pylist() == [1]
+    now[0] += 600
+    lake.collect_garbage("raw", "events")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake-retire", Prefix="raw/")["Contents"]]
+    assert not [k for k in keys if "part-a-" in k or k.endswith("_RETIRED")], keys
+    assert lake.read("raw", "events")["x"].to_pylist() == [2]
