@@ -76,7 +76,12 @@ def processing(
             "ContainerArguments.$": arguments,
         },
         "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": r["ProcessingInstanceType"], "VolumeSizeInGB": 50}
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": r["ProcessingInstanceType"],
+                "VolumeSizeInGB": 50,
+                "VolumeKmsKeyId": r["JobVolumeKmsKeyArn"],
+            }
         },
         "NetworkConfig": {"VpcConfig": network(r)},
         "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
@@ -86,6 +91,7 @@ def processing(
         params["ProcessingInputs"] = inputs
     if outputs:
         params["ProcessingOutputConfig"] = {
+            "KmsKeyId": r["JobOutputKmsKeyArn"],
             "Outputs": [
                 {
                     "OutputName": o,
@@ -96,7 +102,7 @@ def processing(
                     },
                 }
                 for o in outputs
-            ]
+            ],
         }
     state = {
         "Type": "Task",
@@ -234,6 +240,8 @@ def approval(
                     "version.$": "$.gate.result.version",
                     "champion_version.$": "$.gate.result.champion_version",
                     "metrics.$": "$.gate.result.metrics",
+                    # what this run changed (allow-listed, checked by the jobs; also in the gate record)
+                    "overrides.$": "$.run.overrides",
                     **(details or {}),
                     "task_token.$": "$$.Task.Token",
                     "approve": "aws stepfunctions send-task-success --task-token <task_token> --task-output '{}'",

@@ -61,7 +61,9 @@ def describe_os_error(err: OSError) -> str:
 
 
 def error(message: str) -> int:
-    print(f"rankops: error: {one_line(message)}", file=sys.stderr)
+    from rankops.redaction import redact_text
+
+    print(f"rankops: error: {redact_text(one_line(message))}", file=sys.stderr)
     return 2
 
 
