@@ -269,7 +269,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "Shadow": t.release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
         **t.wait_for_endpoint(r, "Shadowed", "ShadowSoak", "Rollback"),
         "ShadowSoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "ShadowCheck"},
-        "ShadowCheck": t.release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
+        "ShadowCheck": t.release(
+            r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow", extra=t.check("shadow")
+        ),
         "ShadowOk?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Approval?"}],
@@ -308,7 +310,12 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                     **t.wait_for_endpoint(r, "CanaryShifted", "CanarySoak", "CanaryFailed"),
                     "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
                     "CanaryCheck": t.release(
-                        r, "check", next_state="CanaryOk?", on_error="CanaryFailed", result_path="$.check"
+                        r,
+                        "check",
+                        next_state="CanaryOk?",
+                        on_error="CanaryFailed",
+                        result_path="$.check",
+                        extra=t.check("canary"),
                     ),
                     "CanaryOk?": {
                         "Type": "Choice",

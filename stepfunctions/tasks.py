@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rankops.release.sagemaker import CHALLENGER_VARIANT
 from stepfunctions.asl import catch, lambda_task, retry
 
 JOB_TIMEOUT_S = 4 * 3600
@@ -160,6 +161,13 @@ def release(
         comment=f"release: {action}",
         failure_path=failure_path,
     )
+
+
+def check(stage: str) -> dict[str, Any]:
+    """What a release check judges: the challenger variant (a shadow variant in a shadow, a weighted
+    production variant in a canary) over the soak window that just passed. The thresholds are the
+    environment's (``CHECK_THRESHOLDS`` on the release Lambda)."""
+    return {"stage": stage, "variant_name": CHALLENGER_VARIANT, "window_s.$": "$.run.soak_seconds"}
 
 
 UPDATING = ("Creating", "Updating", "SystemUpdating")

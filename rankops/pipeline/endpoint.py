@@ -33,6 +33,9 @@ ACTIONS = ("deploy", "shadow", "canary", "promote", "rollback", "check")
 # The environment's blue/green policy (JSON, DeploymentPolicy fields), set on the release Lambda by
 # infra from aws.endpoint; an event's "policy" wins over it.
 DEPLOYMENT_POLICY_VARIABLE = "DEPLOYMENT_POLICY"
+# The environment's post-traffic thresholds (JSON, PostTrafficEvent fields), set on the release
+# Lambda by infra from release.*; an event's "post_traffic" wins over them.
+CHECK_THRESHOLDS_VARIABLE = "CHECK_THRESHOLDS"
 
 
 def deployment_policy(event: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +47,15 @@ def deployment_policy(event: dict[str, Any]) -> dict[str, Any]:
         return dict(json.loads(raw)) if raw else {}
     except (TypeError, ValueError) as err:
         raise ReleaseError(f"{DEPLOYMENT_POLICY_VARIABLE} is not a JSON object: {raw!r}") from err
+
+
+def check_thresholds() -> dict[str, Any]:
+    """The post-traffic thresholds of this environment (``$CHECK_THRESHOLDS``; empty: the defaults)."""
+    raw = os.environ.get(CHECK_THRESHOLDS_VARIABLE, "")
+    try:
+        return dict(json.loads(raw)) if raw else {}
+    except (TypeError, ValueError) as err:
+        raise ReleaseError(f"{CHECK_THRESHOLDS_VARIABLE} is not a JSON object: {raw!r}") from err
 
 
 def release_step(event: dict[str, Any]) -> dict[str, Any]:
@@ -297,12 +309,18 @@ class SageMakerEndpoint:
 
         from rankops.release import checks
 
+        window_s = int(event.get("window_s", 900))
         end = datetime.now(UTC)
-        start = end - timedelta(seconds=int(event.get("window_s", 900)))
+        start = end - timedelta(seconds=window_s)
+        if not event.get("variant_name"):
+            raise ReleaseError("a release check needs the variant_name to judge (the pipeline sends 'challenger')")
         post = checks.PostTrafficEvent.from_event(
             {
+                "window_minutes": max(1, window_s // 60),
+                **check_thresholds(),
                 "model_version": event.get("version"),  # the challenger's answers must not degrade
                 **event.get("post_traffic", {}),
+                "variant_name": event["variant_name"],
                 "endpoint_name": self.name,
             }
         )
