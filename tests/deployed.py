@@ -86,3 +86,52 @@ def with_percentiles() -> Any:
         return original(self, stat)
 
     return get_statistics_for_type
+
+
+# -- SageMaker's UpdateEndpoint, which moto lacks ----------------------------------------------
+UPDATES: list[dict[str, Any]] = []  # every UpdateEndpoint request, in order
+
+
+def moto_update_endpoint(self: Any) -> Any:
+    """``UpdateEndpoint`` for moto's SageMaker (installed on ``SageMakerResponse``): the endpoint
+    switches to the new config at once. It enforces what SageMaker enforces for a guarded update:
+    a ``BlueGreenUpdatePolicy`` needs the new config to keep the live variant names."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+
+    request = {k: self._get_param(k) for k in ("EndpointName", "EndpointConfigName", "DeploymentConfig")}
+    backend = self.sagemaker_backend
+    endpoint = backend.endpoints[request["EndpointName"]]
+    new = backend.describe_endpoint_config(request["EndpointConfigName"])
+    if (request["DeploymentConfig"] or {}).get("BlueGreenUpdatePolicy"):
+        live = sorted(v["VariantName"] for v in endpoint.production_variants)
+        names = sorted(v["VariantName"] for v in new["ProductionVariants"])
+        if live != names:
+            raise ValidationError(
+                f"a blue/green update needs the new endpoint config to keep the variant names {live}, got {names}"
+            )
+    UPDATES.append(request)
+    endpoint.endpoint_config_name = request["EndpointConfigName"]
+    endpoint.production_variants = endpoint._process_production_variants(new["ProductionVariants"])
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def botocore_instance_types(self: Any, instance_type: str) -> None:
+    """moto's endpoint-config instance types are an old list (no ``ml.c6i.*``, which infra deploys);
+    the SageMaker service model botocore ships is the API's own list."""
+    import botocore.session
+    from moto.sagemaker.exceptions import ValidationError
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType")
+    if instance_type not in shape.enum:
+        raise ValidationError(message=f"Value {instance_type!r} at 'instanceType' is not a SageMaker instance type")
+
+
+def moto_list_models(self: Any) -> Any:
+    """moto's ``ListModels`` ignores ``NameContains``; SageMaker filters by it (the release Lambda
+    finds a model an earlier attempt created that way)."""
+    from moto.core.responses import ActionResult
+
+    contains = self._get_param("NameContains") or ""
+    models = [m.response_object for m in self.sagemaker_backend.list_models() if contains in m.model_name]
+    return ActionResult({"Models": models})
