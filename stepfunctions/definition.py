@@ -33,6 +33,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rankops.features.runs import run_name
 from stepfunctions import tasks as t
 from stepfunctions.asl import catch, lambda_task, notify, retry
 
@@ -130,7 +131,8 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Parameters": {
                 "ApplicationId": r["EmrApplicationId"],
                 "ExecutionRoleArn": r["EmrJobRoleArn"],
-                "Name.$": "States.Format('features-{}-{}', $.job_id, $$.State.RetryCount)",
+                # one name rule with the hourly starter, which skips while any feature run is active
+                "Name.$": f"States.Format('{run_name('{}-{}')}', $.job_id, $$.State.RetryCount)",
                 "JobDriver": {
                     "SparkSubmit": {
                         "EntryPoint": r["EmrEntryPoint"],

@@ -3,7 +3,11 @@ would create for itself): the seam tests' view of the deployed system."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
+
+import boto3
 
 # The properties of AWS::DynamoDB::Table that shape every call (encryption, PITR and deletion
 # protection change no request's validity, and moto ignores them).
@@ -40,8 +44,6 @@ def deployed_definition(template: dict[str, Any]) -> dict[str, Any]:
     """The state machine's definition with its ``DefinitionSubstitutions`` filled: literal values as
     deployed; values CloudFormation resolves at deploy time (imports, ARNs) as stand-ins named after
     their key (step Lambdas: ``rankops-<name>``, see :func:`lambda_arn`)."""
-    import json
-
     from stepfunctions.definition import substitute
 
     props = only_resource(template, "AWS::StepFunctions::StateMachine")
@@ -135,3 +137,36 @@ def moto_list_models(self: Any) -> Any:
     contains = self._get_param("NameContains") or ""
     models = [m.response_object for m in self.sagemaker_backend.list_models() if contains in m.model_name]
     return ActionResult({"Models": models})
+
+
+# -- running deployed states in moto's interpreter ----------------------------------------------
+def run_states(states: dict[str, Any], names: list[str], state_input: dict[str, Any]) -> dict[str, Any]:
+    """Execute deployed ``names`` (starting at the first) on their own. A transition to any other
+    state ends the run there, recording its name at ``$.ended_in``; a failure fails the run."""
+    graph = {n: states[n] for n in names}
+    targets = {
+        t
+        for state in graph.values()
+        for t in [state.get("Next"), state.get("Default"), *[c.get("Next") for c in state.get("Choices", [])]]
+        + [c["Next"] for c in state.get("Catch", [])]
+        if t
+    }
+    for target in targets - set(graph):
+        graph[target] = {"Type": "Pass", "Result": target, "ResultPath": "$.ended_in", "End": True}
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name=f"part-{names[0].rstrip('?')}-{time.time_ns()}",
+        definition=json.dumps({"StartAt": names[0], "States": graph}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(state_input))["executionArn"]
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        time.sleep(0.02)
+    assert described["status"] == "SUCCEEDED", sfn.get_execution_history(executionArn=execution)["events"][-2:]
+    return dict(json.loads(described["output"]))
+
+
+def run_state(state: dict[str, Any], name: str, state_input: dict[str, Any]) -> dict[str, Any]:
+    """Execute one deployed state on its own (its Catch removed, so a failure fails the run)."""
+    alone = {k: v for k, v in state.items() if k not in ("Next", "Catch")} | {"End": True}
+    return run_states({name: alone}, [name], state_input)

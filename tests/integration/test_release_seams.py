@@ -4,8 +4,6 @@ real release Lambda handler with the template's environment, SageMaker and Cloud
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +22,8 @@ from tests.deployed import (
     lambda_environment,
     moto_list_models,
     moto_update_endpoint,
+    run_state,
+    run_states,
     with_percentiles,
 )
 
@@ -60,38 +60,6 @@ def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
         )
         yield {"definition": deployed_definition(prod.template("pipeline"))}
-
-
-def run_states(states: dict[str, Any], names: list[str], state_input: dict[str, Any]) -> dict[str, Any]:
-    """Execute deployed ``names`` (starting at the first) on their own. A transition to any other
-    state ends the run there, recording its name at ``$.ended_in``; a failure fails the run."""
-    graph = {n: states[n] for n in names}
-    targets = {
-        t
-        for state in graph.values()
-        for t in [state.get("Next"), state.get("Default"), *[c.get("Next") for c in state.get("Choices", [])]]
-        + [c["Next"] for c in state.get("Catch", [])]
-        if t
-    }
-    for target in targets - set(graph):
-        graph[target] = {"Type": "Pass", "Result": target, "ResultPath": "$.ended_in", "End": True}
-    sfn = boto3.client("stepfunctions", region_name=REGION)
-    arn = sfn.create_state_machine(
-        name=f"part-{names[0].rstrip('?')}-{time.time_ns()}",
-        definition=json.dumps({"StartAt": names[0], "States": graph}),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(state_input))["executionArn"]
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        time.sleep(0.02)
-    assert described["status"] == "SUCCEEDED", sfn.get_execution_history(executionArn=execution)["events"][-2:]
-    return dict(json.loads(described["output"]))
-
-
-def run_state(state: dict[str, Any], name: str, state_input: dict[str, Any]) -> dict[str, Any]:
-    """Execute one deployed state on its own (its Catch removed, so a failure fails the run)."""
-    alone = {k: v for k, v in state.items() if k not in ("Next", "Catch")} | {"End": True}
-    return run_states({name: alone}, [name], state_input)
 
 
 def challenger_traffic(invocations: int, errors: int, latency_ms: float, degraded: int = 0) -> None:

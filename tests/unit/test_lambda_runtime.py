@@ -15,6 +15,10 @@ MODULES = [
     "rankops.release.bucketing",
     "rankops.release.state",
     "rankops.release.decisions",
+    "lambdas.start_feature_job.handler",
+    "rankops.features.runs",
+    "lambdas.release.handler",
+    "rankops.pipeline.endpoint",
 ]
 
 
