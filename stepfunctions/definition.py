@@ -313,7 +313,15 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                         result_path="$.release",
                         extra={"share.$": "$.share"},
                     ),
-                    **t.wait_for_endpoint(r, "CanaryShifted", "CanarySoak", "CanaryFailed"),
+                    **t.wait_for_endpoint(r, "CanaryShifted", "PublishRouting", "CanaryFailed"),
+                    "PublishRouting": t.release(
+                        r,
+                        "route",
+                        next_state="CanarySoak",
+                        on_error="CanaryFailed",
+                        result_path="$.routing",
+                        extra={"share.$": "$.share"},
+                    ),
                     "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
                     "CanaryCheck": t.release(
                         r,

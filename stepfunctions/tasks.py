@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rankops.release.routing_document import routing_uri
 from rankops.release.sagemaker import CHALLENGER_VARIANT
 from stepfunctions.asl import catch, lambda_task, retry
 
@@ -146,6 +147,8 @@ def release(
         "subnets": r["JobSubnetIds"],
         "security_group": r["ServingSecurityGroupId"],
         "alarms": r["RollbackAlarmNames"],
+        # the sticky canary's routing document, for callers (rankops.release.routing_document)
+        "routing_uri": routing_uri(r["ArtifactsBucket"], r["EndpointName"]),
         "model_environment": {
             "RANKOPS_ENV": r["Environment"],
             "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],

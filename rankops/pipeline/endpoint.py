@@ -29,13 +29,15 @@ from typing import Any
 from rankops.errors import ReleaseError
 
 LOCAL_PREFIX = "local:"
-ACTIONS = ("baseline", "deploy", "shadow", "canary", "promote", "rollback", "check")
+ACTIONS = ("baseline", "deploy", "shadow", "canary", "route", "promote", "rollback", "check")
 # The environment's blue/green policy (JSON, DeploymentPolicy fields), set on the release Lambda by
 # infra from aws.endpoint; an event's "policy" wins over it.
 DEPLOYMENT_POLICY_VARIABLE = "DEPLOYMENT_POLICY"
 # The environment's post-traffic thresholds (JSON, PostTrafficEvent fields), set on the release
 # Lambda by infra from release.*; an event's "post_traffic" wins over them.
 CHECK_THRESHOLDS_VARIABLE = "CHECK_THRESHOLDS"
+# release.bucket_salt: with the challenger's version, the salt of the sticky canary's user buckets
+ROUTING_SALT_VARIABLE = "ROUTING_SALT"
 
 
 def deployment_policy(event: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +115,8 @@ class LocalEndpoint:
             return self._check(int(event.get("max_requests", 4000)))
         if action == "baseline":  # the local rollback restores `previous` (the release state keeps it)
             return {"champion": local.current_state(settings).champion}
+        if action == "route":  # the local server routes users itself (the same bucketing function)
+            return {"published": False}
         url = self._server()
         if action == "shadow":
             result = local.shadow(settings, version, url=url)
@@ -287,6 +291,10 @@ class SageMakerEndpoint:
     def run(self, action: str, event: dict[str, Any]) -> dict[str, Any]:
         from rankops.release import sagemaker as requests
 
+        if action == "route":  # the canary step's endpoint update has settled: callers may target it
+            return self._publish_routing(event, float(event["share"]))
+        if action in ("deploy", "promote", "shadow", "rollback"):
+            self._publish_routing(event, 0.0)  # before the variants change: callers stop targeting
         if action in ("deploy", "promote"):
             return self._apply(event, "off", blue_green=True)
         if action == "shadow":
@@ -305,6 +313,22 @@ class SageMakerEndpoint:
         if action == "rollback":
             return self._rollback(event)
         return self.check(event)
+
+    def _publish_routing(self, event: dict[str, Any], share: float) -> dict[str, Any]:
+        """Publish the routing document (:mod:`rankops.release.routing_document`): a canary at
+        ``share``, or ``off`` (share 0). Without ``routing_uri`` in the event nothing is published."""
+        from rankops.release import routing_document as routing
+
+        uri = event.get("routing_uri")
+        if not uri:
+            return {"published": False}
+        if share > 0:
+            salt = os.environ.get(ROUTING_SALT_VARIABLE) or "rankops"
+            doc = routing.RoutingDocument.canary(self.name, share, salt, str(event["version"]))
+        else:
+            doc = routing.RoutingDocument(self.name)
+        routing.publish(str(uri), doc)
+        return {"published": True, "routing_uri": uri, **doc.as_dict()}
 
     def _rollback(self, event: dict[str, Any]) -> dict[str, Any]:
         """Back to the endpoint config recorded by ``baseline`` before the release changed anything.

@@ -4,6 +4,7 @@ real release Lambda handler with the template's environment, SageMaker and Cloud
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,7 +60,13 @@ def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
             Handler=RELEASE_HANDLER,
             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
         )
-        yield {"definition": deployed_definition(prod.template("pipeline"))}
+        definition = deployed_definition(prod.template("pipeline"))
+        # the artifacts bucket (the lake stack's; its name a stand-in): routing documents land there
+        payload = definition["States"]["Promote"]["Parameters"]["Payload"]
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=payload["routing_uri"].split("/")[2], CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        yield {"definition": definition}
 
 
 def challenger_traffic(invocations: int, errors: int, latency_ms: float, degraded: int = 0) -> None:
@@ -170,3 +177,28 @@ def test_a_release_promoted_under_guardrails_rolls_back_to_what_served_before(wo
     # An alarm during the baking period: SageMaker rolls the guarded update back by itself and the
     # endpoint is InService again, on the old config; the poll must not take that for a promotion.
     assert run_states(states, ["PromotedDescribe", "PromotedReady?"], state)["ended_in"] == "PromotedFailed"
+
+
+def test_canary_users_stay_on_their_variant_as_the_share_grows(world) -> None:  # type: ignore[no-untyped-def]
+    """Seam 5: each deployed PublishRouting step publishes the routing document where callers read
+    it; the caller helper's TargetVariant for a user never changes back as the share grows, and it
+    is the variant the local server's routing picks for the same user."""
+    from rankops.release.bucketing import release_salt
+    from rankops.release.routing_document import StickyInvoker
+    from rankops.serving.routing import Routing
+
+    canary = world["definition"]["States"]["Canary"]["ItemProcessor"]["States"]
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    users = [f"u-{i}" for i in range(1000)]
+    seen: dict[str, str] = {}
+    for share in (0.1, 0.5, 1.0):
+        state = pipeline_state() | {"share": share}
+        routing = run_state(canary["PublishRouting"], "PublishRouting", state)["routing"]["result"]
+        invoker = StickyInvoker(runtime, ENDPOINT, routing["routing_uri"])  # reads the document once
+        targets = {u: invoker.request({"user_id": u, "candidates": ["a"]})["TargetVariant"] for u in users}
+        server = Routing(object(), object(), mode="canary", canary_share=share,  # type: ignore[arg-type]
+                         salt=release_salt(os.environ["ROUTING_SALT"], "8"))  # fmt: skip
+        assert all(server.route(u)[0] == targets[u] for u in users), "server and callers route alike"
+        assert not [u for u, v in seen.items() if v == "challenger" and targets[u] != "challenger"]
+        assert abs(sum(v == "challenger" for v in targets.values()) / len(users) - share) < 0.05
+        seen = targets
