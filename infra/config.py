@@ -152,6 +152,11 @@ class EnvConfig:
             "max_latency_p95_ms": cfg.max_latency_p95_ms,
             "min_invocations": cfg.canary_min_requests,
             "max_degraded_rate": cfg.max_fallback_rate,
+            # the shadow's score comparison from data capture (rankops.release.shadow_capture)
+            "shadow_min_requests": cfg.shadow_min_requests,
+            "min_rank_correlation": cfg.min_rank_correlation,
+            "max_kl_divergence": cfg.max_kl_divergence,
+            "shadow_bins": cfg.shadow_bins,
         }
 
     @property

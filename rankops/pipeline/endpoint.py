@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from typing import Any
 
 from rankops.errors import ReleaseError
@@ -68,143 +67,12 @@ def release_step(event: dict[str, Any]) -> dict[str, Any]:
     if not endpoint:
         raise ReleaseError("the release step needs an endpoint (a SageMaker endpoint name or local:<home>)")
     if endpoint.startswith(LOCAL_PREFIX):
+        from rankops.pipeline.local_endpoint import LocalEndpoint
+
         return LocalEndpoint(endpoint[len(LOCAL_PREFIX) :]).run(action, event)
     import boto3
 
     return SageMakerEndpoint(endpoint, boto3.client("sagemaker"), boto3.client("cloudwatch")).run(action, event)
-
-
-# -- local ---------------------------------------------------------------------------------------
-class LocalEndpoint:
-    """The local inference server under a ``RANKOPS_HOME``, driven by the local release state."""
-
-    def __init__(self, home: str) -> None:
-        from rankops.config import load_settings
-
-        self.settings = load_settings(home=home)
-
-    def _server(self) -> str:
-        from rankops.serving import background
-
-        state = background.status(self.settings.home)
-        if state is None:
-            cfg = self.settings.serving
-            state = background.start(self.settings.home, self.settings.env, cfg.host, cfg.port)
-        return str(state["url"])
-
-    def describe(self) -> dict[str, Any]:
-        """``DescribeEndpoint``'s answer for the local server: always settled (local steps switch
-        synchronously), its "config" named after the release state it serves."""
-        from rankops.release import local
-
-        config = local_config_name(local.current_state(self.settings))
-        return {"EndpointStatus": "InService", "EndpointConfigName": config}
-
-    def run(self, action: str, event: dict[str, Any]) -> dict[str, Any]:
-        from rankops.release import local
-        from rankops.release import state as transitions
-
-        settings, version = self.settings, str(event.get("version") or "")
-        if action == "deploy":  # the first release: nothing to compare with, the gate's floor decided
-            new = transitions.first_release(local.current_state(settings), version)
-            local.apply(settings, new)
-            url = self._server()
-            local.wait_for_server(url, new)
-            return {"mode": new.mode, "champion": new.champion, "url": url}
-        if action == "check":
-            return self._check(int(event.get("max_requests", 4000)))
-        if action == "baseline":  # the local rollback restores `previous` (the release state keeps it)
-            return {"champion": local.current_state(settings).champion}
-        if action == "route":  # the local server routes users itself (the same bucketing function)
-            return {"published": False}
-        url = self._server()
-        if action == "shadow":
-            result = local.shadow(settings, version, url=url)
-        elif action == "canary":
-            result = local.canary(settings, float(event["share"]), force=True, url=url)
-        elif action == "promote":
-            result = local.promote(settings, force=True, url=url)
-        else:
-            result = local.rollback(settings, url=url)
-        state = result.state
-        return {
-            "endpoint_config": local_config_name(state),
-            "mode": state.mode,
-            "champion": state.champion,
-            "challenger": state.challenger,
-            "canary_share": state.canary_share,
-            "removed": result.removed,
-        }
-
-    def _check(self, max_requests: int = 4000, batch: int = 100, settle_s: float = 15.0) -> dict[str, Any]:
-        """Replay logged traffic until the evidence decides (or ``max_requests`` were sent and
-        ``settle_s`` passed: shadow scores are reported every couple of seconds)."""
-        from rankops.release import local
-
-        settings, url = self.settings, self._server()
-        bodies = logged_requests(settings, 2000)
-        sent, deadline = 0, None
-        while True:
-            state = local.current_state(settings)
-            decision = local.step_evidence(settings, state, url)
-            if decision.action != "hold" or (deadline is not None and time.monotonic() > deadline):
-                return {"ok": decision.ok, **decision.as_dict(), "mode": state.mode, "replayed": sent}
-            if sent < max_requests:
-                post_all(url, [bodies[(sent + k) % len(bodies)] for k in range(batch)])
-                sent += batch
-            else:
-                deadline = deadline or time.monotonic() + settle_s
-                time.sleep(0.5)
-
-
-def local_config_name(state: Any) -> str:
-    """The local stand-in for an endpoint config name: one per release state."""
-    return f"local-{state.mode}-{state.champion}-{state.challenger}-{state.canary_share:g}"
-
-
-def logged_requests(settings: Any, count: int) -> list[bytes]:
-    """Recent logged searches as request bodies, one per user (the local stand-in for production
-    traffic: a sticky canary splits *users*, so replaying one search per user gives the challenger
-    its configured share of requests)."""
-    from rankops.errors import DataError
-    from rankops.lake import Lake
-
-    lake = Lake.from_settings(settings)
-    parts = lake.partitions("raw", "events")[-72:]
-    columns = ["ts", "request_id", "user_id", "query_category", "device", "item_id"]
-    frame = lake.read("raw", "events", columns, parts).to_pandas()
-    if frame.empty:
-        raise DataError("no logged requests in the lake to replay; run `rankops generate` or `rankops ingest`")
-    newest = frame.sort_values("ts").groupby("user_id")["request_id"].last().tail(count)
-    chosen = frame[frame["request_id"].isin(set(newest))]
-    bodies = []
-    for _, rows in chosen.groupby("request_id", sort=False):
-        first = rows.iloc[0]
-        body = {
-            "user_id": first["user_id"],
-            "context": {"category": first["query_category"], "device": first["device"]},
-            "candidates": list(dict.fromkeys(rows["item_id"])),
-        }
-        bodies.append(json.dumps(body).encode())
-    return bodies
-
-
-def post_all(url: str, bodies: list[bytes]) -> None:
-    """POST each body to ``/invocations`` over one keep-alive connection."""
-    import http.client
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
-    conn.connect()
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no delayed-ACK stall per request
-    try:
-        for body in bodies:
-            conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
-            conn.getresponse().read()
-    finally:
-        conn.close()
 
 
 # -- SageMaker -------------------------------------------------------------------------------------
@@ -217,10 +85,11 @@ def _name(*parts: object) -> str:
 class SageMakerEndpoint:
     """The real endpoint. Requests come from :mod:`rankops.release.sagemaker`."""
 
-    def __init__(self, name: str, sagemaker: Any, cloudwatch: Any) -> None:
+    def __init__(self, name: str, sagemaker: Any, cloudwatch: Any, s3: Any = None) -> None:
         self.name = name
         self.sm = sagemaker
         self.cw = cloudwatch
+        self.s3 = s3
 
     def _live_config(self) -> dict[str, Any]:
         config = self.sm.describe_endpoint(EndpointName=self.name)["EndpointConfigName"]
@@ -380,9 +249,37 @@ class SageMakerEndpoint:
         )
         figures = checks.traffic_figures(self.cw.get_metric_data(**checks.metric_data_request(post, start, end)))
         result = checks.post_traffic(figures, post)
-        return {
-            "ok": result.passed,
-            "action": "advance" if result.passed else "rollback",
-            "reasons": [c["detail"] for c in result.checks if not c["passed"]],
-            "figures": result.figures,
-        }
+        reasons = [c["detail"] for c in result.checks if not c["passed"]]
+        answer: dict[str, Any] = {"figures": result.figures}
+        ok = result.passed
+        if event.get("stage") == "shadow":  # a shadow also compares the scores (data capture)
+            shadow, decision = self._shadow_comparison(start, {**check_thresholds(), **event.get("post_traffic", {})})
+            answer["shadow"] = shadow
+            ok = ok and decision.action == "advance"
+            reasons += [] if decision.action == "advance" else decision.reasons
+        return {"ok": ok, "action": "advance" if ok else "rollback", "reasons": reasons, **answer}
+
+    def _shadow_comparison(self, since: Any, thresholds: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """Rank correlation and score KL of the shadow, from both variants' data capture since ``since``."""
+        import boto3
+
+        from rankops.release import decisions, shadow_capture
+        from rankops.release import sagemaker as requests
+
+        destination = self._live_config().get("DataCaptureConfig", {}).get("DestinationS3Uri")
+        if not destination:
+            raise ReleaseError(f"endpoint {self.name} has no data capture: a shadow cannot be compared")
+        s3 = self.s3 or boto3.client("s3")
+        read = [shadow_capture.read_variant(s3, destination, self.name, v, since)
+                for v in (requests.CHAMPION_VARIANT, requests.CHALLENGER_VARIANT)]  # fmt: skip
+        summary = shadow_capture.compare(
+            shadow_capture.pair(read[0][0], read[1][0]), int(thresholds.get("shadow_bins", 20))
+        )
+        summary["unparsed_lines"] = read[0][1] + read[1][1]
+        decision = decisions.shadow_decision(
+            summary,
+            int(thresholds.get("shadow_min_requests", 100)),
+            float(thresholds.get("min_rank_correlation", 0.3)),
+            float(thresholds.get("max_kl_divergence", 0.5)),
+        )
+        return summary, decision

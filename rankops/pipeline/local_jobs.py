@@ -213,7 +213,8 @@ class LocalJobs:
         if action == "createTrainingJob":
             return self.training(params)
         if action == "describeEndpoint":  # local release steps switch synchronously: always settled
-            from rankops.pipeline.endpoint import LOCAL_PREFIX, LocalEndpoint
+            from rankops.pipeline.endpoint import LOCAL_PREFIX
+            from rankops.pipeline.local_endpoint import LocalEndpoint
 
             name = str(params["EndpointName"])
             if not name.startswith(LOCAL_PREFIX):

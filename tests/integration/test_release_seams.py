@@ -4,6 +4,7 @@ real release Lambda handler with the template's environment, SageMaker and Cloud
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,10 @@ def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket=payload["routing_uri"].split("/")[2], CreateBucketConfiguration={"LocationConstraint": REGION}
         )
+        # the raw bucket: the endpoint's data capture destination (see live_endpoint)
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket="raw", CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
         yield {"definition": definition}
 
 
@@ -110,6 +115,8 @@ def test_shadow_and_canary_checks_judge_the_challenger_through_the_deployed_defi
     states = world["definition"]["States"]
     shadow = states["ShadowCheck"]
     canary = states["Canary"]["ItemProcessor"]["States"]["CanaryCheck"]
+    live_endpoint()
+    capture_shadow(150, "same", datetime.now(UTC))
     challenger_traffic(invocations=400, errors=0, latency_ms=20.0)
     passed = run_state(shadow, "ShadowCheck", pipeline_state())["shadow"]["result"]
     assert passed["ok"] is True and passed["action"] == "advance", passed
@@ -202,3 +209,41 @@ def test_canary_users_stay_on_their_variant_as_the_share_grows(world) -> None:  
         assert not [u for u, v in seen.items() if v == "challenger" and targets[u] != "challenger"]
         assert abs(sum(v == "challenger" for v in targets.values()) / len(users) - share) < 0.05
         seen = targets
+
+
+def capture_shadow(requests: int, challenger_order: str, when: datetime) -> None:
+    """What SageMaker's data capture writes in a shadow: each request answered by the production
+    variant (champion) and, as a copy, by the shadow variant (challenger)."""
+    from rankops.monitoring.data_capture import capture_key, capture_line
+
+    s3 = boto3.client("s3", region_name=REGION)
+    lines: dict[str, list[str]] = {"champion": [], "challenger": []}
+    for r in range(requests):
+        items = [f"i-{r}-{k}" for k in range(6)]
+        body = json.dumps({"user_id": f"u-{r}", "candidates": items}).encode()
+        scores = {"champion": [6.0 - k + 0.01 * r for k in range(6)]}
+        scores["challenger"] = scores["champion"][::-1] if challenger_order == "reversed" else scores["champion"]
+        for variant, values in scores.items():
+            answer = {"ranking": [{"item_id": i, "score": s} for i, s in sorted(zip(items, values, strict=True),
+                                                                                key=lambda p: -p[1])]}  # fmt: skip
+            lines[variant].append(capture_line(body, json.dumps(answer).encode(), inference_time=when))
+    for variant, text in lines.items():
+        uri = capture_key("s3://raw/datacapture", ENDPOINT, variant, when)
+        s3.put_object(Bucket="raw", Key=uri.removeprefix("s3://raw/"), Body="\n".join(text).encode())
+
+
+def test_the_shadow_check_compares_scores_from_data_capture(world) -> None:  # type: ignore[no-untyped-def]
+    """Seam 6: ShadowCheck reads both variants' data capture for the soak window, pairs the copies of
+    each request and judges rank correlation and score KL; healthy traffic alone does not pass it."""
+    live_endpoint()
+    challenger_traffic(invocations=400, errors=0, latency_ms=20.0)
+    shadow = world["definition"]["States"]["ShadowCheck"]
+    capture_shadow(150, "reversed", datetime.now(UTC) - timedelta(seconds=120))
+    rejected = run_state(shadow, "ShadowCheck", pipeline_state())["shadow"]["result"]
+    assert rejected["ok"] is False and rejected["shadow"]["requests"] == 150
+    assert any("rank correlation" in reason for reason in rejected["reasons"]), rejected["reasons"]
+    capture_shadow(150, "same", datetime.now(UTC))  # the first capture is outside this window
+    state = pipeline_state(run={"soak_seconds": 60, "env": "prod"})
+    accepted = run_state(shadow, "ShadowCheck", state)["shadow"]["result"]
+    assert accepted["ok"] is True, accepted["reasons"]
+    assert accepted["shadow"]["spearman_mean"] == 1.0 and accepted["shadow"]["requests"] == 150

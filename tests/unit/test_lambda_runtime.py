@@ -19,6 +19,8 @@ MODULES = [
     "rankops.features.runs",
     "lambdas.release.handler",
     "rankops.pipeline.endpoint",
+    "rankops.release.shadow_capture",
+    "rankops.release.routing_document",
 ]
 
 
