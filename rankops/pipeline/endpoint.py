@@ -1,7 +1,8 @@
 """The release steps of the pipeline, against a SageMaker endpoint or the local server.
 
 The state machine's release Lambda calls :func:`release_step`; the event says what to do
-(``deploy``, ``shadow``, ``canary``, ``promote``, ``rollback``, ``check``) and which endpoint:
+(``baseline``, ``deploy``, ``shadow``, ``canary``, ``route``, ``promote``, ``rollback``, ``check``)
+and which endpoint:
 a SageMaker endpoint name, or ``local:<RANKOPS_HOME>`` for the local inference server. The
 decisions (what a shadow or canary must show before it may advance, which traffic goes
 where) are :mod:`rankops.release`'s in both cases; only the mechanism differs:
@@ -9,10 +10,10 @@ where) are :mod:`rankops.release`'s in both cases; only the mechanism differs:
 * **SageMaker**: endpoint configs built by :mod:`rankops.release.sagemaker` (shadow variant,
   two weighted production variants, then a blue/green ``UpdateEndpoint`` with a
   ``DeploymentConfig`` whose ``AutoRollbackConfiguration`` watches the P1 alarms). The state
-  machine polls ``DescribeEndpoint`` until the update finishes. Checks read CloudWatch.
-* **local**: the release state of :mod:`rankops.release.local` (aliases + the document the
-  running server follows); the server is started if it is not running. A check replays logged
-  requests through the server (the local stand-in for production traffic) until the evidence decides.
+  machine polls ``DescribeEndpoint`` until the update finishes. Checks read CloudWatch (and, in a
+  shadow, data capture); ``route`` publishes the sticky canary's routing document. What each step
+  does in AWS: ``docs/release.md``.
+* **local**: :class:`rankops.pipeline.local_endpoint.LocalEndpoint`.
 
 Standard library and boto3 at import time (the Lambda runtime); the local branch imports
 the rest of rankops lazily.
