@@ -33,6 +33,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rankops.features.runs import run_name
 from stepfunctions import tasks as t
 from stepfunctions.asl import catch, lambda_task, notify, retry
 
@@ -70,6 +71,9 @@ LAMBDAS: tuple[str, ...] = ("check_features", "gate", "release")
 # A run ends within this, whatever hangs (an approval waits 3 days at most, jobs 4 h each):
 # a stuck execution must not block the triggers, which refuse to start beside a running one.
 EXECUTION_TIMEOUT_S = 4 * 86400
+# The endpoint config Promote deployed: the poll after it must find the endpoint on it (an alarm
+# during SageMaker's baking period rolls the update back to the old config, InService again).
+PROMOTED_CONFIG = "$.release.result.endpoint_config"
 
 
 def render_text(resources: Mapping[str, str]) -> str:
@@ -148,7 +152,8 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Parameters": {
                 "ApplicationId": r["EmrApplicationId"],
                 "ExecutionRoleArn": r["EmrJobRoleArn"],
-                "Name.$": "States.Format('features-{}-{}', $.job_id, $$.State.RetryCount)",
+                # one name rule with the hourly starter, which skips while any feature run is active
+                "Name.$": f"States.Format('{run_name('{}-{}')}', $.job_id, $$.State.RetryCount)",
                 "JobDriver": {
                     "SparkSubmit": {
                         "EntryPoint": r["EmrEntryPoint"],
@@ -284,8 +289,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "FirstRelease?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.gate.result.champion_version", "IsNull": True, "Next": "ApproveFirstRelease?"}],
-            "Default": "Shadow",
+            "Default": "Baseline",
         },
+        "Baseline": t.release(r, "baseline", next_state="Shadow", on_error="NotifyFailure", result_path="$.baseline"),
         **t.approval(
             approvals,
             "ApproveFirstRelease",
@@ -298,7 +304,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "Shadow": t.release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
         **t.wait_for_endpoint(r, "Shadowed", "ShadowSoak", "Rollback"),
         "ShadowSoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "ShadowCheck"},
-        "ShadowCheck": t.release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
+        "ShadowCheck": t.release(
+            r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow", extra=t.check("shadow")
+        ),
         "ShadowOk?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Approval?"}],
@@ -334,10 +342,23 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                         result_path="$.release",
                         extra={"share.$": "$.share"},
                     ),
-                    **t.wait_for_endpoint(r, "CanaryShifted", "CanarySoak", "CanaryFailed"),
+                    **t.wait_for_endpoint(r, "CanaryShifted", "PublishRouting", "CanaryFailed"),
+                    "PublishRouting": t.release(
+                        r,
+                        "route",
+                        next_state="CanarySoak",
+                        on_error="CanaryFailed",
+                        result_path="$.routing",
+                        extra={"share.$": "$.share"},
+                    ),
                     "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
                     "CanaryCheck": t.release(
-                        r, "check", next_state="CanaryOk?", on_error="CanaryFailed", result_path="$.check"
+                        r,
+                        "check",
+                        next_state="CanaryOk?",
+                        on_error="CanaryFailed",
+                        result_path="$.check",
+                        extra=t.check("canary"),
                     ),
                     "CanaryOk?": {
                         "Type": "Choice",
@@ -368,7 +389,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             details={"shadow.$": "$.shadow.result"},
         ),
         "Promote": t.release(r, "promote", next_state="PromotedWait", on_error="Rollback", result_path="$.release"),
-        **t.wait_for_endpoint(r, "Promoted", "PromoteRegistry", "Rollback"),
+        **t.wait_for_endpoint(
+            r, "Promoted", "PromoteRegistry", "Rollback", expect_config="$.release.result.endpoint_config"
+        ),
         "PromoteRegistry": t.registry(r, "promote", next_state="Released", on_error="Rollback"),
         "Released": notify(
             failures,
@@ -384,6 +407,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             on_error="RejectRegistry",
             result_path="$.rollback",
             failure_path="$.rollback_failure",  # keep $.failure: it says why we roll back
+            extra={"restore.$": "$.baseline.result"},  # what served before Shadow, not the live champion
         ),
         **t.wait_for_endpoint(r, "RolledBack", "RejectRegistry", "RejectRegistry", failure_path="$.rollback_failure"),
         "RejectRegistry": t.registry(r, "reject", next_state="NotifyRollback", on_error="NotifyRollback"),

@@ -39,8 +39,8 @@ from infra.nag import (
     acknowledge_wildcards,
     lake_objects,
 )
+from rankops.features.runs import RUN_PREFIX
 
-JOB_NAME = "build-features"
 RAW_PREFIXES = ("events/*", "items/*", "_meta/*")
 PYTHON = "/usr/bin/python3.11"  # the interpreter docker/emr.Dockerfile installs rankops into
 IMAGE_CONFIG = "/opt/rankops/rankops.toml"  # where docker/emr.Dockerfile puts rankops.toml
@@ -145,7 +145,7 @@ class FeatureCompute(Construct):
             ),
             monitoring_configuration=emr.CfnApplication.MonitoringConfigurationProperty(
                 cloud_watch_logging_configuration=emr.CfnApplication.CloudWatchLoggingConfigurationProperty(
-                    enabled=True, log_group_name=log_group.log_group_name, log_stream_name_prefix=JOB_NAME
+                    enabled=True, log_group_name=log_group.log_group_name, log_stream_name_prefix=RUN_PREFIX
                 )
             ),
             runtime_configuration=[
@@ -201,11 +201,9 @@ class FeatureCompute(Construct):
             config=config,
             name="start_feature_job",
             description="Start the hourly EMR Serverless feature job unless one is active; publish freshness",
-            with_rankops=False,
             environment={
                 "APPLICATION_ID": self.application.attr_application_id,
                 "JOB_ROLE_ARN": self.job_role.role_arn,
-                "JOB_NAME": JOB_NAME,
                 "ENTRY_POINT": self.entry_point,
                 # the last complete hour, then the latest values into the online stores
                 "ENTRY_POINT_ARGUMENTS": json.dumps(["--env", config.name, "--hours-back", "1", "--materialize"]),
