@@ -36,7 +36,9 @@ def _reachable(port: int) -> bool:
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A moto server in this process; yields its URL (``http://127.0.0.1:<port>``)."""
+    """A moto server in this process; yields its URL (``http://127.0.0.1:<port>``). moto's backends
+    are process-global: they are reset when the server starts and when it stops, so a world never
+    sees another's resources."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -44,11 +46,21 @@ def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
     server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
     server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        _reset(url)
+        yield url
     finally:
+        _reset(url)
         server.stop()
+
+
+def _reset(url: str) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")):  # noqa: S310 - local
+        pass
 
 
 @contextmanager

@@ -12,12 +12,12 @@ import pytest
 import redis
 
 from rankops.lake import ZONES, Lake
-from rankops.rehearse.world import World, load_templates, open_world, synthesize
+from rankops.rehearse.world import World, load_templates, open_world
 
 
 @pytest.fixture(scope="module")
-def templates_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synthesize("prod", tmp_path_factory.mktemp("cdk-prod"))
+def templates_dir(prod_templates: Path) -> Path:
+    return prod_templates
 
 
 @pytest.fixture(scope="module")
