@@ -68,6 +68,9 @@ LAMBDAS: tuple[str, ...] = ("check_features", "gate", "release")
 # A run ends within this, whatever hangs (an approval waits 3 days at most, jobs 4 h each):
 # a stuck execution must not block the triggers, which refuse to start beside a running one.
 EXECUTION_TIMEOUT_S = 4 * 86400
+# The endpoint config Promote deployed: the poll after it must find the endpoint on it (an alarm
+# during SageMaker's baking period rolls the update back to the old config, InService again).
+PROMOTED_CONFIG = "$.release.result.endpoint_config"
 
 
 def render_text(resources: Mapping[str, str]) -> str:
@@ -255,8 +258,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "FirstRelease?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.gate.result.champion_version", "IsNull": True, "Next": "ApproveFirstRelease?"}],
-            "Default": "Shadow",
+            "Default": "Baseline",
         },
+        "Baseline": t.release(r, "baseline", next_state="Shadow", on_error="NotifyFailure", result_path="$.baseline"),
         **t.approval(
             approvals,
             "ApproveFirstRelease",
@@ -269,7 +273,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "Shadow": t.release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
         **t.wait_for_endpoint(r, "Shadowed", "ShadowSoak", "Rollback"),
         "ShadowSoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "ShadowCheck"},
-        "ShadowCheck": t.release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
+        "ShadowCheck": t.release(
+            r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow", extra=t.check("shadow")
+        ),
         "ShadowOk?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Approval?"}],
@@ -308,7 +314,12 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                     **t.wait_for_endpoint(r, "CanaryShifted", "CanarySoak", "CanaryFailed"),
                     "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
                     "CanaryCheck": t.release(
-                        r, "check", next_state="CanaryOk?", on_error="CanaryFailed", result_path="$.check"
+                        r,
+                        "check",
+                        next_state="CanaryOk?",
+                        on_error="CanaryFailed",
+                        result_path="$.check",
+                        extra=t.check("canary"),
                     ),
                     "CanaryOk?": {
                         "Type": "Choice",
@@ -339,7 +350,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             details={"shadow.$": "$.shadow.result"},
         ),
         "Promote": t.release(r, "promote", next_state="PromotedWait", on_error="Rollback", result_path="$.release"),
-        **t.wait_for_endpoint(r, "Promoted", "PromoteRegistry", "Rollback"),
+        **t.wait_for_endpoint(
+            r, "Promoted", "PromoteRegistry", "Rollback", expect_config="$.release.result.endpoint_config"
+        ),
         "PromoteRegistry": t.registry(r, "promote", next_state="Released", on_error="Rollback"),
         "Released": notify(
             failures,
@@ -355,6 +368,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             on_error="RejectRegistry",
             result_path="$.rollback",
             failure_path="$.rollback_failure",  # keep $.failure: it says why we roll back
+            extra={"restore.$": "$.baseline.result"},  # what served before Shadow, not the live champion
         ),
         **t.wait_for_endpoint(r, "RolledBack", "RejectRegistry", "RejectRegistry", failure_path="$.rollback_failure"),
         "RejectRegistry": t.registry(r, "reject", next_state="NotifyRollback", on_error="NotifyRollback"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rankops.release.sagemaker import CHALLENGER_VARIANT
 from stepfunctions.asl import catch, lambda_task, retry
 
 JOB_TIMEOUT_S = 4 * 3600
@@ -162,22 +163,40 @@ def release(
     )
 
 
+def check(stage: str) -> dict[str, Any]:
+    """What a release check judges: the challenger variant (a shadow variant in a shadow, a weighted
+    production variant in a canary) over the soak window that just passed. The thresholds are the
+    environment's (``CHECK_THRESHOLDS`` on the release Lambda)."""
+    return {"stage": stage, "variant_name": CHALLENGER_VARIANT, "window_s.$": "$.run.soak_seconds"}
+
+
 UPDATING = ("Creating", "Updating", "SystemUpdating")
 
 
 def wait_for_endpoint(
-    r: Mapping[str, str], prefix: str, done: str, on_error: str, failure_path: str = "$.failure"
+    r: Mapping[str, str],
+    prefix: str,
+    done: str,
+    on_error: str,
+    failure_path: str = "$.failure",
+    expect_config: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Poll ``DescribeEndpoint`` while the update is in progress; InService goes on to ``done``.
     Any other status (Failed, RollingBack, OutOfService, ...) is recorded at ``failure_path``
-    and goes to ``on_error``: the loop never waits on an endpoint that will not settle."""
+    and goes to ``on_error``: the loop never waits on an endpoint that will not settle.
+    With ``expect_config`` (a path to the endpoint config the step deployed), InService on another
+    config is a failure too: a guarded update that SageMaker rolled back by alarm ends InService
+    on the old config, and a poll may miss the RollingBack status in between."""
+    in_service: dict[str, Any] = {"Variable": "$.endpoint.status", "StringEquals": "InService"}
+    if expect_config:
+        in_service = {"And": [in_service, {"Variable": "$.endpoint.config", "StringEqualsPath": expect_config}]}
     return {
         f"{prefix}Wait": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": f"{prefix}Describe"},
         f"{prefix}Describe": {
             "Type": "Task",
             "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
             "Parameters": {"EndpointName": r["EndpointName"]},
-            "ResultSelector": {"status.$": "$.EndpointStatus"},
+            "ResultSelector": {"status.$": "$.EndpointStatus", "config.$": "$.EndpointConfigName"},
             "ResultPath": "$.endpoint",
             "Retry": retry(),
             "Catch": catch(on_error, failure_path),
@@ -186,7 +205,7 @@ def wait_for_endpoint(
         f"{prefix}Ready?": {
             "Type": "Choice",
             "Choices": [
-                {"Variable": "$.endpoint.status", "StringEquals": "InService", "Next": done},
+                {**in_service, "Next": done},
                 {
                     "Or": [{"Variable": "$.endpoint.status", "StringEquals": s} for s in UPDATING],
                     "Next": f"{prefix}Wait",
@@ -198,7 +217,9 @@ def wait_for_endpoint(
             "Type": "Pass",
             "Parameters": {
                 "Error": "EndpointUpdateFailed",
-                "Cause.$": "States.Format('endpoint {} is {}', '" + r["EndpointName"] + "', $.endpoint.status)",
+                "Cause.$": "States.Format('endpoint {} is {} on config {}', '"
+                + r["EndpointName"]
+                + "', $.endpoint.status, $.endpoint.config)",
             },
             "ResultPath": failure_path,
             "Next": on_error,

@@ -29,10 +29,13 @@ from typing import Any
 from rankops.errors import ReleaseError
 
 LOCAL_PREFIX = "local:"
-ACTIONS = ("deploy", "shadow", "canary", "promote", "rollback", "check")
+ACTIONS = ("baseline", "deploy", "shadow", "canary", "promote", "rollback", "check")
 # The environment's blue/green policy (JSON, DeploymentPolicy fields), set on the release Lambda by
 # infra from aws.endpoint; an event's "policy" wins over it.
 DEPLOYMENT_POLICY_VARIABLE = "DEPLOYMENT_POLICY"
+# The environment's post-traffic thresholds (JSON, PostTrafficEvent fields), set on the release
+# Lambda by infra from release.*; an event's "post_traffic" wins over them.
+CHECK_THRESHOLDS_VARIABLE = "CHECK_THRESHOLDS"
 
 
 def deployment_policy(event: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +47,15 @@ def deployment_policy(event: dict[str, Any]) -> dict[str, Any]:
         return dict(json.loads(raw)) if raw else {}
     except (TypeError, ValueError) as err:
         raise ReleaseError(f"{DEPLOYMENT_POLICY_VARIABLE} is not a JSON object: {raw!r}") from err
+
+
+def check_thresholds() -> dict[str, Any]:
+    """The post-traffic thresholds of this environment (``$CHECK_THRESHOLDS``; empty: the defaults)."""
+    raw = os.environ.get(CHECK_THRESHOLDS_VARIABLE, "")
+    try:
+        return dict(json.loads(raw)) if raw else {}
+    except (TypeError, ValueError) as err:
+        raise ReleaseError(f"{CHECK_THRESHOLDS_VARIABLE} is not a JSON object: {raw!r}") from err
 
 
 def release_step(event: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +90,14 @@ class LocalEndpoint:
             state = background.start(self.settings.home, self.settings.env, cfg.host, cfg.port)
         return str(state["url"])
 
+    def describe(self) -> dict[str, Any]:
+        """``DescribeEndpoint``'s answer for the local server: always settled (local steps switch
+        synchronously), its "config" named after the release state it serves."""
+        from rankops.release import local
+
+        config = local_config_name(local.current_state(self.settings))
+        return {"EndpointStatus": "InService", "EndpointConfigName": config}
+
     def run(self, action: str, event: dict[str, Any]) -> dict[str, Any]:
         from rankops.release import local
         from rankops.release import state as transitions
@@ -91,6 +111,8 @@ class LocalEndpoint:
             return {"mode": new.mode, "champion": new.champion, "url": url}
         if action == "check":
             return self._check(int(event.get("max_requests", 4000)))
+        if action == "baseline":  # the local rollback restores `previous` (the release state keeps it)
+            return {"champion": local.current_state(settings).champion}
         url = self._server()
         if action == "shadow":
             result = local.shadow(settings, version, url=url)
@@ -102,6 +124,7 @@ class LocalEndpoint:
             result = local.rollback(settings, url=url)
         state = result.state
         return {
+            "endpoint_config": local_config_name(state),
             "mode": state.mode,
             "champion": state.champion,
             "challenger": state.challenger,
@@ -128,6 +151,11 @@ class LocalEndpoint:
             else:
                 deadline = deadline or time.monotonic() + settle_s
                 time.sleep(0.5)
+
+
+def local_config_name(state: Any) -> str:
+    """The local stand-in for an endpoint config name: one per release state."""
+    return f"local-{state.mode}-{state.champion}-{state.challenger}-{state.canary_share:g}"
 
 
 def logged_requests(settings: Any, count: int) -> list[bytes]:
@@ -234,23 +262,20 @@ class SageMakerEndpoint:
         else:
             challenger_spec = challenger
         config_name = _name(self.name, mode, champion.model_name, challenger.model_name, share, event.get("execution"))
-        request = requests.endpoint_config_request(
-            config_name,
-            champion,
-            challenger_spec,
-            mode,
-            share,
-            data_capture_uri=live.get("DataCaptureConfig", {}).get("DestinationS3Uri"),
-            kms_key_id=live.get("KmsKeyId"),
-        )
+        capture: dict[str, Any] = {
+            "data_capture_uri": live.get("DataCaptureConfig", {}).get("DestinationS3Uri"),
+            "kms_key_id": live.get("KmsKeyId"),
+        }
+        live_names = [v["VariantName"] for v in live["ProductionVariants"]]
+        if blue_green:  # every live variant name kept: SageMaker's guardrails apply (see promotion_config_request)
+            request = requests.promotion_config_request(config_name, champion, live_names, **capture)
+        else:
+            request = requests.endpoint_config_request(config_name, champion, challenger_spec, mode, share, **capture)
         if not self.sm.list_endpoint_configs(NameContains=config_name)["EndpointConfigs"]:
             self.sm.create_endpoint_config(**request)
-        # SageMaker's deployment guardrails (canary/linear shifting, alarm rollback) need the new config
-        # to keep the live variant names: from a canary (two production variants) or a shadow, the
-        # promotion is a plain update (SageMaker's own all-at-once blue/green, no availability loss);
-        # the canary steps before it already moved the traffic gradually, with checks.
-        single = [v["VariantName"] for v in live["ProductionVariants"]] == [requests.CHAMPION_VARIANT]
-        guarded = blue_green and single and not live.get("ShadowProductionVariants")
+        # A shadow variant has no place in a guarded update (the pipeline promotes from a canary, so
+        # this is the manual shadow -> promote path): that promotion is SageMaker's plain update.
+        guarded = blue_green and not live.get("ShadowProductionVariants")
         if guarded:
             policy = requests.DeploymentPolicy(**deployment_policy(event))
             alarms = [a for a in str(event.get("alarms", "")).split(",") if a]
@@ -273,23 +298,40 @@ class SageMakerEndpoint:
                 self.sm.update_endpoint_weights_and_capacities(**requests.canary_weights_request(self.name, share))
                 return {"mode": "canary", "canary_share": share}
             return self._apply(event, "canary", share)
-        if action == "rollback":
+        if action == "baseline":  # what serves before this release: Rollback restores exactly this
             live = self._live_config()
-            current = next(v for v in live["ProductionVariants"] if v["VariantName"] == requests.CHAMPION_VARIANT)
-            spec = requests.VariantSpec(current["ModelName"], current["InstanceType"], current["InitialInstanceCount"])
-            name = _name(self.name, "rollback", spec.model_name, event.get("execution"))
-            if not self.sm.list_endpoint_configs(NameContains=name)["EndpointConfigs"]:
-                self.sm.create_endpoint_config(
-                    **requests.endpoint_config_request(
-                        name,
-                        spec,
-                        data_capture_uri=live.get("DataCaptureConfig", {}).get("DestinationS3Uri"),
-                        kms_key_id=live.get("KmsKeyId"),
-                    )
-                )
-            self.sm.update_endpoint(**requests.switch_config_request(self.name, name))
-            return {"endpoint_config": name, "mode": "off"}
+            champion = next(v for v in live["ProductionVariants"] if v["VariantName"] == requests.CHAMPION_VARIANT)
+            return {"endpoint_config": live["EndpointConfigName"], "champion_model": champion["ModelName"]}
+        if action == "rollback":
+            return self._rollback(event)
         return self.check(event)
+
+    def _rollback(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Back to the endpoint config recorded by ``baseline`` before the release changed anything.
+        Rebuilding it from the live ``champion`` variant would be wrong after ``Promote``: that variant
+        already serves the rejected model. Without a baseline (a manual rollback), the live champion
+        alone is kept (drops a shadow or canary challenger)."""
+        from rankops.release import sagemaker as requests
+
+        restore = (event.get("restore") or {}).get("endpoint_config")
+        if restore:
+            self.sm.update_endpoint(**requests.switch_config_request(self.name, restore))
+            return {"endpoint_config": restore, "mode": "off", "restored": True}
+        live = self._live_config()
+        current = next(v for v in live["ProductionVariants"] if v["VariantName"] == requests.CHAMPION_VARIANT)
+        spec = requests.VariantSpec(current["ModelName"], current["InstanceType"], current["InitialInstanceCount"])
+        name = _name(self.name, "rollback", spec.model_name, event.get("execution"))
+        if not self.sm.list_endpoint_configs(NameContains=name)["EndpointConfigs"]:
+            self.sm.create_endpoint_config(
+                **requests.endpoint_config_request(
+                    name,
+                    spec,
+                    data_capture_uri=live.get("DataCaptureConfig", {}).get("DestinationS3Uri"),
+                    kms_key_id=live.get("KmsKeyId"),
+                )
+            )
+        self.sm.update_endpoint(**requests.switch_config_request(self.name, name))
+        return {"endpoint_config": name, "mode": "off", "restored": False}
 
     def check(self, event: dict[str, Any]) -> dict[str, Any]:
         """Error rate and latency of the challenger variant over the soak window (CloudWatch)."""
@@ -297,12 +339,18 @@ class SageMakerEndpoint:
 
         from rankops.release import checks
 
+        window_s = int(event.get("window_s", 900))
         end = datetime.now(UTC)
-        start = end - timedelta(seconds=int(event.get("window_s", 900)))
+        start = end - timedelta(seconds=window_s)
+        if not event.get("variant_name"):
+            raise ReleaseError("a release check needs the variant_name to judge (the pipeline sends 'challenger')")
         post = checks.PostTrafficEvent.from_event(
             {
+                "window_minutes": max(1, window_s // 60),
+                **check_thresholds(),
                 "model_version": event.get("version"),  # the challenger's answers must not degrade
                 **event.get("post_traffic", {}),
+                "variant_name": event["variant_name"],
                 "endpoint_name": self.name,
             }
         )
