@@ -112,6 +112,43 @@ def aws_settings(endpoint_url: str, region: str, workdir: Path) -> Iterator[None
         os.environ.update(keep)
 
 
+SERVICES = (  # every service a rehearsal talks to
+    "s3",
+    "dynamodb",
+    "sns",
+    "kms",
+    "secretsmanager",
+    "iam",
+    "logs",
+    "ecr",
+    "cloudwatch",
+    "lambda",
+    "stepfunctions",
+    "events",
+    "sagemaker",
+    "sagemaker-runtime",
+)
+
+
+def check_local_endpoints() -> None:
+    """Refuse to go on unless every AWS endpoint this process would use is on 127.0.0.1: the
+    endpoint variables first (before any client exists), then each service's effective endpoint
+    as botocore resolves it (creating a client makes no request)."""
+    import boto3
+
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        raise RankopsError("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is set: a rehearsal would reach real AWS; refusing")
+    for key, value in os.environ.items():
+        if key.startswith("AWS_ENDPOINT_URL") and not value.startswith("http://127.0.0.1:"):
+            raise RankopsError(f"{key}={value} is not a local endpoint: a rehearsal never touches real AWS; refusing")
+    if "AWS_ENDPOINT_URL" not in os.environ:
+        raise RankopsError("AWS_ENDPOINT_URL is not set: a rehearsal never touches real AWS; refusing")
+    for service in SERVICES:
+        url = boto3.client(service).meta.endpoint_url
+        if not str(url).startswith("http://127.0.0.1:"):
+            raise RankopsError(f"the {service} endpoint resolves to {url}, not 127.0.0.1; refusing")
+
+
 def _clients(endpoint_url: str, region: str) -> resources.Clients:
     import boto3
 
@@ -205,4 +242,5 @@ def open_world(env: str, workdir: Path, cdk_out: Path | None = None) -> Iterator
     with ExitStack() as stack:
         url = stack.enter_context(moto_server())
         stack.enter_context(aws_settings(url, env_config(env).aws.region, workdir))
+        check_local_endpoints()
         yield build_world(env, templates, url, workdir, stack)

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pytest
 import redis
 
+from rankops.errors import RankopsError
 from rankops.lake import ZONES, Lake
-from rankops.rehearse.world import World, load_templates, open_world
+from rankops.rehearse.world import World, check_local_endpoints, load_templates, open_world
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,14 @@ def test_lake_reaches_the_world_through_pyarrow(world: World) -> None:
     lake = Lake({z: container[f"RANKOPS_LAKE__{z.upper()}"] for z in ZONES})
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1, 2]}), run_id="a")
     assert lake.read("raw", "events")["x"].to_pylist() == [1, 2]
+
+
+def test_a_non_local_endpoint_is_refused(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_local_endpoints()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.eu-west-1.amazonaws.com")
+    with pytest.raises(RankopsError, match=r"AWS_ENDPOINT_URL_DYNAMODB.*refusing"):
+        check_local_endpoints()
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    with pytest.raises(RankopsError, match="refusing"):
+        check_local_endpoints()
