@@ -29,6 +29,7 @@ from rankops.rehearse.intrinsics import Resolver
 from rankops.rehearse.servers import moto_server, redis_server
 
 ENVS = ("dev", "staging", "prod")
+REPO = Path(__file__).resolve().parents[2]
 SAGEMAKER_TYPES = ("AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint")
 
 
@@ -75,15 +76,30 @@ def load_templates(cdk_out: Path, prefix: str) -> dict[str, dict[str, Any]]:
 
 
 def synthesize(env: str, outdir: Path) -> Path:
-    """``cdk synth -c env=<env>`` in-process (as ``tests/infra/conftest.py`` does) into ``outdir``."""
-    from aws_cdk import App
+    """``cdk synth -c env=<env>`` into ``outdir``: the project's CDK app run as the CDK CLI runs it
+    (``python app.py`` with ``CDK_OUTDIR`` and ``CDK_CONTEXT_JSON``; rankops never imports infra)."""
+    import subprocess
+    import sys
 
-    from infra.app_builder import build, cdk_context
-
-    app = App(context=cdk_context(env), outdir=str(outdir), builtin_cloud_formation_validation=False)
-    build(app)
-    app.synth()
+    context = {**json.loads((REPO / "cdk.json").read_text())["context"], "env": env}
+    environ = {**os.environ, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
+    done = subprocess.run(  # noqa: S603 - the project's own CDK app
+        [sys.executable, str(REPO / "app.py")], cwd=REPO, env=environ, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RankopsError(f"cdk synth of {env} failed: {last}")
     return outdir
+
+
+def env_settings(env: str) -> tuple[str, str]:
+    """(stack name prefix, region) of a deployable environment, from rankops.toml as infra reads it."""
+    from rankops.config import load_settings
+
+    if env not in ENVS:
+        raise RankopsError(f"unknown environment {env!r}; choose one of {', '.join(ENVS)}")
+    settings = load_settings(env=env, environ={}, config_file=REPO / "rankops.toml")
+    return f"{settings.project}-{env}", settings.aws.region
 
 
 @contextmanager
@@ -189,10 +205,7 @@ def build_world(
     env: str, templates: Mapping[str, dict[str, Any]], endpoint_url: str, workdir: Path, stack: ExitStack
 ) -> World:
     """Create the world of ``templates`` on the moto server at ``endpoint_url``."""
-    from infra.config import env_config
-
-    config = env_config(env)
-    region = config.aws.region
+    prefix, region = env_settings(env)
     world_client = _clients(endpoint_url, region)
     secrets = world_client("secretsmanager")
     r = Resolver(
@@ -217,7 +230,7 @@ def build_world(
         resources.create_alarms,
     ):
         create(r, world_client)
-    world = World(env, config.prefix, region, endpoint_url, redis_url, mlflow_uri, r)
+    world = World(env, prefix, region, endpoint_url, redis_url, mlflow_uri, r)
     world.lambda_env = resources.create_functions(r, world_client, rewrite)
     world.state_machines = resources.create_state_machines(r, world_client, rewrite)
     resources.create_rules(r, world_client)
@@ -232,15 +245,11 @@ def build_world(
 def open_world(env: str, workdir: Path, cdk_out: Path | None = None) -> Iterator[World]:
     """Synthesize ``env`` (or read ``cdk_out``), start moto and Redis, build the world; all of it
     is torn down (and this process's AWS settings restored) on exit."""
-    from infra.config import env_config
-
-    if env not in ENVS:
-        raise RankopsError(f"unknown environment {env!r}; choose one of {', '.join(ENVS)}")
+    prefix, region = env_settings(env)
     workdir.mkdir(parents=True, exist_ok=True)
-    prefix = env_config(env).prefix
     templates = load_templates(cdk_out or synthesize(env, workdir / "cdk.out"), prefix)
     with ExitStack() as stack:
         url = stack.enter_context(moto_server())
-        stack.enter_context(aws_settings(url, env_config(env).aws.region, workdir))
+        stack.enter_context(aws_settings(url, region, workdir))
         check_local_endpoints()
         yield build_world(env, templates, url, workdir, stack)

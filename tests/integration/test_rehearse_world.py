@@ -13,7 +13,7 @@ import redis
 
 from rankops.errors import RankopsError
 from rankops.lake import ZONES, Lake
-from rankops.rehearse.world import World, check_local_endpoints, load_templates, open_world
+from rankops.rehearse.world import World, check_local_endpoints, load_templates, open_world, synthesize
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,8 @@ def test_a_non_local_endpoint_is_refused(world: World, monkeypatch: pytest.Monke
     monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
     with pytest.raises(RankopsError, match="refusing"):
         check_local_endpoints()
+
+
+def test_synthesis_runs_the_cdk_app_with_the_context(tmp_path: Path) -> None:
+    with pytest.raises(RankopsError, match=r"cdk synth of qa failed: rankops: error: cdk context env='qa'"):
+        synthesize("qa", tmp_path)
