@@ -48,6 +48,7 @@ DEV = [
     "pytest>=8,<10",
     "pytest-timeout>=2.3,<3",
     "hypothesis>=6.100,<7",
+    "networkx>=3,<4",
     "httpx>=0.27,<1",
     "ruff>=0.6,<1",
     "mypy>=1.11,<3",
@@ -82,7 +83,7 @@ setup(
         "console_scripts": [
             "rankops=rankops.cli:main",
             # The SageMaker container contract: endpoints run `serve`, training jobs run `train`.
-            "serve=rankops.serving.entrypoint:main",
+            "serve=sagemaker_jobs.serve.entry:main",
             "train=sagemaker_jobs.training.entry:main",
         ]
     },

@@ -173,12 +173,11 @@ def run(
 
     import redis
 
-    from rankops.config_sections import RedisConfig
     from rankops.features import offline, registry
     from rankops.features.lookup import FeatureLookup
     from rankops.features.materialize import materialize
     from rankops.features.online.embedded import EmbeddedStore
-    from rankops.features.online.redis import RedisStore, make_redis
+    from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 
     out: dict[str, Any] = {
         "benchmark": "features_online",

@@ -115,13 +115,13 @@ def train_and_register(settings: Any, trees: int, rows: int) -> tuple[Any, str]:
 
 # -- servers ------------------------------------------------------------------------------------
 def free_port() -> int:
-    from rankops.serving.background import free_port as pick
+    from rankops.background import free_port as pick
 
     return pick(0)
 
 
 def start(command: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    from rankops.serving.background import wait_until_ready
+    from rankops.background import wait_until_ready
 
     env = dict(env or os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # mlflow execs `uvicorn`
@@ -153,7 +153,7 @@ def cpu_seconds(pid: int) -> float:
 
 def serve_redis(home: Path, port: int, url: str, prefix: str) -> None:
     """Subprocess mode: the rankops server reading item features from Redis."""
-    from rankops.serving.entrypoint import run
+    from rankops.serving.server import run
 
     settings = settings_for(home)
     store = redis_store(url, prefix, settings.online_store.redis.socket_timeout_ms)
@@ -341,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
 
         report["floor"] = floor(booster, shared, keys, args.requests)
 
-        from rankops.serving.entrypoint import build_server
         from rankops.serving.schema import parse_request
+        from rankops.serving.server import build_server
 
         in_process = {}
         for label, stores in (("redis", {"item": redis_store(SHARED_REDIS, prefix, 50)}), ("embedded", None)):

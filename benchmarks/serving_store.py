@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from rankops.config_sections import RedisConfig
 from rankops.features import registry
 from rankops.features.online.base import OnlineStore
 from rankops.features.online.packing import pack_rows
-from rankops.features.online.redis import RedisStore, make_redis
+from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 
 
 def redis_client(url: str, timeout_s: float = 0.05) -> redis.Redis:

@@ -90,9 +90,7 @@ def plain_lightgbm(
 
 
 def run(rows: int, per_query: int, rounds: int | None, seed: int, repeat: int = 1) -> dict[str, Any]:
-    import mlflow
-
-    from rankops import registry
+    from rankops import ranker_model, registry
     from rankops.config import load_settings
     from rankops.features import registry as features
     from rankops.sagemaker_contract import layout_training, training_paths
@@ -131,7 +129,7 @@ def run(rows: int, per_query: int, rounds: int | None, seed: int, repeat: int = 
                 ours_cpu.append(time.process_time() - cpu)
         valid = pd.read_parquet(folders["validation"] / "data.parquet")
         x = valid[features.model_features()].to_numpy(np.float64)
-        ours = mlflow.lightgbm.load_model(outcome.model_dir)
+        ours = ranker_model.load_model(outcome.model_dir)
         same = bool(np.array_equal(np.asarray(ours.predict(x)), np.asarray(plain.predict(x))))
     fallback_s = outcome.seconds.get("train_fallback", 0.0)
     return {

@@ -18,7 +18,7 @@ from aws_cdk import aws_logs as logs
 
 from rankops import __version__
 from rankops.config import Settings, load_settings
-from rankops.config_sections import AwsConfig
+from rankops.config_aws import AwsConfig
 from rankops.errors import ConfigError
 from rankops.release.sagemaker import CHAMPION_VARIANT
 

@@ -20,10 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rankops.config_aws import AwsConfig
 from rankops.config_sections import (
-    AwsConfig,
     EvaluationConfig,
-    FeaturesConfig,
     GateConfig,
     LabelConfig,
     LakeConfig,
@@ -37,6 +36,7 @@ from rankops.config_sections import (
     TrainingConfig,
 )
 from rankops.errors import ConfigError
+from rankops.features.settings import FeaturesConfig
 
 EnvName = Literal["local", "dev", "staging", "prod"]
 ENVIRONMENTS: tuple[str, ...] = ("local", "dev", "staging", "prod")

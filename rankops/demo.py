@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rankops import registry
-from rankops.cli.common import Progress
-from rankops.cli.demo import RESET_FOLDERS
+from rankops import background, registry
 from rankops.config import Settings
+from rankops.demo_reset import RESET_FOLDERS
 from rankops.errors import ConfigError, RankopsError
 from rankops.features import offline
 from rankops.features.materialize import materialize
 from rankops.lake import ZONES, Lake
 from rankops.pipeline.local import run_local
 from rankops.pipeline.runner import ExecutionRecord, StateRecord
-from rankops.serving import background
+from rankops.progress import Progress
 from rankops.spark_session import get_spark
 from rankops.synthetic import MarketplaceSpec, ensure_raw_empty, generate, parse_start, write_marketplace
 

@@ -10,12 +10,14 @@ MLflow 3 has no "archived" stage either: a version older than
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rankops import ranker_model
 from rankops.errors import ModelError
 
 if TYPE_CHECKING:
@@ -47,15 +49,6 @@ def model_names(settings: Settings) -> list[str]:
     return [settings.mlflow.model_name, fallback_model_name(settings), rule_model_name(settings)]
 
 
-def model_pip_requirements() -> list[str]:
-    """Explicit requirements: MLflow's environment inference costs seconds per model."""
-    return [
-        f"lightgbm=={dist_version('lightgbm')}",
-        f"numpy=={dist_version('numpy')}",
-        f"pandas=={dist_version('pandas')}",
-    ]
-
-
 def connect(settings: Settings) -> tuple[MlflowClient, str]:
     """Point MLflow at this environment and return a client and the experiment id."""
     import mlflow
@@ -83,6 +76,48 @@ class RegisteredModel:
     model_uri: str
 
 
+def metric_key(name: str) -> str:
+    """A name MLflow accepts for metrics and tags: ``ndcg@10`` -> ``ndcg_at_10``, and any other
+    character outside letters, digits, ``_ - . /`` (e.g. in a category name) -> ``_``."""
+    return re.sub(r"[^A-Za-z0-9_\-./]", "_", name.replace("@", "_at_"))
+
+
+def log_params_and_metrics(
+    run_id: str,
+    params: dict[str, Any],
+    history: dict[str, list[float]],
+    metrics: dict[str, float],
+    prefix: str = "",
+) -> None:
+    """Parameters (stringified) plus the per-iteration ``history`` and final ``metrics``, in
+    ``log_batch`` calls (hundreds of single ``log_metric`` calls would cost seconds on sqlite
+    and minutes on a remote server)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    batch = [
+        Metric(metric_key(prefix + k), float(v), now, step) for k, vs in history.items() for step, v in enumerate(vs)
+    ]
+    batch += [Metric(metric_key(prefix + k), float(v), now, 0) for k, v in metrics.items()]
+    client = MlflowClient()
+    param_list = [Param(prefix + k, str(v)[:6000]) for k, v in params.items()]
+    for start in range(0, len(batch), 1000):  # log_batch takes at most 1000 metrics per call
+        client.log_batch(run_id, metrics=batch[start : start + 1000])
+    for start in range(0, len(param_list), 100):  # and at most 100 params
+        client.log_batch(run_id, params=param_list[start : start + 100])
+
+
+def register(model_uri: str, name: str, run_id: str, tags: dict[str, str] | None = None) -> RegisteredModel:
+    """A new version of ``name`` from a logged model, its tags set at creation (so an
+    idempotency tag can never be missing from a version that exists)."""
+    import mlflow
+
+    created = mlflow.register_model(model_uri, name, tags=tags or {})
+    version = str(created.version)
+    return RegisteredModel(name, version, run_id, f"models:/{name}/{version}")
+
+
 def log_ranker(
     settings: Settings,
     booster: lgb.Booster,
@@ -99,14 +134,11 @@ def log_ranker(
     model with signature and input example) and register it as a new version."""
     import mlflow
 
-    from rankops.training import tracking
-
     _, experiment_id = connect(settings)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-        tracking.log_params_and_metrics(run.info.run_id, params, history, metrics)
-        return tracking.log_booster(
-            booster, input_example, "model", registered_name or settings.mlflow.model_name, run.info.run_id
-        )
+        log_params_and_metrics(run.info.run_id, params, history, metrics)
+        uri = ranker_model.log_model(booster, input_example, "model")
+        return register(uri, registered_name or settings.mlflow.model_name, run.info.run_id)
 
 
 def _model_name(settings: Settings, name: str | None) -> str:
@@ -172,13 +204,17 @@ def set_version_tags(settings: Settings, version: str, tags: dict[str, str], nam
 
 def load_booster(settings: Settings, alias: str = CHAMPION, name: str | None = None) -> tuple[lgb.Booster, str]:
     """The LightGBM booster holding ``alias`` and its version."""
-    import mlflow
-
     name = _model_name(settings, name)
     version = alias_version(settings, alias, name)
     if version is None:
         raise ModelError(f"no version of model {name!r} holds alias {alias!r}; train one with `rankops train`")
-    return mlflow.lightgbm.load_model(f"models:/{name}/{version}"), version
+    return ranker_model.load_model(f"models:/{name}/{version}"), version
+
+
+def load_version_booster(settings: Settings, version: str, name: str | None = None) -> lgb.Booster:
+    """One registered version's booster (see :func:`rankops.ranker_model.load_model`)."""
+    connect(settings)
+    return ranker_model.load_model(f"models:/{_model_name(settings, name)}/{version}")
 
 
 def download_model(settings: Settings, version: str, dst: Path, name: str | None = None) -> Path:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from typing import Any, NoReturn
 
 from rankops.config import Settings, load_settings
+from rankops.progress import Progress
+
+__all__ = ["Parser", "Progress", "add_common", "command", "command_group", "port_number", "settings_from"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -75,29 +76,3 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(
         env=getattr(args, "env", None), home=getattr(args, "home", None), config_file=getattr(args, "config", None)
     )
-
-
-class Progress:
-    """Stage-by-stage progress lines with elapsed time, for long-running commands."""
-
-    def __init__(self, total: int | None = None, stream: Any = None) -> None:
-        self.total = total
-        self.step = 0
-        self.stream = stream or sys.stdout
-        self.started = time.perf_counter()
-        self._stage_started = self.started
-
-    def stage(self, title: str) -> None:
-        self.step += 1
-        self._stage_started = time.perf_counter()
-        counter = f"[{self.step}/{self.total}] " if self.total else ""
-        print(f"{counter}{title}", file=self.stream, flush=True)
-
-    def info(self, message: str) -> None:
-        print(f"      {message}", file=self.stream, flush=True)
-
-    def done(self) -> None:
-        print(f"      done in {time.perf_counter() - self._stage_started:.1f}s", file=self.stream, flush=True)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started

@@ -6,10 +6,7 @@ import argparse
 from typing import Any
 
 from rankops.cli.common import Progress, command, settings_from
-
-# What a fresh demo removes under --home; rankops.demo imports Spark, MLflow and the pipeline,
-# too much for `--help`, so the list is kept here and rankops.demo uses it.
-RESET_FOLDERS = ("lake", "online", "mlflow", "release", "sagemaker", "pipeline")
+from rankops.demo_reset import RESET_FOLDERS
 
 
 def register(sub: Any) -> None:

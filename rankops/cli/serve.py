@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rankops.serving import background
+    from rankops import background
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         state = background.start(settings.home, settings.env, host, port)
         print(f"inference server running at {state['url']} (pid {state['pid']}, log {state['log']})")
         return 0
-    from rankops.serving.entrypoint import run as serve
+    from rankops.serving.server import run as serve
 
     serve(settings, host, port, Path(args.model_dir) if args.model_dir else None, args.workers)
     return 0

@@ -27,7 +27,8 @@ import numpy as np
 
 from rankops.errors import StoreError
 from rankops.features import registry
-from rankops.features.online.base import ActiveVersion, OnlineStore, open_stores
+from rankops.features.online.base import ActiveVersion, OnlineStore
+from rankops.features.online.factory import open_stores
 from rankops.features.online.packing import unpack_rows
 
 if TYPE_CHECKING:
@@ -86,10 +87,10 @@ class FeatureLookup:
         if deadline is None:
             return
         remaining = deadline - time.perf_counter()
-        need = float(getattr(store, "worst_call_s", 0.0))
+        need = store.worst_call_s
         if remaining <= 0 or remaining < need:
             raise BudgetExhausted(
-                f"{getattr(store, 'name', store.kind)} read of {', '.join(entities)} skipped: "
+                f"{store.name} read of {', '.join(entities)} skipped: "
                 f"{max(remaining, 0.0) * 1000:.0f} ms of the latency budget left, a read may take {need * 1000:.0f} ms"
             )
 

@@ -21,7 +21,8 @@ import pyarrow as pa
 from rankops.errors import ValidationFailed
 from rankops.features import registry
 from rankops.features.offline import feature_set_version, latest_values
-from rankops.features.online.base import OnlineStore, open_stores
+from rankops.features.online.base import OnlineStore
+from rankops.features.online.factory import open_stores
 from rankops.features.online.packing import pack_rows
 from rankops.lake import Lake, new_run_id
 

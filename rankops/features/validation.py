@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
-    from rankops.config_sections import FeaturesConfig
+    from rankops.features.settings import FeaturesConfig
 
 
 @dataclass

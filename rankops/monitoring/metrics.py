@@ -9,7 +9,7 @@ one, so two servers (or two tests) in one process never share counters. With
 ``PROMETHEUS_MULTIPROC_DIR`` set (several uvicorn workers), prometheus-client
 writes every value to per-process files and :meth:`ServingMetrics.exposition`
 aggregates all workers' files; the variable must be set before the worker
-process imports prometheus-client, which :mod:`rankops.serving.entrypoint` does.
+process imports prometheus-client, which :mod:`rankops.serving.server` does.
 
 Counters only ever grow while a server runs, so a release check that must judge one
 step on its own traffic subtracts a snapshot taken when the step began. A server

@@ -82,7 +82,7 @@ class LocalEndpoint:
         self.settings = load_settings(home=home)
 
     def _server(self) -> str:
-        from rankops.serving import background
+        from rankops import background
 
         state = background.status(self.settings.home)
         if state is None:

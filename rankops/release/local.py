@@ -125,7 +125,7 @@ def apply(settings: Settings, new: ReleaseState, removed: str | None = None, url
 def server_url(settings: Settings, url: str | None = None) -> str | None:
     if url:
         return url.rstrip("/")
-    from rankops.serving import background
+    from rankops import background
 
     running = background.status(settings.home)
     return str(running["url"]) if running else None

@@ -1,7 +1,7 @@
 """The ranking core: request in, ranked response out. No HTTP, no set-up.
 
 Everything expensive (models, store connections, config) is built once by
-:mod:`rankops.serving.entrypoint`; :meth:`Ranker.rank` is the per-request hot path.
+:mod:`rankops.serving.server`; :meth:`Ranker.rank` is the per-request hot path.
 
 The fallback chain, each level tried only if the one above cannot answer:
 

@@ -72,7 +72,7 @@ class GuardedStore:
         self.name = name or store.kind
         self.breaker = breaker
         self.slow_s = slow_s
-        self.worst_call_s = float(getattr(store, "worst_call_s", 0.0))  # for the request deadline (lookup)
+        self.worst_call_s = store.worst_call_s  # for the request deadline (lookup)
         self._seconds = metrics.feature_fetch_seconds.labels(self.name)
         self._errors = {r: metrics.store_errors.labels(self.name, r) for r in ("error", "slow", "circuit_open")}
 

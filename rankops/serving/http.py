@@ -1,6 +1,7 @@
-"""Thin Starlette adapter: SageMaker's ``GET /ping`` and ``POST /invocations``, plus
-``GET /metrics`` (Prometheus) and ``GET /release`` (what this process serves, and which
-life of the metric counters ``/metrics`` reports: release checks subtract per step).
+"""Thin Starlette adapter over :mod:`rankops.serving.invocations`: SageMaker's ``GET /ping``
+and ``POST /invocations``, plus ``GET /metrics`` (Prometheus) and ``GET /release`` (what this
+process serves, and which life of the metric counters ``/metrics`` reports: release checks
+subtract per step).
 
 Ranking is CPU-bound (a few milliseconds of LightGBM), so it runs directly on
 the event loop: one worker process per core, no thread hand-off per request.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -20,15 +22,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from rankops.errors import RequestError
-from rankops.serving.core import Ranker
-from rankops.serving.schema import encode, parse_request
+from rankops.serving.invocations import JSON, Limits, invocations, rejected, release
 
-JSON = "application/json"
-TARGET_HEADER = "x-rankops-variant"  # force champion | challenger | previous (pre-traffic checks)
-
-
-def _error(status: int, message: str) -> Response:
-    return Response(encode({"error": message}), status_code=status, media_type=JSON)
+if TYPE_CHECKING:
+    from rankops.serving.core import Ranker
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -51,38 +48,38 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def create_app(
     ranker: Ranker,
-    max_candidates: int,
-    max_body_bytes: int,
+    limits: Limits,
     on_startup: Sequence[Callable[[], None]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Starlette:
-    rejected = ranker.metrics.request_seconds.labels("none", "rejected")
+    """The ASGI app over :func:`rankops.serving.invocations.invocations`; reading the body (with
+    its size limit) is the only work done here."""
 
     async def ping(_: Request) -> Response:
         return Response(b"", status_code=200)
 
-    async def invocations(request: Request) -> Response:
+    async def invocations_route(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            body = await _read_body(request, max_body_bytes)
-            headers = request.headers
-            parsed = parse_request(
-                body, headers.get("content-type"), max_candidates, max_body_bytes, headers.get(TARGET_HEADER)
-            )
-            return Response(encode(ranker.rank(parsed, started)), media_type=JSON)
+            body = await _read_body(request, limits.max_body_bytes)
         except RequestError as err:
-            rejected.observe(time.perf_counter() - started)
-            return _error(err.status, str(err))
+            status, answer = rejected(ranker, err, started)
         except ClientDisconnect:
-            rejected.observe(time.perf_counter() - started)
-            return _error(400, "the client disconnected before sending the whole body")
+            status, answer = rejected(
+                ranker, RequestError("the client disconnected before sending the whole body"), started
+            )
+        else:
+            status, answer = invocations(
+                ranker, limits, body, request.headers.get("content-type"), request.headers, started
+            )
+        return Response(answer, status_code=status, media_type=JSON)
 
     async def metrics(_: Request) -> Response:
         body, content_type = ranker.metrics.exposition()
         return Response(body, media_type=content_type)
 
-    async def release(_: Request) -> Response:
-        return Response(encode({**ranker.describe(), "metrics_instance": ranker.metrics.instance}), media_type=JSON)
+    async def release_route(_: Request) -> Response:
+        return Response(release(ranker), media_type=JSON)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -97,9 +94,9 @@ def create_app(
     return Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
-            Route("/invocations", invocations, methods=["POST"]),
+            Route("/invocations", invocations_route, methods=["POST"]),
             Route("/metrics", metrics, methods=["GET"]),
-            Route("/release", release, methods=["GET"]),
+            Route("/release", release_route, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rankops import registry
+from rankops import ranker_model, registry
 from rankops.errors import ModelError
 from rankops.features import registry as features
 
@@ -56,14 +56,10 @@ def load_from_registry(settings: Settings, alias: str = registry.CHAMPION) -> Lo
 
 def load_version(settings: Settings, version: str, variant: str, name: str | None = None) -> LoadedModel:
     """One registered version of ``name`` (default: the ranker), whatever aliases it holds."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    registry.connect(settings)
     name = name or settings.mlflow.model_name
     try:
-        booster = mlflow.lightgbm.load_model(f"models:/{name}/{version}")
-    except (MlflowException, OSError) as err:
+        booster = registry.load_version_booster(settings, version, name)
+    except ModelError as err:
         raise ModelError(f"cannot load version {version} of model {name!r}: {err}") from err
     return _checked(booster, version, variant, settings.serving.predict_threads)
 
@@ -77,11 +73,7 @@ def load_fallback(settings: Settings) -> LoadedModel | None:
 
 def load_from_dir(path: Path, variant: str = registry.CHAMPION, threads: int = 1) -> LoadedModel:
     """An MLflow model directory, as SageMaker extracts it to ``/opt/ml/model``."""
-    import mlflow
-
-    if not (path / "MLmodel").is_file():
-        raise ModelError(f"{path} is not an MLflow model directory (no MLmodel file)")
-    booster = mlflow.lightgbm.load_model(str(path))
+    booster = ranker_model.load_model(path)
     version = (path / "VERSION").read_text().strip() if (path / "VERSION").is_file() else path.name
     return _checked(booster, version, variant, threads)
 

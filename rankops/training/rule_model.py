@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rankops import registry
+from rankops import ranker_model, registry
 from rankops.training import baseline
 from rankops.training.baseline import RULE_INPUTS, rule_scores
 
@@ -60,7 +60,7 @@ def ensure_registered(settings: Settings, input_example: pd.DataFrame, tags: dic
             python_model=_python_model(),
             signature=infer_signature(example, rule_scores({c: example[c].to_numpy() for c in RULE_INPUTS})),
             input_example=example,
-            pip_requirements=registry.model_pip_requirements(),
+            pip_requirements=ranker_model.pip_requirements(),
         )
     created = mlflow.register_model(info.model_uri, name, tags={**tags, RULE_CODE_TAG: code})
     return str(created.version)

@@ -8,10 +8,9 @@ import urllib.request
 
 import pytest
 
-from rankops import registry
+from rankops import background, registry
 from rankops.cli.common import Progress
 from rankops.demo import run_demo, summary_text
-from rankops.serving import background
 from tests.conftest import make_settings
 
 

@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 
-from rankops import registry
+from rankops import background, registry
 from rankops.features import offline
 from rankops.features.materialize import materialize
 from rankops.lake import Lake
 from rankops.pipeline.engine import LocalTaskFailed
 from rankops.pipeline.local import definition_template, executable_definition, run_local
 from rankops.pipeline.runner import sha
-from rankops.serving import background
 from rankops.synthetic import MarketplaceSpec, generate, write_marketplace
 from tests.conftest import make_settings
 

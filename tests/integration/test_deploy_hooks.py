@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from lambdas.post_traffic.handler import handler as post_traffic
 from lambdas.pre_traffic.handler import handler as pre_traffic
-from rankops.serving.entrypoint import build_server
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
 REGION = "eu-west-1"

@@ -13,14 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from rankops.config_sections import DynamoDBConfig, RedisConfig
 from rankops.errors import StoreError, ValidationFailed
 from rankops.features import offline, registry
 from rankops.features.lookup import FeatureLookup
 from rankops.features.materialize import materialize
-from rankops.features.online import open_stores
-from rankops.features.online.dynamodb import DynamoDBStore, make_dynamodb
-from rankops.features.online.redis import RedisStore, make_redis
+from rankops.features.online.dynamodb import DynamoDBConfig, DynamoDBStore, make_dynamodb
+from rankops.features.online.factory import open_stores
+from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 from rankops.lake import Lake
 from tests.conftest import make_settings
 

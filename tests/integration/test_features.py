@@ -13,7 +13,7 @@ from rankops.features import offline, registry
 from rankops.features import spark as fspark
 from rankops.features.lookup import FeatureLookup
 from rankops.features.materialize import materialize
-from rankops.features.online import open_stores
+from rankops.features.online.factory import open_stores
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 FAR = datetime(2027, 6, 1, tzinfo=UTC)

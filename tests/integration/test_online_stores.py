@@ -14,12 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rankops.config_sections import DynamoDBConfig, RedisConfig
 from rankops.errors import StoreError
-from rankops.features.online.dynamodb import DynamoDBStore, make_dynamodb
+from rankops.features.online.dynamodb import DynamoDBConfig, DynamoDBStore, make_dynamodb
 from rankops.features.online.embedded import EmbeddedStore
 from rankops.features.online.packing import pack_rows, unpack_rows
-from rankops.features.online.redis import RedisStore, make_redis
+from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 from tests.deployed import create_dynamodb_table
 
 COLUMNS = ["x", "y"]

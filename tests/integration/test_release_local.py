@@ -9,12 +9,11 @@ import time
 
 import pytest
 
-from rankops import registry
+from rankops import background, registry
 from rankops.errors import ReleaseError
 from rankops.release import local
 from rankops.release.state import read_state, state_path
-from rankops.serving import background
-from rankops.serving.entrypoint import build_server
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 from tests.conftest import make_settings
 

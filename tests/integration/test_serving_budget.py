@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from rankops.features.online.embedded import EmbeddedStore
-from rankops.serving.entrypoint import build_server
 from rankops.serving.schema import RankRequest
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 from tests.conftest import make_settings
 
@@ -101,7 +101,7 @@ class Wrapped:
 
     def __init__(self, store: EmbeddedStore, delay_s: float = 0.0, worst_call_s: float = 0.0) -> None:
         self.store = store
-        self.kind = store.kind
+        self.kind = self.name = store.kind
         self.delay_s = delay_s
         self.worst_call_s = worst_call_s
         self.calls = 0

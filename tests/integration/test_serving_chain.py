@@ -9,9 +9,9 @@ import pytest
 from rankops.errors import RequestError
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
-from rankops.serving.entrypoint import build_server, guarded_lookup
 from rankops.serving.routing import Routing
 from rankops.serving.schema import RankRequest
+from rankops.serving.server import build_server, guarded_lookup
 from rankops.serving.shadow import ShadowScorer
 from tests import serving_helpers as h
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from rankops import registry
-from rankops.serving import background
-from rankops.serving.entrypoint import build_server
+from rankops import background, registry
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
 

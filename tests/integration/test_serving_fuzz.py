@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rankops.serving.entrypoint import build_server
 from rankops.serving.schema import INLINE_FEATURES
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
 CONTENT_TYPES = st.sampled_from(

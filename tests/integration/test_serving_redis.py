@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from benchmarks.serving_store import PrivateRedis, redis_store, seed_items
-from rankops.serving.entrypoint import build_server
+from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
 # Latency targets live in benchmarks/serving.py; here only "no hang, no retry storm" is asserted,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rankops import lineage, registry
+from rankops import lineage, ranker_model, registry
 from rankops.config import Settings
 from rankops.errors import DataError
 from rankops.features import registry as features
@@ -233,7 +233,7 @@ def test_the_registry_lifecycle(first: Run, spark, tmp_path: Path, market: Marke
     # Reproducible: a fresh registry trains exactly the first run's model and measures the same numbers.
     one = train({"num_boost_round": 200}, "t1")
     holdout = dataset.holdout
-    ours, theirs = (mlflow.lightgbm.load_model(str(d)) for d in (Path(one.model_dir), first.model_dir))
+    ours, theirs = (ranker_model.load_model(d) for d in (Path(one.model_dir), first.model_dir))
     x = holdout[ours.feature_name()].to_numpy(np.float64)
     assert np.array_equal(ours.predict(x), theirs.predict(x))
     evaluated = evaluate(Path(one.model_dir), "e1")
@@ -251,6 +251,7 @@ def test_the_registry_lifecycle(first: Run, spark, tmp_path: Path, market: Marke
     dirty = train({"num_boost_round": 200, "code_version": "c1-dirty"}, "t1-dirty")
     assert (dirty.version, dirty.reused) == ("1", True)
     assert [v.version for v in registry.list_versions(settings, [settings.mlflow.model_name])] == ["1"]
+    # (read by MLflow's own flavor too: the directories stay standard MLflow models)
     assert mlflow.lightgbm.load_model(again.model_dir).model_to_string() == ours.model_to_string()
     # ... but other training code is another training, even on the same data and configuration
     key = training.idempotency_key(

@@ -8,7 +8,7 @@ import pytest
 
 @pytest.mark.parametrize(
     ("program", "target"),
-    [("serve", "rankops.serving.entrypoint:main"), ("train", "sagemaker_jobs.training.entry:main")],
+    [("serve", "sagemaker_jobs.serve.entry:main"), ("train", "sagemaker_jobs.training.entry:main")],
 )
 def test_program_is_installed_and_importable(program: str, target: str) -> None:
     scripts = {ep.name: ep for ep in entry_points(group="console_scripts")}

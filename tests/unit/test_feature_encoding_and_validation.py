@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from rankops.config_sections import FeaturesConfig
 from rankops.errors import DataError
 from rankops.features import registry, validation
 from rankops.features.offline import TimeWindow
 from rankops.features.online.packing import pack_rows, unpack_rows
+from rankops.features.settings import FeaturesConfig
 
 
 def test_values_round_trip_with_join_keys_and_stale_versions_read_as_missing() -> None:

@@ -6,9 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rankops.config_sections import RedisConfig
 from rankops.errors import StoreError
-from rankops.features.online.redis import auth_token, make_redis
+from rankops.features.online.redis import RedisConfig, auth_token, make_redis
 
 
 @mock_aws

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics
-from rankops.serving import entrypoint
+from rankops.serving import server
+from sagemaker_jobs.serve import entry
 from tests.conftest import make_settings
 
 
@@ -26,11 +27,11 @@ def test_only_prometheus_files_are_cleared_from_the_multiprocess_directory(
     monkeypatch.setenv(MULTIPROC_ENV, str(folder))
     monkeypatch.setenv(INSTANCE_ENV, "")  # restored (unset) after the test, whatever the code sets
 
-    entrypoint._prepare_multiprocess(make_settings(tmp_path / "home"), 8080)
+    server._prepare_multiprocess(make_settings(tmp_path / "home"), 8080)
     assert all(p.exists() for p in keep), "a directory rankops did not create keeps everything else"
     assert not any(p.exists() for p in stale)
     instance = ServingMetrics().instance
-    assert instance["id"] == entrypoint.os.environ[INSTANCE_ENV], "every worker reports one counters instance"
+    assert instance["id"] == server.os.environ[INSTANCE_ENV], "every worker reports one counters instance"
     assert ServingMetrics().instance == instance
 
 
@@ -39,23 +40,23 @@ def test_the_default_directory_is_created_under_the_home(tmp_path: Path, monkeyp
         monkeypatch.setenv(name, "")  # restored after the test, whatever the code sets
         monkeypatch.delenv(name)
     settings = make_settings(tmp_path / "home")
-    entrypoint._prepare_multiprocess(settings, 9000)
-    assert Path(entrypoint.os.environ[MULTIPROC_ENV]) == settings.home / "run" / "prometheus-9000"
+    server._prepare_multiprocess(settings, 9000)
+    assert Path(server.os.environ[MULTIPROC_ENV]) == settings.home / "run" / "prometheus-9000"
     assert (settings.home / "run" / "prometheus-9000").is_dir()
 
 
 def test_the_container_refuses_to_start_without_its_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SM_MODEL_DIR", "")  # restored after the test, whatever the code sets
     monkeypatch.delenv("SM_MODEL_DIR")
-    monkeypatch.setattr(entrypoint, "SAGEMAKER_MODEL_DIR", tmp_path / "opt-ml-model")
+    monkeypatch.setattr(server, "SAGEMAKER_MODEL_DIR", tmp_path / "opt-ml-model")
     started: list[object] = []
-    monkeypatch.setattr(entrypoint, "run", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(entry, "run", lambda *a, **k: started.append(a))
     with pytest.raises(SystemExit, match=r"no model to serve: .*opt-ml-model/MLmodel does not exist"):
-        entrypoint.main(["serve"])
+        entry.main(["serve"])
     assert not started, "no registry fallback under the container entrypoint"
 
     (tmp_path / "opt-ml-model").mkdir()
     (tmp_path / "opt-ml-model" / "MLmodel").write_text("flavors: {}\n")
     monkeypatch.setenv("RANKOPS_HOME", str(tmp_path / "home"))
-    entrypoint.main(["serve"])
+    entry.main(["serve"])
     assert started and started[0][3] == tmp_path / "opt-ml-model"  # type: ignore[index]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rankops.features.online.base import open_kind
-from rankops.serving.entrypoint import store_timeout_cap_s
+from rankops.features.online.factory import open_kind
+from rankops.serving.server import store_timeout_cap_s
 from tests.conftest import make_settings
 
 

@@ -1,5 +1,2 @@
-"""Online feature stores: one small interface, one module per backend."""
-
-from rankops.features.online.base import ActiveVersion, OnlineStore, open_kind, open_store, open_stores
-
-__all__ = ["ActiveVersion", "OnlineStore", "open_kind", "open_store", "open_stores"]
+"""Online feature stores: one small interface (``base``), one module per backend with its
+settings beside it, and a factory choosing them by type name (``factory``)."""

@@ -1,4 +1,5 @@
-"""The online store interface and the factory that picks a backend from config.
+"""The online store interface every backend implements (the factory choosing one by type
+name is :mod:`rankops.features.online.factory`).
 
 Writes go to a *version* (one materialization run); ``activate`` switches readers
 to it in one atomic step (one row / key / item holds the pointer), so a
@@ -14,12 +15,29 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import Protocol
 
-from rankops.errors import ConfigError
+from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    from rankops.config import Settings
+
+class StoreSettings(BaseModel):
+    """A backend's settings (``[online_store.<type>]``): frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class OpenOptions:
+    """How a store is opened, beyond its own settings. Writers (materialization) get longer
+    socket timeouts than the serving path; ``serving_timeout_s`` (the inference server's read
+    path) caps every connect and read timeout and makes each call one attempt, so a slow store
+    costs at most ``2 * serving_timeout_s`` per call (the store's ``worst_call_s``)."""
+
+    home: Path
+    recheck_seconds: float = 1.0
+    for_writes: bool = False
+    serving_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,7 +62,9 @@ class ActiveVersion:
 class OnlineStore(Protocol):
     """What the inference server and the materializer need from a backend."""
 
-    kind: str
+    kind: str  # the store type name (``embedded``, ``redis``, ``dynamodb``)
+    name: str  # how logs and metrics name this store (a wrapper may name its client)
+    worst_call_s: float  # on the serving path: the longest one call may take (0: not bounded)
 
     def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
         """Store packed values for ``keys`` under ``version`` (not yet visible to readers)."""
@@ -65,57 +85,6 @@ class OnlineStore(Protocol):
     def close(self) -> None: ...
 
 
-def store_kind(settings: Settings, entity: str) -> str:
-    return settings.online_store.routing.get(entity, settings.online_store.default)
-
-
-def open_store(settings: Settings, entity: str, for_writes: bool = False) -> OnlineStore:
-    """The backend configured for ``entity`` (``online_store.routing``, else the default)."""
-    return open_kind(settings, store_kind(settings, entity), for_writes)
-
-
-def open_kind(
-    settings: Settings, kind: str, for_writes: bool = False, serving_timeout_s: float | None = None
-) -> OnlineStore:
-    """A connected backend of ``kind``; clients are created here, never at import.
-    Writers get longer socket timeouts than the serving path. ``serving_timeout_s`` (the
-    inference server's read path) caps every connect and read timeout and makes each call
-    one attempt, so a slow store costs at most ``2 * serving_timeout_s`` per call; the store
-    then carries that figure as ``worst_call_s``."""
-    cfg = settings.online_store
-    if kind == "embedded":
-        from rankops.features.online.embedded import EmbeddedStore
-
-        path = cfg.embedded_path or settings.home / "online" / "features.sqlite"
-        return EmbeddedStore(path, recheck_seconds=cfg.recheck_seconds)
-    if kind == "redis":
-        from rankops.features.online.redis import RedisStore, make_redis
-
-        redis_store = RedisStore(
-            make_redis(cfg.redis, for_writes, serving_timeout_s), cfg.redis, recheck_seconds=cfg.recheck_seconds
-        )
-        if serving_timeout_s is not None:
-            redis_store.worst_call_s = worst_call_s(
-                (cfg.redis.connect_timeout_ms, cfg.redis.socket_timeout_ms), serving_timeout_s
-            )
-        return redis_store
-    if kind == "dynamodb":
-        from rankops.features.online.dynamodb import DynamoDBStore, make_dynamodb
-
-        dynamo_store = DynamoDBStore(
-            make_dynamodb(cfg.dynamodb, serving_timeout_s),
-            cfg.dynamodb,
-            recheck_seconds=cfg.recheck_seconds,
-            read_rounds=1 if serving_timeout_s is not None else None,
-        )
-        if serving_timeout_s is not None:
-            dynamo_store.worst_call_s = worst_call_s(
-                (cfg.dynamodb.connect_timeout_ms, cfg.dynamodb.read_timeout_ms), serving_timeout_s
-            )
-        return dynamo_store
-    raise ConfigError(f"unknown online store {kind!r}; expected embedded, redis or dynamodb")
-
-
 def capped(timeout_ms: int, cap_s: float | None) -> float:
     """A configured timeout in seconds, no longer than ``cap_s`` (when given)."""
     return timeout_ms / 1000 if cap_s is None else min(timeout_ms / 1000, cap_s)
@@ -126,19 +95,9 @@ def worst_call_s(timeouts_ms: tuple[int, int], cap_s: float) -> float:
     return sum(capped(t, cap_s) for t in timeouts_ms)
 
 
-def open_stores(
-    settings: Settings, entities: list[str], for_writes: bool = False, serving_timeout_s: float | None = None
-) -> dict[str, OnlineStore]:
-    """One store per entity, sharing one client per backend kind (so entities on the
-    same backend can be read in one round trip)."""
-    by_kind: dict[str, OnlineStore] = {}
-    out: dict[str, OnlineStore] = {}
-    for entity in entities:
-        kind = store_kind(settings, entity)
-        if kind not in by_kind:
-            by_kind[kind] = open_kind(settings, kind, for_writes, serving_timeout_s)
-        out[entity] = by_kind[kind]
-    return out
+def serving_worst_call_s(timeouts_ms: tuple[int, int], options: OpenOptions) -> float:
+    """``worst_call_s`` of a store opened with ``options`` (0 off the serving path)."""
+    return 0.0 if options.serving_timeout_s is None else worst_call_s(timeouts_ms, options.serving_timeout_s)
 
 
 class PointerCache:

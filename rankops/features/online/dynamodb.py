@@ -24,13 +24,27 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from rankops.errors import StoreError
-from rankops.features.online.base import ActiveVersion, PointerCache
+from rankops.features.online.base import ActiveVersion, OpenOptions, PointerCache, StoreSettings, serving_worst_call_s
 
-if TYPE_CHECKING:
-    from rankops.config_sections import DynamoDBConfig
+
+class DynamoDBConfig(StoreSettings):
+    """``[online_store.dynamodb]``."""
+
+    type: Literal["dynamodb"] = "dynamodb"
+    table: str = "rankops-entity-stats"
+    region: str | None = None
+    endpoint_url: str | None = None
+    connect_timeout_ms: int = Field(200, gt=0)
+    read_timeout_ms: int = Field(300, gt=0)
+    max_attempts: int = Field(3, ge=1)  # botocore retries, and rounds of unprocessed-item retries
+    ttl_seconds: int = Field(30 * 24 * 3600, gt=0)
+    write_threads: int = Field(4, ge=1)
+
 
 SLOTS = ("a", "b")
 WRITE_BATCH = 25
@@ -70,7 +84,7 @@ def make_dynamodb(cfg: DynamoDBConfig, serving_timeout_s: float | None = None) -
 
 
 class DynamoDBStore:
-    kind = "dynamodb"
+    kind = name = "dynamodb"
     worst_call_s = 0.0  # on the serving path: the longest one call may take (0: not bounded here)
 
     def __init__(
@@ -264,3 +278,17 @@ class DynamoDBStore:
         close = getattr(self.client, "close", None)
         if close is not None:
             close()
+
+
+def connect(cfg: DynamoDBConfig, options: OpenOptions) -> DynamoDBStore:
+    """A store over a new client built by :func:`make_dynamodb`; one BatchGetItem round on the
+    serving path (no waiting on throttling there)."""
+    serving = options.serving_timeout_s is not None
+    store = DynamoDBStore(
+        make_dynamodb(cfg, options.serving_timeout_s),
+        cfg,
+        recheck_seconds=options.recheck_seconds,
+        read_rounds=1 if serving else None,
+    )
+    store.worst_call_s = serving_worst_call_s((cfg.connect_timeout_ms, cfg.read_timeout_ms), options)
+    return store

@@ -16,9 +16,18 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from rankops.errors import StoreError
-from rankops.features.online.base import ActiveVersion, PointerCache
+from rankops.features.online.base import ActiveVersion, OpenOptions, PointerCache, StoreSettings
+
+
+class EmbeddedConfig(StoreSettings):
+    """``[online_store.embedded]`` (``online_store.embedded_path`` is the older spelling of ``path``)."""
+
+    type: Literal["embedded"] = "embedded"
+    path: str | None = None  # None -> <home>/online/features.sqlite
+
 
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 KEEP_VERSIONS = 2
@@ -30,7 +39,8 @@ def _table(entity: str, version: str) -> str:
 
 
 class EmbeddedStore:
-    kind = "embedded"
+    kind = name = "embedded"
+    worst_call_s = 0.0  # a local file: no network call to bound
 
     def __init__(self, path: Path | str, recheck_seconds: float = 1.0) -> None:
         self.path = Path(path)
@@ -143,3 +153,8 @@ class EmbeddedStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def connect(cfg: EmbeddedConfig, options: OpenOptions) -> EmbeddedStore:
+    """The store at ``cfg.path`` (default ``<home>/online/features.sqlite``)."""
+    return EmbeddedStore(cfg.path or options.home / "online" / "features.sqlite", options.recheck_seconds)

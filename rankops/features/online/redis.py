@@ -23,15 +23,31 @@ about ``socket_timeout_ms``, never a hang.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from rankops.errors import StoreError
-from rankops.features.online.base import ActiveVersion, PointerCache
+from rankops.features.online.base import ActiveVersion, OpenOptions, PointerCache, StoreSettings, serving_worst_call_s
 
 if TYPE_CHECKING:
     import redis
 
-    from rankops.config_sections import RedisConfig
+
+class RedisConfig(StoreSettings):
+    """``[online_store.redis]``: ElastiCache / Redis. Timeouts are short on purpose: the server
+    falls back rather than wait (a store error surfaces as ``StoreError``)."""
+
+    type: Literal["redis"] = "redis"
+    url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS (ElastiCache in transit encryption)
+    auth_secret_arn: str | None = None  # Secrets Manager secret holding the AUTH token (ElastiCache)
+    key_prefix: str = "rankops"
+    ttl_seconds: int = Field(7 * 24 * 3600, gt=0)
+    socket_timeout_ms: int = Field(50, gt=0)
+    connect_timeout_ms: int = Field(200, gt=0)
+    write_timeout_ms: int = Field(5_000, gt=0)  # materialization pipelines are large
+    pipeline_rows: int = Field(5_000, gt=0)
+
 
 SLOTS = ("a", "b")
 LOCK_SECONDS = 3600
@@ -108,7 +124,7 @@ def encode_sets(base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -
 
 
 class RedisStore:
-    kind = "redis"
+    kind = name = "redis"
     worst_call_s = 0.0  # on the serving path: the longest one call may take (0: not bounded here)
 
     def __init__(self, client: redis.Redis, cfg: RedisConfig, recheck_seconds: float = 1.0) -> None:
@@ -231,3 +247,12 @@ class RedisStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def connect(cfg: RedisConfig, options: OpenOptions) -> RedisStore:
+    """A store over a new client built by :func:`make_redis`."""
+    store = RedisStore(
+        make_redis(cfg, options.for_writes, options.serving_timeout_s), cfg, recheck_seconds=options.recheck_seconds
+    )
+    store.worst_call_s = serving_worst_call_s((cfg.connect_timeout_ms, cfg.socket_timeout_ms), options)
+    return store

@@ -24,14 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankops import lineage, registry
+from rankops import lineage, ranker_model, registry
 from rankops.errors import DataError, ModelError
+from rankops.registry import metric_key
 from rankops.training import evaluate, gate, rule_model
 from rankops.training.evaluate import Holdout
 from rankops.training.jobs.processing import manifest_uri
 from rankops.training.jobs.training import FALLBACK_DIR, VERSION_FILE
 from rankops.training.processing import read_channel, read_item_clicks
-from rankops.training.tracking import metric_key
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -83,9 +83,7 @@ def _champion_scores(settings: Settings, version: str, frame: Any) -> Any:
 
 
 def _load(folder: Path) -> tuple[lgb.Booster, str]:
-    import mlflow
-
-    return mlflow.lightgbm.load_model(str(folder)), (folder / VERSION_FILE).read_text().strip()
+    return ranker_model.load_model(folder), (folder / VERSION_FILE).read_text().strip()
 
 
 def _metric_tags(overall: dict[str, float], k: int, **extra: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankops import __version__, registry
+from rankops import __version__, ranker_model, registry
 from rankops.features import registry as features
 from rankops.features.offline import feature_set_version
 from rankops.training import tracking
@@ -123,7 +123,7 @@ def _log_run(
             "fallback.num_boost_round": cfg.fallback.num_boost_round,
             "fallback.features": ",".join(fallback.feature_names),
         }
-        tracking.log_params_and_metrics(
+        registry.log_params_and_metrics(
             run_id, params, main.history, {f"valid_best_{k}": v for k, v in summary.items()}
         )
         tracking.log_importance(run_id, main, "model")
@@ -131,18 +131,14 @@ def _log_run(
         MlflowClient().log_dict(run_id, dict(manifest), "dataset/manifest.json")
         version_tags = {**tags, "run_id": run_id}
         name, fb_name = settings.mlflow.model_name, registry.fallback_model_name(settings)
-        reg = tracking.log_booster(
-            main.booster,
-            example[main.feature_names],
-            "model",
+        reg = registry.register(
+            ranker_model.log_model(main.booster, example[main.feature_names], "model"),
             name,
             run_id,
             {**version_tags, BEST_ITERATION_TAG: str(main.best_iteration)},
         )
-        fb = tracking.log_booster(  # its own size: a fixed number of trees, no early stopping
-            fallback.booster,
-            example[fallback.feature_names],
-            FALLBACK_DIR,
+        fb = registry.register(  # its own size: a fixed number of trees, no early stopping
+            ranker_model.log_model(fallback.booster, example[fallback.feature_names], FALLBACK_DIR),
             fb_name,
             run_id,
             {**version_tags, BEST_ITERATION_TAG: str(fallback.best_iteration)},
@@ -206,8 +202,8 @@ def run(
         example = valid.head(5)
         reg, fb = _log_run(settings, main, fallback, example, manifests["train"], cfg, tags)
         clock.lap("mlflow")
-        tracking.save_booster(main.booster, example[main.feature_names], str(model_dir))  # empty: allowed
-        tracking.save_booster(fallback.booster, example[fallback.feature_names], str(model_dir / FALLBACK_DIR))
+        ranker_model.save_model(main.booster, model_dir, example[main.feature_names])  # empty: allowed
+        ranker_model.save_model(fallback.booster, model_dir / FALLBACK_DIR, example[fallback.feature_names])
         clock.lap("save")
         best = {k.removeprefix("valid_"): v[main.best_iteration - 1] for k, v in main.history.items() if v}
         best_iteration, run_id, version, fb_version = main.best_iteration, reg.run_id, reg.version, fb.version

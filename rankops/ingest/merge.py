@@ -1,32 +1,5 @@
-"""Bring your own logs: a real impression/click log into the lake's raw layer.
-
-A YAML mapping names, for each column of the raw schema (docs/schema.md), the
-column of your file that holds it. Required event columns must be mapped and
-present; optional ones may be missing (filled with neutral values and reported).
-Every row that violates the schema (including a CSV row with the wrong number of
-fields) is written, with a ``reason`` column, to the ``raw/quarantine/<table>``
-dataset of the run: counted, never silently dropped. A file that cannot be read
-at all stops the run, naming the file, before anything is written.
-
-Valid events are stored per hour (``raw/events/dt=/hour=``) and listings per
-creation day (``raw/items/dt=``), exactly as ``rankops generate`` writes them, so
-the feature jobs run on them unchanged. Ingest *merges*: every partition it touches
-is rewritten as its stored rows plus the new ones and committed atomically (the
-lake's manifests), so running it again, on the same log or on later ones, never
-loses or duplicates a stored row:
-
-* an event is identified by (request_id, item_id, position); an exact repeat of a
-  stored event (or of an earlier row of the same run) is counted as a duplicate and
-  kept once, a row with the same key but other values is quarantined;
-* a listing is identified by item_id, once in the whole lake: a listing already
-  stored keeps its row unless the side table gives it again, and then the side
-  table's non-empty values replace the stored ones (its creation time only ever
-  moves earlier); a listing given twice in one run keeps its first row, the other
-  is quarantined;
-* a listing the log shows but neither the side table nor the lake knows gets a
-  row created when it was first shown; a side-table listing with no creation time
-  that was never shown is quarantined.
-"""
+"""The ingest run: parsed rows merged with the stored partitions (duplicates kept once,
+conflicts quarantined) and committed atomically; see :mod:`rankops.ingest` for the rules."""
 
 from __future__ import annotations
 
@@ -38,269 +11,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
-import yaml
 
 from rankops.errors import DataError
+from rankops.ingest.mapping import OPTIONAL_EVENTS, OPTIONAL_ITEMS, Mapping, TableMapping
+from rankops.ingest.parse import (
+    MALFORMED_ROW,
+    file_columns,
+    flag,
+    parse_events,
+    parse_items,
+    read_batches,
+    source_files,
+)
 from rankops.lake import Lake, new_run_id
 from rankops.synthetic import EVENTS_SCHEMA, ITEMS_SCHEMA
-
-REQUIRED_EVENTS = ("ts", "request_id", "item_id", "position", "clicked")
-OPTIONAL_EVENTS = {"user_id": None, "query_category": None, "device": None, "contacted": False, "revenue": 0.0}
-REQUIRED_ITEMS = ("item_id",)
-OPTIONAL_ITEMS = ("seller_id", "category", "price", "image_quality", "created_at")
-TRUE = {"1", "true", "t", "yes", "y", "1.0"}
-FALSE = {"0", "false", "f", "no", "n", "0.0", ""}
-TIME_UNITS = ("iso", "s", "ms", "us")
-BATCH_ROWS = 500_000
-
-
-@dataclass(frozen=True)
-class TableMapping:
-    columns: dict[str, str]
-    source: Path | None = None
-    format: str | None = None
-    time_unit: str = "iso"
-
-
-@dataclass(frozen=True)
-class Mapping:
-    events: TableMapping
-    items: TableMapping | None
-
-
-def load_mapping(path: Path) -> Mapping:
-    """Parse and check a mapping file; every problem names the key."""
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise DataError(f"cannot read mapping {path}: {err}") from err
-    if not isinstance(doc, dict) or "events" not in doc:
-        raise DataError(f"mapping {path}: expected a top-level 'events:' table (and optionally 'items:')")
-    unknown = set(doc) - {"events", "items"}
-    if unknown:
-        raise DataError(f"mapping {path}: unknown top-level keys {sorted(unknown)}")
-
-    def table(name: str, raw: Any, allowed: tuple[str, ...]) -> TableMapping:
-        if not isinstance(raw, dict) or not isinstance(raw.get("columns"), dict):
-            raise DataError(f"mapping {path}: '{name}.columns' must map raw columns to your column names")
-        bad = set(raw) - {"columns", "source", "format", "timestamp_unit"}
-        if bad:
-            raise DataError(f"mapping {path}: unknown keys under '{name}': {sorted(bad)}")
-        cols = {str(k): str(v) for k, v in raw["columns"].items()}
-        extra = set(cols) - set(allowed)
-        if extra:
-            raise DataError(f"mapping {path}: '{name}.columns' names {sorted(extra)}, not in the raw schema {allowed}")
-        unit = str(raw.get("timestamp_unit", "iso"))
-        if unit not in TIME_UNITS:
-            raise DataError(f"mapping {path}: '{name}.timestamp_unit' must be one of {TIME_UNITS}, got {unit!r}")
-        fmt = raw.get("format")
-        if fmt is not None and fmt not in ("csv", "parquet"):
-            raise DataError(f"mapping {path}: '{name}.format' must be csv or parquet, got {fmt!r}")
-        source = (Path(path).parent / raw["source"]) if raw.get("source") else None
-        return TableMapping(cols, source, fmt, unit)
-
-    events = table("events", doc["events"], (*REQUIRED_EVENTS, *OPTIONAL_EVENTS))
-    missing = [c for c in REQUIRED_EVENTS if c not in events.columns]
-    if missing:
-        raise DataError(f"mapping {path}: required event columns {missing} are not mapped (see docs/schema.md)")
-    items = table("items", doc["items"], (*REQUIRED_ITEMS, *OPTIONAL_ITEMS)) if doc.get("items") else None
-    if items is not None and "item_id" not in items.columns:
-        raise DataError(f"mapping {path}: 'items.columns' must map item_id")
-    return Mapping(events, items)
-
-
-# -- reading ---------------------------------------------------------------------------------
-MALFORMED_ROW = "malformed CSV row (wrong number of fields)"
-
-
-def source_files(source: Path, fmt: str | None, flag: str = "--source") -> list[Path]:
-    source = Path(source)
-    if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in (".csv", ".parquet"))
-    elif source.is_file():
-        files = [source]
-    else:
-        raise DataError(f"{flag} {source} does not exist")
-    if not files:
-        raise DataError(f"{flag} {source}: no .csv or .parquet files under it")
-    return files
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
-
-
-def _kind(path: Path, fmt: str | None) -> str:
-    return fmt or ("parquet" if path.suffix.lower() == ".parquet" else "csv")
-
-
-def _skip_row(_row: Any) -> str:
-    return "skip"
-
-
-def read_batches(
-    path: Path, wanted: list[str], fmt: str | None, malformed: list[str] | None = None
-) -> Iterator[pd.DataFrame]:
-    """The wanted columns of one file, as strings (CSV) or native types (Parquet), in batches.
-
-    A CSV row with too many or too few fields is not a batch row: its text is appended
-    to ``malformed`` (to be quarantined by the caller). A file that cannot be read at all
-    is a ``DataError`` naming it."""
-    kind = _kind(path, fmt)
-    try:
-        if kind == "parquet":
-            parquet = pq.ParquetFile(path)
-            present = [c for c in wanted if c in parquet.schema_arrow.names]
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=present):
-                yield batch.to_pandas()
-            return
-        header = _csv_header(path)
-        present = [c for c in wanted if c in header]
-        convert = pacsv.ConvertOptions(
-            include_columns=present, column_types=dict.fromkeys(present, pa.string()), strings_can_be_null=True
-        )
-
-        def invalid(row: Any) -> str:
-            if malformed is not None:
-                malformed.append(str(row.text))
-            return "skip"
-
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
-            convert_options=convert,
-        )
-        for batch in reader:
-            yield batch.to_pandas()
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read it as {kind}: {_one_line(err)}") from err
-
-
-def _csv_header(path: Path) -> list[str]:
-    return list(pacsv.open_csv(path, parse_options=pacsv.ParseOptions(invalid_row_handler=_skip_row)).schema.names)
-
-
-def file_columns(path: Path, fmt: str | None) -> list[str]:
-    kind = _kind(path, fmt)
-    try:
-        return list(pq.ParquetFile(path).schema_arrow.names) if kind == "parquet" else _csv_header(path)
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read it as {kind}: {_one_line(err)}") from err
-
-
-# -- parsing with reasons --------------------------------------------------------------------
-@dataclass
-class Parsed:
-    frame: pd.DataFrame
-    reasons: pd.Series  # "" where the row is valid
-
-
-def _flag(reasons: pd.Series, bad: pd.Series | np.ndarray, reason: str) -> None:
-    mask = np.asarray(bad, dtype=bool) & (reasons.to_numpy() == "")
-    reasons[mask] = reason
-
-
-def _timestamps(values: pd.Series, unit: str) -> pd.Series:
-    if unit == "iso":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            parsed = pd.to_datetime(values, utc=True)
-        else:
-            parsed = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    else:
-        parsed = pd.to_datetime(pd.to_numeric(values, errors="coerce"), unit=unit, utc=True, errors="coerce")
-    return parsed
-
-
-def _booleans(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """-> (parsed booleans, mask of values that are not boolean-like)."""
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype(bool), pd.Series(False, index=values.index)
-    text = values.astype("string").str.strip().str.lower()
-    truth = text.isin(TRUE)
-    bad = ~(truth | text.isin(FALSE)) & text.notna()
-    return truth.fillna(False).astype(bool), bad.fillna(False).astype(bool)
-
-
-def _numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    parsed = pd.to_numeric(values, errors="coerce")
-    return parsed, parsed.isna() & values.notna()
-
-
-def parse_events(raw: pd.DataFrame, unit: str) -> Parsed:
-    reasons = pd.Series("", index=raw.index, dtype=object)
-    for col in REQUIRED_EVENTS:
-        _flag(reasons, raw[col].isna(), f"missing {col}")
-    ts = _timestamps(raw["ts"], unit)
-    _flag(reasons, ts.isna(), "ts is not a time")
-    position, bad_pos = _numbers(raw["position"])
-    _flag(
-        reasons, bad_pos | (position < 1) | (position > 32_767) | (position % 1 != 0), "position is not an integer >= 1"
-    )
-    clicked, bad_click = _booleans(raw["clicked"])
-    _flag(reasons, bad_click, "clicked is not a boolean")
-    contacted, bad_contact = (
-        _booleans(raw["contacted"])
-        if "contacted" in raw
-        else (pd.Series(False, index=raw.index), pd.Series(False, index=raw.index))
-    )
-    _flag(reasons, bad_contact, "contacted is not a boolean")
-    _flag(reasons, contacted & ~clicked, "contacted without a click")
-    if "revenue" in raw:
-        revenue, bad_rev = _numbers(raw["revenue"])
-        _flag(reasons, bad_rev | (revenue < 0), "revenue is not a number >= 0")
-        revenue = revenue.fillna(0.0)
-    else:
-        revenue = pd.Series(0.0, index=raw.index)
-    frame = pd.DataFrame(
-        {
-            "request_id": raw["request_id"].astype("string"),
-            "ts": ts,
-            **{
-                c: (raw[c].astype("string") if c in raw else pd.Series(pd.NA, index=raw.index, dtype="string"))
-                for c in ("user_id", "query_category", "device")
-            },
-            "item_id": raw["item_id"].astype("string"),
-            "position": position.where(reasons == "", 1).fillna(1).astype(np.int16),
-            "clicked": clicked,
-            "contacted": contacted,
-            "revenue": revenue.astype(np.float64),
-        }
-    )
-    return Parsed(frame, reasons)
-
-
-def parse_items(raw: pd.DataFrame, unit: str) -> Parsed:
-    reasons = pd.Series("", index=raw.index, dtype=object)
-    _flag(reasons, raw["item_id"].isna(), "missing item_id")
-    _flag(reasons, raw["item_id"].duplicated(keep="first") & raw["item_id"].notna(), "duplicate item_id")
-    cols: dict[str, Any] = {"item_id": raw["item_id"].astype("string")}
-    for col in ("seller_id", "category"):
-        cols[col] = raw[col].astype("string") if col in raw else pd.Series(pd.NA, index=raw.index, dtype="string")
-    price, bad_price = (
-        _numbers(raw["price"])
-        if "price" in raw
-        else (pd.Series(np.nan, index=raw.index), pd.Series(False, index=raw.index))
-    )
-    _flag(reasons, bad_price | (price < 0), "price is not a number >= 0")
-    quality, bad_q = (
-        _numbers(raw["image_quality"])
-        if "image_quality" in raw
-        else (pd.Series(np.nan, index=raw.index), pd.Series(False, index=raw.index))
-    )
-    _flag(reasons, bad_q | (quality < 0) | (quality > 1), "image_quality is not in [0, 1]")
-    created = (
-        _timestamps(raw["created_at"], unit)
-        if "created_at" in raw
-        else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
-    )
-    if "created_at" in raw:
-        _flag(reasons, created.isna() & raw["created_at"].notna(), "created_at is not a time")
-    cols.update({"price": price.astype(np.float64), "image_quality": quality.astype(np.float64), "created_at": created})
-    return Parsed(pd.DataFrame(cols), reasons)
-
 
 # -- the run ---------------------------------------------------------------------------------
 EVENT_KEY = ["request_id", "item_id", "position"]  # one impression: a request showed an item at a position
@@ -550,7 +274,7 @@ def _read_items(
     for raw in _read_table(files, tm, "items", OPTIONAL_ITEMS, report, malformed):
         parsed = parse_items(raw, tm.time_unit)
         ids = parsed.frame["item_id"]
-        _flag(parsed.reasons, (ids.isin(seen) & ids.notna()).to_numpy(), "duplicate item_id")
+        flag(parsed.reasons, (ids.isin(seen) & ids.notna()).to_numpy(), "duplicate item_id")
         ok = (parsed.reasons == "").to_numpy()
         seen.update(ids[ok])
         report.items_read += len(raw)

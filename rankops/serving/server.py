@@ -1,16 +1,16 @@
-"""``serve``: the SageMaker inference container contract, also ``rankops serve``.
+"""The inference server's one assembly point: stores, models, routing, metrics and background
+threads built once (:func:`build_server`) and run under uvicorn (:func:`run`); used by the
+container's ``serve`` entry (:mod:`sagemaker_jobs.serve.entry`), ``rankops serve`` and tests.
 
-SageMaker starts the container with the argument ``serve`` and expects HTTP on
-port 8080 (``SAGEMAKER_BIND_TO_PORT`` may change it, ``SAGEMAKER_MODEL_SERVER_WORKERS``
-sets the worker count); the model is extracted to ``/opt/ml/model`` (``SM_MODEL_DIR``),
-with an optional fallback model in its ``fallback/`` folder. There, variants and
-traffic shifting belong to the endpoint (:mod:`rankops.release.sagemaker`).
+From a model directory (the container: the model extracted to ``/opt/ml/model`` or
+``SM_MODEL_DIR``, an optional fallback model in its ``fallback/`` folder) variants and traffic
+shifting belong to the endpoint (:mod:`rankops.release.sagemaker`).
 
 Locally the models come from the MLflow registry: the versions named by the
 release state (``RANKOPS_HOME/release/state.json``), or the ``champion`` alias
 before any release, and the fallback model's champion. A missing model degrades
 the chain (the server still answers, with the reason); in a container (the ``serve``
-entrypoint) a missing or broken model directory fails start-up, so a bad deployment
+entry) a missing or broken model directory fails start-up, so a bad deployment
 never turns healthy.
 """
 
@@ -19,17 +19,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rankops.config import Settings, load_settings
+from rankops.config import Settings
 from rankops.errors import ModelError
 from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
-from rankops.features.online.base import OnlineStore, open_stores
+from rankops.features.online.base import OnlineStore
+from rankops.features.online.factory import open_stores
 from rankops.monitoring.answer_summary import AnswerSummary
 from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, new_instance
 from rankops.release.state import ReleaseState, read_state, state_path
@@ -37,6 +37,7 @@ from rankops.serving import model as models
 from rankops.serving.core import Ranker
 from rankops.serving.guard import CircuitBreaker, GuardedStore
 from rankops.serving.http import create_app
+from rankops.serving.invocations import Limits
 from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
@@ -151,7 +152,7 @@ def build_server(
     summary = AnswerSummary(metrics, lambda: routed_versions(ranker.routing), cfg.answer_log_interval_s)
     starts: list[Callable[[], None]] = [shadow.start, summary.start] + ([watcher.start] if watcher else [])
     stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [summary.stop, shadow.stop, lookup.close]
-    app = create_app(ranker, cfg.max_candidates, cfg.max_body_bytes, starts, stops)
+    app = create_app(ranker, Limits(cfg.max_candidates, cfg.max_body_bytes), starts, stops)
     return Server(ranker, app, watcher, shadow)
 
 
@@ -214,28 +215,3 @@ def run(
         os.environ["SM_MODEL_DIR"] = str(model_dir)
     print(f"rankops serving with {workers} workers on http://{host}:{port}", flush=True)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
-
-
-def container_model_dir() -> Path:
-    """The model the container serves (``SM_MODEL_DIR``, else ``/opt/ml/model``). Under the ``serve``
-    entrypoint there is no registry fallback: a container without its model must not turn healthy."""
-    model_dir = model_dir_from_environment(None)
-    if model_dir is None:
-        raise SystemExit(
-            f"serve: no model to serve: {SAGEMAKER_MODEL_DIR / 'MLmodel'} does not exist and SM_MODEL_DIR is not "
-            "set. SageMaker extracts the Model's ModelDataUrl (model.tar.gz of an MLflow model directory, MLmodel "
-            "at its root) there; check the model archive. To serve from the MLflow registry, run `rankops serve`."
-        )
-    return model_dir
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Container entrypoint (``serve``): SageMaker passes ``serve`` as the only argument."""
-    args = argv if argv is not None else sys.argv[1:]
-    if args and args[0] not in ("serve",):
-        raise SystemExit(f"unknown container command {args[0]!r}; SageMaker runs this image with 'serve'")
-    model_dir = container_model_dir()
-    settings = load_settings()
-    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
-    workers = int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS", str(settings.serving.workers)))
-    run(settings, "0.0.0.0", port, model_dir, workers=workers)  # noqa: S104 - inside the container, SageMaker routes to this port

@@ -1,0 +1,1 @@
+"""SageMaker inference container (entrypoint: entry.py)."""
