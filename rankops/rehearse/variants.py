@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rankops.background import free_port
 from rankops.errors import RankopsError
-from rankops.serving.background import free_port
 
 HOST = "127.0.0.1"
 
