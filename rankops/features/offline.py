@@ -367,7 +367,11 @@ def status_uri(lake: Lake, settings: Settings) -> str:
 def _publish_status(lake: Lake, settings: Settings, report: dict[str, Any], report_uri: str) -> None:
     manifest_path = manifest_uri(lake, settings)
     manifest = lake.read_json(manifest_path) if lake.exists(manifest_path) else {}
-    slas = {f.name: f.freshness_sla.total_seconds() / 3600 for f in registry.FEATURES if f.kind != "on_demand"}
+    slas = {
+        f.name: f.freshness_sla.total_seconds() / 3600
+        for f in registry.FEATURES
+        if f.kind not in ("on_demand", "stream")
+    }
     lake.write_json(
         status_uri(lake, settings),
         {

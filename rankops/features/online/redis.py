@@ -172,6 +172,19 @@ class RedisStore:
             chunk = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], self.cfg.ttl_seconds)
             self._call("write", self._send, chunk, min(step, len(keys) - lo))
 
+    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        """Upsert values into the *live* version in place: the streaming job's writes
+        (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
+        the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
+        active = self._load_active(entity)
+        if active is None or active.version != version:
+            raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
+        self._writing[(entity, version)] = active.slot
+        try:
+            self.write_batch(entity, version, keys, payloads)
+        finally:
+            self._writing.pop((entity, version), None)
+
     def _send(self, packed: bytes, replies: int) -> None:
         import redis as redis_lib
 
