@@ -80,16 +80,9 @@ def make_redis(cfg: RedisConfig, for_writes: bool = False, serving_timeout_s: fl
 
 def redacted(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe for an error message)."""
-    from urllib.parse import urlsplit
+    from rankops.redaction import redact_url
 
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
-    except ValueError:
-        return "<unparseable URL>"
+    return redact_url(url)
 
 
 def auth_token(secret_arn: str, client: Any = None) -> str:
@@ -144,7 +137,8 @@ class RedisStore:
         try:
             return fn(*args)
         except (redis_lib.RedisError, OSError) as err:
-            raise StoreError(f"redis {what} failed ({self.cfg.url}): {type(err).__name__}: {err}") from err
+            message = f"redis {what} failed ({self.cfg.url}): {type(err).__name__}: {err}"
+            raise StoreError(redacted(message)) from err
 
     # -- writes ------------------------------------------------------------------------------
     def _slot_for(self, entity: str, version: str) -> str:
