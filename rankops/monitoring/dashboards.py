@@ -80,6 +80,11 @@ MODEL = (
                 " / sum(rate(rankops_candidates_total[$__rate_interval]))",
                 "missing",
             ),
+            (
+                "sum by (feature) (rate(rankops_stream_feature_defaults_total[$__rate_interval]))"
+                " / ignoring(feature) group_left sum(rate(rankops_candidates_total[$__rate_interval]))",
+                "stream default {{feature}}",
+            ),
         ),
     ),
     PanelSpec("Shadow rank correlation", "none", _quantiles("rankops_shadow_rank_correlation", qs=(0.1, 0.5))),
