@@ -80,11 +80,6 @@ MODEL = (
                 " / sum(rate(rankops_candidates_total[$__rate_interval]))",
                 "missing",
             ),
-            (
-                "sum by (feature) (rate(rankops_stream_feature_defaults_total[$__rate_interval]))"
-                " / ignoring(feature) group_left sum(rate(rankops_candidates_total[$__rate_interval]))",
-                "stream default {{feature}}",
-            ),
         ),
     ),
     PanelSpec(
