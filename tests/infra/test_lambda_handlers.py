@@ -19,8 +19,8 @@ from moto.emrserverless.models import emrserverless_backends
 
 from lambdas.retrain_trigger import handler as trigger
 from lambdas.start_feature_job import handler as starter
-from rankops.pipeline import retrain
 from rankops.features import runs
+from rankops.pipeline import retrain
 from rankops.pipeline.engine import MOTO_CONFIG, installed
 from tests.deployed import deployed_definition, run_state
 
