@@ -60,6 +60,9 @@ DEV = [
     "types-PyYAML",
     "cfn-lint>=1.10,<2",
     "statelint>=3.0,<4",
+    # rankops.monitoring.dashboards renders the checked-in Grafana JSON with it (not at run time). Its
+    # versions are "<build epoch>!<Grafana version>"; constraints.txt pins the Grafana 11.6 build.
+    "grafana-foundation-sdk",
 ]
 
 setup(

@@ -19,6 +19,7 @@ import json
 import re
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,9 +201,11 @@ def run(
     on_pass: str | None = None,
     code_version: str = "unknown",
     pipeline_execution_id: str = "",
+    overridden: Mapping[str, Any] | None = None,
 ) -> EvaluationOutcome:
     """Evaluate, gate, record and move aliases (``on_pass``: champion, challenger or '' for none;
-    default ``gate.on_pass``)."""
+    default ``gate.on_pass``). ``overridden`` (the run's checked overrides, deployed and run values)
+    goes into the gate record so a reviewer sees what this run changed."""
     on_pass = settings.gate.on_pass if on_pass is None else on_pass
     cfg, k = settings.evaluation, settings.evaluation.ndcg_k
     name = settings.mlflow.model_name
@@ -251,6 +254,7 @@ def run(
             f"{settings.gate.ndcg_floor:.4f} (rule baseline, which needs fresh aggregates: {rule_ndcg:.4f})",
         },
         "metrics": report,
+        "overrides": dict(overridden or {}),
     }
     tags = {"dataset_hash": dataset_hash, "code_version": code_version, "pipeline_execution_id": pipeline_execution_id}
     doc["rule_version"] = rule_model.ensure_registered(settings, frame.head(5), tags)
