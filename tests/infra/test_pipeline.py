@@ -188,10 +188,15 @@ def test_release_may_use_only_the_endpoints_volume_key(synthesized) -> None:  # 
     release Lambda: CreateGrant (for AWS resources only) and DescribeKey, scoped by the key's alias."""
     synth = synthesized["prod"]
     policy = by_suffix(synth.resources("pipeline", "AWS::IAM::Policy"), "FnReleaseRoleDefaultPolicy")
-    kms = {
-        st["Action"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "kms:" in str(st["Action"])
-    }
+    statements = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "kms:" in str(st["Action"])]
+    wildcard = [st for st in statements if json.dumps(st["Resource"]).endswith(':key/*"]]}')]
+    kms = {st["Action"]: st for st in wildcard}
     assert set(kms) == {"kms:CreateGrant", "kms:DescribeKey"}
+    # the only other KMS rights name one key: the lake's, to publish the canary routing document
+    others = [st for st in statements if st not in wildcard]
+    assert [st["Resource"] for st in others] == [
+        {"Fn::ImportValue": st["Resource"]["Fn::ImportValue"]} for st in others
+    ] and all("LakeKey" in st["Resource"]["Fn::ImportValue"] for st in others)
     alias = synth.config.endpoint_volume_key_alias
     assert alias == "alias/rankops-prod-endpoint"
     for statement in kms.values():
