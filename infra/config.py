@@ -174,10 +174,10 @@ class EnvConfig:
 
     @property
     def freshness_hours(self) -> int:
-        """The P2 freshness alarm: configured, else the tightest freshness SLA in the feature registry."""
+        """The P2 freshness alarm: configured, else the tightest freshness SLA of the batch features."""
         from rankops.features import registry
 
-        tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind != "on_demand")
+        tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind not in ("on_demand", "stream"))
         return self.aws.alarms.feature_freshness_hours or max(1, math.ceil(tightest.total_seconds() / 3600))
 
     def alarm_name(self, key: str) -> str:

@@ -5,7 +5,7 @@
 ``DefinitionSubstitutions`` (infra/constructs/pipeline_definition_source.py); the local runner
 substitutes local values (rankops/pipeline/local.py) and executes the same text.
 
-    Configure -> [BuildFeatures] -> CheckFeatures -> Processing -> Training -> Evaluation
+    Configure -> AllowInput -> [BuildFeatures] -> CheckFeatures -> Processing -> Training -> Evaluation
       -> Gate? -- reject --> Rejected (notify, champion untouched)
                -- same version as the champion (a re-run) --> AlreadyChampion (nothing to do)
                -- promote -> Register -> first release? -- yes --> [approval] -> Deploy -> Promote
@@ -48,6 +48,8 @@ RESOURCE_KEYS: tuple[str, ...] = (
     "ArtifactsBucket",
     "ImageUri",
     "SageMakerJobRoleArn",
+    "JobVolumeKmsKeyArn",
+    "JobOutputKmsKeyArn",
     "TrainingInstanceType",
     "ProcessingInstanceType",
     "JobSubnetIds",
@@ -94,29 +96,48 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "Defaults": {
             "Type": "Pass",
             "ResultPath": "$.defaults",
-            "Comment": "Execution input: snapshot (ISO time or 'latest'), reason, overrides (config), ...",
+            "Comment": "Execution input: snapshot (ISO time or 'latest'), reason, refresh_features, overrides "
+            "(allow-listed settings, checked by every job: rankops/pipeline/execution_input.py); nothing else",
             "Result": {
-                "snapshot": "latest",
-                "reason": "manual",
-                "refresh_features": False,
-                "overrides": {},
-                "canary_steps": [0.1, 0.5, 1.0],
-                "soak_seconds": 600,
-                "env": r["Environment"],
-                "job_prefix": f"rankops-{r['Environment']}",
+                "input": {"snapshot": "latest", "reason": "manual", "refresh_features": False, "overrides": {}},
+                "deployed": {
+                    "canary_steps": [0.1, 0.5, 1.0],
+                    "soak_seconds": 600,
+                    "env": r["Environment"],
+                    "job_prefix": f"rankops-{r['Environment']}",
+                },
             },
             "Next": "Configure",
         },
         "Configure": {
             "Type": "Pass",
             "Parameters": {
-                "run.$": "States.JsonMerge($.defaults, $$.Execution.Input, false)",
+                "requested.$": "States.JsonMerge($.defaults.input, $$.Execution.Input, false)",
+                "deployed.$": "$.defaults.deployed",
                 "execution.$": "$$.Execution.Name",
                 # 8 hex digits: job names stay within SageMaker's 63 characters
                 "job_id.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
                 # from the deployment, never from the execution input: whoever may start a run
                 # must not be able to skip the production approval
                 "approval_required": r["ApprovalRequired"],
+            },
+            "Next": "AllowInput",
+        },
+        "AllowInput": {
+            "Type": "Pass",
+            "Comment": "the run: the allowed input keys, and the deployment's canary steps and soak time "
+            "(any other input key, e.g. soak_seconds or canary_steps, is dropped here)",
+            "Parameters": {
+                "run": {
+                    **{f"{key}.$": f"$.requested.{key}" for key in ("snapshot", "reason", "refresh_features")},
+                    "overrides.$": "$.requested.overrides",
+                    **{
+                        f"{key}.$": f"$.deployed.{key}" for key in ("canary_steps", "soak_seconds", "env", "job_prefix")
+                    },
+                },
+                "execution.$": "$.execution",
+                "job_id.$": "$.job_id",
+                "approval_required.$": "$.approval_required",
             },
             "Next": "RefreshFeatures?",
         },
@@ -203,8 +224,16 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                     }
                     for ch in ("train", "validation")
                 ],
-                "OutputDataConfig": {"S3OutputPath.$": t.uri(r, "ArtifactsBucket", "training")},
-                "ResourceConfig": {"InstanceCount": 1, "InstanceType": r["TrainingInstanceType"], "VolumeSizeInGB": 50},
+                "OutputDataConfig": {
+                    "S3OutputPath.$": t.uri(r, "ArtifactsBucket", "training"),
+                    "KmsKeyId": r["JobOutputKmsKeyArn"],
+                },
+                "ResourceConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": r["TrainingInstanceType"],
+                    "VolumeSizeInGB": 50,
+                    "VolumeKmsKeyId": r["JobVolumeKmsKeyArn"],
+                },
                 "VpcConfig": t.network(r),
                 "StoppingCondition": {"MaxRuntimeInSeconds": t.JOB_TIMEOUT_S},
                 "Environment": t.job_environment(r),

@@ -78,7 +78,12 @@ def processing(
             "ContainerArguments.$": arguments,
         },
         "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": r["ProcessingInstanceType"], "VolumeSizeInGB": 50}
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": r["ProcessingInstanceType"],
+                "VolumeSizeInGB": 50,
+                "VolumeKmsKeyId": r["JobVolumeKmsKeyArn"],
+            }
         },
         "NetworkConfig": {"VpcConfig": network(r)},
         "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
@@ -88,6 +93,7 @@ def processing(
         params["ProcessingInputs"] = inputs
     if outputs:
         params["ProcessingOutputConfig"] = {
+            "KmsKeyId": r["JobOutputKmsKeyArn"],
             "Outputs": [
                 {
                     "OutputName": o,
@@ -98,7 +104,7 @@ def processing(
                     },
                 }
                 for o in outputs
-            ]
+            ],
         }
     state = {
         "Type": "Task",
@@ -258,6 +264,8 @@ def approval(
                     "version.$": "$.gate.result.version",
                     "champion_version.$": "$.gate.result.champion_version",
                     "metrics.$": "$.gate.result.metrics",
+                    # what this run changed (allow-listed, checked by the jobs; also in the gate record)
+                    "overrides.$": "$.run.overrides",
                     **(details or {}),
                     "task_token.$": "$$.Task.Token",
                     "approve": "aws stepfunctions send-task-success --task-token <task_token> --task-output '{}'",

@@ -27,9 +27,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import METRICS_NAMESPACE, EnvConfig
+from infra.constructs.dead_letters import DeadLetters
 from infra.constructs.lambda_function import HandlerFunction
 from infra.data_access import DataAccess
-from infra.grants import grant_put_metrics
+from infra.grants import grant_objects_read_write, grant_put_metrics
 from infra.nag import (
     KMS_GRANT_ACTIONS,
     NO_RESOURCE_TYPE,
@@ -78,8 +79,8 @@ class FeatureCompute(Construct):
         )
         for prefix in RAW_PREFIXES:
             buckets["raw"].grant_read(self.job_role, prefix)
-        buckets["curated"].grant_read_write(self.job_role)
-        buckets["features"].grant_read_write(self.job_role)
+        grant_objects_read_write(buckets["curated"], self.job_role)
+        grant_objects_read_write(buckets["features"], self.job_role)
         buckets["artifacts"].grant_read(self.job_role, "emr/*")
         data.grant_store_write(self.job_role)
         log_group.grant_write(self.job_role)
@@ -159,12 +160,18 @@ class FeatureCompute(Construct):
         )
         self.entry_point = f"s3://{buckets['artifacts'].bucket_name}/emr/{config.image_tag}/build_features.py"
         self.starter = self._starter(config)
+        self.dead_letters = DeadLetters(self, "DeadLetters", config=config, alert=failures_topic)
+        dlq = self.dead_letters.queue
         self.schedule = events.Rule(
             self,
             "Hourly",
             description=f"{config.prefix}: start the feature job ({aws.emr.schedule})",
             schedule=events.Schedule.expression(aws.emr.schedule),
-            targets=[targets.LambdaFunction(self.starter.function, retry_attempts=2, max_event_age=Duration.hours(1))],
+            targets=[
+                targets.LambdaFunction(
+                    self.starter.function, retry_attempts=2, max_event_age=Duration.hours(1), dead_letter_queue=dlq
+                )
+            ],
         )
         self.failures = events.Rule(
             self,
@@ -178,6 +185,7 @@ class FeatureCompute(Construct):
             targets=[
                 targets.SnsTopic(
                     failures_topic,
+                    dead_letter_queue=dlq,
                     message=events.RuleTargetInput.from_text(
                         f"{config.prefix} feature job run {events.EventField.from_path('$.detail.jobRunId')} "
                         f"failed: {events.EventField.from_path('$.detail.stateDetails')}"

@@ -191,6 +191,19 @@ class DynamoDBStore:
             for _ in pool.map(self._write_chunk, chunks):
                 pass
 
+    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        """Upsert values into the *live* version in place: the streaming job's writes
+        (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
+        the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
+        active = self._load_active(entity)
+        if active is None or active.version != version:
+            raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
+        self._writing[(entity, version)] = active.slot
+        try:
+            self.write_batch(entity, version, keys, payloads)
+        finally:
+            self._writing.pop((entity, version), None)
+
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         slot = self._slot_for(entity, version)
         meta = ActiveVersion(version, columns, joins, slot).to_json()
