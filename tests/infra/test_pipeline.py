@@ -188,15 +188,14 @@ def test_release_may_use_only_the_endpoints_volume_key(synthesized) -> None:  # 
     release Lambda: CreateGrant (for AWS resources only) and DescribeKey, scoped by the key's alias."""
     synth = synthesized["prod"]
     policy = by_suffix(synth.resources("pipeline", "AWS::IAM::Policy"), "FnReleaseRoleDefaultPolicy")
-    statements = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "kms:" in str(st["Action"])]
-    wildcard = [st for st in statements if json.dumps(st["Resource"]).endswith(':key/*"]]}')]
-    kms = {st["Action"]: st for st in wildcard}
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    kms = {st["Action"]: st for st in statements if isinstance(st["Action"], str) and st["Action"].startswith("kms:")}
     assert set(kms) == {"kms:CreateGrant", "kms:DescribeKey"}
-    # the only other KMS rights name one key: the lake's, to publish the canary routing document
-    others = [st for st in statements if st not in wildcard]
-    assert [st["Resource"] for st in others] == [
-        {"Fn::ImportValue": st["Resource"]["Fn::ImportValue"]} for st in others
-    ] and all("LakeKey" in st["Resource"]["Fn::ImportValue"] for st in others)
+    # the one other KMS statement: the artifacts bucket's key, to write the routing document
+    (lake_key,) = [st for st in statements if isinstance(st["Action"], list) and "kms:Encrypt" in st["Action"]]
+    assert "LakeLakeKey" in json.dumps(lake_key["Resource"])
+    (put,) = [st for st in statements if "s3:PutObject" in st["Action"]]
+    assert json.dumps(put["Resource"]).endswith('"/release/*"]]}'), "only the routing documents' folder"
     alias = synth.config.endpoint_volume_key_alias
     assert alias == "alias/rankops-prod-endpoint"
     for statement in kms.values():
