@@ -178,6 +178,7 @@ class TrainingConfig(Section):
         "lambdarank_truncation_level": 20,
     }
     fallback: FallbackConfig = FallbackConfig()
+    position_debias: bool = False  # lambdarank with the logged positions (rankops/training/debias.py)
     keep_local_runs: int = Field(5, ge=1)  # job folders kept under <home>/sagemaker by local runs
 
     @model_validator(mode="before")

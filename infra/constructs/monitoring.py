@@ -29,7 +29,7 @@ from infra.config import (
     EnvConfig,
 )
 from infra.constructs.endpoint_alarms import endpoint_metric, error_share
-from lambdas.start_feature_job.handler import FRESHNESS_METRIC
+from rankops.features.runs import FRESHNESS_METRIC
 
 REVENUE_METRIC = "RevenueProxy"
 DRIFT_METRIC = "FeatureDriftPSI"

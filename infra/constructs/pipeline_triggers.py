@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import ALARM_DRIFT, EnvConfig
+from infra.constructs.dead_letters import DeadLetters
 from infra.constructs.lambda_function import HandlerFunction
 from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, OWN_LOG_STREAMS, acknowledge_wildcards
 from rankops.pipeline.retrain import EMERGENCY_DETAIL_TYPE
@@ -64,7 +65,11 @@ class PipelineTriggers(Construct):
             KMS_GRANT_ACTIONS,
             NO_RESOURCE_TYPE,
         )
-        target = targets.LambdaFunction(self.function.function, retry_attempts=2, max_event_age=Duration.hours(2))
+        self.dead_letters = DeadLetters(self, "DeadLetters", config=config, alert=failures)
+        dlq = self.dead_letters.queue
+        target = targets.LambdaFunction(
+            self.function.function, retry_attempts=2, max_event_age=Duration.hours(2), dead_letter_queue=dlq
+        )
         self.weekly = events.Rule(
             self,
             "Weekly",
@@ -109,6 +114,7 @@ class PipelineTriggers(Construct):
             targets=[
                 targets.SnsTopic(
                     failures,
+                    dead_letter_queue=dlq,
                     message=events.RuleTargetInput.from_text(
                         f"{config.prefix} pipeline execution {events.EventField.from_path('$.detail.name')} "
                         f"ended {events.EventField.from_path('$.detail.status')}"

@@ -21,6 +21,7 @@ from rankops.cli import (
     ingest,
     models,
     online,
+    ope,
     pipeline,
     release,
     serve,
@@ -29,7 +30,7 @@ from rankops.cli import (
 from rankops.cli.common import Parser, add_common
 from rankops.errors import RankopsError
 
-COMMANDS = (generate, ingest, features, train, models, pipeline, serve, release, drift, online, demo, config_cmd)
+COMMANDS = (generate, ingest, features, train, models, pipeline, serve, release, ope, drift, online, demo, config_cmd)
 
 
 def build_parser() -> Parser:
@@ -60,7 +61,9 @@ def describe_os_error(err: OSError) -> str:
 
 
 def error(message: str) -> int:
-    print(f"rankops: error: {one_line(message)}", file=sys.stderr)
+    from rankops.redaction import redact_text
+
+    print(f"rankops: error: {redact_text(one_line(message))}", file=sys.stderr)
     return 2
 
 

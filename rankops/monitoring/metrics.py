@@ -81,6 +81,13 @@ SPECS: tuple[MetricSpec, ...] = (
         "Candidates absent from the online store (scored with the registry's defaults).",
     ),
     MetricSpec(
+        "rankops_stream_feature_defaults_total",
+        "counter",
+        "Candidates served a streaming feature's declared default, by feature and reason (missing_or_stale: no "
+        "value for the current window; store_error: the store failed or timed out).",
+        ("feature", "reason"),
+    ),
+    MetricSpec(
         "rankops_fallback_total",
         "counter",
         "Requests answered below the model they were routed to (variant), by the level that answered "
@@ -255,6 +262,7 @@ class ServingMetrics:
         self.candidates: Counter = built["rankops_candidates_total"]
         self.candidates_missing: Counter = built["rankops_candidates_missing_features_total"]
         self.fallback: Counter = built["rankops_fallback_total"]
+        self.stream_defaults: Counter = built["rankops_stream_feature_defaults_total"]
         self.score: Histogram = built["rankops_score"]
         self.shadow: Counter = built["rankops_shadow_total"]
         self.shadow_rank_correlation: Histogram = built["rankops_shadow_rank_correlation"]

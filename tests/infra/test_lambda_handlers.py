@@ -19,7 +19,10 @@ from moto.emrserverless.models import emrserverless_backends
 
 from lambdas.retrain_trigger import handler as trigger
 from lambdas.start_feature_job import handler as starter
+from rankops.features import runs
 from rankops.pipeline import retrain
+from rankops.pipeline.engine import MOTO_CONFIG, installed
+from tests.deployed import deployed_definition, run_state
 
 REGION = "eu-west-1"
 JOB_ROLE = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/rankops-dev-feature-job"
@@ -52,7 +55,6 @@ def emr_app(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
         "ENTRY_POINT": "s3://artifacts/emr/0.1.0/build_features.py",
         "ENTRY_POINT_ARGUMENTS": json.dumps(["--env", "dev"]),
         "SPARK_SUBMIT_PARAMETERS": "--conf spark.executor.cores=2",
-        "JOB_NAME": "build-features",
         "METRICS_NAMESPACE": "rankops",
         "RANKOPS_ENV": "dev",
     }.items():
@@ -60,7 +62,7 @@ def emr_app(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
     return app_id
 
 
-def runs(app_id: str) -> list[dict]:
+def runs_of(app_id: str) -> list[dict]:
     return boto3.client("emr-serverless", region_name=REGION).list_job_runs(applicationId=app_id)["jobRuns"]
 
 
@@ -74,7 +76,7 @@ def freshness_points() -> list[dict]:
     now = datetime.now(UTC)
     return cloudwatch.get_metric_statistics(
         Namespace="rankops",
-        MetricName=starter.FRESHNESS_METRIC,
+        MetricName=runs.FRESHNESS_METRIC,
         Dimensions=[{"Name": "Environment", "Value": "dev"}],
         StartTime=now - timedelta(days=8),
         EndTime=now + timedelta(hours=1),
@@ -85,8 +87,8 @@ def freshness_points() -> list[dict]:
 
 def test_starter_starts_one_run_per_hour_and_reports_freshness(emr_app: str) -> None:
     result = starter.handler({"id": "e-1", "time": "2026-11-03T13:00:07Z"}, None)
-    assert result["started"] is True and result["name"] == "build-features-20261103T1300"
-    (run,) = runs(emr_app)
+    assert result["started"] is True and result["name"] == "features-20261103T1300"
+    (run,) = runs_of(emr_app)
     detail = boto3.client("emr-serverless", region_name=REGION).get_job_run(applicationId=emr_app, jobRunId=run["id"])[
         "jobRun"
     ]
@@ -101,37 +103,57 @@ def test_starter_skips_while_a_run_is_active(emr_app: str) -> None:
     starter.handler({"time": "2026-11-03T13:00:00Z"}, None)
     set_state(emr_app, "RUNNING")
     result = starter.handler({"time": "2026-11-03T14:00:00Z"}, None)
-    assert result["started"] is False and result["active"] == runs(emr_app)[0]["id"]
-    assert len(runs(emr_app)) == 1
+    assert result["started"] is False and result["active"] == runs_of(emr_app)[0]["id"]
+    assert len(runs_of(emr_app)) == 1
     set_state(emr_app, "SUCCESS")
     assert starter.handler({"time": "2026-11-03T15:00:00Z"}, None)["started"] is True
-    assert len(runs(emr_app)) == 2
+    assert len(runs_of(emr_app)) == 2
 
 
 def test_freshness_lag_is_measured_from_the_last_success(emr_app: str) -> None:
     emr = boto3.client("emr-serverless", region_name=REGION)
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-    settings = starter.JobSettings.from_environ(
+    settings = runs.JobSettings.from_environ(
         {
             "APPLICATION_ID": emr_app,
             "JOB_ROLE_ARN": JOB_ROLE,
             "ENTRY_POINT": "s3://a/b.py",
-            "JOB_NAME": "build-features",
             "METRICS_NAMESPACE": "rankops",
             "RANKOPS_ENV": "dev",
         }
     )
-    starter.start(settings, emr, cloudwatch, {}, datetime.now(UTC))
-    (run,) = runs(emr_app)
+    runs.start_hourly(settings, emr, cloudwatch, {}, datetime.now(UTC))
+    (run,) = runs_of(emr_app)
     later = run["createdAt"] + timedelta(hours=5)
-    assert starter.freshness_lag_minutes(emr, settings, later) == pytest.approx(300)
+    assert runs.freshness_lag_minutes(emr, settings, later) == pytest.approx(300)
     set_state(emr_app, "FAILED")  # a failed run does not count as fresh: lag falls back to the application age
-    assert starter.freshness_lag_minutes(emr, settings, later) >= 0
+    assert runs.freshness_lag_minutes(emr, settings, later) >= 0
+
+
+def test_the_starter_skips_while_the_pipeline_builds_features(emr_app: str, synthesized, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Seam 8: the deployed BuildFeatures state (its run name resolved by the interpreter) starts a
+    run in moto's EMR Serverless; while it runs, the hourly starter must not start a second writer."""
+    definition = deployed_definition(synthesized["dev"].template("pipeline"))
+    emr = boto3.client("emr-serverless", region_name=REGION)
+
+    def start_job_run(action: str, params: dict) -> dict:  # type: ignore[type-arg]
+        assert action == "startJobRun"
+        run = emr.start_job_run(applicationId=emr_app, executionRoleArn=JOB_ROLE, name=params["Name"],
+                                jobDriver={"sparkSubmit": {"entryPoint": "s3://a/b.py"}})  # fmt: skip
+        return {"State": "RUNNING", "JobRunId": run["jobRunId"]}
+
+    with mock_aws(config=MOTO_CONFIG), installed({"emr-serverless": start_job_run}):
+        state = {"job_id": "1a2b3c4d", "run": {"env": "dev"}}
+        run_state(definition["States"]["BuildFeatures"], "BuildFeatures", state)
+    (pipeline_run,) = runs_of(emr_app)
+    set_state(emr_app, "RUNNING")
+    result = starter.handler({"time": "2026-11-03T13:00:00Z"}, None)
+    assert result["started"] is False and result["active"] == pipeline_run["id"], pipeline_run["name"]
 
 
 def test_starter_names_a_missing_variable() -> None:
     with pytest.raises(KeyError, match="APPLICATION_ID"):
-        starter.JobSettings.from_environ({"JOB_ROLE_ARN": "x"})
+        runs.JobSettings.from_environ({"JOB_ROLE_ARN": "x"})
 
 
 def trigger_environment(synth) -> dict:  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ COMMAND_NAMES = [
     "pipeline",
     "serve",
     "release",
+    "ope",
     "drift",
     "online-metrics",
     "demo",

@@ -80,6 +80,7 @@ def test_exposition_matches_the_specs() -> None:
     m.candidates.inc(100)
     m.candidates_missing.inc(2)
     m.feedback.labels("dropped").inc()
+    m.stream_defaults.labels("item_ctr_1h", "missing_or_stale").inc()
     body, content_type = m.exposition()
     exported = {line.split("{")[0].split(" ")[0] for line in body.decode().splitlines() if not line.startswith("#")}
     assert exported == metrics.exposed_names("server")
