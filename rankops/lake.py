@@ -336,8 +336,9 @@ class Lake:
         for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
             if info.base_name != MANIFEST or "/_staging/" in info.path:
                 continue
-            with fs.open_input_stream(info.path) as stream:
-                manifest = json.loads(stream.read())
+            manifest = read_doc(fs, info.path)
+            if manifest is None:  # replaced by a rename or dropped since the listing
+                continue
             found.append(
                 Partition(
                     dataset_uri,

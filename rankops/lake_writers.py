@@ -149,13 +149,21 @@ def s3_lease(client: Any, uri: str, *, ttl_s: float, timeout_s: float) -> Iterat
 
 
 # -- deferred deletion -----------------------------------------------------------------------
-def read_doc(fs: pafs.FileSystem, path: str) -> dict[str, Any] | None:
-    """A small JSON document, or None when it does not exist."""
-    try:
-        with fs.open_input_stream(path) as stream:
-            return dict(json.loads(stream.read()))
-    except FileNotFoundError:
-        return None
+def read_doc(fs: pafs.FileSystem, path: str, attempts: int = 3) -> dict[str, Any] | None:
+    """A small JSON document, or None when it does not exist.
+
+    A body that does not parse is read again: documents are replaced whole (rename, single PUT),
+    but moto's S3 server can hand two concurrent GETs of one object a mixed body."""
+    for attempt in range(attempts):
+        try:
+            with fs.open_input_stream(path) as stream:
+                return dict(json.loads(stream.read()))
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError as err:
+            if attempt == attempts - 1:
+                raise LakeError(f"{path} is not a JSON document: {err}") from err
+    return None
 
 
 def sweep(

@@ -82,6 +82,16 @@ MODEL = (
             ),
         ),
     ),
+    PanelSpec(
+        "Streaming features served as their default",
+        "ops",
+        (
+            (
+                "sum by (feature, reason) (rate(rankops_stream_feature_defaults_total[$__rate_interval]))",
+                "{{feature}} {{reason}}",
+            ),
+        ),
+    ),
     PanelSpec("Shadow rank correlation", "none", _quantiles("rankops_shadow_rank_correlation", qs=(0.1, 0.5))),
     PanelSpec(
         "Shadow scorings by outcome",
