@@ -136,12 +136,14 @@ class MarketplaceSpec:
 
 @dataclass(frozen=True)
 class Marketplace:
-    """Generated tables plus the hidden truth (kept for tests, never written to the lake)."""
+    """Generated tables plus the hidden truth (never written to the lake: regenerate it from the
+    spec in ``raw/_meta/synthetic.json`` to judge rankers on it, see ``rankops.ope.truth``)."""
 
     spec: MarketplaceSpec
     items: pa.Table
     events: pa.Table
     item_quality: np.ndarray
+    utility: np.ndarray  # per event row: the user's true utility of the shown item
 
 
 def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
@@ -263,8 +265,7 @@ def generate(spec: MarketplaceSpec, progress: Callable[[str], None] | None = Non
     starts = np.searchsorted(r, r, side="left")
     position = (np.arange(len(r)) - starts + 1).astype(np.int16)
 
-    examine = position.astype(float) ** -DEVICE_ETA[device[r]]
-    clicked = rng.random(len(r)) < examine * _sigmoid(utility - 3.0)
+    clicked = rng.random(len(r)) < click_probability(utility, position, device[r])
     contacted = clicked & (
         rng.random(len(r)) < _sigmoid(0.8 * item["seller_quality"][i] + 0.4 * item["quality"][i] - 0.5)
     )
@@ -297,7 +298,13 @@ def generate(spec: MarketplaceSpec, progress: Callable[[str], None] | None = Non
         },
         schema=ITEMS_SCHEMA,
     )
-    return Marketplace(spec, items, events, item["quality"])
+    return Marketplace(spec, items, events, item["quality"], utility)
+
+
+def click_probability(utility: np.ndarray, position: np.ndarray, device: np.ndarray) -> np.ndarray:
+    """The hidden click model: examine position ``p`` with ``p ** -eta(device)``, then click with
+    ``sigmoid(utility - 3)``."""
+    return np.asarray(position, dtype=float) ** -DEVICE_ETA[device] * _sigmoid(utility - 3.0)
 
 
 def _day(ms: np.ndarray) -> np.ndarray:

@@ -89,7 +89,11 @@ def fallback_features(cfg: FallbackConfig) -> list[str]:
     return [f for f in declared if registry.feature(f).kind != "aggregate"]
 
 
-def to_lgb_dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Dataset | None = None) -> lgb.Dataset:
+def to_lgb_dataset(
+    frame: pd.DataFrame, features: list[str], reference: lgb.Dataset | None = None, position: bool = False
+) -> lgb.Dataset:
+    """``position``: hand LightGBM the logged positions, so lambdarank learns a position-bias
+    factor per position instead of crediting position-caused clicks to the features."""
     import lightgbm as lgb
 
     missing = [f for f in features if f not in frame]
@@ -102,6 +106,7 @@ def to_lgb_dataset(frame: pd.DataFrame, features: list[str], reference: lgb.Data
         feature_name=features,
         reference=reference,
         free_raw_data=False,
+        position=frame["position"].to_numpy(np.int32) if position else None,
     )
 
 
@@ -158,7 +163,7 @@ def train_ranker(
 ) -> TrainResult:
     """The main ranker: lambdarank, early stopping on validation NDCG@``eval_k``."""
     features = features or registry.model_features()
-    dtrain = to_lgb_dataset(train, features)
+    dtrain = to_lgb_dataset(train, features, position=cfg.position_debias)
     dvalid = to_lgb_dataset(valid, features, reference=dtrain)
     params = lambdarank_params(cfg, eval_k)
     return fit(dtrain, dvalid, params, cfg.num_boost_round, cfg.early_stopping_rounds, features)

@@ -50,6 +50,31 @@ class TrainReport:
     reused: bool = False
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)
     job_dir: str = ""
+    position_debias: dict[str, Any] = field(default_factory=dict)
+
+
+def debias_on_truth(lake: Lake, settings: Settings, dataset: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """With ``training.position_debias`` on a synthetic lake: both rankers' holdout NDCG@k on
+    clicks and on the hidden true relevance (``rankops.training.debias``). Two extra trainings,
+    so only when asked for."""
+    from rankops.training import debias
+
+    if not settings.training.position_debias:
+        return {}
+    truth = debias.true_relevance(lake)
+    if truth is None:
+        say("position debiasing: no ground truth (the lake's events are not synthetic), not compared")
+        return {}
+    relevance = debias.attach_truth(dataset.holdout, truth)
+    k = settings.evaluation.ndcg_k
+    result = debias.compare(dataset.train, dataset.validation, dataset.holdout, relevance, settings.training, k)
+    say(
+        f"position debiasing, holdout NDCG@{k} on true relevance: debiased {result.truth['debiased']:.4f} vs "
+        f"biased {result.truth['biased']:.4f}, lift 95% CI [{result.truth_lift_ci95[0]:.4f}, "
+        f"{result.truth_lift_ci95[1]:.4f}] (on clicks: {result.clicks['debiased']:.4f} vs "
+        f"{result.clicks['biased']:.4f})"
+    )
+    return result.as_dict()
 
 
 def prune_local_runs(folder: Path, keep: int) -> list[Path]:
@@ -118,6 +143,7 @@ def train_from_lake(
         f"aliases of {name}: " + (", ".join(f"@{a}=v{v}" for a, v in sorted(evaluated.aliases[name].items())) or "none")
     )
 
+    compared = debias_on_truth(lake, settings, dataset, say)
     prune_local_runs(settings.home / "sagemaker", settings.training.keep_local_runs)
     holdout = dataset.holdout
     example = holdout[holdout["request_id"] == holdout["request_id"].iloc[0]]
@@ -144,4 +170,5 @@ def train_from_lake(
         reused=trained.reused,
         aliases=evaluated.aliases,
         job_dir=str(base),
+        position_debias=compared,
     )

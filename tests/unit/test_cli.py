@@ -12,7 +12,21 @@ import pytest
 
 from rankops.cli import COMMANDS, build_parser, main
 
-COMMAND_NAMES = ["generate", "ingest", "features", "train", "models", "pipeline", "serve", "release", "demo", "config"]
+COMMAND_NAMES = [
+    "generate",
+    "ingest",
+    "features",
+    "train",
+    "models",
+    "pipeline",
+    "serve",
+    "release",
+    "ope",
+    "drift",
+    "online-metrics",
+    "demo",
+    "config",
+]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

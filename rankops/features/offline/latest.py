@@ -77,7 +77,7 @@ def write_latest(
     from pyspark.sql import functions as F
 
     from rankops.features import spark as fspark
-    from rankops.spark_session import spark_uri
+    from rankops.spark_session import write_parquet
 
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # as the history's
     previous = previous or {}
@@ -121,7 +121,7 @@ def write_latest(
                 .sortWithinPartitions(key)
             )
             staged = lake.uri("features", dataset, "_staging", run_id)
-            latest.write.mode("overwrite").partitionBy("as_of").parquet(spark_uri(staged))
+            write_parquet(latest, staged, "as_of")
             committed = lake.commit_staged("features", dataset, staged, run_id)
         if not committed:  # no rows at all: publish the snapshot empty, never leave an old one
             lake.write_partition("features", dataset, LATEST_PARTITION, empty_table(entity).select(columns), run_id)

@@ -1,0 +1,1 @@
+"""Off-policy evaluation of rankings, exploration with exact propensities (docs/ope.md)."""
