@@ -98,16 +98,6 @@ MODEL = (
         "ops",
         (("sum by (outcome) (rate(rankops_shadow_total[$__rate_interval]))", "{{outcome}}"),),
     ),
-    PanelSpec(
-        "Streaming features served their default",
-        "ops",
-        (
-            (
-                "sum by (feature, reason) (rate(rankops_stream_feature_defaults_total[$__rate_interval]))",
-                "{{feature}} {{reason}}",
-            ),
-        ),
-    ),
     PanelSpec("Model version per role", "none", (("rankops_model_version", "{{role}}"),)),
     PanelSpec(
         "Release reloads",
