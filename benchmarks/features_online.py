@@ -102,6 +102,7 @@ def offline_store(
 
     from rankops.config import load_settings
     from rankops.features import offline, registry
+    from rankops.features.offline import runs as offline_runs
     from rankops.lake import Lake
 
     settings = load_settings(env="local", home=home, config_file=REPO / "rankops.toml", environ={})
@@ -153,7 +154,7 @@ def offline_store(
         start = datetime.fromtimestamp(HISTORY_START_MS / 1000, tz=UTC) - offline.HOUR
         window = offline.TimeWindow(start, end, backfill=True)
         latest = offline.write_latest(spark, lake, settings, "bench", end.isoformat(), window)
-        offline._publish_manifest(lake, settings, window, "bench", rows, end.isoformat(), latest)
+        offline_runs._publish_manifest(lake, settings, window, "bench", rows, end.isoformat(), latest)
     finally:
         spark.stop()
     return settings, lake, rows
@@ -176,6 +177,7 @@ def run(
     from rankops.features import offline, registry
     from rankops.features.lookup import FeatureLookup
     from rankops.features.materialize import materialize
+    from rankops.features.offline import latest as offline_latest
     from rankops.features.online.embedded import EmbeddedStore
     from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 
@@ -202,7 +204,7 @@ def run(
             out["latest_values_from"] = "snapshot" if manifest.get("latest_snapshot") else "history"
             through = datetime.fromisoformat(manifest["published_through"])
             started = time.perf_counter()
-            scanned = offline._latest_from_history(lake, settings, "item", through)
+            scanned = offline_latest._latest_from_history(lake, settings, "item", through)
             out["latest_values_history_scan_item_s"] = round(time.perf_counter() - started, 3)
             assert latest.num_rows == entities
             assert latest.equals(scanned), "the snapshot must equal the history scan"

@@ -24,7 +24,7 @@ from rankops.release.sagemaker import CHAMPION_VARIANT
 
 CLOUD_ENVIRONMENTS = ("dev", "staging", "prod")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-METRICS_NAMESPACE = "rankops"  # custom metrics, dimension Environment=<env> (README: metric contract)
+METRICS_NAMESPACE = "rankops"  # custom metrics, dimension Environment=<env> (docs/deploy.md: metric contract)
 # The production variant every release keeps (blue/green swaps its model); the canary adds "challenger".
 SERVING_VARIANT = CHAMPION_VARIANT
 
@@ -116,7 +116,7 @@ class EnvConfig:
         if not tag:
             raise ConfigError(
                 f"aws.endpoint.bootstrap_image_tag is not set for env {self.name!r}: pin the image tag of the "
-                "endpoint's first model (README: Deploy to AWS); it must not follow aws.image_tag"
+                "endpoint's first model (docs/deploy.md); it must not follow aws.image_tag"
             )
         return tag
 

@@ -2,7 +2,7 @@
 
 One object instead of six keyword arguments: the lake's buckets, the online stores,
 and the ``RANKOPS_*`` environment that points a rankops process at them (the same
-variables README's "Deploy to AWS" lists from the stacks' outputs).
+variables docs/deploy.md lists from the stacks' outputs).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class AwsRedisConfig(Section):
 
 
 class AwsEmrConfig(Section):
-    """EMR Serverless for the hourly feature job (see README, "Deploy to AWS")."""
+    """EMR Serverless for the hourly feature job (docs/deploy.md)."""
 
     release_label: str = "emr-spark-8.0.0"  # Spark 4.0, matching PySpark 4 in constraints.txt
     architecture: Literal["X86_64", "ARM64"] = "X86_64"
@@ -72,7 +72,7 @@ class AwsEndpointConfig(Section):
 
     instance_type: str = "ml.c6i.large"
     # Changing instance_type with auto scaling on fails (SageMaker); deploy with autoscaling=false
-    # first, then change the type, then turn it back on (README).
+    # first, then change the type, then turn it back on (docs/deploy.md).
     autoscaling: bool = True
     min_instances: int = Field(1, ge=1)
     max_instances: int = Field(2, ge=1)
@@ -82,11 +82,11 @@ class AwsEndpointConfig(Section):
     data_capture_percent: int = Field(20, ge=0, le=100)
     # Model data of the *first* deployment (s3://.../model.tar.gz); None -> the artifacts bucket's
     # models/bootstrap/model.tar.gz. Later releases are made by the pipeline. The object must exist
-    # before the serving stack is deployed (README: bootstrap order).
+    # before the serving stack is deployed (docs/deploy.md: bootstrap order).
     initial_model_data_url: str | None = None
     # Image tag of the serving stack's own (bootstrap) model. Fixed on purpose, apart from aws.image_tag:
     # bumping aws.image_tag must only reach the pipeline's jobs and models, never the endpoint config
-    # CloudFormation owns (a change here puts the bootstrap model back in production; README).
+    # CloudFormation owns (a change here puts the bootstrap model back in production; docs/deploy.md).
     bootstrap_image_tag: str | None = None
     traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "ALL_AT_ONCE"
     canary_percent: int = Field(10, gt=0, le=50)  # SageMaker: <= 50% of the fleet

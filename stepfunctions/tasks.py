@@ -293,3 +293,70 @@ def registry(r: Mapping[str, str], action: str, *, next_state: str, on_error: st
         on_error=on_error,
         result_path=f"$.registry_{action}",
     )
+
+
+def canary(r: Mapping[str, str], *, next_state: str, on_error: str) -> dict[str, Any]:
+    """The sticky canary: for each share of ``run.canary_steps``, set the weights, wait for the
+    endpoint, publish the routing document, soak, check; any failed step goes to ``on_error``."""
+    return {
+        "Type": "Map",
+        "ItemsPath": "$.run.canary_steps",
+        "MaxConcurrency": 1,
+        "ResultPath": "$.canary",
+        "ItemSelector": {
+            "share.$": "$$.Map.Item.Value",
+            "execution.$": "$.execution",
+            "run.$": "$.run",
+            "gate.$": "$.gate",
+            "training.$": "$.training",
+        },
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "SetCanaryShare",
+            "States": {
+                "SetCanaryShare": release(
+                    r,
+                    "canary",
+                    next_state="CanaryShiftedWait",
+                    on_error="CanaryFailed",
+                    result_path="$.release",
+                    extra={"share.$": "$.share"},
+                ),
+                **wait_for_endpoint(r, "CanaryShifted", "PublishRouting", "CanaryFailed"),
+                "PublishRouting": release(
+                    r,
+                    "route",
+                    next_state="CanarySoak",
+                    on_error="CanaryFailed",
+                    result_path="$.routing",
+                    extra={"share.$": "$.share"},
+                ),
+                "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
+                "CanaryCheck": release(
+                    r,
+                    "check",
+                    next_state="CanaryOk?",
+                    on_error="CanaryFailed",
+                    result_path="$.check",
+                    extra=check("canary"),
+                ),
+                "CanaryOk?": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.check.result.ok", "BooleanEquals": True, "Next": "StepDone"}],
+                    "Default": "CanaryFailed",
+                },
+                "StepDone": {
+                    "Type": "Pass",
+                    "Parameters": {"share.$": "$.share", "check.$": "$.check.result"},
+                    "End": True,
+                },
+                "CanaryFailed": {
+                    "Type": "Fail",
+                    "Error": "CanaryRejected",
+                    "Cause": "the canary's checks or release step failed",
+                },
+            },
+        },
+        "Catch": catch(on_error),
+        "Next": next_state,
+    }

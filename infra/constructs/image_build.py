@@ -4,7 +4,7 @@ Two images from one source tree: ``docker/Dockerfile`` (processing, training and
 inference ``serve`` contract) and ``docker/emr.Dockerfile`` (EMR Serverless workers).
 Nothing is built on a developer machine or during ``cdk synth``/``deploy``: the repository
 source is uploaded as an S3 asset at deploy time and ``aws codebuild start-build`` builds
-it (README: bootstrap). S3 asset rather than a CodeStar connection: the built source is
+it (docs/deploy.md: bootstrap). S3 asset rather than a CodeStar connection: the built source is
 exactly the commit that was deployed, and nothing needs an OAuth handshake with a Git
 host first. Tags are immutable, so one tag always means one image.
 """

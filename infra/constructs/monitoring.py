@@ -8,7 +8,7 @@ its anomaly band. P2 (ticket, P2 topic): feature drift (which also triggers retr
 Custom metrics live in the ``rankops`` namespace with dimension ``Environment``:
 ``RevenueProxy`` and ``FeatureDriftPSI`` are published by the serving/monitoring code;
 ``FeatureFreshnessLagMinutes`` by ``lambdas/start_feature_job`` every hour (its absence
-is itself an alarm). README lists this contract.
+is itself an alarm). docs/deploy.md lists this contract.
 """
 
 from __future__ import annotations

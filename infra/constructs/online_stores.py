@@ -74,8 +74,8 @@ class OnlineStores(Construct):
             self.redis_secret,
             "AwsSolutions-SMG4",
             "Rotating a Redis AUTH token needs a coordinated ModifyReplicationGroup (ROTATE, new secret value, "
-            "readers replaced, then SET); it is the runbook in README 'Rotating the Redis AUTH token', not a "
-            "Secrets Manager rotation Lambda.",
+            "readers replaced, then SET); it is the runbook in docs/operations.md 'Rotating the Redis AUTH token', "
+            "not a Secrets Manager rotation Lambda.",
         )
         subnet_group = elasticache.CfnSubnetGroup(
             self,

@@ -2,7 +2,7 @@
 
 All three go through ``lambdas/retrain_trigger`` (rules in :mod:`rankops.pipeline.retrain`:
 single flight, a cooldown for drift, execution names per trigger window). The emergency path is an EventBridge event any
-operator with ``events:PutEvents`` can send (README shows the command) or a direct
+operator with ``events:PutEvents`` can send (docs/deploy.md shows the command) or a direct
 invocation of the function; both need a reason and a name. Failed, timed-out and
 aborted executions are announced on the failures topic.
 """

@@ -30,7 +30,7 @@ i.e. the bootstrap model, replacing whatever the pipeline released. So:
   ``min_instances``, ``data_capture_percent``, the blue/green policy (``traffic_routing``,
   ``canary_percent``, ``linear_step_percent``, ``wait_interval_seconds``,
   ``termination_wait_seconds``, ``max_execution_timeout_seconds``), the runtime environment
-  (new ``RANKOPS_*`` variables), subnets and security groups. Ship them as README's "What a
+  (new ``RANKOPS_*`` variables), subnets and security groups. Ship them as docs/deploy.md's "What a
   serving-stack deploy resets" says: re-base the bootstrap onto the current champion first
   (its model data and image tag), so the reset deploys the champion with the new settings,
   or deploy and let a pipeline run release again.

@@ -97,6 +97,6 @@ class PipelineStack(Stack):
             self,
             "RetrainTriggerFunction",
             value=self.triggers.function.function.function_name,
-            description="aws lambda invoke --function-name <this> (emergency retrain, README)",
+            description="aws lambda invoke --function-name <this> (emergency retrain, docs/deploy.md)",
         )
         CfnOutput(self, "SageMakerJobRoleArn", value=job_role.role_arn)

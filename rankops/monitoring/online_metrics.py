@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 GAINS = {"click": 1, "contact": 2, "purchase": 3}
 KEYS = ["hour", "variant", "model_version"]
+LEVELS = ("champion", "challenger", "previous", "fallback", "rule", "input_order")  # the fallback chain's levels
 
 
 def online_metrics(feedback: DataFrame, outcomes: DataFrame, catalogue_size: int, k: int = 10) -> DataFrame:
@@ -78,8 +79,10 @@ def online_metrics(feedback: DataFrame, outcomes: DataFrame, catalogue_size: int
     ndcg = (
         per_answer.where(F.col("idcg") > 0).groupBy(*KEYS).agg(F.avg(F.col("dcg") / F.col("idcg")).alias("ndcg_at_k"))
     )
-    levels = answers.groupBy(*KEYS).pivot("fallback_level").count()
-    levels = levels.select(*KEYS, *[F.col(c).alias(f"answers_{c}") for c in levels.columns if c not in KEYS])
+    levels = (
+        answers.groupBy(*KEYS).pivot("fallback_level", list(LEVELS)).count().fillna(0)
+    )  # values given: no extra job
+    levels = levels.select(*KEYS, *[F.col(c).alias(f"answers_{c}") for c in LEVELS])
     return (
         by_answer.join(by_rows, KEYS)
         .join(ndcg, KEYS, "left")

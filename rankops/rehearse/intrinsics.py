@@ -46,8 +46,15 @@ NAME_PROPERTY = {
     "AWS::EMRServerless::Application": "Name",
     "AWS::CodeBuild::Project": "Name",
     "AWS::ElastiCache::ReplicationGroup": "ReplicationGroupId",
+    "AWS::SQS::Queue": "QueueName",
 }
-NAME_LIMIT = {"AWS::S3::Bucket": 63, "AWS::IAM::Role": 64, "AWS::Lambda::Function": 64, "AWS::Events::Rule": 64}
+NAME_LIMIT = {
+    "AWS::SQS::Queue": 80,
+    "AWS::S3::Bucket": 63,
+    "AWS::IAM::Role": 64,
+    "AWS::Lambda::Function": 64,
+    "AWS::Events::Rule": 64,
+}
 
 # ARN templates ({p}artition, {r}egion, {a}ccount, {n}ame) and whether Ref gives the ARN.
 _ARN: dict[str, tuple[str, bool]] = {

@@ -61,6 +61,18 @@ def create_secrets(r: Resolver, client: Clients) -> None:
         r.assign(stack, logical_id, "Ref", created["ARN"])
 
 
+def create_queues(r: Resolver, client: Clients) -> None:
+    """SQS queues (dead-letter queues of rules and jobs): their URL is ``Ref``, their ARN ``Arn``."""
+    sqs = client("sqs")
+    for stack, logical_id, res in r.resources("AWS::SQS::Queue"):
+        props = r.resolve(stack, res.get("Properties", {}))
+        attributes = {k: str(props[k]) for k in ("MessageRetentionPeriod", "VisibilityTimeout") if k in props}
+        url = sqs.create_queue(QueueName=r.name(stack, logical_id), Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        r.assign(stack, logical_id, "Ref", url)
+        r.assign(stack, logical_id, "Arn", arn)
+
+
 def create_roles(r: Resolver, client: Clients) -> None:
     iam = client("iam")
     for stack, logical_id, res in r.resources("AWS::IAM::Role"):

@@ -130,6 +130,7 @@ def aws_settings(endpoint_url: str, region: str, workdir: Path) -> Iterator[None
 
 SERVICES = (  # every service a rehearsal talks to
     "s3",
+    "sqs",
     "dynamodb",
     "sns",
     "kms",
@@ -221,6 +222,7 @@ def build_world(
         standins[str(r.get_att(name, logical_id, "TrackingServerArn"))] = mlflow_uri
     rewrite = _rewriter(standins)
     for create in (
+        resources.create_queues,
         resources.create_roles,
         resources.create_buckets,
         resources.create_tables,

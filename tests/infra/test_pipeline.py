@@ -188,10 +188,14 @@ def test_release_may_use_only_the_endpoints_volume_key(synthesized) -> None:  # 
     release Lambda: CreateGrant (for AWS resources only) and DescribeKey, scoped by the key's alias."""
     synth = synthesized["prod"]
     policy = by_suffix(synth.resources("pipeline", "AWS::IAM::Policy"), "FnReleaseRoleDefaultPolicy")
-    kms = {
-        st["Action"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "kms:" in str(st["Action"])
-    }
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    kms = {st["Action"]: st for st in statements if isinstance(st["Action"], str) and st["Action"].startswith("kms:")}
     assert set(kms) == {"kms:CreateGrant", "kms:DescribeKey"}
+    # the one other KMS statement: the artifacts bucket's key, to write the routing document
+    (lake_key,) = [st for st in statements if isinstance(st["Action"], list) and "kms:Encrypt" in st["Action"]]
+    assert "LakeLakeKey" in json.dumps(lake_key["Resource"])
+    (put,) = [st for st in statements if "s3:PutObject" in st["Action"]]
+    assert json.dumps(put["Resource"]).endswith('"/release/*"]]}'), "only the routing documents' folder"
     alias = synth.config.endpoint_volume_key_alias
     assert alias == "alias/rankops-prod-endpoint"
     for statement in kms.values():

@@ -17,6 +17,7 @@ from rankops.errors import StoreError, ValidationFailed
 from rankops.features import offline, registry
 from rankops.features.lookup import FeatureLookup
 from rankops.features.materialize import materialize
+from rankops.features.offline import latest as offline_latest
 from rankops.features.online.dynamodb import DynamoDBConfig, DynamoDBStore, make_dynamodb
 from rankops.features.online.factory import open_stores
 from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
@@ -62,9 +63,9 @@ def assert_snapshot_equals_history(lake: Lake, settings: Any) -> dict[str, Any]:
     through = datetime.fromisoformat(manifest["published_through"])
     out = {}
     for entity in registry.stored_entities():
-        snapshot = offline._latest_from_snapshot(lake, settings, entity, manifest)
+        snapshot = offline_latest._latest_from_snapshot(lake, settings, entity, manifest)
         assert snapshot is not None, f"{entity}: no current snapshot"
-        scanned = offline._latest_from_history(lake, settings, entity, through)
+        scanned = offline_latest._latest_from_history(lake, settings, entity, through)
         assert snapshot.schema.equals(scanned.schema), entity  # names, types, nullability (not Spark metadata)
         assert snapshot.num_rows == scanned.num_rows > 0, entity
         assert snapshot.equals(scanned), entity
@@ -97,12 +98,12 @@ def test_latest_snapshot_equals_the_history_scan_across_incremental_gap_and_old_
     assert only_early, "some items' latest row comes from the first run only"
     # Earlier times read the history.
     before = offline.latest_values(lake, settings, "item", before=end - 5 * HOURS)
-    assert before.equals(offline._latest_from_history(lake, settings, "item", end - 5 * HOURS))
+    assert before.equals(offline_latest._latest_from_history(lake, settings, "item", end - 5 * HOURS))
 
     # A snapshot the manifest does not vouch for is ignored by readers and rebuilt by the next run.
     manifest = offline.read_manifest(lake, settings)
     lake.write_json(offline.manifest_uri(lake, settings), {**manifest, "latest_snapshot": None})
-    assert offline._latest_from_snapshot(lake, settings, "item", offline.read_manifest(lake, settings)) is None
+    assert offline_latest._latest_from_snapshot(lake, settings, "item", offline.read_manifest(lake, settings)) is None
     assert offline.latest_values(lake, settings, "item").equals(final)
     result = offline.build(spark, lake, settings, offline.TimeWindow(end - 2 * HOURS, end))
     assert set(result.latest.values()) == {"full"}

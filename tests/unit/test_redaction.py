@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from rankops.cli import error, main
-from rankops.config_sections import RedisConfig
 from rankops.errors import StoreError
-from rankops.features.online.redis import RedisStore, make_redis
+from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 from rankops.redaction import redact_settings, redact_text
 
 PASSWORD = "hunter2-Secret"

@@ -8,10 +8,9 @@ import socket
 import numpy as np
 import pyarrow as pa
 
-from rankops.config_sections import RedisConfig
 from rankops.features import registry, streaming
 from rankops.features.online.embedded import EmbeddedStore
-from rankops.features.online.redis import RedisStore, make_redis
+from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 from rankops.features.stream_lookup import StreamLookup
 
 NOW = 1_764_000_123.0

@@ -1,6 +1,6 @@
 """Training job: channels -> LightGBM lambdarank + fallback -> MLflow run and versions -> SM_MODEL_DIR.
 
-Registration happens here (see the README, "Where registration happens"): the job
+Registration happens here (docs/training.md, "Where registration happens"): the job
 registers both models as new versions, tagged with their lineage and an idempotency
 key (dataset hash + effective training configuration + seed + feature lists + the code:
 LightGBM's version, rankops' version and code version without a ``-dirty`` marker). If a
