@@ -110,12 +110,20 @@ def test_a_missing_source_is_a_one_line_error(lake) -> None:  # type: ignore[no-
     assert "\n" not in str(err.value)
 
 
-def _wait_for(predicate, what: str, proc: subprocess.Popen, limit_s: float = 300) -> None:  # type: ignore[type-arg,no-untyped-def]
+def _wait_for(predicate, what: str, proc: subprocess.Popen | None, limit_s: float = 300) -> None:  # type: ignore[type-arg,no-untyped-def]
     deadline = time.monotonic() + limit_s  # a bound for a hung job, not a speed assertion
     while not predicate():
-        assert proc.poll() is None, f"the job exited early ({proc.returncode}) waiting for {what}"
+        assert proc is None or proc.poll() is None, f"the job exited early ({proc.returncode}) waiting for {what}"
         assert time.monotonic() < deadline, f"no {what} after {limit_s} s"
         time.sleep(0.5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.mark.slow
@@ -129,7 +137,11 @@ def test_kill_9_then_restart_loses_and_double_counts_nothing(spark, settings, la
     env = {**os.environ, "RANKOPS_SPARK__MASTER": "local[2]", "RANKOPS_SPARK__DRIVER_MEMORY": "1g"}
     env["PYTHONPATH"] = str(REPO)
     job = [sys.executable, str(REPO / "emr_jobs" / "stream_features.py"), "--home", str(home), "--for", "600"]
-    proc = subprocess.Popen([*job, "--trigger-s", "1", "--max-files-per-trigger", "1"], env=env, cwd=REPO)
+    # its own process group: the job is the Python driver *and* the JVM it launched, killed together as a
+    # crashed container would be (a JVM left running would keep writing the checkpoint)
+    proc = subprocess.Popen(
+        [*job, "--trigger-s", "1", "--max-files-per-trigger", "1"], env=env, cwd=REPO, start_new_session=True
+    )
     guard = Guard(lake, cfg.folder, 0)
     try:
         window_commits = Path(cfg.folder) / "checkpoints" / f"window_{int(max(streaming.windows()).total_seconds())}s"
@@ -138,8 +150,9 @@ def test_kill_9_then_restart_loses_and_double_counts_nothing(spark, settings, la
             name.rename(Path(cfg.source) / name.name)
         _wait_for(lambda: lake.exists(guard.record_uri(3)), "the guard taking a new file", proc)
     finally:
-        os.kill(proc.pid, signal.SIGKILL)  # mid-run: windows of the new files not yet (all) written
+        os.killpg(proc.pid, signal.SIGKILL)  # mid-run: windows of the new files not yet (all) written
         proc.wait()
+        _wait_for(lambda: not _group_alive(proc.pid), "the killed job's JVM to be gone", None)
 
     stores = stores_for(settings.home / "online" / "features.sqlite")
     rest = streaming.StreamConfig.from_lake(lake)  # the rest in one micro-batch (options may change)
