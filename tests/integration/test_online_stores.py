@@ -111,6 +111,19 @@ def test_an_aborted_version_is_never_served(store) -> None:  # type: ignore[no-u
     assert values(store, "item", ["a"])[0] == [[3.0, 3.0]]
 
 
+def test_live_writes_land_in_the_live_version_and_a_replay_changes_nothing(store) -> None:  # type: ignore[no-untyped-def]
+    """The streaming job's upserts (``write_live``): into the version readers use, idempotent,
+    refused for a version that is not live (nothing written)."""
+    write(store, "item", "v1", {"a": [1.0, 2.0]})
+    live = pack_rows("v1", np.array([[5.0, 6.0], [7.0, 8.0]]))
+    for _ in range(2):  # a replayed micro-batch writes the same bytes again
+        store.write_live("item", "v1", ["a", "b"], live)
+        assert values(store, "item", ["a", "b"]) == ([[5.0, 6.0], [7.0, 8.0]], [True, True])
+    with pytest.raises(StoreError, match="not live at version v2"):
+        store.write_live("item", "v2", ["c"], pack_rows("v2", np.array([[9.0, 9.0]])))
+    assert values(store, "item", ["c"])[1] == [False]
+
+
 def test_one_read_serves_several_entities(store) -> None:  # type: ignore[no-untyped-def]
     write(store, "seller", "v1", {"s-1": [1.0, 1.0]})
     write(store, "category", "v7", {"toys": [2.0, 2.0]})

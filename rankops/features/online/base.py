@@ -20,6 +20,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from rankops.errors import StoreError
+
 
 class StoreSettings(BaseModel):
     """A backend's settings (``[online_store.<type>]``): frozen, unknown keys are errors."""
@@ -121,3 +123,27 @@ class PointerCache:
 
     def forget(self, entity: str) -> None:
         self._cached.pop(entity, None)
+
+
+class SlottedStore(Protocol):
+    """A two-slot store (Redis, DynamoDB): writes go to the slot ``_writing`` names for a version."""
+
+    _writing: dict[tuple[str, str], str]
+
+    def _load_active(self, entity: str) -> ActiveVersion | None: ...
+
+    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None: ...
+
+
+def write_into_live(store: SlottedStore, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    """Upsert values into the *live* version in place: the streaming job's writes
+    (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
+    the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
+    active = store._load_active(entity)
+    if active is None or active.version != version:
+        raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
+    store._writing[(entity, version)] = active.slot
+    try:
+        store.write_batch(entity, version, keys, payloads)
+    finally:
+        store._writing.pop((entity, version), None)

@@ -29,7 +29,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from rankops.errors import StoreError
-from rankops.features.online.base import ActiveVersion, OpenOptions, PointerCache, StoreSettings, serving_worst_call_s
+from rankops.features.online.base import (
+    ActiveVersion,
+    OpenOptions,
+    PointerCache,
+    StoreSettings,
+    serving_worst_call_s,
+    write_into_live,
+)
 
 
 class DynamoDBConfig(StoreSettings):
@@ -192,17 +199,8 @@ class DynamoDBStore:
                 pass
 
     def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
-        """Upsert values into the *live* version in place: the streaming job's writes
-        (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
-        the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
-        active = self._load_active(entity)
-        if active is None or active.version != version:
-            raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
-        self._writing[(entity, version)] = active.slot
-        try:
-            self.write_batch(entity, version, keys, payloads)
-        finally:
-            self._writing.pop((entity, version), None)
+        """Upsert into the live version in place (see :func:`base.write_into_live`)."""
+        write_into_live(self, entity, version, keys, payloads)
 
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         slot = self._slot_for(entity, version)

@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from rankops.errors import StoreError
-from rankops.features.online.base import ActiveVersion, OpenOptions, PointerCache, StoreSettings, serving_worst_call_s
+from rankops.features.online.base import (
+    ActiveVersion,
+    OpenOptions,
+    PointerCache,
+    StoreSettings,
+    serving_worst_call_s,
+    write_into_live,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -173,17 +180,8 @@ class RedisStore:
             self._call("write", self._send, chunk, min(step, len(keys) - lo))
 
     def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
-        """Upsert values into the *live* version in place: the streaming job's writes
-        (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
-        the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
-        active = self._load_active(entity)
-        if active is None or active.version != version:
-            raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
-        self._writing[(entity, version)] = active.slot
-        try:
-            self.write_batch(entity, version, keys, payloads)
-        finally:
-            self._writing.pop((entity, version), None)
+        """Upsert into the live version in place (see :func:`base.write_into_live`)."""
+        write_into_live(self, entity, version, keys, payloads)
 
     def _send(self, packed: bytes, replies: int) -> None:
         import redis as redis_lib
