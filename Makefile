@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 INSTALLED := $(VENV)/.installed
 NODE_OK   := node_modules/.installed
 
-.PHONY: demo test lint unit synth deploy diff destroy install clean constraints bench help
+.PHONY: demo test lint unit synth deploy diff destroy install clean constraints bench help promtool
 
 help:
 	@echo "make demo    - install, then run the whole local loop end to end (prints where to look)"
@@ -42,6 +42,12 @@ $(NODE_OK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# promtool (alert-rule checks in the tests) comes from Debian's prometheus package, installed
+# when missing (CI runs as root; elsewhere install it yourself: apt-get install prometheus).
+promtool:
+	@command -v promtool >/dev/null || { echo ">> installing promtool (Debian package prometheus)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
@@ -52,7 +58,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(INSTALLED) $(NODE_OK) lint
+test: $(INSTALLED) $(NODE_OK) promtool lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(INSTALLED)

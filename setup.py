@@ -23,14 +23,19 @@ CORE = [
     "prometheus-client>=0.20,<1",
 ]
 SPARK = ["pyspark>=4.0,<5"]
+# Compiled trees (docs/scoring.md): the training job compiles, the server loads. lleaves 1.3
+# is written against llvmlite < 0.44 (its LLVM binding API).
+COMPILED = ["lleaves>=1.3,<1.4", "llvmlite>=0.43,<0.44"]
 TRAIN = [
     "lightgbm>=4.5,<5",
+    *COMPILED,
     "mlflow>=3.1,<4",
     "scikit-learn>=1.5,<2",
     "matplotlib>=3.8,<4",
 ]
 SERVE = [
     "lightgbm>=4.5,<5",
+    *COMPILED,
     "mlflow>=3.1,<4",
     "starlette>=0.40",
     "uvicorn[standard]>=0.30,<1",
@@ -55,6 +60,9 @@ DEV = [
     "types-PyYAML",
     "cfn-lint>=1.10,<2",
     "statelint>=3.0,<4",
+    # rankops.monitoring.dashboards renders the checked-in Grafana JSON with it (not at run time). Its
+    # versions are "<build epoch>!<Grafana version>"; constraints.txt pins the Grafana 11.6 build.
+    "grafana-foundation-sdk",
 ]
 
 setup(

@@ -15,7 +15,8 @@ timings (the minimum of ``--repeat`` alternating measurements, each job run agai
 fresh registry so nothing is reused), the job's phases, both ratios (with and without the
 fallback model, which is a second model rather than overhead), the same ratio in CPU
 seconds of the process (all threads; steadier than wall time on a shared machine), and
-whether both produced the same model.
+whether both produced the same model. The ``compile`` line is the job's compile step (both
+models compiled to native code for serving, docs/scoring.md): seconds, trees and object bytes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+COMPILE_FIELDS = ("compiler", "num_trees", "object_bytes", "compile_seconds")
 
 
 def make_frame(rows: int, per_query: int, seed: int, features: list[str]) -> pd.DataFrame:
@@ -131,7 +134,10 @@ def run(rows: int, per_query: int, rounds: int | None, seed: int, repeat: int = 
         x = valid[features.model_features()].to_numpy(np.float64)
         ours = ranker_model.load_model(outcome.model_dir)
         same = bool(np.array_equal(np.asarray(ours.predict(x)), np.asarray(plain.predict(x))))
+        records = [Path(outcome.model_dir, *sub, "compiled", "compiled.json") for sub in ((), ("fallback",))]
+        compiled = [json.loads(r.read_text()) for r in records if r.is_file()]
     fallback_s = outcome.seconds.get("train_fallback", 0.0)
+    compile_s = outcome.seconds.get("compile", 0.0)
     return {
         "benchmark": "training_overhead",
         "rows": len(frame),
@@ -153,6 +159,11 @@ def run(rows: int, per_query: int, rounds: int | None, seed: int, repeat: int = 
         "ratio": round(min(ours_s) / min(plain_s), 3),
         "ratio_without_fallback": round((min(ours_s) - fallback_s) / min(plain_s), 3),
         "ratio_cpu": round(min(ours_cpu) / min(plain_cpu), 3),
+        "compile": {
+            "seconds": compile_s,
+            "share_of_job": round(compile_s / min(ours_s), 3),
+            "models": [{k: c[k] for k in COMPILE_FIELDS} for c in compiled],
+        },
         "target_ratio": 1.2,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
     }

@@ -2,8 +2,10 @@
 # EMR Serverless worker image for the feature job (emr_jobs/build_features.py).
 # EMR provides Spark (and PySpark); this adds Python 3.11 and rankops' core dependencies.
 # Built in AWS by CodeBuild (docker/buildspec.yml), never locally.
+# Base image by digest (docker/pins.env, passed by docker/buildspec.yml): ``latest`` moves.
 ARG EMR_RELEASE_LABEL=emr-spark-8.0.0
-FROM public.ecr.aws/emr-serverless/spark/${EMR_RELEASE_LABEL}:latest
+ARG EMR_IMAGE_DIGEST
+FROM public.ecr.aws/emr-serverless/spark/${EMR_RELEASE_LABEL}@${EMR_IMAGE_DIGEST}
 
 USER root
 RUN dnf install -y python3.11 python3.11-pip && dnf clean all

@@ -20,6 +20,7 @@ from aws_cdk import App, Environment, Stack, Tags, Validations
 
 from infra.config import EnvConfig, env_config
 from infra.data_access import DataAccess
+from infra.log_encryption import encrypt_log_groups
 from infra.nag import ReviewedAwsSolutionsChecks
 from infra.stacks.alerts import AlertsStack
 from infra.stacks.data_lake import DataLakeStack
@@ -46,7 +47,12 @@ def build(app: App, env_name: str | None = None) -> list[Stack]:
     """All stacks of the environment named by ``env_name`` or the ``env`` context."""
     config: EnvConfig = env_config(env_name or app.node.try_get_context("env"))
     aws = config.aws
-    common: dict[str, Any] = {"config": config, "env": Environment(account=aws.account, region=aws.region)}
+    common: dict[str, Any] = {
+        "config": config,
+        "env": Environment(account=aws.account, region=aws.region),
+        # an environment whose data is retained (prod) cannot be deleted by a stray `cdk destroy`
+        "termination_protection": config.retain,
+    }
     p = config.prefix
 
     lake = DataLakeStack(app, f"{p}-data-lake", description=f"{p}: data lake (S3 zones, KMS, Glue)", **common)
@@ -109,7 +115,10 @@ def build(app: App, env_name: str | None = None) -> list[Stack]:
     monitoring.node.add_dependency(serving)  # the dashboard shows the endpoint's alarms
     monitoring.node.add_dependency(pipeline)  # the pipeline-failure alarm watches the state machine
 
+    stacks: list[Stack] = [lake, network, alerts, stores, image, mlflow, features, pipeline, serving, monitoring]
+    for stack in stacks:
+        encrypt_log_groups(stack, config)
     for key, value in config.tags.items():
         Tags.of(app).add(key, value)
     Validations.of(app).add_plugins(ReviewedAwsSolutionsChecks(app))
-    return [lake, network, alerts, stores, image, mlflow, features, pipeline, serving, monitoring]
+    return stacks

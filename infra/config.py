@@ -143,6 +143,22 @@ class EnvConfig:
             "max_execution_timeout_s": cfg.max_execution_timeout_seconds,
         }
 
+    def check_thresholds(self) -> dict[str, object]:
+        """``release.*`` as :class:`rankops.release.checks.PostTrafficEvent` fields: the release Lambda's
+        shadow and canary checks judge the challenger variant by them."""
+        cfg = self.settings.release
+        return {
+            "max_error_rate": cfg.max_error_rate,
+            "max_latency_p95_ms": cfg.max_latency_p95_ms,
+            "min_invocations": cfg.canary_min_requests,
+            "max_degraded_rate": cfg.max_fallback_rate,
+            # the shadow's score comparison from data capture (rankops.release.shadow_capture)
+            "shadow_min_requests": cfg.shadow_min_requests,
+            "min_rank_correlation": cfg.min_rank_correlation,
+            "max_kl_divergence": cfg.max_kl_divergence,
+            "shadow_bins": cfg.shadow_bins,
+        }
+
     @property
     def state_machine_name(self) -> str:
         return self.name_of("pipeline")
@@ -158,10 +174,10 @@ class EnvConfig:
 
     @property
     def freshness_hours(self) -> int:
-        """The P2 freshness alarm: configured, else the tightest freshness SLA in the feature registry."""
+        """The P2 freshness alarm: configured, else the tightest freshness SLA of the batch features."""
         from rankops.features import registry
 
-        tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind != "on_demand")
+        tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind not in ("on_demand", "stream"))
         return self.aws.alarms.feature_freshness_hours or max(1, math.ceil(tightest.total_seconds() / 3600))
 
     def alarm_name(self, key: str) -> str:

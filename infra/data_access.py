@@ -16,6 +16,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 
+from infra.grants import grant_objects_read_write
+
 # The setting naming the AUTH token's secret (an ARN, not a secret): online_store.redis.auth_secret_arn.
 REDIS_SECRET_VARIABLE = "RANKOPS_ONLINE_STORE__REDIS__AUTH_SECRET_ARN"  # noqa: S105
 # MLflow's artifact store: this prefix of the artifacts bucket (the managed tracking server's
@@ -46,7 +48,7 @@ class DataAccess:
     def grant_mlflow_artifacts(self, grantee: iam.IGrantable) -> None:
         """Log and load run artifacts and models: MLflow clients read and write the artifact store
         directly (the tracking server only hands out locations)."""
-        self.buckets["artifacts"].grant_read_write(grantee, f"{MLFLOW_ARTIFACT_PREFIX}/*")
+        grant_objects_read_write(self.buckets["artifacts"], grantee, f"{MLFLOW_ARTIFACT_PREFIX}/*")
 
     def _grant_redis_token(self, grantee: iam.IGrantable) -> None:
         """Read the AUTH token. Written out rather than ``secret.grant_read``: that grant edits the

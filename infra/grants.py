@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 
 from infra.config import METRICS_NAMESPACE
 
@@ -43,4 +44,18 @@ def grant_put_metrics(role: iam.IRole) -> None:
             resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
         )
+    )
+
+
+def grant_objects_read_write(bucket: s3.IBucket, grantee: iam.IGrantable, objects: str = "*") -> None:
+    """Read, write and delete the current version of objects, never a past one.
+
+    ``bucket.grant_read_write`` allows ``s3:DeleteObject*``, which includes ``s3:DeleteObjectVersion``:
+    a workload (or whoever takes over its role) could then erase the versions that make the
+    lake's versioning a recovery path. Deleting an object in a versioned bucket only adds a
+    delete marker, so ``s3:DeleteObject`` is all a workload needs."""
+    bucket.grant_read(grantee, objects)
+    bucket.grant_put(grantee, objects)
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[bucket.arn_for_objects(objects)])
     )

@@ -151,6 +151,7 @@ class AwsConfig(Section):
     lambda_numpy_layer_arn: str = "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312:20"
     pipeline_lambdas: list[str] = []  # noqa: RUF012 - a pydantic field; extra lambdas/<name>/handler.py the state machine invokes
     retrain_schedule: str = "cron(0 3 ? * MON *)"  # weekly retraining (EventBridge, UTC)
+    retrain_cooldown_hours: float = Field(24, gt=0)  # a persisting drift starts one retrain per cooldown
     network: AwsNetworkConfig = AwsNetworkConfig()
     redis: AwsRedisConfig = AwsRedisConfig()
     emr: AwsEmrConfig = AwsEmrConfig()

@@ -10,8 +10,8 @@ then write the partition's ``_SUCCESS`` manifest, a JSON document that lists the
 files of the committed run. Writing one small object is atomic on a local disk
 (write + rename) and on S3 (single PUT), so a reader that goes through
 :meth:`Lake.files` sees either the previous complete partition or the new complete
-one, never a half-written one. Files of older runs are deleted only after the
-new manifest is in place.
+one, never a half-written one. Concurrent writers and the deferred deletion of
+replaced files are :mod:`rankops.lake_writers`' business.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -30,6 +31,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from rankops.errors import LakeError
+from rankops.lake_writers import LEASE, RETIRED, LeaseCheck, file_lease, read_doc, s3_lease, sweep
 
 Zone = Literal["raw", "curated", "features", "artifacts"]
 ZONES: tuple[str, ...] = get_args(Zone)
@@ -57,18 +59,47 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
+def write_atomic(fs: pafs.FileSystem, path: str, payload: bytes) -> None:
+    """Replace the file at ``path`` of ``fs`` whole: write + rename locally, a single PUT on S3."""
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        with fs.open_output_stream(tmp) as out:
+            out.write(payload)
+        fs.move(tmp, path)
+    else:
+        with fs.open_output_stream(path) as out:
+            out.write(payload)
+
+
 def _join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
 
 class Lake:
-    """Paths and atomic reads/writes over the lake's zones."""
+    """Paths and atomic reads/writes over the lake's zones.
 
-    def __init__(self, zone_uris: Mapping[str, str]) -> None:
+    ``retire_after_s`` is how long a replaced file stays readable (the longest a reader may
+    hold a manifest); ``lease_timeout_s`` how long a writer waits for another writer of the
+    same dataset; ``lease_ttl_s`` after how long an S3 lease of a crashed writer is taken over.
+    """
+
+    def __init__(
+        self,
+        zone_uris: Mapping[str, str],
+        *,
+        retire_after_s: float = 3600.0,
+        lease_timeout_s: float = 600.0,
+        lease_ttl_s: float = 300.0,
+        s3_client: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         missing = set(ZONES) - set(zone_uris)
         if missing:
             raise LakeError(f"lake zones {sorted(missing)} have no location")
         self._zones = {z: str(zone_uris[z]).rstrip("/") for z in ZONES}
+        self.retire_after_s, self._lease_timeout_s, self._lease_ttl_s = retire_after_s, lease_timeout_s, lease_ttl_s
+        self._s3_client, self._clock = s3_client, clock
 
     @classmethod
     def from_settings(cls, settings: Any) -> Lake:
@@ -100,16 +131,7 @@ class Lake:
     # -- small documents ---------------------------------------------------------------------
     def write_bytes(self, uri: str, payload: bytes) -> None:
         """Atomically replace the object at ``uri`` (rename locally, single PUT on S3)."""
-        fs, path = self.filesystem(uri)
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        if isinstance(fs, pafs.LocalFileSystem):
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with fs.open_output_stream(tmp) as out:
-                out.write(payload)
-            fs.move(tmp, path)
-        else:
-            with fs.open_output_stream(path) as out:
-                out.write(payload)
+        write_atomic(*self.filesystem(uri), payload)
 
     def read_bytes(self, uri: str) -> bytes:
         fs, path = self.filesystem(uri)
@@ -151,11 +173,12 @@ class Lake:
                 table.slice(start, max_rows_per_file), f"{staging}/{name}", filesystem=fs, compression="zstd"
             )
             names.append(name)
-        partition = self._commit(
-            dataset_uri, dict(values), [(f"{staging}/{n}", n) for n in names], table.num_rows, run_id
-        )
-        fs.delete_dir(staging)
-        return partition
+        try:
+            return self._commit(
+                dataset_uri, dict(values), [(f"{staging}/{n}", n) for n in names], table.num_rows, run_id
+            )
+        finally:  # nothing staged outlives a failed commit (e.g. a lease wait that timed out)
+            fs.delete_dir(staging)
 
     def write_partitioned(
         self, zone: Zone, dataset: str, table: pa.Table, by: list[str], run_id: str | None = None
@@ -195,57 +218,115 @@ class Lake:
         fs.delete_dir_contents(staged, missing_dir_ok=True)
         return committed
 
+    def lease(self, dataset_uri: str) -> AbstractContextManager[LeaseCheck]:
+        """The dataset's writer lease: a file lock locally, a conditional-write object on S3."""
+        lease_uri = _join(dataset_uri, LEASE)
+        if lease_uri.startswith("s3://"):
+            if self._s3_client is None:
+                import boto3  # only S3 lakes need it; endpoint and region come from the AWS env
+
+                self._s3_client = boto3.client("s3")
+            return s3_lease(self._s3_client, lease_uri, ttl_s=self._lease_ttl_s, timeout_s=self._lease_timeout_s)
+        if "://" in lease_uri:
+            raise LakeError(f"lake writes need a local path or s3:// URI, got {dataset_uri!r}")
+        return file_lease(lease_uri, self._lease_timeout_s)
+
     def _commit(
         self, dataset_uri: str, values: dict[str, str], moves: list[tuple[str, str]], rows: int, run_id: str
     ) -> Partition:
-        """Move staged files into the partition, then publish its manifest, then drop old files."""
+        """Under the dataset's lease: move staged files into the partition, publish its
+        manifest, retire the files it replaced and delete those retired long enough ago."""
         fs, dataset_path = self.filesystem(dataset_uri)
         part_path = "/".join(f"{k}={v}" for k, v in values.items())
         final_dir = _join(dataset_path, part_path)
-        fs.create_dir(final_dir, recursive=True)
-        for src, name in moves:
-            fs.move(src, _join(final_dir, name))
         names = [name for _, name in moves]
-        committed_at = time.time()
-        manifest = {"run_id": run_id, "files": names, "rows": rows, "committed_at": committed_at, "partition": values}
-        self.write_bytes(_join(dataset_uri, part_path, MANIFEST), json.dumps(manifest).encode())
-        self._collect_garbage(fs, final_dir, keep=set(names))
+        with self.lease(dataset_uri) as still_ours:
+            fs.create_dir(final_dir, recursive=True)
+            for src, name in moves:
+                fs.move(src, _join(final_dir, name))
+            previous = read_doc(fs, _join(final_dir, MANIFEST)) or {"files": []}
+            retired = self._retire(fs, final_dir, [n for n in previous["files"] if n not in names])
+            committed_at = self._clock()
+            manifest = {
+                "run_id": run_id,
+                "files": names,
+                "rows": rows,
+                "committed_at": committed_at,
+                "partition": values,
+            }
+            still_ours()
+            self.write_bytes(_join(dataset_uri, part_path, MANIFEST), json.dumps(manifest).encode())
+            self._sweep(fs, final_dir, set(names), retired)
         return Partition(dataset_uri, values, tuple(names), rows, run_id, committed_at)
 
-    @staticmethod
-    def _collect_garbage(fs: pafs.FileSystem, folder: str, keep: set[str]) -> None:
-        for info in fs.get_file_info(pafs.FileSelector(folder)):
-            name = info.base_name
-            if info.type == pafs.FileType.File and name.endswith(".parquet") and name not in keep:
-                fs.delete_file(info.path)
+    def _retire(self, fs: pafs.FileSystem, folder: str, names: list[str]) -> dict[str, float]:
+        """The folder's retirement record with ``names`` added as retired now."""
+        retired = {str(k): float(v) for k, v in (read_doc(fs, _join(folder, RETIRED)) or {}).items()}
+        now = self._clock()
+        for name in names:
+            retired.setdefault(name, now)
+        return retired
+
+    def _sweep(self, fs: pafs.FileSystem, folder: str, keep: set[str], retired: dict[str, float]) -> bool:
+        """Delete what retired long enough ago, save what is pending; True when nothing is left."""
+        pending = sweep(fs, folder, keep, retired, self._clock(), self.retire_after_s)
+        record = _join(folder, RETIRED)
+        if pending:
+            write_atomic(fs, record, json.dumps(pending).encode())
+        elif fs.get_file_info(record).type == pafs.FileType.File:
+            fs.delete_file(record)
+        return not pending and not keep
 
     def drop_other_runs(self, zone: Zone, dataset: str, keep_run_id: str) -> list[Partition]:
         """Unpublish every partition of ``zone/dataset`` whose committed run is not ``keep_run_id``.
 
         How a writer replaces a whole dataset: it commits all of its partitions under one run id
         (a partition with the same key is replaced atomically by ``_commit``), then calls this.
-        Each dropped partition loses its manifest first (readers stop seeing it in one delete),
-        then its files; folders left empty are removed. Returns the dropped partitions."""
+        Each dropped partition loses its manifest first (readers stop seeing it in one delete);
+        its files are retired and deleted once ``retire_after_s`` has passed (by this call made
+        again or a later commit); folders left empty are removed. Returns the dropped partitions."""
         dataset_uri = self.uri(zone, dataset)
         fs, base = self.filesystem(dataset_uri)
         dropped = []
-        for part in self.partitions(zone, dataset):
-            if part.run_id == keep_run_id:
-                continue
-            folder = _join(base, part.path)
-            fs.delete_file(_join(folder, MANIFEST))
-            self._collect_garbage(fs, folder, keep=set())
-            dropped.append(part)
-        if isinstance(fs, pafs.LocalFileSystem):  # object stores have no folders to leave behind
-            for part in dropped:
-                segments = part.path.split("/")
-                for depth in range(len(segments), 0, -1):
-                    folder = _join(base, *segments[:depth])
-                    info = fs.get_file_info(folder)
-                    if info.type != pafs.FileType.Directory or fs.get_file_info(pafs.FileSelector(folder)):
-                        break
-                    fs.delete_dir(folder)
+        with self.lease(dataset_uri):
+            for part in self.partitions(zone, dataset):
+                if part.run_id == keep_run_id:
+                    continue
+                folder = _join(base, part.path)
+                fs.delete_file(_join(folder, MANIFEST))
+                retired = self._retire(fs, folder, list(part.files))
+                write_atomic(fs, _join(folder, RETIRED), json.dumps(retired).encode())
+                dropped.append(part)
+            self._collect(fs, base)
         return dropped
+
+    def collect_garbage(self, zone: Zone, dataset: str) -> None:
+        """Delete every file of ``zone/dataset`` retired at least ``retire_after_s`` ago."""
+        dataset_uri = self.uri(zone, dataset)
+        fs, base = self.filesystem(dataset_uri)
+        with self.lease(dataset_uri):
+            self._collect(fs, base)
+
+    def _collect(self, fs: pafs.FileSystem, base: str) -> None:
+        listing = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        for record in sorted(i.path for i in listing if i.base_name == RETIRED):
+            folder = record.rsplit("/", 1)[0]
+            manifest = read_doc(fs, _join(folder, MANIFEST))
+            keep = set(manifest["files"]) if manifest else set()
+            if self._sweep(fs, folder, keep, self._retire(fs, folder, [])):
+                self._remove_empty(fs, base, folder[len(base) :].strip("/"))
+
+    @staticmethod
+    def _remove_empty(fs: pafs.FileSystem, base: str, part_path: str) -> None:
+        if not isinstance(fs, pafs.LocalFileSystem):  # object stores have no folders to leave behind
+            return
+        segments = part_path.split("/")
+        for depth in range(len(segments), 0, -1):
+            folder = _join(base, *segments[:depth])
+            info = fs.get_file_info(folder)
+            if info.type != pafs.FileType.Directory or fs.get_file_info(pafs.FileSelector(folder)):
+                break
+            fs.delete_dir(folder)
 
     def partitions(self, zone: Zone, dataset: str) -> list[Partition]:
         """Committed partitions of a dataset, sorted by their key values."""

@@ -215,15 +215,26 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def job_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    from rankops.config import load_settings
+    return job_settings_and_overrides(args, environ)[0]
 
-    return load_settings(
-        env=args.env,
-        home=args.home,
-        config_file=args.config,
-        environ=environ,
-        overrides=getattr(args, "overrides", None),
+
+def job_settings_and_overrides(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[Settings, dict[str, dict[str, Any]]]:
+    """The job's settings with the run's ``--overrides`` applied, once they are checked against
+    the deployed settings (:mod:`rankops.pipeline.execution_input`), and what they changed."""
+    from rankops.config import load_settings
+    from rankops.pipeline.execution_input import checked_overrides
+
+    deployed = load_settings(env=args.env, home=args.home, config_file=args.config, environ=environ)
+    overrides = getattr(args, "overrides", None) or {}
+    if not overrides:
+        return deployed, {}
+    changed = checked_overrides(overrides, deployed)
+    settings = load_settings(
+        env=args.env, home=args.home, config_file=args.config, environ=environ, overrides=overrides
     )
+    return settings, changed
 
 
 def execution_id(args: argparse.Namespace, environ: Mapping[str, str]) -> str:

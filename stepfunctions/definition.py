@@ -5,7 +5,7 @@
 ``DefinitionSubstitutions`` (infra/constructs/pipeline_definition_source.py); the local runner
 substitutes local values (rankops/pipeline/local.py) and executes the same text.
 
-    Configure -> [BuildFeatures] -> CheckFeatures -> Processing -> Training -> Evaluation
+    Configure -> AllowInput -> [BuildFeatures] -> CheckFeatures -> Processing -> Training -> Evaluation
       -> Gate? -- reject --> Rejected (notify, champion untouched)
                -- same version as the champion (a re-run) --> AlreadyChampion (nothing to do)
                -- promote -> Register -> first release? -- yes --> [approval] -> Deploy -> Promote
@@ -33,6 +33,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rankops.features.runs import run_name
 from stepfunctions import tasks as t
 from stepfunctions.asl import catch, lambda_task, notify, retry
 
@@ -47,6 +48,8 @@ RESOURCE_KEYS: tuple[str, ...] = (
     "ArtifactsBucket",
     "ImageUri",
     "SageMakerJobRoleArn",
+    "JobVolumeKmsKeyArn",
+    "JobOutputKmsKeyArn",
     "TrainingInstanceType",
     "ProcessingInstanceType",
     "JobSubnetIds",
@@ -68,6 +71,9 @@ LAMBDAS: tuple[str, ...] = ("check_features", "gate", "release")
 # A run ends within this, whatever hangs (an approval waits 3 days at most, jobs 4 h each):
 # a stuck execution must not block the triggers, which refuse to start beside a running one.
 EXECUTION_TIMEOUT_S = 4 * 86400
+# The endpoint config Promote deployed: the poll after it must find the endpoint on it (an alarm
+# during SageMaker's baking period rolls the update back to the old config, InService again).
+PROMOTED_CONFIG = "$.release.result.endpoint_config"
 
 
 def render_text(resources: Mapping[str, str]) -> str:
@@ -90,29 +96,48 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "Defaults": {
             "Type": "Pass",
             "ResultPath": "$.defaults",
-            "Comment": "Execution input: snapshot (ISO time or 'latest'), reason, overrides (config), ...",
+            "Comment": "Execution input: snapshot (ISO time or 'latest'), reason, refresh_features, overrides "
+            "(allow-listed settings, checked by every job: rankops/pipeline/execution_input.py); nothing else",
             "Result": {
-                "snapshot": "latest",
-                "reason": "manual",
-                "refresh_features": False,
-                "overrides": {},
-                "canary_steps": [0.1, 0.5, 1.0],
-                "soak_seconds": 600,
-                "env": r["Environment"],
-                "job_prefix": f"rankops-{r['Environment']}",
+                "input": {"snapshot": "latest", "reason": "manual", "refresh_features": False, "overrides": {}},
+                "deployed": {
+                    "canary_steps": [0.1, 0.5, 1.0],
+                    "soak_seconds": 600,
+                    "env": r["Environment"],
+                    "job_prefix": f"rankops-{r['Environment']}",
+                },
             },
             "Next": "Configure",
         },
         "Configure": {
             "Type": "Pass",
             "Parameters": {
-                "run.$": "States.JsonMerge($.defaults, $$.Execution.Input, false)",
+                "requested.$": "States.JsonMerge($.defaults.input, $$.Execution.Input, false)",
+                "deployed.$": "$.defaults.deployed",
                 "execution.$": "$$.Execution.Name",
                 # 8 hex digits: job names stay within SageMaker's 63 characters
                 "job_id.$": "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0)",
                 # from the deployment, never from the execution input: whoever may start a run
                 # must not be able to skip the production approval
                 "approval_required": r["ApprovalRequired"],
+            },
+            "Next": "AllowInput",
+        },
+        "AllowInput": {
+            "Type": "Pass",
+            "Comment": "the run: the allowed input keys, and the deployment's canary steps and soak time "
+            "(any other input key, e.g. soak_seconds or canary_steps, is dropped here)",
+            "Parameters": {
+                "run": {
+                    **{f"{key}.$": f"$.requested.{key}" for key in ("snapshot", "reason", "refresh_features")},
+                    "overrides.$": "$.requested.overrides",
+                    **{
+                        f"{key}.$": f"$.deployed.{key}" for key in ("canary_steps", "soak_seconds", "env", "job_prefix")
+                    },
+                },
+                "execution.$": "$.execution",
+                "job_id.$": "$.job_id",
+                "approval_required.$": "$.approval_required",
             },
             "Next": "RefreshFeatures?",
         },
@@ -127,7 +152,8 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Parameters": {
                 "ApplicationId": r["EmrApplicationId"],
                 "ExecutionRoleArn": r["EmrJobRoleArn"],
-                "Name.$": "States.Format('features-{}-{}', $.job_id, $$.State.RetryCount)",
+                # one name rule with the hourly starter, which skips while any feature run is active
+                "Name.$": f"States.Format('{run_name('{}-{}')}', $.job_id, $$.State.RetryCount)",
                 "JobDriver": {
                     "SparkSubmit": {
                         "EntryPoint": r["EmrEntryPoint"],
@@ -198,8 +224,16 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                     }
                     for ch in ("train", "validation")
                 ],
-                "OutputDataConfig": {"S3OutputPath.$": t.uri(r, "ArtifactsBucket", "training")},
-                "ResourceConfig": {"InstanceCount": 1, "InstanceType": r["TrainingInstanceType"], "VolumeSizeInGB": 50},
+                "OutputDataConfig": {
+                    "S3OutputPath.$": t.uri(r, "ArtifactsBucket", "training"),
+                    "KmsKeyId": r["JobOutputKmsKeyArn"],
+                },
+                "ResourceConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": r["TrainingInstanceType"],
+                    "VolumeSizeInGB": 50,
+                    "VolumeKmsKeyId": r["JobVolumeKmsKeyArn"],
+                },
                 "VpcConfig": t.network(r),
                 "StoppingCondition": {"MaxRuntimeInSeconds": t.JOB_TIMEOUT_S},
                 "Environment": t.job_environment(r),
@@ -255,8 +289,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "FirstRelease?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.gate.result.champion_version", "IsNull": True, "Next": "ApproveFirstRelease?"}],
-            "Default": "Shadow",
+            "Default": "Baseline",
         },
+        "Baseline": t.release(r, "baseline", next_state="Shadow", on_error="NotifyFailure", result_path="$.baseline"),
         **t.approval(
             approvals,
             "ApproveFirstRelease",
@@ -269,7 +304,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
         "Shadow": t.release(r, "shadow", next_state="ShadowedWait", on_error="Rollback", result_path="$.release"),
         **t.wait_for_endpoint(r, "Shadowed", "ShadowSoak", "Rollback"),
         "ShadowSoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "ShadowCheck"},
-        "ShadowCheck": t.release(r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow"),
+        "ShadowCheck": t.release(
+            r, "check", next_state="ShadowOk?", on_error="Rollback", result_path="$.shadow", extra=t.check("shadow")
+        ),
         "ShadowOk?": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.shadow.result.ok", "BooleanEquals": True, "Next": "Approval?"}],
@@ -305,10 +342,23 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
                         result_path="$.release",
                         extra={"share.$": "$.share"},
                     ),
-                    **t.wait_for_endpoint(r, "CanaryShifted", "CanarySoak", "CanaryFailed"),
+                    **t.wait_for_endpoint(r, "CanaryShifted", "PublishRouting", "CanaryFailed"),
+                    "PublishRouting": t.release(
+                        r,
+                        "route",
+                        next_state="CanarySoak",
+                        on_error="CanaryFailed",
+                        result_path="$.routing",
+                        extra={"share.$": "$.share"},
+                    ),
                     "CanarySoak": {"Type": "Wait", "SecondsPath": "$.run.soak_seconds", "Next": "CanaryCheck"},
                     "CanaryCheck": t.release(
-                        r, "check", next_state="CanaryOk?", on_error="CanaryFailed", result_path="$.check"
+                        r,
+                        "check",
+                        next_state="CanaryOk?",
+                        on_error="CanaryFailed",
+                        result_path="$.check",
+                        extra=t.check("canary"),
                     ),
                     "CanaryOk?": {
                         "Type": "Choice",
@@ -339,7 +389,9 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             details={"shadow.$": "$.shadow.result"},
         ),
         "Promote": t.release(r, "promote", next_state="PromotedWait", on_error="Rollback", result_path="$.release"),
-        **t.wait_for_endpoint(r, "Promoted", "PromoteRegistry", "Rollback"),
+        **t.wait_for_endpoint(
+            r, "Promoted", "PromoteRegistry", "Rollback", expect_config="$.release.result.endpoint_config"
+        ),
         "PromoteRegistry": t.registry(r, "promote", next_state="Released", on_error="Rollback"),
         "Released": notify(
             failures,
@@ -355,6 +407,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             on_error="RejectRegistry",
             result_path="$.rollback",
             failure_path="$.rollback_failure",  # keep $.failure: it says why we roll back
+            extra={"restore.$": "$.baseline.result"},  # what served before Shadow, not the live champion
         ),
         **t.wait_for_endpoint(r, "RolledBack", "RejectRegistry", "RejectRegistry", failure_path="$.rollback_failure"),
         "RejectRegistry": t.registry(r, "reject", next_state="NotifyRollback", on_error="NotifyRollback"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rankops.release.routing_document import routing_uri
+from rankops.release.sagemaker import CHALLENGER_VARIANT
 from stepfunctions.asl import catch, lambda_task, retry
 
 JOB_TIMEOUT_S = 4 * 3600
@@ -76,7 +78,12 @@ def processing(
             "ContainerArguments.$": arguments,
         },
         "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": r["ProcessingInstanceType"], "VolumeSizeInGB": 50}
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": r["ProcessingInstanceType"],
+                "VolumeSizeInGB": 50,
+                "VolumeKmsKeyId": r["JobVolumeKmsKeyArn"],
+            }
         },
         "NetworkConfig": {"VpcConfig": network(r)},
         "StoppingCondition": {"MaxRuntimeInSeconds": JOB_TIMEOUT_S},
@@ -86,6 +93,7 @@ def processing(
         params["ProcessingInputs"] = inputs
     if outputs:
         params["ProcessingOutputConfig"] = {
+            "KmsKeyId": r["JobOutputKmsKeyArn"],
             "Outputs": [
                 {
                     "OutputName": o,
@@ -96,7 +104,7 @@ def processing(
                     },
                 }
                 for o in outputs
-            ]
+            ],
         }
     state = {
         "Type": "Task",
@@ -145,6 +153,8 @@ def release(
         "subnets": r["JobSubnetIds"],
         "security_group": r["ServingSecurityGroupId"],
         "alarms": r["RollbackAlarmNames"],
+        # the sticky canary's routing document, for callers (rankops.release.routing_document)
+        "routing_uri": routing_uri(r["ArtifactsBucket"], r["EndpointName"]),
         "model_environment": {
             "RANKOPS_ENV": r["Environment"],
             "RANKOPS_MLFLOW__TRACKING_URI": r["MlflowTrackingServerArn"],
@@ -162,22 +172,40 @@ def release(
     )
 
 
+def check(stage: str) -> dict[str, Any]:
+    """What a release check judges: the challenger variant (a shadow variant in a shadow, a weighted
+    production variant in a canary) over the soak window that just passed. The thresholds are the
+    environment's (``CHECK_THRESHOLDS`` on the release Lambda)."""
+    return {"stage": stage, "variant_name": CHALLENGER_VARIANT, "window_s.$": "$.run.soak_seconds"}
+
+
 UPDATING = ("Creating", "Updating", "SystemUpdating")
 
 
 def wait_for_endpoint(
-    r: Mapping[str, str], prefix: str, done: str, on_error: str, failure_path: str = "$.failure"
+    r: Mapping[str, str],
+    prefix: str,
+    done: str,
+    on_error: str,
+    failure_path: str = "$.failure",
+    expect_config: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Poll ``DescribeEndpoint`` while the update is in progress; InService goes on to ``done``.
     Any other status (Failed, RollingBack, OutOfService, ...) is recorded at ``failure_path``
-    and goes to ``on_error``: the loop never waits on an endpoint that will not settle."""
+    and goes to ``on_error``: the loop never waits on an endpoint that will not settle.
+    With ``expect_config`` (a path to the endpoint config the step deployed), InService on another
+    config is a failure too: a guarded update that SageMaker rolled back by alarm ends InService
+    on the old config, and a poll may miss the RollingBack status in between."""
+    in_service: dict[str, Any] = {"Variable": "$.endpoint.status", "StringEquals": "InService"}
+    if expect_config:
+        in_service = {"And": [in_service, {"Variable": "$.endpoint.config", "StringEqualsPath": expect_config}]}
     return {
         f"{prefix}Wait": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": f"{prefix}Describe"},
         f"{prefix}Describe": {
             "Type": "Task",
             "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
             "Parameters": {"EndpointName": r["EndpointName"]},
-            "ResultSelector": {"status.$": "$.EndpointStatus"},
+            "ResultSelector": {"status.$": "$.EndpointStatus", "config.$": "$.EndpointConfigName"},
             "ResultPath": "$.endpoint",
             "Retry": retry(),
             "Catch": catch(on_error, failure_path),
@@ -186,7 +214,7 @@ def wait_for_endpoint(
         f"{prefix}Ready?": {
             "Type": "Choice",
             "Choices": [
-                {"Variable": "$.endpoint.status", "StringEquals": "InService", "Next": done},
+                {**in_service, "Next": done},
                 {
                     "Or": [{"Variable": "$.endpoint.status", "StringEquals": s} for s in UPDATING],
                     "Next": f"{prefix}Wait",
@@ -198,7 +226,9 @@ def wait_for_endpoint(
             "Type": "Pass",
             "Parameters": {
                 "Error": "EndpointUpdateFailed",
-                "Cause.$": "States.Format('endpoint {} is {}', '" + r["EndpointName"] + "', $.endpoint.status)",
+                "Cause.$": "States.Format('endpoint {} is {} on config {}', '"
+                + r["EndpointName"]
+                + "', $.endpoint.status, $.endpoint.config)",
             },
             "ResultPath": failure_path,
             "Next": on_error,
@@ -234,6 +264,8 @@ def approval(
                     "version.$": "$.gate.result.version",
                     "champion_version.$": "$.gate.result.champion_version",
                     "metrics.$": "$.gate.result.metrics",
+                    # what this run changed (allow-listed, checked by the jobs; also in the gate record)
+                    "overrides.$": "$.run.overrides",
                     **(details or {}),
                     "task_token.$": "$$.Task.Token",
                     "approve": "aws stepfunctions send-task-success --task-token <task_token> --task-output '{}'",

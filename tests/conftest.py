@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -235,3 +236,12 @@ def ranking_frame(requests: int = 300, seed: int = 0, categories: tuple[str, ...
 @pytest.fixture
 def rows():  # type: ignore[no-untyped-def]
     return ranking_frame()
+
+
+@pytest.fixture(scope="session")
+def synthesized_env(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``synthesized_env("dev")``: one environment's synthesized CDK templates (each synthesized at
+    most once per run): what AWS-shaped tests outside tests/infra build their moto world from."""
+    from tests.infra.conftest import synthesize
+
+    return lambda env: synthesize(env, tmp_path_factory)

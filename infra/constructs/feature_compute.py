@@ -27,9 +27,10 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import METRICS_NAMESPACE, EnvConfig
+from infra.constructs.dead_letters import DeadLetters
 from infra.constructs.lambda_function import HandlerFunction
 from infra.data_access import DataAccess
-from infra.grants import grant_put_metrics
+from infra.grants import grant_objects_read_write, grant_put_metrics
 from infra.nag import (
     KMS_GRANT_ACTIONS,
     NO_RESOURCE_TYPE,
@@ -38,8 +39,8 @@ from infra.nag import (
     acknowledge_wildcards,
     lake_objects,
 )
+from rankops.features.runs import RUN_PREFIX
 
-JOB_NAME = "build-features"
 RAW_PREFIXES = ("events/*", "items/*", "_meta/*")
 PYTHON = "/usr/bin/python3.11"  # the interpreter docker/emr.Dockerfile installs rankops into
 IMAGE_CONFIG = "/opt/rankops/rankops.toml"  # where docker/emr.Dockerfile puts rankops.toml
@@ -78,8 +79,8 @@ class FeatureCompute(Construct):
         )
         for prefix in RAW_PREFIXES:
             buckets["raw"].grant_read(self.job_role, prefix)
-        buckets["curated"].grant_read_write(self.job_role)
-        buckets["features"].grant_read_write(self.job_role)
+        grant_objects_read_write(buckets["curated"], self.job_role)
+        grant_objects_read_write(buckets["features"], self.job_role)
         buckets["artifacts"].grant_read(self.job_role, "emr/*")
         data.grant_store_write(self.job_role)
         log_group.grant_write(self.job_role)
@@ -144,7 +145,7 @@ class FeatureCompute(Construct):
             ),
             monitoring_configuration=emr.CfnApplication.MonitoringConfigurationProperty(
                 cloud_watch_logging_configuration=emr.CfnApplication.CloudWatchLoggingConfigurationProperty(
-                    enabled=True, log_group_name=log_group.log_group_name, log_stream_name_prefix=JOB_NAME
+                    enabled=True, log_group_name=log_group.log_group_name, log_stream_name_prefix=RUN_PREFIX
                 )
             ),
             runtime_configuration=[
@@ -159,12 +160,18 @@ class FeatureCompute(Construct):
         )
         self.entry_point = f"s3://{buckets['artifacts'].bucket_name}/emr/{config.image_tag}/build_features.py"
         self.starter = self._starter(config)
+        self.dead_letters = DeadLetters(self, "DeadLetters", config=config, alert=failures_topic)
+        dlq = self.dead_letters.queue
         self.schedule = events.Rule(
             self,
             "Hourly",
             description=f"{config.prefix}: start the feature job ({aws.emr.schedule})",
             schedule=events.Schedule.expression(aws.emr.schedule),
-            targets=[targets.LambdaFunction(self.starter.function, retry_attempts=2, max_event_age=Duration.hours(1))],
+            targets=[
+                targets.LambdaFunction(
+                    self.starter.function, retry_attempts=2, max_event_age=Duration.hours(1), dead_letter_queue=dlq
+                )
+            ],
         )
         self.failures = events.Rule(
             self,
@@ -178,6 +185,7 @@ class FeatureCompute(Construct):
             targets=[
                 targets.SnsTopic(
                     failures_topic,
+                    dead_letter_queue=dlq,
                     message=events.RuleTargetInput.from_text(
                         f"{config.prefix} feature job run {events.EventField.from_path('$.detail.jobRunId')} "
                         f"failed: {events.EventField.from_path('$.detail.stateDetails')}"
@@ -193,11 +201,9 @@ class FeatureCompute(Construct):
             config=config,
             name="start_feature_job",
             description="Start the hourly EMR Serverless feature job unless one is active; publish freshness",
-            with_rankops=False,
             environment={
                 "APPLICATION_ID": self.application.attr_application_id,
                 "JOB_ROLE_ARN": self.job_role.role_arn,
-                "JOB_NAME": JOB_NAME,
                 "ENTRY_POINT": self.entry_point,
                 # the last complete hour, then the latest values into the online stores
                 "ENTRY_POINT_ARGUMENTS": json.dumps(["--env", config.name, "--hours-back", "1", "--materialize"]),

@@ -45,7 +45,6 @@ SOURCE_INCLUDES = (
     "constraints.txt",
     "rankops.toml",
 )
-KEEP_IMAGES = 30
 
 
 def source_excludes() -> list[str]:
@@ -142,17 +141,14 @@ class ImageBuild(Construct):
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             encryption=ecr.RepositoryEncryption.KMS,
             lifecycle_rules=[
+                # Only untagged layers expire: every tag is a release (aws.image_tag) that models, jobs or
+                # the pinned bootstrap model (aws.endpoint.bootstrap_image_tag) may still run, so no
+                # count- or age-based rule may ever select a tagged image.
                 ecr.LifecycleRule(
                     description="drop untagged layers after a week",
                     tag_status=ecr.TagStatus.UNTAGGED,
                     max_image_age=Duration.days(7),
                     rule_priority=1,
-                ),
-                ecr.LifecycleRule(
-                    description=f"keep the newest {KEEP_IMAGES} images",
-                    tag_status=ecr.TagStatus.ANY,
-                    max_image_count=KEEP_IMAGES,
-                    rule_priority=2,
                 ),
             ],
         )

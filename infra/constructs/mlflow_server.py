@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.data_access import MLFLOW_ARTIFACT_PREFIX
+from infra.grants import grant_objects_read_write
 from infra.nag import KMS_GRANT_ACTIONS, S3_GRANT_ACTIONS, acknowledge_wildcards, lake_objects
 
 ARTIFACT_PREFIX = MLFLOW_ARTIFACT_PREFIX  # clients get it as RANKOPS_MLFLOW__ARTIFACT_ROOT (DataAccess)
@@ -34,7 +35,7 @@ class MlflowServer(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{config.prefix} MLflow tracking server (artifact store access only)",
         )
-        artifacts.grant_read_write(self.role, f"{ARTIFACT_PREFIX}/*")
+        grant_objects_read_write(artifacts, self.role, f"{ARTIFACT_PREFIX}/*")
         acknowledge_wildcards(
             self.role,
             "The server reads and writes any object under the artifacts bucket's mlflow/ prefix (run ids are "
@@ -54,6 +55,8 @@ class MlflowServer(Construct):
             automatic_model_registration=False,
             weekly_maintenance_window_start=aws.mlflow.maintenance_window,
         )
+        # the registry and its aliases (champion/challenger/previous) live here: keep it where lake data is kept
+        self.server.apply_removal_policy(config.removal_policy)
         self.server.node.add_dependency(self.role.node.find_child("DefaultPolicy"))  # S3 access before start
         self.arn = self.server.attr_tracking_server_arn
 

@@ -29,7 +29,7 @@ from infra.config import (
     EnvConfig,
 )
 from infra.constructs.endpoint_alarms import endpoint_metric, error_share
-from lambdas.start_feature_job.handler import FRESHNESS_METRIC
+from rankops.features.runs import FRESHNESS_METRIC
 
 REVENUE_METRIC = "RevenueProxy"
 DRIFT_METRIC = "FeatureDriftPSI"
@@ -56,7 +56,8 @@ class Monitoring(Construct):
         state_machine_arn = (
             f"arn:{Aws.PARTITION}:states:{Aws.REGION}:{Aws.ACCOUNT_ID}:stateMachine:{config.state_machine_name}"
         )
-        self.revenue = custom_metric(config, REVENUE_METRIC, "Sum", Duration.minutes(5))
+        # the online-metrics job publishes RevenueProxy and the drift job FeatureDriftPSI once an hour
+        self.revenue = custom_metric(config, REVENUE_METRIC, "Sum", Duration.hours(1))
         self.drift = custom_metric(config, DRIFT_METRIC, "Maximum", Duration.hours(1))
         self.freshness = custom_metric(config, FRESHNESS_METRIC, "Maximum", Duration.hours(1))
         self.pipeline_failures = cloudwatch.MathExpression(
@@ -87,9 +88,13 @@ class Monitoring(Construct):
             metric=self.revenue,
             std_devs=cfg.revenue_drop_band,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_LOWER_THRESHOLD,
-            evaluation_periods=3,
-            datapoints_to_alarm=3,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            # An hour without a datum means the metrics job or the feedback log stopped (an hour with
+            # traffic but no sale is published as 0, which the band judges). Treating it as not
+            # breaching would hide that blindness as "OK"; as breaching, it would page before the job's
+            # first run. MISSING shows INSUFFICIENT_DATA on the dashboard's alarm widget instead.
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
         )
         self.alarms[ALARM_DRIFT] = cloudwatch.Alarm(
             self,
@@ -100,7 +105,11 @@ class Monitoring(Construct):
             threshold=cfg.feature_drift_psi,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            # `rankops drift --publish` sends a datum only for an hour with traffic: an hour without
+            # one says nothing about drift. IGNORE keeps the last state, so a quiet hour neither
+            # clears a real drift nor makes the alarm flap OK -> ALARM, which would start the retrain
+            # trigger again on every flap (NOT_BREACHING did both).
+            treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
         )
         self.alarms[ALARM_FRESHNESS] = cloudwatch.Alarm(
             self,

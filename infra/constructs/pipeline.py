@@ -39,7 +39,7 @@ from infra.nag import (
     cfn_lint_ignore,
     lake_objects,
 )
-from rankops.pipeline.endpoint import DEPLOYMENT_POLICY_VARIABLE
+from rankops.pipeline.endpoint import CHECK_THRESHOLDS_VARIABLE, DEPLOYMENT_POLICY_VARIABLE, ROUTING_SALT_VARIABLE
 
 DEPLOY_HOOKS = ("pre_traffic", "post_traffic")  # the serving release's hooks, wired when present
 
@@ -72,6 +72,8 @@ class Pipeline(Construct):
             environment = {"ENDPOINT_NAME": config.endpoint_name, "METRICS_NAMESPACE": METRICS_NAMESPACE}
             if name == "release":  # the blue/green policy of this environment (rankops.pipeline.endpoint)
                 environment[DEPLOYMENT_POLICY_VARIABLE] = json.dumps(config.deployment_policy(), sort_keys=True)
+                environment[CHECK_THRESHOLDS_VARIABLE] = json.dumps(config.check_thresholds(), sort_keys=True)
+                environment[ROUTING_SALT_VARIABLE] = config.settings.release.bucket_salt
             self.functions[name] = HandlerFunction(
                 self,
                 f"Fn{name.title().replace('_', '')}",
@@ -84,6 +86,13 @@ class Pipeline(Construct):
             if name in (*DEPLOY_HOOKS, "release"):
                 self._grant_endpoint_checks(config, self.functions[name])
         self._grant_release(config, self.functions["release"].role)
+        # the sticky canary's routing document (rankops.release.routing_document); callers get read access
+        data.buckets["artifacts"].grant_put(self.functions["release"].role, "release/*")
+        acknowledge_wildcards(
+            self.functions["release"].role,
+            "Wildcards: writes the routing documents under artifacts/release/ (S3 put and KMS grants).",
+            S3_GRANT_ACTIONS, KMS_GRANT_ACTIONS, lake_objects("artifacts", "release/"),
+        )  # fmt: skip
         for name, zone, prefix in (
             ("check_features", "features", f"{config.settings.features.feature_set}/_meta/"),
             ("gate", "artifacts", "pipeline/"),

@@ -1,7 +1,7 @@
 """What starts the pipeline: a weekly schedule, the feature-drift alarm, and an emergency request.
 
-All three go through ``lambdas/retrain_trigger`` (one place that refuses to start a
-second run while one is going). The emergency path is an EventBridge event any
+All three go through ``lambdas/retrain_trigger`` (rules in :mod:`rankops.pipeline.retrain`:
+single flight, a cooldown for drift, execution names per trigger window). The emergency path is an EventBridge event any
 operator with ``events:PutEvents`` can send (README shows the command) or a direct
 invocation of the function; both need a reason and a name. Failed, timed-out and
 aborted executions are announced on the failures topic.
@@ -18,9 +18,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import ALARM_DRIFT, EnvConfig
+from infra.constructs.dead_letters import DeadLetters
 from infra.constructs.lambda_function import HandlerFunction
 from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, OWN_LOG_STREAMS, acknowledge_wildcards
-from lambdas.retrain_trigger.handler import EMERGENCY_DETAIL_TYPE
+from rankops.pipeline.retrain import EMERGENCY_DETAIL_TYPE
 
 EMERGENCY_SOURCE = "rankops.ops"
 
@@ -45,10 +46,10 @@ class PipelineTriggers(Construct):
             config=config,
             name="retrain_trigger",
             description="Start the retraining pipeline (weekly, drift, emergency) unless a run is going",
-            with_rankops=False,
             environment={
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
                 "APPROVALS_TOPIC_ARN": approvals.topic_arn,
+                "RETRAIN_COOLDOWN_HOURS": f"{config.aws.retrain_cooldown_hours:g}",
             },
         )
         state_machine.grant_start_execution(self.function.role)
@@ -64,7 +65,11 @@ class PipelineTriggers(Construct):
             KMS_GRANT_ACTIONS,
             NO_RESOURCE_TYPE,
         )
-        target = targets.LambdaFunction(self.function.function, retry_attempts=2, max_event_age=Duration.hours(2))
+        self.dead_letters = DeadLetters(self, "DeadLetters", config=config, alert=failures)
+        dlq = self.dead_letters.queue
+        target = targets.LambdaFunction(
+            self.function.function, retry_attempts=2, max_event_age=Duration.hours(2), dead_letter_queue=dlq
+        )
         self.weekly = events.Rule(
             self,
             "Weekly",
@@ -109,6 +114,7 @@ class PipelineTriggers(Construct):
             targets=[
                 targets.SnsTopic(
                     failures,
+                    dead_letter_queue=dlq,
                     message=events.RuleTargetInput.from_text(
                         f"{config.prefix} pipeline execution {events.EventField.from_path('$.detail.name')} "
                         f"ended {events.EventField.from_path('$.detail.status')}"

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.data_access import MLFLOW_ARTIFACT_PREFIX, DataAccess
-from infra.grants import grant_put_metrics, grant_sagemaker_logs, grant_vpc_access
+from infra.grants import grant_objects_read_write, grant_put_metrics, grant_sagemaker_logs, grant_vpc_access
 from infra.nag import KMS_GRANT_ACTIONS, NO_RESOURCE_TYPE, S3_GRANT_ACTIONS, acknowledge_wildcards, lake_objects
 
 # Prefixes of the artifacts bucket jobs read and write (besides MLflow's store).
@@ -25,7 +26,7 @@ ARTIFACT_PREFIXES = ("pipeline/", "models/", "jobs/")
 
 
 class SageMakerJobRole(Construct):
-    """Exposes ``role``."""
+    """Exposes ``role`` and ``volume_key`` (the jobs' ML storage volumes, ``VolumeKmsKeyId``)."""
 
     def __init__(
         self,
@@ -44,11 +45,22 @@ class SageMakerJobRole(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"{config.prefix} SageMaker processing and training jobs",
         )
+        self.volume_key = kms.Key(
+            self,
+            "VolumeKey",
+            alias=f"alias/{config.prefix}-job-volumes",
+            enable_key_rotation=True,
+            description=f"{config.prefix} SageMaker processing and training job storage volumes",
+            removal_policy=config.removal_policy,
+        )
+        # SageMaker encrypts a job's volume as the job's role; it attaches the key through a grant
+        self.volume_key.grant_encrypt_decrypt(self.role)
+        self.volume_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
         data.buckets["raw"].grant_read(self.role)
-        data.buckets["curated"].grant_read_write(self.role)
-        data.buckets["features"].grant_read_write(self.role)
+        grant_objects_read_write(data.buckets["curated"], self.role)
+        grant_objects_read_write(data.buckets["features"], self.role)
         for prefix in ARTIFACT_PREFIXES:
-            data.buckets["artifacts"].grant_read_write(self.role, f"{prefix}*")
+            grant_objects_read_write(data.buckets["artifacts"], self.role, f"{prefix}*")
         data.grant_mlflow_artifacts(self.role)
         data.grant_store_write(self.role)
         repository.grant_pull(self.role)

@@ -42,9 +42,11 @@ class PipelineStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         aws = config.aws
-        job_role = SageMakerJobRole(
-            self, "Jobs", config=config, data=data, repository=repository, mlflow_arn=mlflow_arn
-        ).role
+        jobs = SageMakerJobRole(self, "Jobs", config=config, data=data, repository=repository, mlflow_arn=mlflow_arn)
+        job_role = jobs.role
+        output_key = data.buckets["artifacts"].encryption_key
+        if output_key is None:
+            raise ValueError("the artifacts bucket has no customer-managed key for the jobs' outputs")
         resources = {
             "Environment": config.name,
             "StateMachineName": config.state_machine_name,
@@ -54,6 +56,8 @@ class PipelineStack(Stack):
             **{f"{zone.capitalize()}Bucket": bucket.bucket_name for zone, bucket in data.buckets.items()},
             "ImageUri": image_uri,
             "SageMakerJobRoleArn": job_role.role_arn,
+            "JobVolumeKmsKeyArn": jobs.volume_key.key_arn,
+            "JobOutputKmsKeyArn": output_key.key_arn,
             "TrainingInstanceType": aws.training_instance_type,
             "ProcessingInstanceType": aws.processing_instance_type,
             "JobSubnetIds": Fn.join(",", network.subnet_ids),

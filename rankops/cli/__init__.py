@@ -12,11 +12,25 @@ import sys
 from collections.abc import Sequence
 
 from rankops import __version__
-from rankops.cli import config_cmd, demo, features, generate, ingest, models, ope, pipeline, release, serve, train
+from rankops.cli import (
+    config_cmd,
+    demo,
+    drift,
+    features,
+    generate,
+    ingest,
+    models,
+    online,
+    ope,
+    pipeline,
+    release,
+    serve,
+    train,
+)
 from rankops.cli.common import Parser, add_common
 from rankops.errors import RankopsError
 
-COMMANDS = (generate, ingest, features, train, models, pipeline, serve, release, ope, demo, config_cmd)
+COMMANDS = (generate, ingest, features, train, models, pipeline, serve, release, ope, drift, online, demo, config_cmd)
 
 
 def build_parser() -> Parser:
@@ -47,7 +61,9 @@ def describe_os_error(err: OSError) -> str:
 
 
 def error(message: str) -> int:
-    print(f"rankops: error: {one_line(message)}", file=sys.stderr)
+    from rankops.redaction import redact_text
+
+    print(f"rankops: error: {redact_text(one_line(message))}", file=sys.stderr)
     return 2
 
 

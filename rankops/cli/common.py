@@ -34,6 +34,31 @@ def port_number(raw: str) -> int:
     return port
 
 
+def duration_s(raw: str) -> float:
+    """argparse type of ``--for``: ``30s``, ``2m``, ``1h`` or plain seconds, more than zero."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = raw.strip().lower()
+    scale = units.get(text[-1:], 1)
+    try:
+        value = float(text[:-1] if text[-1:] in units else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid duration {raw!r}: expected e.g. 30s, 2m or 1h") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid duration {raw!r}: must be more than zero")
+    return value
+
+
+def positive_int(raw: str) -> int:
+    """argparse type of counts and rates: a whole number of at least 1."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {raw!r}: expected a whole number >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid number {value}: must be at least 1")
+    return value
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every command accepts, before or after the command name."""
     parser.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rankops.cli.common import Progress, command, settings_from
+from rankops.cli.common import Progress, command, duration_s, positive_int, settings_from
 
 
 def register(sub: Any) -> None:
@@ -25,10 +25,21 @@ def register(sub: Any) -> None:
         help="the lake already holds raw events/items: replace them with the new data (without it, "
         "generate refuses rather than mix two datasets)",
     )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="instead: write live impression events into the stream source (<raw>/stream/events), one file a second",
+    )
+    p.add_argument("--rate", type=positive_int, default=1000, help="with --stream: events per second (default 1000)")
+    p.add_argument(
+        "--for", dest="seconds", type=duration_s, help="with --stream: stop after 30s, 2m, ... (default: never)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stream:
+        return run_stream(args)
     from rankops.lake import Lake
     from rankops.synthetic import MarketplaceSpec, ensure_raw_empty, generate, parse_start, write_marketplace
 
@@ -51,5 +62,22 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['events']:,} events, {summary['requests']:,} searches, {summary['items']:,} items "
         f"-> {lake.uri('raw')}"
     )
+    progress.done()
+    return 0
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    from rankops.features.streaming import StreamConfig
+    from rankops.lake import Lake
+    from rankops.stream_events import StreamSpec, feed
+
+    settings = settings_from(args)
+    lake = Lake.from_settings(settings)
+    source = StreamConfig.from_lake(lake).source
+    seed = args.seed if args.seed is not None else settings.synthetic.seed
+    progress = Progress()
+    progress.stage(f"streaming {args.rate:,} events/s into {source} (Ctrl-C stops)")
+    written = feed(lake, source, args.rate, args.seconds or float("inf"), StreamSpec(seed=seed))
+    progress.info(f"{written:,} events written")
     progress.done()
     return 0

@@ -113,6 +113,7 @@ def progress_line(record: Any) -> None:
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
+    from rankops.pipeline.execution_input import check_input, checked_overrides
     from rankops.pipeline.local import run_local
 
     settings = settings_from(args)
@@ -131,6 +132,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if not isinstance(overrides, dict):
         raise RankopsError(f"--input: 'overrides' must be a JSON object, got {overrides!r}")
     # Every job applies the overrides over its settings: check them here, before an execution starts.
+    check_input(execution_input)
     load_settings(
         env=getattr(args, "env", None),
         home=getattr(args, "home", None),
@@ -138,6 +140,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         overrides=overrides,
         overrides_label="--set/--input overrides",
     )
+    checked_overrides(overrides, settings)  # and only what a run may change, never loosening the gate
     print(f"pipeline ({settings.env}): running the deployed definition locally", flush=True)
     record = run_local(
         settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,16 @@ def register(sub: Any) -> None:
     files.add_argument("--train-query", metavar="FILE", help="query sizes of the training rows, one per line")
     files.add_argument("--valid", metavar="FILE", help="validation rows (early stopping and the metrics)")
     files.add_argument("--valid-query", metavar="FILE", help="query sizes of the validation rows")
-    files.add_argument("--params", metavar="JSON", help="LightGBM parameters over the configured ones")
+    files.add_argument(
+        "--params",
+        metavar="JSON",
+        help="LightGBM parameters over rankops' training defaults (training.params, rounds, early stopping)",
+    )
+    files.add_argument(
+        "--plain-lightgbm",
+        action="store_true",
+        help="start from LightGBM's own defaults instead of rankops' (100 rounds, no early stopping)",
+    )
     files.add_argument("--model-out", metavar="FILE", help="save the trained booster (LightGBM text model)")
     p.set_defaults(func=run)
 
@@ -58,24 +68,33 @@ def run(args: argparse.Namespace) -> int:
     given = [f for f in BYO_FLAGS if getattr(args, f)]
     if given:
         return run_files(args, given)
-    if args.params or args.model_out:
+    if args.params or args.model_out or args.plain_lightgbm:
         raise ConfigError(
-            "--params and --model-out belong to file mode: give --train, --train-query, --valid, --valid-query"
+            "--params, --plain-lightgbm and --model-out belong to file mode: give --train, --train-query, "
+            "--valid, --valid-query"
         )
     return run_lake(args)
 
 
 def run_files(args: argparse.Namespace, given: list[str]) -> int:
-    from rankops.training.byo import ByoFiles, train_files
+    from rankops.training.byo import ByoFiles, added_defaults, train_files
 
     missing = [f"--{f.replace('_', '-')}" for f in BYO_FLAGS if f not in given]
     if missing:
         raise ConfigError(f"file mode needs {', '.join(missing)} as well")
     settings = settings_from(args)
     files = ByoFiles(Path(args.train), Path(args.train_query), Path(args.valid), Path(args.valid_query))
-    out = train_files(
-        settings, files, _json_object(args.params, "--params"), Path(args.model_out) if args.model_out else None
-    )
+    params = _json_object(args.params, "--params")
+    model_out = Path(args.model_out) if args.model_out else None
+    out = train_files(settings, files, params, model_out, plain=args.plain_lightgbm)
+    added = {} if args.plain_lightgbm else added_defaults(settings, params)
+    if added:  # after training, so that a bad input stays a one-line error
+        listed = ", ".join(f"{k}={v}" for k, v in added.items())
+        print(
+            f"rankops: note: trained with rankops' defaults besides --params: {listed} "
+            "(--plain-lightgbm for LightGBM's own)",
+            file=sys.stderr,
+        )
     print(json.dumps(out, sort_keys=True))
     return 0
 

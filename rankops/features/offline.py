@@ -222,7 +222,7 @@ def _stage(
     from pyspark.sql import functions as F
 
     from rankops.features import spark as fspark
-    from rankops.spark_session import spark_uri
+    from rankops.spark_session import write_parquet
 
     dataset = dataset_name(settings, entity)
     days = set(_days(window))
@@ -242,7 +242,7 @@ def _stage(
     staged = lake.uri("features", dataset, "_staging", run_id)
     # No shuffle by day: each task writes its rows (already sorted by key and time by the
     # window) into the day folders they belong to.
-    frame.write.mode("overwrite").partitionBy("dt").parquet(spark_uri(staged))
+    write_parquet(frame, staged, "dt")
     return staged, validation.stats_from(dict(observation.get), published.schema, entity)
 
 
@@ -367,7 +367,11 @@ def status_uri(lake: Lake, settings: Settings) -> str:
 def _publish_status(lake: Lake, settings: Settings, report: dict[str, Any], report_uri: str) -> None:
     manifest_path = manifest_uri(lake, settings)
     manifest = lake.read_json(manifest_path) if lake.exists(manifest_path) else {}
-    slas = {f.name: f.freshness_sla.total_seconds() / 3600 for f in registry.FEATURES if f.kind != "on_demand"}
+    slas = {
+        f.name: f.freshness_sla.total_seconds() / 3600
+        for f in registry.FEATURES
+        if f.kind not in ("on_demand", "stream")
+    }
     lake.write_json(
         status_uri(lake, settings),
         {
@@ -481,7 +485,7 @@ def write_latest(
     from pyspark.sql import functions as F
 
     from rankops.features import spark as fspark
-    from rankops.spark_session import spark_uri
+    from rankops.spark_session import write_parquet
 
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # as the history's
     previous = previous or {}
@@ -525,7 +529,7 @@ def write_latest(
                 .sortWithinPartitions(key)
             )
             staged = lake.uri("features", dataset, "_staging", run_id)
-            latest.write.mode("overwrite").partitionBy("as_of").parquet(spark_uri(staged))
+            write_parquet(latest, staged, "as_of")
             committed = lake.commit_staged("features", dataset, staged, run_id)
         if not committed:  # no rows at all: publish the snapshot empty, never leave an old one
             lake.write_partition("features", dataset, LATEST_PARTITION, _empty(entity).select(columns), run_id)

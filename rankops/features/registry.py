@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-FeatureKind = Literal["aggregate", "attribute", "catalog", "on_demand"]
+FeatureKind = Literal["aggregate", "attribute", "catalog", "on_demand", "stream"]
 Measure = Literal["impressions", "clicks", "examinations", "contacts"]
 CatalogColumn = Literal["price", "log_price", "image_quality", "created_at_s", "category_code"]
 
@@ -111,8 +111,16 @@ ENTITIES: dict[str, Entity] = {
 }
 
 WINDOW_7D = timedelta(days=7)
+WINDOW_15M, WINDOW_1H, STREAM_SLIDE, STREAM_SLA = (timedelta(minutes=m) for m in (15, 60, 5, 5))
 WINDOW_30D = timedelta(days=30)
 _CTR = SmoothedRatio("clicks", "examinations")
+
+
+def _stream(name: str, entity: str, compute: Computation, window: timedelta, text: str, dflt: float = 0.0) -> Feature:
+    """A streaming feature (rankops.features.streaming); not a model input until training computes it."""
+    valid = (0.0, 1.0 if isinstance(compute, SmoothedRatio) else float("inf"))
+    return Feature(name, entity, "stream", text, dflt, compute, window, "float64", valid, STREAM_SLA, model_input=False)
+
 
 FEATURES: tuple[Feature, ...] = (
     # -- item ---------------------------------------------------------------------------------
@@ -263,6 +271,12 @@ FEATURES: tuple[Feature, ...] = (
         freshness_sla=timedelta(days=1),
         model_input=False,
     ),
+    _stream("item_clicks_15m", "item", WindowSum("clicks"), WINDOW_15M, "Clicks on the item, last 15 min."),
+    _stream("item_impressions_15m", "item", WindowSum("impressions"), WINDOW_15M, "Item shown, last 15 min."),
+    _stream("item_clicks_1h", "item", WindowSum("clicks"), WINDOW_1H, "Clicks on the item in the last hour."),
+    _stream("item_impressions_1h", "item", WindowSum("impressions"), WINDOW_1H, "Item shown in the last hour."),
+    _stream("item_ctr_1h", "item", SmoothedRatio("clicks", "impressions"), WINDOW_1H, "Smoothed CTR, last hour.", 0.1),
+    _stream("seller_contacts_1h", "seller", WindowSum("contacts"), WINDOW_1H, "Seller's contacts, last hour."),
     # -- request time -------------------------------------------------------------------------
     Feature(
         "days_since_creation",
@@ -310,8 +324,8 @@ def feature(name: str) -> Feature:
 
 
 def stored_features(entity: str) -> list[Feature]:
-    """Features materialized for ``entity`` (everything but on-demand), in storage order."""
-    return [f for f in FEATURES if f.entity == entity and f.kind != "on_demand"]
+    """Features the batch job materializes for ``entity`` (not on-demand, not stream), in storage order."""
+    return [f for f in FEATURES if f.entity == entity and f.kind not in ("on_demand", "stream")]
 
 
 def stored_names(entity: str) -> list[str]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from rankops.errors import LakeError
 from rankops.features import registry
 from rankops.lake import Lake, Partition
-from rankops.spark_session import spark_uri
+from rankops.spark_session import readable_uris
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -49,11 +49,11 @@ def read_committed(
     files = lake.files(zone, dataset, partitions)  # type: ignore[arg-type]
     if not files:
         raise LakeError(f"{lake.uri(zone, dataset)} has no committed data; run the stage that writes it")  # type: ignore[arg-type]
-    base = spark_uri(lake.uri(zone, dataset))  # type: ignore[arg-type]
+    base, readable = readable_uris(spark, lake.uri(zone, dataset), files)  # type: ignore[arg-type]
     if "://" not in base.replace("file://", ""):
         # Local files named one by one need no distributed listing job (it costs seconds per read).
         spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", str(max(32, len(files) + 1)))
-    return spark.read.option("basePath", base).parquet(*[spark_uri(f) for f in files])
+    return spark.read.option("basePath", base).parquet(*readable)
 
 
 # -- inputs -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -36,6 +37,7 @@ SCORE_BUCKETS = (-4, -3, -2, -1.5, -1, -0.5, -0.25, 0, 0.25, 0.5, 1, 1.5, 2, 3, 
 CORRELATION_BUCKETS = (-0.5, 0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1)
 
 Kind = Literal["counter", "histogram", "gauge"]
+Source = Literal["server", "jobs"]  # exported by the inference server, or published by a batch job
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
+    source: Source = "server"
 
 
 SPECS: tuple[MetricSpec, ...] = (
@@ -76,6 +79,13 @@ SPECS: tuple[MetricSpec, ...] = (
         "rankops_candidates_missing_features_total",
         "counter",
         "Candidates absent from the online store (scored with the registry's defaults).",
+    ),
+    MetricSpec(
+        "rankops_stream_feature_defaults_total",
+        "counter",
+        "Candidates served a streaming feature's declared default, by feature and reason (missing_or_stale: no "
+        "value for the current window; store_error: the store failed or timed out).",
+        ("feature", "reason"),
     ),
     MetricSpec(
         "rankops_fallback_total",
@@ -117,6 +127,77 @@ SPECS: tuple[MetricSpec, ...] = (
         ("role",),
     ),
     MetricSpec("rankops_canary_share", "gauge", "Share of users routed to the challenger (0 outside a canary)."),
+    MetricSpec(
+        "rankops_feedback_records_total",
+        "counter",
+        "Answers handed to the feedback log off the request path: logged, dropped (its bounded queue was full; "
+        "the request was not slowed) or failed (the writer could not store them).",
+        ("outcome",),
+    ),
+    # Published by the batch jobs (drift, online metrics, pipeline), hourly; gauges hold the last window's value.
+    MetricSpec(
+        "rankops_online_ctr",
+        "gauge",
+        "Click-through rate of the top k positions in the last hour, from the feedback log joined with outcomes.",
+        ("variant", "model_version", "k"),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_online_contact_rate",
+        "gauge",
+        "Share of answers in the last hour followed by a contact.",
+        ("variant", "model_version"),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_revenue_proxy",
+        "gauge",
+        "Revenue proxy of the last hour (sum of the prices of purchased items; RevenueProxy in CloudWatch).",
+        ("variant", "model_version"),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_online_ndcg",
+        "gauge",
+        "NDCG@k of the last hour's answers, graded by observed clicks, contacts and purchases.",
+        ("variant", "model_version", "k"),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_catalogue_coverage",
+        "gauge",
+        "Share of the catalogue shown in a top 10 in the last hour.",
+        ("variant", "model_version"),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_feature_drift_psi",
+        "gauge",
+        "Population stability index of one model feature, served traffic against the training reference, over "
+        "the last hour or day (FeatureDriftPSI in CloudWatch publishes the maximum over features).",
+        ("feature", "window"),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_score_kl",
+        "gauge",
+        "KL divergence of served scores from the training reference's scores, over the last hour or day.",
+        ("window",),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_features_materialized_timestamp_seconds",
+        "gauge",
+        "When the online features of an entity were last materialized (unix time).",
+        ("entity",),
+        source="jobs",
+    ),
+    MetricSpec(
+        "rankops_pipeline_last_run_ok",
+        "gauge",
+        "1 if the last training pipeline run succeeded, 0 if it failed, timed out or was aborted.",
+        source="jobs",
+    ),
 )
 
 
@@ -137,10 +218,12 @@ def parse_instance(value: str) -> dict[str, str | float]:
         return {"id": value, "started": 0.0}
 
 
-def exposed_names() -> set[str]:
-    """Every sample name the server exports (what PromQL can reference)."""
+def exposed_names(source: Source | None = None) -> set[str]:
+    """Every sample name exported (by the server, the jobs, or both): what PromQL can reference."""
     names: set[str] = set()
     for spec in SPECS:
+        if source is not None and spec.source != source:
+            continue
         if spec.kind == "histogram":
             names |= {f"{spec.name}_bucket", f"{spec.name}_count", f"{spec.name}_created"}
             if min(spec.buckets) >= 0:  # prometheus-client exports no _sum when observations may be negative
@@ -164,24 +247,29 @@ def _build(spec: MetricSpec, registry: CollectorRegistry) -> Any:
 class ServingMetrics:
     """The metric objects of one server, named after :data:`SPECS` (``rankops_`` and ``_total`` dropped)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, job_metrics_dir: Path | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        # batch jobs (drift, online metrics) leave their gauges here as *.prom text files; /metrics
+        # appends them, so the Prometheus that scrapes the server sees them without a push gateway
+        self.job_metrics_dir = job_metrics_dir
         shared = os.environ.get(INSTANCE_ENV) if multiprocess_dir() else None
         # which life of the counters this is (they restart from zero with the server)
         self.instance: dict[str, str | float] = parse_instance(shared or new_instance())
-        built = {spec.name: _build(spec, self.registry) for spec in SPECS}
+        built = {spec.name: _build(spec, self.registry) for spec in SPECS if spec.source == "server"}
         self.request_seconds: Histogram = built["rankops_request_seconds"]
         self.feature_fetch_seconds: Histogram = built["rankops_feature_fetch_seconds"]
         self.store_errors: Counter = built["rankops_store_errors_total"]
         self.candidates: Counter = built["rankops_candidates_total"]
         self.candidates_missing: Counter = built["rankops_candidates_missing_features_total"]
         self.fallback: Counter = built["rankops_fallback_total"]
+        self.stream_defaults: Counter = built["rankops_stream_feature_defaults_total"]
         self.score: Histogram = built["rankops_score"]
         self.shadow: Counter = built["rankops_shadow_total"]
         self.shadow_rank_correlation: Histogram = built["rankops_shadow_rank_correlation"]
         self.release_reloads: Counter = built["rankops_release_reloads_total"]
         self.model_version: Gauge = built["rankops_model_version"]
         self.canary_share: Gauge = built["rankops_canary_share"]
+        self.feedback: Counter = built["rankops_feedback_records_total"]
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type; all workers' values in multiprocess mode."""
@@ -190,5 +278,26 @@ class ServingMetrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return generate_latest(registry) + self.job_metrics(), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry) + self.job_metrics(), CONTENT_TYPE_LATEST
+
+    def job_metrics(self) -> bytes:
+        """The batch jobs' latest text files (each replaced atomically by :func:`write_job_metrics`)."""
+        if self.job_metrics_dir is None or not self.job_metrics_dir.is_dir():
+            return b""
+        return b"".join(path.read_bytes() for path in sorted(self.job_metrics_dir.glob("*.prom")))
+
+
+def job_metrics_dir(home: Path) -> Path:
+    """Where the local batch jobs leave their gauges for the server (``RANKOPS_HOME/metrics``)."""
+    return home / "metrics"
+
+
+def write_job_metrics(folder: Path, job: str, text: bytes) -> Path:
+    """Publish one job's gauges for the server's ``/metrics`` (write, then rename: never half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{job}.prom"
+    tmp = folder / f".{job}.prom.{uuid.uuid4().hex[:8]}"
+    tmp.write_bytes(text)
+    os.replace(tmp, target)
+    return target

@@ -73,4 +73,6 @@ def gate_outcome(evaluation: dict[str, Any] | None, uri: str = "") -> dict[str, 
         "champion_version": champion,
         "thresholds": evaluation.get("thresholds", {}),
         "metrics": overall,
+        # the run's allow-listed overrides, deployed and run values (rankops.pipeline.execution_input)
+        "overrides": evaluation.get("overrides", {}),
     }

@@ -54,6 +54,8 @@ def local_resources(settings: Settings) -> dict[str, str]:
         "ApprovalsTopicArn": arn.format("sns", "rankops-local-approvals"),
         "ImageUri": "rankops:local",
         "SageMakerJobRoleArn": arn.format("iam", "role/rankops-local-jobs").replace("eu-west-1", ""),
+        "JobVolumeKmsKeyArn": arn.format("kms", "key/rankops-local-job-volumes"),
+        "JobOutputKmsKeyArn": arn.format("kms", "key/rankops-local-lake"),
         "TrainingInstanceType": "local",
         "ProcessingInstanceType": "local",
         "JobSubnetIds": "local",

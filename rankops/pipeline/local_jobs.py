@@ -213,7 +213,13 @@ class LocalJobs:
         if action == "createTrainingJob":
             return self.training(params)
         if action == "describeEndpoint":  # local release steps switch synchronously: always settled
-            return {"EndpointName": params["EndpointName"], "EndpointStatus": "InService"}
+            from rankops.pipeline.endpoint import LOCAL_PREFIX
+            from rankops.pipeline.local_endpoint import LocalEndpoint
+
+            name = str(params["EndpointName"])
+            if not name.startswith(LOCAL_PREFIX):
+                raise LocalTaskFailed({"FailureReason": f"no local endpoint {name!r} (expected {LOCAL_PREFIX}<home>)"})
+            return {"EndpointName": name, **LocalEndpoint(name[len(LOCAL_PREFIX) :]).describe()}
         raise LocalTaskFailed({"FailureReason": f"sagemaker:{action} has no local implementation"})
 
     def processing(self, params: dict[str, Any]) -> dict[str, Any]:

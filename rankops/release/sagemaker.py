@@ -113,6 +113,27 @@ def endpoint_config_request(
     return request
 
 
+def promotion_config_request(
+    name: str,
+    model: VariantSpec,
+    live_variant_names: Sequence[str],
+    data_capture_uri: str | None = None,
+    kms_key_id: str | None = None,
+) -> dict[str, Any]:
+    """``CreateEndpointConfig`` for a promotion: ``model`` behind *every* live variant name, all
+    traffic on ``champion``. SageMaker's deployment guardrails (traffic shifting, baking, alarm
+    auto-rollback) apply only when the new config keeps the live variant names; after a canary the
+    live names are ``champion`` and ``challenger``, so ``challenger`` stays, at weight 0, until the
+    next release's shadow config drops it."""
+    request = endpoint_config_request(name, model, data_capture_uri=data_capture_uri, kms_key_id=kms_key_id)
+    request["ProductionVariants"] = [
+        _variant(variant, model, 1.0 if variant == CHAMPION_VARIANT else 0.0) for variant in live_variant_names
+    ]
+    if CHAMPION_VARIANT not in live_variant_names:
+        raise ValueError(f"the live endpoint has no {CHAMPION_VARIANT!r} variant: {list(live_variant_names)}")
+    return request
+
+
 def traffic_routing(policy: DeploymentPolicy) -> dict[str, Any]:
     routing: dict[str, Any] = {"Type": policy.traffic_routing, "WaitIntervalInSeconds": policy.wait_interval_s}
     if policy.traffic_routing == "CANARY":

@@ -29,6 +29,7 @@ them can still answer.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from rankops.training.baseline import RULE_INPUTS, rule_scores
 
 if TYPE_CHECKING:
     from rankops.features.lookup import FeatureLookup
+    from rankops.feedback.log import FeedbackLog
     from rankops.serving.model import LoadedModel
     from rankops.serving.schema import RankRequest
     from rankops.serving.shadow import ShadowScorer
@@ -69,8 +71,10 @@ class Ranker:
         score_sample: int = 8,
         shadow: ShadowScorer | None = None,
         latency_budget_s: float | None = None,
+        feedback: FeedbackLog | None = None,
     ) -> None:
         self.lookup = lookup
+        self.feedback = feedback  # every answer is logged through it, off the request path
         self.latency_budget_s = latency_budget_s  # store reads share it (None: no deadline)
         self.fallback = fallback
         self.metrics = metrics or ServingMetrics()
@@ -208,12 +212,16 @@ class Ranker:
         if degraded:
             m.fallback.labels(variant, level).inc()
         m.request_seconds.labels(variant, "degraded" if degraded else "ok").observe(time.perf_counter() - started)
-        return {
+        response = {
             "ranking": [{"item_id": candidates[i], "score": s} for i, s in zip(order, ranked, strict=True)],
             "model_version": version,
             "variant": level,
             "fallback": "; ".join(problems) if degraded else None,
+            "request_id": request.request_id or uuid.uuid4().hex,
         }
+        if self.feedback is not None:
+            self.feedback.submit(request, response, variant)
+        return response
 
     def _sample_positions(self, count: int) -> list[int]:
         """Evenly spaced ranks (first and last included) whose scores feed the score histogram; cached per count."""

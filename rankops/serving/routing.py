@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rankops.errors import ModelError
-from rankops.release.bucketing import in_canary, release_salt
+from rankops.release.bucketing import release_salt, target_variant
 from rankops.release.state import ReleaseState
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ class Routing:
         """(variant, model) for this user; ``target`` forces a variant (pre-traffic checks)."""
         if target is not None:
             return target, getattr(self, target)
-        if self.mode == "canary" and self.challenger is not None and in_canary(user_id, self.canary_share, self.salt):
+        # the same function callers of a SageMaker endpoint use (rankops.release.routing_document)
+        canary = self.mode == "canary" and self.challenger is not None
+        if canary and target_variant(user_id, self.canary_share, self.salt) == "challenger":
             return "challenger", self.challenger
         return "champion", self.champion
 

@@ -5,7 +5,9 @@ Request::
     {"user_id": "u-17", "context": {"category": "furniture", "device": "mobile"},
      "candidates": ["i-1", "i-2"]}
 
-Optional request fields: ``ts`` (request time, epoch seconds; default now) and
+Optional request fields: ``request_id`` (a string of at most 128 characters; generated when
+absent, returned in the response; outcomes join the feedback log on it), ``ts`` (request
+time, epoch seconds; default now) and
 ``features``, stored item features supplied inline, one list per feature aligned
 with ``candidates`` (``null`` = missing, the registry default is used)::
 
@@ -17,7 +19,7 @@ the store is not read at all.
 Response::
 
     {"ranking": [{"item_id": "i-2", "score": 0.93}, ...], "model_version": "7",
-     "variant": "champion", "fallback": null}
+     "variant": "champion", "fallback": null, "request_id": "4f0c..."}
 
 ``variant`` is the level of the fallback chain that answered (``champion``,
 ``challenger``, ``fallback``, ``rule``, ``input_order``); ``fallback`` is
@@ -36,7 +38,8 @@ from rankops.errors import RequestError
 from rankops.features import registry
 
 JSON_TYPES = ("application/json",)
-FIELDS = ("user_id", "context", "candidates", "ts", "features")
+FIELDS = ("user_id", "context", "candidates", "ts", "features", "request_id")
+MAX_REQUEST_ID = 128
 VARIANTS = ("champion", "challenger", "previous")
 INLINE_FEATURES = tuple(f.name for f in registry.stored_features("item"))
 _INLINE_DEFAULTS = {f.name: f.default for f in registry.stored_features("item")}
@@ -50,6 +53,7 @@ class RankRequest:
     ts: float | None = None  # request time (epoch seconds); defaults to now
     features: dict[str, np.ndarray] = field(default_factory=dict)  # inline stored features, aligned with candidates
     target_variant: str | None = None  # force a variant (SageMaker's TargetVariant), e.g. for pre-traffic checks
+    request_id: str | None = None  # the caller's id; the server generates one when absent
 
 
 def parse_request(
@@ -95,8 +99,12 @@ def parse_request(
         raise RequestError("context.category must be a string")
     if target_variant is not None and target_variant not in VARIANTS:
         raise RequestError(f"unknown target variant {target_variant!r}; expected one of {', '.join(VARIANTS)}")
+    request_id = doc.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID):
+        raise RequestError(f"request_id must be a non-empty string of at most {MAX_REQUEST_ID} characters")
     inline = _inline_features(doc.get("features"), len(candidates))
-    return RankRequest(user_id, candidates, context, float(ts) if ts is not None else None, inline, target_variant)
+    when = float(ts) if ts is not None else None
+    return RankRequest(user_id, candidates, context, when, inline, target_variant, request_id)
 
 
 def _inline_features(value: Any, count: int) -> dict[str, np.ndarray]:

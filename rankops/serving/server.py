@@ -30,8 +30,10 @@ from rankops.features import registry as feature_registry
 from rankops.features.lookup import FeatureLookup
 from rankops.features.online.base import OnlineStore
 from rankops.features.online.factory import open_stores
+from rankops.feedback.log import FeedbackLog
+from rankops.lake import Lake
 from rankops.monitoring.answer_summary import AnswerSummary
-from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, new_instance
+from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetrics, job_metrics_dir, new_instance
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
@@ -110,13 +112,19 @@ def build_server(
     """Everything loaded once: stores, models, routing, background threads (started by the app's lifespan)."""
     cfg = settings.serving
     budget_s = cfg.latency_budget_ms / 1000
-    metrics = ServingMetrics()
+    metrics = ServingMetrics(job_metrics_dir=job_metrics_dir(settings.home))
     lookup = guarded_lookup(settings, metrics, stores)
     shadow = ShadowScorer(
         metrics, cfg.shadow_queue, settings.home / "release" / "shadow", bins=settings.release.shadow_bins
     )
     watcher: ReleaseWatcher | None = None
     model_dir = model_dir_from_environment(model_dir)
+    # in a SageMaker container (model_dir) the endpoint's data capture is the feedback log
+    feedback = (
+        FeedbackLog(Lake.from_settings(settings), metrics, cfg.feedback_queue, flush_s=cfg.feedback_flush_s)
+        if cfg.feedback_log and model_dir is None
+        else None
+    )
     fallback: models.LoadedModel | None
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
@@ -139,7 +147,7 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback)
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,
@@ -152,6 +160,8 @@ def build_server(
     summary = AnswerSummary(metrics, lambda: routed_versions(ranker.routing), cfg.answer_log_interval_s)
     starts: list[Callable[[], None]] = [shadow.start, summary.start] + ([watcher.start] if watcher else [])
     stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [summary.stop, shadow.stop, lookup.close]
+    if feedback is not None:
+        starts, stops = [*starts, feedback.start], [feedback.stop, *stops]
     app = create_app(ranker, Limits(cfg.max_candidates, cfg.max_body_bytes), starts, stops)
     return Server(ranker, app, watcher, shadow)
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import lightgbm as lgb
 
     from rankops.config import Settings
+    from rankops.config_sections import TrainingConfig
 
 EVAL_AT_ALIASES = ("ndcg_eval_at", "eval_at", "ndcg_at", "map_eval_at", "map_at")
 _LOGGER_SLOTS = ("_LOGGER", "_INFO_METHOD_NAME", "_WARNING_METHOD_NAME")
@@ -136,9 +137,37 @@ def _cutoffs(name: str, value: Any) -> list[int]:
     return ks
 
 
-def byo_params(settings: Settings, overrides: dict[str, Any]) -> tuple[dict[str, Any], int, int, list[int]]:
+# LightGBM's own defaults for what rankops configures (--plain-lightgbm): 100 rounds, no early stopping.
+PLAIN_LIGHTGBM = {"params": {}, "num_boost_round": 100, "early_stopping_rounds": 0}
+
+
+def _base_config(settings: Settings, plain: bool) -> TrainingConfig:
+    return settings.training.model_copy(update=PLAIN_LIGHTGBM) if plain else settings.training
+
+
+def added_defaults(settings: Settings, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The rankops training defaults a file-mode run adds to ``--params``: the configured LightGBM
+    parameters, rounds and early stopping that ``overrides`` does not set under any LightGBM name."""
+    from lightgbm.basic import _ConfigAliases
+
+    from rankops.config_sections import owned_settings
+
+    cfg = settings.training
+    given = {alias for name in overrides for alias in _ConfigAliases.get(name)} | set(overrides)
+    added = {k: v for k, v in cfg.params.items() if not _ConfigAliases.get(k) & given}
+    own = owned_settings(overrides)[0]
+    for field in ("num_boost_round", "early_stopping_rounds"):
+        if field not in own:
+            added[field] = getattr(cfg, field)
+    return dict(sorted(added.items()))
+
+
+def byo_params(
+    settings: Settings, overrides: dict[str, Any], plain: bool = False
+) -> tuple[dict[str, Any], int, int, list[int]]:
     """Effective LightGBM parameters, rounds, early-stopping rounds and evaluation cut-offs:
-    the configured training parameters with ``overrides`` (``--params``) on top."""
+    the configured training parameters (or, ``plain``, LightGBM's defaults) with ``overrides``
+    (``--params``) on top."""
     overrides = dict(overrides)
     given = {a: overrides.pop(a) for a in EVAL_AT_ALIASES if a in overrides}
     cutoffs = {a: _cutoffs(a, v) for a, v in given.items()}
@@ -146,19 +175,23 @@ def byo_params(settings: Settings, overrides: dict[str, Any]) -> tuple[dict[str,
         listed = " and ".join(f"{a}={v!r}" for a, v in given.items())
         raise ConfigError(f"--params {listed} are LightGBM names for the same cut-offs; give one")
     ks = next(iter(cutoffs.values()), [settings.evaluation.ndcg_k])
-    cfg = with_hyperparameters(settings.training, overrides)
+    cfg = with_hyperparameters(_base_config(settings, plain), overrides)
     params = {**lambdarank_params(cfg, ks[0]), "ndcg_eval_at": ks}
     return params, cfg.num_boost_round, cfg.early_stopping_rounds, ks
 
 
 def train_files(
-    settings: Settings, files: ByoFiles, overrides: dict[str, Any], model_out: Path | None = None
+    settings: Settings,
+    files: ByoFiles,
+    overrides: dict[str, Any],
+    model_out: Path | None = None,
+    plain: bool = False,
 ) -> dict[str, Any]:
     """Train on ``files.train``, early-stop and evaluate on ``files.valid``; the metrics as a dict.
     LightGBM prints nothing meanwhile (:func:`quiet_lightgbm`): its failures are one-line errors."""
     train_sizes = read_query_sizes(files.train_query)
     valid_sizes = read_query_sizes(files.valid_query)
-    params, rounds, stopping, ks = byo_params(settings, overrides)
+    params, rounds, stopping, ks = byo_params(settings, overrides, plain)
     with quiet_lightgbm():
         return _train(settings, files, params, rounds, stopping, ks, (train_sizes, valid_sizes), model_out)
 

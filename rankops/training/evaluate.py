@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rankops.errors import DataError
+from rankops.scoring.scorer import Scorer
 from rankops.training import metrics
 from rankops.training.baseline import RULE_INPUTS, rule_scores
 
@@ -106,14 +107,16 @@ def evaluate_model(
     return result
 
 
-def score_booster(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
-    """Scores of a booster on rows, using the columns *it* was trained on (an older champion
-    may expect a different feature list than the current registry)."""
-    names = list(booster.feature_name())
+def score_booster(model: lgb.Booster | Scorer, frame: pd.DataFrame) -> np.ndarray:
+    """Scores of a model on rows, using the columns *it* was trained on (an older champion
+    may expect a different feature list than the current registry). A :class:`Scorer` scores
+    as the server does (compiled trees when verified); a bare booster through LightGBM."""
+    scorer = model if isinstance(model, Scorer) else Scorer(model, threads=2)
+    names = list(scorer.booster.feature_name())
     missing = [n for n in names if n not in frame]
     if missing:
         raise DataError(f"the model expects feature columns {missing} that the holdout does not have")
-    return np.asarray(booster.predict(frame[names].to_numpy(np.float64), num_threads=2))
+    return scorer.predict(frame[names].to_numpy(np.float64))
 
 
 def random_scores(holdout: pd.DataFrame, seed: int) -> np.ndarray:

@@ -32,6 +32,7 @@ import pandas as pd
 from rankops.errors import DataError
 from rankops.features import registry
 from rankops.features.offline import feature_set_version
+from rankops.monitoring.drift import CONTEXT_CATEGORY, reference_histograms
 from rankops.training.dataset import split_by_time
 from rankops.training.manifest import MANIFEST_FILE, build_manifest, frame_digest
 
@@ -85,6 +86,10 @@ def process_frame(frame: pd.DataFrame, settings: Settings, source: Mapping[str, 
         "catalog_size": int(frame["item_id"].nunique()),
         "source": dict(source or {}),
         "created_at": datetime.now(UTC).isoformat(),
+        # what served traffic is compared with (rankops.monitoring.drift); derived from the rows, so not hashed
+        "reference": reference_histograms(
+            split.train, registry.model_features(), [CONTEXT_CATEGORY] if CONTEXT_CATEGORY in frame else []
+        ),
     }
     manifest = build_manifest(splits, hashed_settings(settings), extra)
     return ProcessedDataset(split.train, split.valid, split.holdout, item_clicks, manifest)

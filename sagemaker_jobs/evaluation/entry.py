@@ -19,7 +19,13 @@ from typing import Any
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    from rankops.sagemaker_contract import execution_id, job_parser, job_settings, processing_paths, run_job
+    from rankops.sagemaker_contract import (
+        execution_id,
+        job_parser,
+        job_settings_and_overrides,
+        processing_paths,
+        run_job,
+    )
 
     env = dict(os.environ if environ is None else environ)
     parser = job_parser(__doc__ or "")
@@ -37,7 +43,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         from rankops.lake import Lake
         from rankops.training.jobs import code_version, evaluation
 
-        settings = job_settings(args, env)
+        settings, overridden = job_settings_and_overrides(args, env)
         inputs = {k: v for k, v in (("model", args.model_dir), ("holdout", args.holdout_dir)) if v}
         paths = processing_paths(env, args.base_dir, output_dir=args.output_dir, inputs=inputs)
         on_pass = {None: None, "none": ""}.get(args.on_pass, args.on_pass)
@@ -48,6 +54,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             on_pass=on_pass,
             code_version=code_version(env),
             pipeline_execution_id=execution_id(args, env),
+            overridden=overridden,
         )
         return {
             "version": outcome.version,

@@ -65,18 +65,26 @@ class Synthesized:
         return json.loads((self.outdir / "nag-acknowledged.json").read_text())
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
-    result = {}
-    for env in ENVS:
+_SYNTHESIZED: dict[str, Synthesized] = {}
+
+
+def synthesize(env: str, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """One environment, synthesized at most once per test run (infra tests and the AWS-shaped
+    tests of other layers share it)."""
+    if env not in _SYNTHESIZED:
         outdir = tmp_path_factory.mktemp(f"cdk-{env}")
         # CDK's built-in "CloudFormation Validate" plugin never fails synthesis (it downgrades its
         # findings to warnings) and costs ~12 s per environment; cfn-lint checks every template instead.
         app = App(context=cdk_context(env), outdir=str(outdir), builtin_cloud_formation_validation=False)
         stacks = build(app)
         app.synth()
-        result[env] = Synthesized(env, outdir, {s.stack_name: s for s in stacks}, env_config(env))
-    return result
+        _SYNTHESIZED[env] = Synthesized(env, outdir, {s.stack_name: s for s in stacks}, env_config(env))
+    return _SYNTHESIZED[env]
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
+    return {env: synthesize(env, tmp_path_factory) for env in ENVS}
 
 
 def by_suffix(resources: dict[str, dict[str, Any]], fragment: str) -> dict[str, Any]:

@@ -29,7 +29,8 @@ def test_repositories_are_immutable_scanned_and_pruned(synthesized, env: str) ->
         assert props["ImageScanningConfiguration"] == {"ScanOnPush": True}
         assert props["EncryptionConfiguration"]["EncryptionType"] == "KMS"
         rules = json.loads(props["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
-        assert {r["selection"]["tagStatus"] for r in rules} == {"untagged", "any"}
+        # released tags (and the pinned bootstrap tag) never expire: only untagged layers are selected
+        assert [r["selection"]["tagStatus"] for r in rules] == ["untagged"]
 
 
 def test_codebuild_builds_from_the_source_asset_with_docker(synthesized) -> None:  # type: ignore[no-untyped-def]
@@ -126,3 +127,18 @@ def test_buildspec_pushes_both_images_and_publishes_the_job_script() -> None:
     assert 'docker push "$REPOSITORY_URI:$IMAGE_TAG"' in text
     assert 'docker push "$EMR_REPOSITORY_URI:$IMAGE_TAG"' in text
     assert "s3://$ARTIFACTS_BUCKET/emr/$IMAGE_TAG/build_features.py" in text
+
+
+def test_base_images_are_pinned_by_digest_and_jars_by_checksum() -> None:
+    """The Dockerfiles take digests and checksums from docker/pins.env and refuse anything else."""
+    pins = dict(
+        line.split("=", 1) for line in (REPO / "docker/pins.env").read_text().splitlines() if line and line[0] != "#"
+    )
+    for dockerfile in DOCKERFILES:
+        froms = [line for line in (REPO / dockerfile).read_text().splitlines() if line.startswith("FROM ")]
+        assert froms and all(re.search(r"@\$\{\w+_DIGEST\}$", line) for line in froms), froms
+    text = (REPO / "docker/Dockerfile").read_text()
+    assert text.count("curl -fsSL") == 2 and "sha256sum --strict -c" in text
+    build = "\n".join(yaml.safe_load((REPO / "docker/buildspec.yml").read_text())["phases"]["pre_build"]["commands"])
+    checked = re.search(r"for pin in ([A-Z0-9_ ]+); do", build)
+    assert checked and set(checked.group(1).split()) == {k for k in pins if k.endswith(("_DIGEST", "_SHA256"))}

@@ -43,7 +43,7 @@ def test_alarm_definitions(synthesized) -> None:  # type: ignore[no-untyped-def]
     assert drift["Dimensions"] == [{"Name": "Environment", "Value": "dev"}]
     freshness = alarms[synth.config.alarm_name(ALARM_FRESHNESS)]
     assert freshness["MetricName"] == "FeatureFreshnessLagMinutes"
-    tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind != "on_demand")
+    tightest = min(f.freshness_sla for f in registry.FEATURES if f.kind not in ("on_demand", "stream"))
     assert freshness["Threshold"] == synth.config.freshness_hours * 60 == tightest.total_seconds() / 60
     assert freshness["TreatMissingData"] == "breaching"  # silence from the hourly starter is itself an alarm
     pipeline = alarms[synth.config.alarm_name(ALARM_PIPELINE)]

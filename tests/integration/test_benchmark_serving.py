@@ -22,6 +22,11 @@ def test_serving_benchmark_quick_run() -> None:
     latency = {"n", "p50_ms", "p95_ms", "p99_ms"}
     assert set(report["floor"]) == {"redis_mget", "predict", "total"}
     assert all(latency <= set(v) for v in report["floor"].values())
+    assert set(report["compiled_in_process"]) == {"redis_mget", "predict", "total"}
+    # the server's model is the compiled one, and its scores are LightGBM's (the run asserts it too)
+    assert report["parity"]["engine"] == "lleaves" and report["model"]["compile_error"] is None
+    assert report["parity"]["max_abs_diff"] <= 1e-9 and report["parity"]["http"]["max_abs_diff"] <= 1e-9
+    assert report["model"]["compiled_object_bytes"] > 0 and report["model"]["compile_seconds"] > 0
     assert set(report["rankops_in_process"]) == {"redis", "embedded"}
     assert set(report["rankops_http"]) == {"redis", "embedded", "inline"}
     for part in (*report["rankops_http"].values(), report["mlflow_serve_inline"]):
@@ -35,4 +40,4 @@ def test_serving_benchmark_quick_run() -> None:
     assert fault["zero_5xx"] and fault["fallback_counter_rose"]
     assert fault["phases"][1]["fallback_share"] == 1.0, "with Redis stopped every answer says it fell back"
     assert set(report["targets"]) >= {"p50_vs_floor", "p99_vs_floor", "p50_below_mlflow_inline", "p50_vs_chained",
-                                      "requests_per_cpu_s", "zero_5xx"}  # fmt: skip
+                                      "requests_per_cpu_s", "zero_5xx", "engine", "scores_within_1e-9"}  # fmt: skip

@@ -1,13 +1,20 @@
-"""The same lake code against S3 (moto's server, reached through pyarrow's S3 client)."""
+"""The same lake code against S3 (moto's server, reached through pyarrow's S3 client),
+including the writers' conditional-write lease (``If-None-Match: *``)."""
 
+import json
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pyarrow as pa
 import pytest
 from moto.server import ThreadedMotoServer
 
+from rankops.errors import LakeError
 from rankops.lake import ZONES, Lake
+from rankops.lake_writers import LEASE
+from tests.lake_concurrency import WRITES, final_write, two_writers_and_a_reader
 
 
 @pytest.fixture
@@ -27,10 +34,16 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server.stop()
 
 
+def make_bucket(endpoint: str, bucket: str) -> Any:
+    """A fresh bucket: moto keeps its state per process, across servers."""
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return s3
+
+
 def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str) -> None:
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="eu-west-1")
-    s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    lake = Lake({z: f"s3://lake/{z}" for z in ZONES})
+    s3 = make_bucket(s3_endpoint, "lake")
+    lake = Lake({z: f"s3://lake/{z}" for z in ZONES}, retire_after_s=0)
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1, 2]}), run_id="a")
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [3]}), run_id="b")
     lake.write_partition("raw", "events", {"dt": "2026-11-02"}, pa.table({"x": [4]}), run_id="b")
@@ -41,3 +54,44 @@ def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str) -> None:
     assert not [k for k in keys if "_staging" in k and k.endswith(".parquet")], "nothing is left staged"
     lake.write_json(lake.uri("artifacts", "x.json"), {"ok": True})
     assert lake.read_json(lake.uri("artifacts", "x.json")) == {"ok": True}
+
+
+def test_two_writers_and_a_reader_on_one_s3_partition(s3_endpoint: str) -> None:
+    make_bucket(s3_endpoint, "lake-concurrent")
+    lake = Lake({z: f"s3://lake-concurrent/{z}" for z in ZONES})
+    outcome = two_writers_and_a_reader(lake)
+    assert outcome.writer_errors == [] and outcome.failed_reads == [] and outcome.torn_reads == []
+    assert outcome.reads >= 1
+    assert final_write(lake) in {f"a-{WRITES - 1}", f"b-{WRITES - 1}"}
+
+
+def test_s3_lease_waits_for_a_live_writer_and_takes_over_an_expired_one(s3_endpoint: str) -> None:
+    s3 = make_bucket(s3_endpoint, "lake-lease")
+    lake = Lake({z: f"s3://lake-lease/{z}" for z in ZONES}, lease_timeout_s=0.0, s3_client=s3)
+    key = f"raw/events/{LEASE}"
+    live = {"owner": "other-writer", "expires_at": time.time() + 3600}
+    s3.put_object(Bucket="lake-lease", Key=key, Body=json.dumps(live).encode())
+    with pytest.raises(LakeError, match="held by writer other-writer"):
+        lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}))
+    assert lake.partitions("raw", "events") == []
+    crashed = {"owner": "crashed-writer", "expires_at": time.time() - 1}
+    s3.put_object(Bucket="lake-lease", Key=key, Body=json.dumps(crashed).encode())
+    lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}))
+    assert lake.read("raw", "events")["x"].to_pylist() == [1]
+    assert "Contents" not in s3.list_objects_v2(Bucket="lake-lease", Prefix=key), "the lease is released after commit"
+
+
+def test_replaced_files_stay_readable_on_s3_until_collected(s3_endpoint: str) -> None:
+    s3 = make_bucket(s3_endpoint, "lake-retire")
+    now = [1_800_000_000.0]
+    lake = Lake({z: f"s3://lake-retire/{z}" for z in ZONES}, retire_after_s=600, clock=lambda: now[0])
+    first = lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}), run_id="a")
+    lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [2]}), run_id="b")
+    record = s3.get_object(Bucket="lake-retire", Key="raw/events/dt=2026-11-01/_RETIRED")["Body"].read()
+    assert json.loads(record) == {first.files[0]: now[0]}, "the retirement record lives in the bucket"
+    assert lake.read("raw", "events", partitions=[first])["x"].to_pylist() == [1]
+    now[0] += 600
+    lake.collect_garbage("raw", "events")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake-retire", Prefix="raw/")["Contents"]]
+    assert not [k for k in keys if "part-a-" in k or k.endswith("_RETIRED")], keys
+    assert lake.read("raw", "events")["x"].to_pylist() == [2]

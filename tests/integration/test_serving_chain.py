@@ -45,6 +45,8 @@ def test_champion_ranks_with_stored_features(server, serving_home) -> None:  # t
     assert {r["item_id"] for r in response["ranking"]} == set(h.item_ids(12))
     # the same rows scored directly by the registered booster give the same scores
     champion = server.ranker.routing.champion
+    # registered without a compiled artifact (as versions before compiled scoring): served by LightGBM
+    assert champion.engine == "lightgbm" and champion.scorer and champion.scorer.reason == "no compiled artifact"
     columns = {name: values[:12] for name, values in h.stored_columns(300, 0).items()}
     from rankops.features import on_demand
 

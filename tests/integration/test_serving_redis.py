@@ -4,16 +4,15 @@ rises, and the champion is back once Redis returns."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from benchmarks.serving_store import PrivateRedis, redis_store, seed_items
 from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
-# Latency targets live in benchmarks/serving.py; here only "no hang, no retry storm" is asserted,
-# with room for a loaded CI machine (a 50 ms socket timeout retried with back-off would take seconds).
-HANG = 1.0
+# Latency figures live in benchmarks/serving.py (its fault phases); here "no hang, no retry storm" is
+# asserted by events: every request answers (a hang would hit pytest's timeout) and the circuit
+# breaker opens, so later requests skip the store instead of waiting on it.
 
 
 def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -26,11 +25,10 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
         client = h.AsgiClient(server.app)
         breaker = server.ranker.lookup.stores["item"].breaker
 
-        def ask() -> tuple[dict, float]:  # type: ignore[type-arg]
-            started = time.perf_counter()
+        def ask() -> tuple[dict, None]:  # type: ignore[type-arg]
             response = client.post("/invocations", json=h.request(20))
             assert response.status_code == 200, response.text
-            return response.json(), time.perf_counter() - started
+            return response.json(), None
 
         assert ask()[0]["variant"] == "champion"
 
@@ -38,7 +36,7 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
         down = [ask() for _ in range(20)]
         # every input of the rule lives in Redis: the chain answers in input order, and says so
         assert {a["variant"] for a, _ in down} == {"input_order"}
-        assert max(t for _, t in down) < HANG, "refused connections fail fast, no retry storm"
+        assert breaker.state == "open", "refused connections open the circuit: no retry storm"
 
         private.start()  # restarted with its data (append-only file)
         breaker.opened_at -= 60  # the reset period has passed
@@ -52,7 +50,6 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
         )
         frozen = [ask() for _ in range(12)]
         assert {a["variant"] for a, _ in frozen} == {"input_order"}
-        assert max(t for _, t in frozen) < HANG, "a frozen store costs one socket timeout, never a hang"
         open_after = metrics.get_sample_value(
             "rankops_store_errors_total", {"store": "redis", "reason": "circuit_open"}
         )

@@ -20,4 +20,7 @@ def test_training_overhead_benchmark_shape(capsys: pytest.CaptureFixture[str]) -
     low = (seconds["training_job"] - half_ms) / (seconds["plain_lightgbm"] + half_ms)
     high = (seconds["training_job"] + half_ms) / (seconds["plain_lightgbm"] - half_ms)
     assert low - 1e-3 <= report["ratio"] <= high + 1e-3
-    assert {"read", "train", "train_fallback", "mlflow", "save"} <= set(seconds["job_phases_last"])
+    assert {"read", "train", "train_fallback", "compile", "mlflow", "save"} <= set(seconds["job_phases_last"])
+    compiled = report["compile"]  # the training line of the compile step: both models, their cost
+    assert compiled["seconds"] == seconds["job_phases_last"]["compile"] and len(compiled["models"]) == 2
+    assert all(m["compiler"] == "lleaves" and m["object_bytes"] > 0 for m in compiled["models"])

@@ -27,6 +27,8 @@ from rankops.errors import DataError
 from rankops.features import registry as features
 from rankops.lake import Lake
 from rankops.sagemaker_contract import layout_training, processing_paths, training_paths
+from rankops.scoring import compiled
+from rankops.serving.model import load_version
 from rankops.training.jobs import evaluation, processing, training
 from sagemaker_jobs.evaluation import entry as evaluation_entry
 from sagemaker_jobs.processing import entry as processing_entry
@@ -129,7 +131,10 @@ def test_training_fills_the_model_dir_with_a_servable_model(first: Run) -> None:
     fallback = load_from_dir(first.model_dir / "fallback")
     assert fallback.version == "1" and len(fallback.feature_names) < len(loaded.feature_names)
     assert out["best_iteration"] > 1 and 0 < out["valid_metrics"]["ndcg@10"] <= 1
-    assert {"read", "train", "train_fallback", "mlflow", "save"} <= set(out["seconds"])
+    assert {"read", "train", "train_fallback", "compile", "mlflow", "save"} <= set(out["seconds"])
+    # compiled at registration, beside each model, verified at load: the server scores with it
+    for model in (loaded, fallback):
+        assert model.engine == "lleaves", model.scorer and model.scorer.reason
 
 
 def test_training_logs_a_complete_run(first: Run) -> None:
@@ -155,6 +160,14 @@ def test_training_logs_a_complete_run(first: Run) -> None:
     assert fallback.tags["best_iteration"] == str(first.settings.training.fallback.num_boost_round)
     assert fallback.tags["best_iteration"] != tags["best_iteration"]
     assert run.data.tags["fallback.best_iteration"] == fallback.tags["best_iteration"]
+    # the compiled artifacts: their compiler, target and SHA-256 as tags, the files in the run
+    for info, folder in ((version, first.model_dir), (fallback, first.model_dir / "fallback")):
+        record = json.loads((folder / "compiled" / "compiled.json").read_text())
+        assert info.tags["compiled.compiler"] == "lleaves" and info.tags["compiled.sha256"] == record["sha256"]
+        assert info.tags["compiled.compiler_version"] == record["compiler_version"] != "missing"
+        assert info.tags["compiled.target_triple"] == record["target_triple"]
+        served = load_version(first.settings, info.version, "champion", info.name)  # as the server loads a version
+        assert served.engine == "lleaves", served.scorer and served.scorer.reason
 
 
 def test_evaluation_gates_records_and_moves_aliases(first: Run) -> None:
@@ -253,6 +266,11 @@ def test_the_registry_lifecycle(first: Run, spark, tmp_path: Path, market: Marke
     assert [v.version for v in registry.list_versions(settings, [settings.mlflow.model_name])] == ["1"]
     # (read by MLflow's own flavor too: the directories stay standard MLflow models)
     assert mlflow.lightgbm.load_model(again.model_dir).model_to_string() == ours.model_to_string()
+    client, _ = registry.connect(settings)  # a reuse brings the registered compiled artifacts along
+    for model, folder in ((settings.mlflow.model_name, Path(again.model_dir)),
+                          (registry.fallback_model_name(settings), Path(again.model_dir) / "fallback")):  # fmt: skip
+        tag = client.get_model_version(model, "1").tags["compiled.sha256"]
+        assert compiled.sha256_file(folder / "compiled" / "model.o") == tag
     # ... but other training code is another training, even on the same data and configuration
     key = training.idempotency_key(
         dataset.dataset_hash, settings.training.model_copy(update={"num_boost_round": 200}), 10, "c1"

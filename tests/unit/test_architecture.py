@@ -38,6 +38,7 @@ CONFIG_REACHES = {
     "rankops.features.online.embedded",
     "rankops.features.online.redis",
     "rankops.features.online.dynamodb",
+    "rankops.redaction",  # a leaf (stdlib only): the Redis store redacts its URL in errors
 }
 
 

@@ -107,7 +107,7 @@ def test_file_mode_needs_all_four_files(tmp_path: Path, letor: tuple[Path, Path]
     assert main(["--home", str(tmp_path), "train", "--train", str(train)]) == 2
     assert "file mode needs --train-query, --valid, --valid-query as well" in capsys.readouterr().err
     assert main(["--home", str(tmp_path), "train", "--params", "{}"]) == 2
-    assert "--params and --model-out belong to file mode" in capsys.readouterr().err
+    assert "--params, --plain-lightgbm and --model-out belong to file mode" in capsys.readouterr().err
     assert main([*byo(tmp_path, train, train, "--params", "[1]")]) == 2
     assert "--params: expected a JSON object" in capsys.readouterr().err
 
@@ -211,3 +211,31 @@ def test_bad_parameters_are_one_line_errors_naming_the_problem(
     assert captured.err.count("\n") == 1 and captured.err.startswith("rankops: error: "), captured.err
     assert message in captured.err
     assert "[LightGBM]" not in captured.err and "cannot read" not in captured.err
+
+
+def test_rankops_defaults_are_announced_and_plain_lightgbm_drops_them(
+    tmp_path: Path, letor: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    train, valid = letor
+    given = {"num_leaves": 15, "sub_feature": 0.7, "num_boost_round": 20}
+    assert main([*byo(tmp_path, train, valid, "--params", json.dumps(given))]) == 0
+    captured = capsys.readouterr()
+    (note,) = captured.err.splitlines()
+    assert note.startswith("rankops: note: trained with rankops' defaults besides --params: ")
+    for added in ("bagging_fraction=0.8", "lambdarank_truncation_level=20", "early_stopping_rounds=30"):
+        assert added in note
+    assert "feature_fraction" not in note and "num_boost_round" not in note, "set by the user (sub_feature alias)"
+    assert json.loads(captured.out.strip().splitlines()[-1])["params"]["bagging_fraction"] == 0.8
+
+    assert main([*byo(tmp_path, train, valid, "--params", json.dumps(given), "--plain-lightgbm")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    used = out["params"]
+    assert not {"bagging_fraction", "bagging_freq", "feature_fraction", "lambdarank_truncation_level"} & set(used)
+    assert "learning_rate" not in used and "min_data_in_leaf" not in used and used["sub_feature"] == 0.7
+    booster, dvalid = plain_train(used, train, valid)  # plain lightgbm.train, no early stopping
+    scores = booster.predict(str(valid))
+    sizes = np.loadtxt(f"{valid}.query", dtype=int)
+    for k in out["params"]["ndcg_eval_at"]:
+        assert out[f"ndcg@{k}"] == pytest.approx(metrics.ndcg_at_k(dvalid.get_label(), scores, sizes, k), abs=1e-9)

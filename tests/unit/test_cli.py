@@ -22,6 +22,8 @@ COMMAND_NAMES = [
     "serve",
     "release",
     "ope",
+    "drift",
+    "online-metrics",
     "demo",
     "config",
 ]

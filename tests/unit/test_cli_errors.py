@@ -90,6 +90,18 @@ CASES: dict[str, tuple[Setup, str]] = {
         args("pipeline", "run", "--set", "gate.ndcg_floor=1", "--set", "gate.ndcg_floor.x=2"),
         "'gate.ndcg_floor' is not a section",
     ),
+    "pipeline --set loosens the gate": (
+        args("pipeline", "run", "--set", "gate.ndcg_floor=0.1"),
+        "override gate.ndcg_floor=0.1 would loosen the gate (below the deployed 0.3)",
+    ),
+    "pipeline --set a release setting": (
+        args("pipeline", "run", "--set", "release.canary_steps=[1.0]"),
+        "override 'release.canary_steps' is not allowed in a pipeline run",
+    ),
+    "pipeline --input sets the soak": (
+        args("pipeline", "run", "--input", '{"soak_seconds": 0}'),
+        "execution input ['soak_seconds'] cannot be set per run",
+    ),
     "pipeline --input not an object": (args("pipeline", "run", "--input", "3"), "--input must be a JSON object"),
     "train on an empty home": (args("train"), "has no committed events; run `rankops generate` or `ingest`"),
 }

@@ -7,10 +7,22 @@ import pytest
 
 from rankops.errors import LakeError
 from rankops.lake import MANIFEST, ZONES, Lake
+from rankops.lake_writers import LEASE, RETIRED, file_lease
+from tests.lake_concurrency import WRITES, final_write, two_writers_and_a_reader
 
 
-def make_lake(root: Path) -> Lake:
-    return Lake({z: str(root / z) for z in ZONES})
+class Clock:
+    """A hand-moved clock: deletion after the grace period without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_lake(root: Path, retire_after_s: float = 0.0, clock: Clock | None = None) -> Lake:
+    return Lake({z: str(root / z) for z in ZONES}, retire_after_s=retire_after_s, clock=clock or Clock())
 
 
 def table(n: int, start: int = 0) -> pa.Table:
@@ -41,13 +53,23 @@ def test_files_without_a_manifest_are_invisible(tmp_path: Path) -> None:
         lake.read("raw", "events")
 
 
-def test_rewrite_replaces_atomically_and_collects_old_files(tmp_path: Path) -> None:
-    lake = make_lake(tmp_path)
+def test_rewrite_replaces_atomically_and_collects_old_files_after_the_grace_period(tmp_path: Path) -> None:
+    clock = Clock()
+    lake = make_lake(tmp_path, retire_after_s=600, clock=clock)
     first = lake.write_partition("raw", "events", {"dt": "2026-11-01"}, table(3), run_id="run-a")
     second = lake.write_partition("raw", "events", {"dt": "2026-11-01"}, table(4, 100), run_id="run-b")
     assert lake.read("raw", "events")["x"].to_pylist() == [100, 101, 102, 103]
     folder = tmp_path / "raw" / "events" / "dt=2026-11-01"
+    # a reader still holding the first manifest reads it whole during the grace period
+    assert lake.read("raw", "events", partitions=[first])["x"].to_pylist() == [0, 1, 2]
+    assert json.loads((folder / RETIRED).read_text()) == {first.files[0]: clock.now}
+    clock.now += 599
+    lake.collect_garbage("raw", "events")
+    assert sorted(p.name for p in folder.glob("*.parquet")) == sorted(first.files + second.files)
+    clock.now += 1
+    lake.collect_garbage("raw", "events")
     assert sorted(p.name for p in folder.glob("*.parquet")) == list(second.files)
+    assert not (folder / RETIRED).exists()
     assert not set(first.files) & set(second.files)
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["run_id"] == "run-b" and manifest["rows"] == 4
@@ -99,6 +121,25 @@ def test_zones_resolve_from_settings(settings) -> None:  # type: ignore[no-untyp
     assert lake.zone_uri("raw") == str(settings.home / "lake" / "raw")
     with pytest.raises(LakeError, match="unknown lake zone"):
         lake.zone_uri("gold")  # type: ignore[arg-type]
+
+
+def test_two_writers_and_a_reader_on_one_partition(tmp_path: Path) -> None:
+    lake = Lake({z: str(tmp_path / z) for z in ZONES})  # real clock, default grace period
+    outcome = two_writers_and_a_reader(lake)
+    assert outcome.writer_errors == [] and outcome.failed_reads == [] and outcome.torn_reads == []
+    assert outcome.reads >= 1
+    assert final_write(lake) in {f"a-{WRITES - 1}", f"b-{WRITES - 1}"}
+
+
+def test_a_held_lease_makes_the_next_writer_wait_and_then_give_up_clearly(tmp_path: Path) -> None:
+    lake = Lake({z: str(tmp_path / z) for z in ZONES}, lease_timeout_s=0.0)
+    held = file_lease(str(tmp_path / "raw" / "events" / LEASE), timeout_s=0)
+    with held, pytest.raises(LakeError, match="held by another writer of this dataset"):
+        lake.write_partition("raw", "events", {"dt": "2026-11-01"}, table(3))
+    assert lake.partitions("raw", "events") == []
+    assert not any((tmp_path / "raw" / "events").rglob("*.parquet")), "nothing staged outlives the failed commit"
+    lake.write_partition("raw", "events", {"dt": "2026-11-01"}, table(3))
+    assert lake.read("raw", "events").num_rows == 3
 
 
 def test_drop_other_runs_unpublishes_everything_but_one_run(tmp_path: Path) -> None:

@@ -15,6 +15,12 @@ MODULES = [
     "rankops.release.bucketing",
     "rankops.release.state",
     "rankops.release.decisions",
+    "lambdas.start_feature_job.handler",
+    "rankops.features.runs",
+    "lambdas.release.handler",
+    "rankops.pipeline.endpoint",
+    "rankops.release.shadow_capture",
+    "rankops.release.routing_document",
 ]
 
 

@@ -11,6 +11,7 @@ from botocore.stub import ANY, Stubber
 
 from rankops.errors import ReleaseError
 from rankops.pipeline.endpoint import SageMakerEndpoint, release_step
+from rankops.release import sagemaker as sm
 
 ENDPOINT = "rankops-dev-ranker"
 EVENT = {
@@ -210,8 +211,9 @@ def test_promote_is_a_blue_green_update_rolled_back_by_the_alarms() -> None:
     stub.assert_no_pending_responses()
 
 
-def test_promote_from_a_canary_keeps_no_variant_so_it_is_a_plain_update() -> None:
-    """Deployment guardrails need the live variant names; a canary has two production variants."""
+def test_promote_from_a_canary_keeps_the_variant_names_so_it_is_guarded() -> None:
+    """Deployment guardrails need the live variant names: after a canary (champion + challenger) the
+    promotion config keeps both, the new model behind each, all traffic on champion."""
 
     def setup(stub: Stubber) -> None:
         live_endpoint(stub, with_challenger("rankops-dev-ranker-v7-x", 1.0))
@@ -220,12 +222,15 @@ def test_promote_from_a_canary_keeps_no_variant_so_it_is_a_plain_update() -> Non
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"},
-            {"EndpointName": ENDPOINT, "EndpointConfigName": ANY, **RETAINED},  # no DeploymentConfig
+            {"EndpointName": ENDPOINT, "EndpointConfigName": ANY, **RETAINED, "DeploymentConfig": ANY},
         )
 
     backend, stub = endpoint(setup)
-    assert backend.run("promote", EVENT)["guardrails"] is False
+    assert backend.run("promote", EVENT)["guardrails"] is True
     stub.assert_no_pending_responses()
+    model = sm.promotion_config_request("c", sm.VariantSpec("m8", "ml.c6i.large"), ["champion", "challenger"])
+    weights = {v["VariantName"]: (v["ModelName"], v["InitialVariantWeight"]) for v in model["ProductionVariants"]}
+    assert weights == {"champion": ("m8", 1.0), "challenger": ("m8", 0.0)}
 
 
 def test_a_running_canary_only_moves_the_weights() -> None:

@@ -1,10 +1,14 @@
 """DynamoDB online store: BatchWriteItem / BatchGetItem with retries of unprocessed items.
 
-One table (partition key ``pk``, string) holds every entity::
+One table holds every entity. Its shape is the one CDK deploys (``infra/constructs/online_stores.py``:
+partition key ``pk``, sort key ``sk``, both strings; TTL attribute ``expires_at``); the store
+follows the deployed table rather than the other way round, because changing a deployed table's
+key schema replaces the table. Every item has its own ``pk`` (values spread over partitions);
+``sk`` names the kind of item::
 
-    pk = "<entity>#active"        attribute meta: JSON ActiveVersion (version, columns, joins, slot)
-    pk = "<entity>#<slot>#<id>"   attribute v: packed value (binary), ttl: epoch seconds (DynamoDB TTL)
-    pk = "<entity>#lock"          the writing version and when the lock expires
+    pk = "<entity>#active"       sk = "active"  attribute meta: JSON ActiveVersion (version, columns, joins, slot)
+    pk = "<entity>#<slot>#<id>"  sk = "value"   attribute v: packed value (binary), expires_at: epoch s (TTL)
+    pk = "<entity>#lock"         sk = "lock"    the writing version and when the lock expires
 
 Versions alternate between two key slots, exactly as in the Redis store (see
 :mod:`rankops.features.online.redis` for why): a write never touches the slot
@@ -46,6 +50,13 @@ SLOTS = ("a", "b")
 WRITE_BATCH = 25
 READ_BATCH = 100
 LOCK_SECONDS = 3600
+# The deployed table's key and TTL attribute names (infra/constructs/online_stores.py).
+PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE = "pk", "sk", "expires_at"
+
+
+def _key(pk: str, kind: str) -> dict[str, Any]:
+    """The full primary key of one item (``kind`` is the sort key: active, value or lock)."""
+    return {PARTITION_KEY: {"S": pk}, SORT_KEY: {"S": kind}}
 
 
 def make_dynamodb(cfg: DynamoDBConfig, serving_timeout_s: float | None = None) -> Any:
@@ -104,8 +115,14 @@ class DynamoDBStore:
             "create_table",
             self.client.create_table,
             TableName=self.table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[
+                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+                {"AttributeName": SORT_KEY, "AttributeType": "S"},
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         self.client.get_waiter("table_exists").wait(TableName=self.table)
@@ -113,7 +130,7 @@ class DynamoDBStore:
             "update_time_to_live",
             self.client.update_time_to_live,
             TableName=self.table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )
 
     # -- writes ------------------------------------------------------------------------------
@@ -128,7 +145,7 @@ class DynamoDBStore:
             self.client.put_item(
                 TableName=self.table,
                 Item={
-                    "pk": {"S": f"{entity}#lock"},
+                    **_key(f"{entity}#lock", "lock"),
                     "version": {"S": version},
                     "expires": {"N": str(now + LOCK_SECONDS)},
                 },
@@ -166,13 +183,26 @@ class DynamoDBStore:
         prefix = f"{entity}#{self._slot_for(entity, version)}#"
         expires = str(int(time.time()) + self.cfg.ttl_seconds)
         requests = [
-            {"PutRequest": {"Item": {"pk": {"S": prefix + k}, "v": {"B": p}, "ttl": {"N": expires}}}}
+            {"PutRequest": {"Item": {**_key(prefix + k, "value"), "v": {"B": p}, TTL_ATTRIBUTE: {"N": expires}}}}
             for k, p in zip(keys, payloads, strict=True)
         ]
         chunks = [requests[i : i + WRITE_BATCH] for i in range(0, len(requests), WRITE_BATCH)]
         with ThreadPoolExecutor(max_workers=self.cfg.write_threads) as pool:
             for _ in pool.map(self._write_chunk, chunks):
                 pass
+
+    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        """Upsert values into the *live* version in place: the streaming job's writes
+        (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
+        the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
+        active = self._load_active(entity)
+        if active is None or active.version != version:
+            raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
+        self._writing[(entity, version)] = active.slot
+        try:
+            self.write_batch(entity, version, keys, payloads)
+        finally:
+            self._writing.pop((entity, version), None)
 
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         slot = self._slot_for(entity, version)
@@ -181,8 +211,8 @@ class DynamoDBStore:
             "transact_write_items",
             self.client.transact_write_items,
             TransactItems=[
-                {"Put": {"TableName": self.table, "Item": {"pk": {"S": f"{entity}#active"}, "meta": {"S": meta}}}},
-                {"Delete": {"TableName": self.table, "Key": {"pk": {"S": f"{entity}#lock"}}}},
+                {"Put": {"TableName": self.table, "Item": {**_key(f"{entity}#active", "active"), "meta": {"S": meta}}}},
+                {"Delete": {"TableName": self.table, "Key": _key(f"{entity}#lock", "lock")}},
             ],
         )
         self._writing.pop((entity, version), None)
@@ -194,7 +224,7 @@ class DynamoDBStore:
                 "delete_item",
                 self.client.delete_item,
                 TableName=self.table,
-                Key={"pk": {"S": f"{entity}#lock"}},
+                Key=_key(f"{entity}#lock", "lock"),
                 ConditionExpression="version = :v",
                 ExpressionAttributeValues={":v": {"S": version}},
             )
@@ -205,7 +235,7 @@ class DynamoDBStore:
             "get_item",
             self.client.get_item,
             TableName=self.table,
-            Key={"pk": {"S": f"{entity}#active"}},
+            Key=_key(f"{entity}#active", "active"),
             ConsistentRead=True,
         ).get("Item")
         return ActiveVersion.from_json(item["meta"]["S"]) if item else None
@@ -216,12 +246,12 @@ class DynamoDBStore:
     def _get_chunk(self, pks: list[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         pending: dict[str, Any] = {
-            self.table: {"Keys": [{"pk": {"S": pk}} for pk in pks], "ProjectionExpression": "pk, v"}
+            self.table: {"Keys": [_key(pk, "value") for pk in pks], "ProjectionExpression": "pk, v"}
         }
         for attempt in range(self.read_rounds):
             response = self._call("batch_get_item", self.client.batch_get_item, RequestItems=pending)
             for item in response.get("Responses", {}).get(self.table, []):
-                found[item["pk"]["S"]] = item["v"]["B"]
+                found[item[PARTITION_KEY]["S"]] = item["v"]["B"]
             pending = response.get("UnprocessedKeys") or {}
             if not pending:
                 return found

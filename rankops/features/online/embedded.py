@@ -75,6 +75,13 @@ class EmbeddedStore:
         except sqlite3.Error as err:
             raise StoreError(f"embedded store write failed: {err}") from err
 
+    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        """Upsert into the live version in place (streaming writes; see the Redis store)."""
+        active = self._load_active(entity)
+        if active is None or active.version != version:
+            raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
+        self.write_batch(entity, version, keys, payloads)
+
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         conn = self._conn()
         meta = json.dumps({"columns": columns, "joins": joins})

@@ -80,16 +80,9 @@ def make_redis(cfg: RedisConfig, for_writes: bool = False, serving_timeout_s: fl
 
 def redacted(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe for an error message)."""
-    from urllib.parse import urlsplit
+    from rankops.redaction import redact_url
 
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
-    except ValueError:
-        return "<unparseable URL>"
+    return redact_url(url)
 
 
 def auth_token(secret_arn: str, client: Any = None) -> str:
@@ -144,7 +137,8 @@ class RedisStore:
         try:
             return fn(*args)
         except (redis_lib.RedisError, OSError) as err:
-            raise StoreError(f"redis {what} failed ({self.cfg.url}): {type(err).__name__}: {err}") from err
+            message = f"redis {what} failed ({self.cfg.url}): {type(err).__name__}: {err}"
+            raise StoreError(redacted(message)) from err
 
     # -- writes ------------------------------------------------------------------------------
     def _slot_for(self, entity: str, version: str) -> str:
@@ -177,6 +171,19 @@ class RedisStore:
         for lo in range(0, len(keys), step):
             chunk = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], self.cfg.ttl_seconds)
             self._call("write", self._send, chunk, min(step, len(keys) - lo))
+
+    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+        """Upsert values into the *live* version in place: the streaming job's writes
+        (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
+        the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
+        active = self._load_active(entity)
+        if active is None or active.version != version:
+            raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
+        self._writing[(entity, version)] = active.slot
+        try:
+            self.write_batch(entity, version, keys, payloads)
+        finally:
+            self._writing.pop((entity, version), None)
 
     def _send(self, packed: bytes, replies: int) -> None:
         import redis as redis_lib

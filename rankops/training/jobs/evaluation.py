@@ -19,6 +19,7 @@ import json
 import re
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from rankops import lineage, ranker_model, registry
 from rankops.errors import DataError, ModelError
 from rankops.registry import metric_key
+from rankops.scoring import artifacts
 from rankops.training import evaluate, gate, rule_model
 from rankops.training.evaluate import Holdout
 from rankops.training.jobs.processing import manifest_uri
@@ -34,11 +36,10 @@ from rankops.training.jobs.training import FALLBACK_DIR, VERSION_FILE
 from rankops.training.processing import read_channel, read_item_clicks
 
 if TYPE_CHECKING:
-    import lightgbm as lgb
-
     from rankops.config import Settings
     from rankops.lake import Lake
     from rankops.sagemaker_contract import ProcessingPaths
+    from rankops.scoring.scorer import Scorer
 
 OUTPUT = "evaluation"
 OUTPUT_FILE = "evaluation.json"
@@ -75,15 +76,18 @@ def _champion_scores(settings: Settings, version: str, frame: Any) -> Any:
 
     try:
         champion, _ = registry.load_booster(settings, registry.CHAMPION)
-        return evaluate.score_booster(champion, frame)
+        scorer = artifacts.scorer_for_version(settings, champion, settings.mlflow.model_name, version, threads=2)
+        return evaluate.score_booster(scorer, frame)
     except (MlflowException, OSError) as err:
         raise ModelError(f"cannot load champion v{version} of {settings.mlflow.model_name}: {err}") from err
     except DataError as err:
         raise DataError(f"champion v{version} cannot be scored on this holdout: {err}") from err
 
 
-def _load(folder: Path) -> tuple[lgb.Booster, str]:
-    return ranker_model.load_model(folder), (folder / VERSION_FILE).read_text().strip()
+def _load(folder: Path) -> tuple[Scorer, str]:
+    """The model in ``folder`` with the scorer the server will use (compiled when verified)."""
+    booster = ranker_model.load_model(folder)
+    return artifacts.scorer_for_dir(booster, folder, threads=2), (folder / VERSION_FILE).read_text().strip()
 
 
 def _metric_tags(overall: dict[str, float], k: int, **extra: str) -> dict[str, str]:
@@ -197,9 +201,11 @@ def run(
     on_pass: str | None = None,
     code_version: str = "unknown",
     pipeline_execution_id: str = "",
+    overridden: Mapping[str, Any] | None = None,
 ) -> EvaluationOutcome:
     """Evaluate, gate, record and move aliases (``on_pass``: champion, challenger or '' for none;
-    default ``gate.on_pass``)."""
+    default ``gate.on_pass``). ``overridden`` (the run's checked overrides, deployed and run values)
+    goes into the gate record so a reviewer sees what this run changed."""
     on_pass = settings.gate.on_pass if on_pass is None else on_pass
     cfg, k = settings.evaluation, settings.evaluation.ndcg_k
     name = settings.mlflow.model_name
@@ -248,6 +254,7 @@ def run(
             f"{settings.gate.ndcg_floor:.4f} (rule baseline, which needs fresh aggregates: {rule_ndcg:.4f})",
         },
         "metrics": report,
+        "overrides": dict(overridden or {}),
     }
     tags = {"dataset_hash": dataset_hash, "code_version": code_version, "pipeline_execution_id": pipeline_execution_id}
     doc["rule_version"] = rule_model.ensure_registered(settings, frame.head(5), tags)

@@ -9,6 +9,11 @@ version with that key exists, nothing is trained: the registered model is copied
 creates a duplicate. ``SM_MODEL_DIR`` receives the MLflow model directory (what the
 ``serve`` entrypoint loads from ``/opt/ml/model``), its ``VERSION``, and the fallback
 model with its own ``VERSION`` under ``fallback/``.
+
+Both models are compiled here, at registration, for the serving platform (docs/scoring.md):
+the compiled artifact goes to the run (``compiled/model``, ``compiled/fallback``), is announced
+by the version's ``compiled.*`` tags, and is copied beside each model in ``SM_MODEL_DIR``
+(``compiled/``, ``fallback/compiled/``). A failed compile is a tag, not a failed job.
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rankops import __version__, ranker_model, registry
 from rankops.features import registry as features
 from rankops.features.offline import feature_set_version
+from rankops.scoring import artifacts
 from rankops.training import tracking
 from rankops.training.jobs import clean_code_version
 from rankops.training.processing import read_channel, read_manifest, same_dataset
@@ -97,6 +106,7 @@ def _log_run(
     manifest: Mapping[str, Any],
     cfg: TrainingConfig,
     tags: dict[str, str],
+    compiled: Mapping[str, tuple[Path, dict[str, str]]],
 ) -> tuple[registry.RegisteredModel, registry.RegisteredModel]:
     import mlflow
     from mlflow import MlflowClient
@@ -135,15 +145,28 @@ def _log_run(
             ranker_model.log_model(main.booster, example[main.feature_names], "model"),
             name,
             run_id,
-            {**version_tags, BEST_ITERATION_TAG: str(main.best_iteration)},
+            {**version_tags, **compiled["model"][1], BEST_ITERATION_TAG: str(main.best_iteration)},
         )
         fb = registry.register(  # its own size: a fixed number of trees, no early stopping
             ranker_model.log_model(fallback.booster, example[fallback.feature_names], FALLBACK_DIR),
             fb_name,
             run_id,
-            {**version_tags, BEST_ITERATION_TAG: str(fallback.best_iteration)},
+            {**version_tags, **compiled[FALLBACK_DIR][1], BEST_ITERATION_TAG: str(fallback.best_iteration)},
         )
+        for folder, compiled_tags in compiled.values():
+            artifacts.log_compiled(run_id, folder, compiled_tags)
     return reg, fb
+
+
+def _compile(scratch: Path, valid: Any, models: Mapping[str, TrainResult]) -> dict[str, tuple[Path, dict[str, str]]]:
+    """Compile each model for the serving platform (its verification sample drawn from the
+    validation rows): artifact name -> (folder, version tags announcing it or its failure)."""
+    out = {}
+    for artifact, result in models.items():
+        folder = scratch / artifact
+        rows = valid[result.feature_names].to_numpy(np.float64)
+        out[artifact] = (folder, artifacts.compile_for_registration(result.booster, rows, folder, artifact))
+    return out
 
 
 def run(
@@ -171,9 +194,13 @@ def run(
     existing_fb = registry.find_version(settings, registry.IDEMPOTENCY_TAG, key, fb_name)
     clock.lap("prepare")
 
+    scratch = Path(tempfile.mkdtemp(prefix="rankops-compiled-"))
     if existing and existing_fb:
         registry.download_model(settings, existing, model_dir, name)
         registry.download_model(settings, existing_fb, model_dir / FALLBACK_DIR, fb_name)
+        artifacts.copy_into(artifacts.download_compiled(settings, name, existing, scratch / "model"), model_dir)
+        fb_compiled = artifacts.download_compiled(settings, fb_name, existing_fb, scratch / FALLBACK_DIR)
+        artifacts.copy_into(fb_compiled, model_dir / FALLBACK_DIR)
         info = next(v for v in registry.list_versions(settings, [name]) if v.version == existing)
         best_iteration, run_id, version, fb_version = (
             int(info.tags.get(BEST_ITERATION_TAG, "0")),
@@ -199,14 +226,19 @@ def run(
             "pipeline_execution_id": execution_id,
             "seed": str(cfg.seed),
         }
+        compiled = _compile(scratch, valid, {"model": main, FALLBACK_DIR: fallback})
+        clock.lap("compile")
         example = valid.head(5)
-        reg, fb = _log_run(settings, main, fallback, example, manifests["train"], cfg, tags)
+        reg, fb = _log_run(settings, main, fallback, example, manifests["train"], cfg, tags, compiled)
         clock.lap("mlflow")
         ranker_model.save_model(main.booster, model_dir, example[main.feature_names])  # empty: allowed
         ranker_model.save_model(fallback.booster, model_dir / FALLBACK_DIR, example[fallback.feature_names])
+        artifacts.copy_into(compiled["model"][0], model_dir)
+        artifacts.copy_into(compiled[FALLBACK_DIR][0], model_dir / FALLBACK_DIR)
         clock.lap("save")
         best = {k.removeprefix("valid_"): v[main.best_iteration - 1] for k, v in main.history.items() if v}
         best_iteration, run_id, version, fb_version = main.best_iteration, reg.run_id, reg.version, fb.version
+    shutil.rmtree(scratch, ignore_errors=True)
     (model_dir / VERSION_FILE).write_text(version + "\n")
     (model_dir / FALLBACK_DIR / VERSION_FILE).write_text(fb_version + "\n")
     reused = bool(existing and existing_fb)

@@ -1,0 +1,1 @@
+"""The feedback log: what every answer showed, and what users then did (``docs/feedback.md``)."""

@@ -1,0 +1,94 @@
+"""The server's feedback log: every answer recorded off the request path.
+
+The request thread only puts ``(time, request, response, cohort)`` on a bounded queue
+(``put_nowait``: a full queue drops the record and counts it in
+``rankops_feedback_records_total{outcome="dropped"}``; the request is never slowed). One
+worker thread turns entries into records and commits them to the lake every
+``flush_rows`` records or ``flush_s`` seconds, and on stop. An entry that does not make a
+valid record is quarantined with its reason; a failed commit is counted as ``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from rankops.feedback import store
+from rankops.feedback.record import FeedbackError, from_answer
+
+if TYPE_CHECKING:
+    from rankops.lake import Lake
+    from rankops.monitoring.metrics import ServingMetrics
+    from rankops.serving.schema import RankRequest
+
+log = logging.getLogger(__name__)
+Entry = tuple[float, "RankRequest", dict[str, Any], str]
+
+
+class FeedbackLog:
+    def __init__(
+        self, lake: Lake, metrics: ServingMetrics, capacity: int = 10_000, flush_rows: int = 5000, flush_s: float = 30
+    ) -> None:
+        self.lake = lake
+        self.queue: queue.Queue[Entry | None] = queue.Queue(maxsize=capacity)
+        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self._counts = {o: metrics.feedback.labels(o) for o in ("logged", "dropped", "failed")}
+        self._thread: threading.Thread | None = None
+
+    def submit(self, request: RankRequest, response: dict[str, Any], routed: str) -> None:
+        """Called once per answer, on the request path: enqueue or drop, never wait."""
+        try:
+            self.queue.put_nowait((time.time(), request, response, routed))
+        except queue.Full:
+            self._counts["dropped"].inc()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="rankops-feedback", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Flush what is queued, then end the worker."""
+        if self._thread is not None:
+            self.queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        pending: list[dict[str, Any]] = []
+        rejects: list[tuple[str, str]] = []
+        last = time.monotonic()
+        while True:
+            stopping = False
+            try:
+                entry = self.queue.get(timeout=max(0.05, self.flush_s - (time.monotonic() - last)))
+            except queue.Empty:
+                pass  # the flush interval passed
+            else:
+                if entry is None:
+                    stopping = True
+                else:
+                    at, request, response, routed = entry
+                    try:
+                        pending.append(from_answer(request, response, routed, at))
+                    except (FeedbackError, KeyError, TypeError) as err:
+                        rejects.append((f"{type(err).__name__}: {err}", store.dumps(response)))
+            if stopping or len(pending) >= self.flush_rows or time.monotonic() - last >= self.flush_s:
+                self.flush(pending, rejects)
+                pending, rejects, last = [], [], time.monotonic()
+            if stopping:
+                return
+
+    def flush(self, records: list[dict[str, Any]], rejects: list[tuple[str, str]]) -> None:
+        try:
+            store.quarantine(self.lake, rejects, "server")
+            if records:
+                store.write(self.lake, records)
+        except Exception as err:  # the lake is down: count the loss (alerted on), keep serving
+            self._counts["failed"].inc(len(records))
+            log.error("feedback log: %d records could not be written: %s", len(records), err)
+            return
+        self._counts["logged"].inc(len(records))

@@ -1,0 +1,135 @@
+"""One feedback record per answer, built from the server's answer or from SageMaker data capture.
+
+Both sources give the same columns (:data:`SCHEMA`), so everything downstream (drift, online
+metrics, off-policy evaluation) reads one table whatever produced it. ``variant`` is the cohort
+the user was routed to (champion, challenger; in AWS the production variant) and
+``fallback_level`` the level of the fallback chain that answered: a canary is judged on its
+cohort, degraded answers included. ``propensities`` are the per-position probabilities of the
+shown ranking under the serving policy: 1.0 for a deterministic ranking.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from rankops.errors import DataError
+
+if TYPE_CHECKING:
+    from rankops.monitoring.data_capture import CapturedInvocation
+    from rankops.serving.schema import RankRequest
+
+SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("user_id", pa.string()),
+        ("context", pa.string()),  # the request's context object as JSON
+        ("items", pa.list_(pa.string())),  # candidates in the order shown
+        ("scores", pa.list_(pa.float64())),
+        ("propensities", pa.list_(pa.float64())),
+        ("variant", pa.string()),
+        ("model_version", pa.string()),
+        ("fallback_level", pa.string()),
+    ]
+)
+MAX_REQUEST_ID = 128
+
+
+class FeedbackError(DataError):
+    """A feedback record that does not parse; the message is its quarantine reason."""
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def from_answer(request: RankRequest, response: dict[str, Any], routed: str, at: float) -> dict[str, Any]:
+    """The record of an answer the local server gave (``at``: epoch seconds it was given)."""
+    return validate(
+        {
+            "request_id": response.get("request_id"),
+            "ts": datetime.fromtimestamp(at, UTC),
+            "user_id": request.user_id,
+            "context": json.dumps(request.context, sort_keys=True, default=str),
+            "items": [r["item_id"] for r in response["ranking"]],
+            "scores": [r["score"] for r in response["ranking"]],
+            "propensities": response.get("propensities"),
+            "variant": routed,
+            "model_version": response.get("model_version"),
+            "fallback_level": response.get("variant"),
+        }
+    )
+
+
+def from_capture(captured: CapturedInvocation) -> dict[str, Any]:
+    """The record of one SageMaker data-capture line (the endpoint variant is the cohort)."""
+    request, response = captured.request, captured.response
+    ranking = response.get("ranking")
+    if not isinstance(ranking, list) or not all(isinstance(r, dict) for r in ranking):
+        raise FeedbackError("the captured response has no ranking list")
+    try:
+        items = [r["item_id"] for r in ranking]
+        scores = [r["score"] for r in ranking]
+    except KeyError as err:
+        raise FeedbackError(f"a ranking entry has no {err.args[0]}") from None
+    context = request.get("context") or {}
+    return validate(
+        {
+            "request_id": response.get("request_id") or captured.inference_id or captured.event_id,
+            "ts": captured.inference_time,
+            "user_id": request.get("user_id"),
+            "context": json.dumps(context, sort_keys=True, default=str),
+            "items": items,
+            "scores": scores,
+            "propensities": response.get("propensities"),
+            "variant": captured.variant,
+            "model_version": response.get("model_version"),
+            "fallback_level": response.get("variant"),
+        }
+    )
+
+
+def validate(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with defaults filled in, or :class:`FeedbackError` naming the first problem."""
+    rid = record.get("request_id")
+    if not isinstance(rid, str) or not rid or len(rid) > MAX_REQUEST_ID:
+        raise FeedbackError(f"request_id must be a non-empty string of at most {MAX_REQUEST_ID} characters")
+    if not isinstance(record.get("user_id"), str) or not record["user_id"]:
+        raise FeedbackError(f"request {rid}: user_id must be a non-empty string")
+    items, scores = record.get("items"), record.get("scores")
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+        raise FeedbackError(f"request {rid}: the shown items must be a non-empty list of item ids")
+    if not _numbers(scores, len(items)):
+        raise FeedbackError(f"request {rid}: scores must be {len(items)} finite numbers, one per shown item")
+    propensities = record.get("propensities")
+    if propensities is None:
+        propensities = [1.0] * len(items)  # a deterministic ranking shows each position with certainty
+    if not _numbers(propensities, len(items)) or not all(0 < p <= 1 for p in propensities):
+        raise FeedbackError(f"request {rid}: propensities must be {len(items)} numbers in (0, 1]")
+    for key in ("variant", "fallback_level"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            raise FeedbackError(f"request {rid}: {key} must be a non-empty string")
+    version = record.get("model_version")
+    if version is not None and not isinstance(version, str):
+        raise FeedbackError(f"request {rid}: model_version must be a string or null")
+    if not isinstance(record.get("ts"), datetime):
+        raise FeedbackError(f"request {rid}: ts must be a time")
+    return {**record, "scores": [float(s) for s in scores or ()], "propensities": [float(p) for p in propensities]}
+
+
+def _numbers(values: Any, count: int) -> bool:
+    return (
+        isinstance(values, list)
+        and len(values) == count
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    )
+
+
+def to_table(records: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(records, schema=SCHEMA)

@@ -1,0 +1,166 @@
+"""Where feedback lives: the lake locally, SageMaker data capture in AWS; one table from both.
+
+Locally the server's :class:`~rankops.feedback.log.FeedbackLog` commits
+``raw/feedback/dt=<day>/hour=<hh>/batch=<run id>/`` partitions through :class:`~rankops.lake.Lake`
+(atomic like every dataset; each flush of each worker process is its own partition, so writers
+never replace each other's rows). In AWS the endpoint's data capture holds the same answers and
+:func:`read_capture` turns them into the same columns. A record that does not parse goes to
+``raw/feedback_quarantine`` with its reason: never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from rankops.feedback.record import SCHEMA, FeedbackError, from_capture, to_table
+from rankops.lake import Lake, Partition, new_run_id
+from rankops.monitoring.data_capture import CaptureError, parse_line, variant_of_key
+
+DATASET = "feedback"
+QUARANTINE = "feedback_quarantine"
+QUARANTINE_SCHEMA = pa.schema([("quarantined_at", pa.timestamp("ms", tz="UTC")), ("source", pa.string()),
+                               ("reason", pa.string()), ("payload", pa.string())])  # fmt: skip
+OUTCOMES = ("click", "contact", "purchase")
+OUTCOMES_DATASET = "outcomes"
+OUTCOMES_SCHEMA = pa.schema([("request_id", pa.string()), ("position", pa.int32()), ("outcome", pa.string()),
+                             ("value", pa.float64()), ("ts", pa.timestamp("ms", tz="UTC"))])  # fmt: skip
+
+
+def write(lake: Lake, records: list[dict[str, Any]], run_id: str | None = None) -> list[Partition]:
+    """Commit ``records`` as one partition per hour they fall in."""
+    run_id = run_id or new_run_id()
+    by_hour: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        ts: datetime = record["ts"].astimezone(UTC)
+        by_hour.setdefault((f"{ts:%Y-%m-%d}", f"{ts:%H}"), []).append(record)
+    return [
+        lake.write_partition("raw", DATASET, {"dt": dt, "hour": hour, "batch": run_id}, to_table(rows), run_id)
+        for (dt, hour), rows in sorted(by_hour.items())
+    ]
+
+
+def quarantine(lake: Lake, rejects: list[tuple[str, str]], source: str) -> Partition | None:
+    """Keep records that did not parse, each with its reason (``(reason, payload)`` pairs)."""
+    if not rejects:
+        return None
+    now = datetime.now(UTC)
+    rows = [{"quarantined_at": now, "source": source, "reason": r, "payload": p} for r, p in rejects]
+    run_id = new_run_id()
+    table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+    return lake.write_partition("raw", QUARANTINE, {"dt": f"{now:%Y-%m-%d}", "batch": run_id}, table, run_id)
+
+
+def _in_window(part: Partition, since: datetime | None, until: datetime | None) -> bool:
+    start = datetime.strptime(f"{part.values['dt']} {part.values['hour']}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+    hour_s = 3600
+    return (since is None or start.timestamp() + hour_s > since.timestamp()) and (until is None or start < until)
+
+
+def read(lake: Lake, since: datetime | None = None, until: datetime | None = None) -> pa.Table:
+    """The logged answers with ``since <= ts < until`` (an empty table when there are none)."""
+    parts = [p for p in lake.partitions("raw", DATASET) if _in_window(p, since, until)]
+    if not parts:
+        return SCHEMA.empty_table()
+    table = lake.read("raw", DATASET, columns=SCHEMA.names, partitions=parts).cast(SCHEMA)
+    return _window(table, since, until)
+
+
+def _window(table: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:
+    if since is not None:
+        table = table.filter(pc.greater_equal(table["ts"], pa.scalar(since, SCHEMA.field("ts").type)))
+    if until is not None:
+        table = table.filter(pc.less(table["ts"], pa.scalar(until, SCHEMA.field("ts").type)))
+    return table
+
+
+def parse_capture(lines: Iterable[tuple[str, str]], endpoint: str) -> tuple[pa.Table, list[tuple[str, str]]]:
+    """``(variant, line)`` pairs of data capture -> (feedback table, ``(reason, line)`` rejects)."""
+    records, rejects = [], []
+    for variant, line in lines:
+        if not line.strip():
+            continue
+        try:
+            records.append(from_capture(parse_line(line, endpoint, variant)))
+        except (CaptureError, FeedbackError) as err:
+            rejects.append((f"{variant}: {err}", line))
+    return to_table(records), rejects
+
+
+def read_capture(
+    lake: Lake, destination_uri: str, endpoint: str, since: datetime | None = None, until: datetime | None = None
+) -> pa.Table:
+    """The answers an endpoint captured (every variant), as the feedback table; bad lines quarantined."""
+    fs, base = Lake.filesystem(f"{destination_uri.rstrip('/')}/{endpoint}")
+    lines: list[tuple[str, str]] = []
+    for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+        if info.type != pafs.FileType.File or not info.path.endswith(".jsonl"):
+            continue
+        variant = variant_of_key(f"{destination_uri.rstrip('/')}/{endpoint}/{info.path[len(base) :].lstrip('/')}",
+                                 destination_uri, endpoint)  # fmt: skip
+        with fs.open_input_stream(info.path) as stream:
+            lines += [(variant, line) for line in stream.read().decode("utf-8", "replace").splitlines()]
+    table, rejects = parse_capture(lines, endpoint)
+    quarantine(lake, rejects, f"capture:{endpoint}")
+    return _window(table, since, until)
+
+
+def write_outcomes(lake: Lake, outcomes: pd.DataFrame) -> list[Partition]:
+    """Commit outcome events (``OUTCOMES_SCHEMA``: what a user did at a shown position) by hour."""
+    unknown = set(outcomes["outcome"]) - set(OUTCOMES)
+    if unknown:
+        raise FeedbackError(f"unknown outcome type(s) {sorted(unknown)}; expected {', '.join(OUTCOMES)}")
+    table = pa.Table.from_pandas(outcomes[OUTCOMES_SCHEMA.names], schema=OUTCOMES_SCHEMA, preserve_index=False)
+    hours = pc.strftime(table["ts"], format="%Y-%m-%d %H")
+    run_id, parts = new_run_id(), []
+    for hour in sorted(set(hours.to_pylist())):
+        dt, hh = hour.split(" ")
+        rows = table.filter(pc.equal(hours, hour))
+        parts.append(
+            lake.write_partition("raw", OUTCOMES_DATASET, {"dt": dt, "hour": hh, "batch": run_id}, rows, run_id)
+        )
+    return parts
+
+
+def read_outcomes(lake: Lake, since: datetime | None = None) -> pa.Table:
+    """Outcome events at or after ``since`` (they follow their answers, so no upper bound)."""
+    parts = [p for p in lake.partitions("raw", OUTCOMES_DATASET) if _in_window(p, since, None)]
+    if not parts:
+        return OUTCOMES_SCHEMA.empty_table()
+    table = lake.read("raw", OUTCOMES_DATASET, columns=OUTCOMES_SCHEMA.names, partitions=parts).cast(OUTCOMES_SCHEMA)
+    return table if since is None else table.filter(pc.greater_equal(table["ts"], pa.scalar(since, table["ts"].type)))
+
+
+def join_outcomes(feedback: pa.Table, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """One row per shown position (``request_id``, ``position`` from 1, ``item_id``, ``score``,
+    ``propensity``, cohort columns) with a count column per outcome type (``click``, ``contact``,
+    ``purchase``). ``outcomes`` has ``request_id``, ``position`` and ``outcome`` columns."""
+    shown = feedback.to_pandas()
+    shown = shown.explode(["items", "scores", "propensities"]).rename(
+        columns={"items": "item_id", "scores": "score", "propensities": "propensity"}
+    )
+    shown["position"] = shown.groupby("request_id").cumcount() + 1
+    unknown = set(outcomes["outcome"].unique()) - set(OUTCOMES) if len(outcomes) else set()
+    if unknown:
+        raise FeedbackError(f"unknown outcome type(s) {sorted(unknown)}; expected {', '.join(OUTCOMES)}")
+    counts = (
+        outcomes.assign(n=1).pivot_table(index=["request_id", "position"], columns="outcome", values="n", aggfunc="sum")
+        if len(outcomes)
+        else pd.DataFrame(columns=["request_id", "position"]).set_index(["request_id", "position"])
+    )
+    counts = counts.reindex(columns=list(OUTCOMES), fill_value=0)
+    joined = shown.merge(counts, how="left", left_on=["request_id", "position"], right_index=True)
+    joined[list(OUTCOMES)] = joined[list(OUTCOMES)].fillna(0).astype("int64")
+    return joined.reset_index(drop=True)
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """A record as JSON (the quarantine keeps what it could not store as text)."""
+    return json.dumps(record, default=str, sort_keys=True)

@@ -1,0 +1,1 @@
+"""`rankops rehearse`: the deployed system, rehearsed on this machine (docs/rehearsal.md)."""

@@ -1,0 +1,1 @@
+"""Scoring rows with a registered model: compiled trees when verified, LightGBM otherwise."""

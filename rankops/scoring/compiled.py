@@ -1,0 +1,218 @@
+"""The compiled-tree artifact: LightGBM's trees as native code (lleaves, via LLVM).
+
+Compiled once at registration by the training job, loaded by every scorer. A folder
+``compiled/`` holds three files:
+
+* ``model.o``: the object code lleaves emits for the model (LLVM MCJIT loads it without
+  compiling anything: serving never compiles);
+* ``sample.npy``: the verification sample, rows the scorer scores with both LightGBM and
+  the compiled code at load (validation rows plus an all-missing and an all-zero row, so the
+  missing-value and zero branches are exercised);
+* ``compiled.json``: the compiler and its version, the target (LLVM triple and CPU), the
+  SHA-256 of ``model.o`` and of the sample, the LightGBM model text's SHA-256, sizes, seconds.
+
+The object is compiled for the architecture's baseline CPU (``generic``), not for the build
+machine's CPU, so any host of the same triple runs it (an instruction the serving CPU lacks
+would kill the process, not fail a check); at this tree depth it scores as fast (docs/scoring.md).
+Why lleaves and not a C-generating compiler: docs/scoring.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as dist_version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rankops.errors import ModelError
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+
+COMPILER = "lleaves"
+COMPILED_DIR = "compiled"
+OBJECT_FILE, SAMPLE_FILE, META_FILE = "model.o", "sample.npy", "compiled.json"
+TARGET_CPU = "generic"  # the triple's baseline: portable to every host of the architecture
+SAMPLE_ROWS = 256
+TAG_PREFIX = "compiled."  # model version tags: compiled.compiler, compiled.sha256, ...
+
+
+@dataclass(frozen=True)
+class CompiledMeta:
+    """What ``compiled.json`` records (and, prefixed with ``compiled.``, the version's tags)."""
+
+    compiler: str
+    compiler_version: str
+    llvmlite_version: str
+    target_triple: str
+    target_cpu: str
+    sha256: str  # of model.o
+    sample_sha256: str
+    model_sha256: str  # of the LightGBM model text it was compiled from
+    num_feature: int
+    num_trees: int
+    object_bytes: int
+    compile_seconds: float
+
+    def tags(self) -> dict[str, str]:
+        """The model version tags: compiler name/version, target and the object's SHA-256."""
+        keep = ("compiler", "compiler_version", "llvmlite_version", "target_triple", "target_cpu", "sha256")
+        return {TAG_PREFIX + k: str(v) for k, v in asdict(self).items() if k in keep} | {
+            TAG_PREFIX + "compile_seconds": f"{self.compile_seconds:.3f}"
+        }
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version(dist: str) -> str:
+    try:
+        return dist_version(dist)
+    except PackageNotFoundError:
+        return "missing"
+
+
+def available() -> str | None:
+    """``None`` if the compiler can be used here, else the reason it cannot."""
+    try:
+        import lleaves  # noqa: F401
+        import llvmlite.binding  # noqa: F401
+    except ImportError as err:
+        return f"the compiler is not installed ({err}); install rankops[serve]"
+    return None
+
+
+def process_triple() -> str:
+    import llvmlite.binding as llvm
+
+    return str(llvm.get_process_triple())
+
+
+def verification_sample(rows: np.ndarray, size: int = SAMPLE_ROWS, seed: int = 0) -> np.ndarray:
+    """Up to ``size`` of ``rows`` plus an all-missing and an all-zero row (float64, C order)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if len(rows) > size:
+        rows = rows[np.sort(np.random.default_rng(seed).choice(len(rows), size, replace=False))]
+    width = rows.shape[1]
+    return np.ascontiguousarray(np.vstack([rows, np.full((1, width), np.nan), np.zeros((1, width))]))
+
+
+def compile_booster(booster: lgb.Booster, rows: np.ndarray, out_dir: Path) -> CompiledMeta:
+    """Compile ``booster`` into ``out_dir`` (created; must not hold a previous artifact) with
+    a verification sample drawn from ``rows`` (the booster's own feature columns).
+
+    Inlining is off: it multiplies compile time (~4x on a 500-tree model) for no measurable
+    scoring gain on these trees; registration must stay fast (``make demo``)."""
+    import lleaves
+    import llvmlite.binding as llvm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    obj = out_dir / OBJECT_FILE
+    if obj.exists():
+        raise ModelError(f"{obj} already exists: a compiled artifact is written once, into an empty folder")
+    sample = verification_sample(rows)
+    if sample.shape[1] != booster.num_feature():
+        raise ModelError(f"verification rows have {sample.shape[1]} columns; the model has {booster.num_feature()}")
+    text = booster.model_to_string()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rankops-compile-") as tmp:
+        source = Path(tmp) / "model.txt"
+        source.write_text(text)
+        model = lleaves.Model(model_file=str(source))
+        model.compile(cache=str(obj), finline=False, target_cpu=TARGET_CPU, target_cpu_features="")
+    seconds = time.perf_counter() - start
+    np.save(out_dir / SAMPLE_FILE, sample)
+    meta = CompiledMeta(
+        compiler=COMPILER,
+        compiler_version=_version("lleaves"),
+        llvmlite_version=_version("llvmlite"),
+        target_triple=str(llvm.get_process_triple()),
+        target_cpu=TARGET_CPU,
+        sha256=sha256_file(obj),
+        sample_sha256=sha256_file(out_dir / SAMPLE_FILE),
+        model_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        num_feature=int(booster.num_feature()),
+        num_trees=int(booster.num_trees()),
+        object_bytes=obj.stat().st_size,
+        compile_seconds=round(seconds, 3),
+    )
+    (out_dir / META_FILE).write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
+    return meta
+
+
+def read_meta(folder: Path) -> CompiledMeta:
+    path = folder / META_FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return CompiledMeta(**data)
+    except (OSError, ValueError, TypeError) as err:
+        raise ModelError(f"{path} is not a compiled-artifact record: {err}") from err
+
+
+class CompiledModel:
+    """A loaded compiled artifact: ``predict`` calls the native code (the GIL is released)."""
+
+    def __init__(self, model: Any, meta: CompiledMeta) -> None:
+        self._model = model
+        self.meta = meta
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        # lleaves takes a raw pointer to a raveled view: a C-ordered float64 array that this
+        # frame keeps alive, so the pointer never outlives its buffer (ravel of any other
+        # layout would hand it a temporary copy).
+        rows = np.ascontiguousarray(matrix, dtype=np.float64)
+        return np.asarray(self._model.predict(rows, n_jobs=1))
+
+
+def load_compiled(booster: lgb.Booster, folder: Path, expected_sha256: str | None = None) -> CompiledModel:
+    """The compiled artifact in ``folder`` for ``booster``, after the cheap checks: the compiler
+    is installed, the record is readable, the object's SHA-256 matches the record (and
+    ``expected_sha256``, the registry's tag, when given), the target triple is this process's,
+    the feature count is the booster's. Raises :class:`ModelError` naming the first failure.
+    The score check is the caller's (:mod:`rankops.scoring.scorer`)."""
+    missing = available()
+    if missing:
+        raise ModelError(missing)
+    import lleaves
+
+    meta = read_meta(folder)
+    obj = folder / OBJECT_FILE
+    if not obj.is_file():
+        raise ModelError(f"{obj} is missing")
+    actual = sha256_file(obj)
+    for source, wanted in (("compiled.json", meta.sha256), ("the model version's tag", expected_sha256)):
+        if wanted is not None and actual != wanted:
+            raise ModelError(f"{obj} has SHA-256 {actual[:12]}..., {source} says {wanted[:12]}...: refused")
+    if meta.compiler != COMPILER:
+        raise ModelError(f"{folder} was made by {meta.compiler!r}; this scorer loads {COMPILER!r} artifacts")
+    here = process_triple()
+    if meta.target_triple != here:
+        raise ModelError(f"{folder} targets {meta.target_triple}; this process is {here}")
+    if meta.num_feature != booster.num_feature():
+        raise ModelError(f"{folder} scores {meta.num_feature} features; the model has {booster.num_feature()}")
+    with tempfile.TemporaryDirectory(prefix="rankops-compiled-") as tmp:
+        text = Path(tmp) / "model.txt"  # lleaves reads the feature count and categories from it
+        text.write_text(booster.model_to_string())
+        model = lleaves.Model(model_file=str(text))
+        # An existing cache file is loaded, never recompiled (and never written).
+        model.compile(cache=str(obj), finline=False, target_cpu=TARGET_CPU, target_cpu_features="")
+    return CompiledModel(model, meta)
+
+
+def read_sample(folder: Path, meta: CompiledMeta) -> np.ndarray:
+    path = folder / SAMPLE_FILE
+    if not path.is_file() or sha256_file(path) != meta.sample_sha256:
+        raise ModelError(f"{path} is missing or does not match its SHA-256 in compiled.json")
+    return np.load(path, allow_pickle=False)

@@ -1,0 +1,172 @@
+"""AWS resources in moto built from what CDK synthesizes (never from what the code under test
+would create for itself): the seam tests' view of the deployed system."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+
+# The properties of AWS::DynamoDB::Table that shape every call (encryption, PITR and deletion
+# protection change no request's validity, and moto ignores them).
+TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode")
+
+
+def only_resource(template: dict[str, Any], type_: str) -> dict[str, Any]:
+    """The properties of the one resource of ``type_`` in ``template``."""
+    found = [r["Properties"] for r in template["Resources"].values() if r["Type"] == type_]
+    assert len(found) == 1, f"expected one {type_} in the template, found {len(found)}"
+    return found[0]
+
+
+def create_dynamodb_table(client: Any, template: dict[str, Any], table_name: str) -> dict[str, Any]:
+    """Create the template's DynamoDB table (key schema, attribute definitions, billing, TTL) in moto
+    under ``table_name``; returns the template's properties."""
+    props = only_resource(template, "AWS::DynamoDB::Table")
+    client.create_table(TableName=table_name, **{k: props[k] for k in TABLE_PROPERTIES if k in props})
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    return props
+
+
+# -- the pipeline as deployed ------------------------------------------------------------------
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+
+
+def lambda_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def deployed_definition(template: dict[str, Any]) -> dict[str, Any]:
+    """The state machine's definition with its ``DefinitionSubstitutions`` filled: literal values as
+    deployed; values CloudFormation resolves at deploy time (imports, ARNs) as stand-ins named after
+    their key (step Lambdas: ``rankops-<name>``, see :func:`lambda_arn`)."""
+    from stepfunctions.definition import substitute
+
+    props = only_resource(template, "AWS::StepFunctions::StateMachine")
+    values = {}
+    for key, value in props["DefinitionSubstitutions"].items():
+        if isinstance(value, str):
+            values[key] = value
+        elif key.startswith("LambdaArn_"):
+            values[key] = lambda_arn("rankops-" + key.removeprefix("LambdaArn_"))
+        else:
+            values[key] = f"deployed-{key}"
+    return dict(json.loads(substitute(props["DefinitionString"], values)))
+
+
+def lambda_environment(template: dict[str, Any], handler: str) -> dict[str, str]:
+    """The literal environment variables of the function whose handler is ``handler``."""
+    functions = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == handler
+    ]
+    assert len(functions) == 1, f"expected one function with handler {handler}, found {len(functions)}"
+    variables = functions[0].get("Environment", {}).get("Variables", {})
+    return {k: v for k, v in variables.items() if isinstance(v, str)}
+
+
+def with_percentiles() -> Any:
+    """moto's CloudWatch answers ``pNN`` statistics (SageMaker's latency checks ask for p95) with
+    None; this computes them from the stored values (nearest rank, as CloudWatch does for raw data)."""
+    import math
+
+    from moto.cloudwatch import models
+
+    original = models.Statistics.get_statistics_for_type
+
+    def get_statistics_for_type(self: Any, stat: str) -> Any:
+        if stat.startswith("p") and stat[1:].replace(".", "", 1).isdigit():
+            values = sorted(self.metric_single_values_list)
+            if not values:
+                return None
+            return values[max(0, math.ceil(float(stat[1:]) / 100 * len(values)) - 1)]
+        return original(self, stat)
+
+    return get_statistics_for_type
+
+
+# -- SageMaker's UpdateEndpoint, which moto lacks ----------------------------------------------
+UPDATES: list[dict[str, Any]] = []  # every UpdateEndpoint request, in order
+
+
+def moto_update_endpoint(self: Any) -> Any:
+    """``UpdateEndpoint`` for moto's SageMaker (installed on ``SageMakerResponse``): the endpoint
+    switches to the new config at once. It enforces what SageMaker enforces for a guarded update:
+    a ``BlueGreenUpdatePolicy`` needs the new config to keep the live variant names."""
+    from moto.core.responses import ActionResult
+    from moto.sagemaker.exceptions import ValidationError
+
+    request = {k: self._get_param(k) for k in ("EndpointName", "EndpointConfigName", "DeploymentConfig")}
+    backend = self.sagemaker_backend
+    endpoint = backend.endpoints[request["EndpointName"]]
+    new = backend.describe_endpoint_config(request["EndpointConfigName"])
+    if (request["DeploymentConfig"] or {}).get("BlueGreenUpdatePolicy"):
+        live = sorted(v["VariantName"] for v in endpoint.production_variants)
+        names = sorted(v["VariantName"] for v in new["ProductionVariants"])
+        if live != names:
+            raise ValidationError(
+                f"a blue/green update needs the new endpoint config to keep the variant names {live}, got {names}"
+            )
+    UPDATES.append(request)
+    endpoint.endpoint_config_name = request["EndpointConfigName"]
+    endpoint.production_variants = endpoint._process_production_variants(new["ProductionVariants"])
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def botocore_instance_types(self: Any, instance_type: str) -> None:
+    """moto's endpoint-config instance types are an old list (no ``ml.c6i.*``, which infra deploys);
+    the SageMaker service model botocore ships is the API's own list."""
+    import botocore.session
+    from moto.sagemaker.exceptions import ValidationError
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType")
+    if instance_type not in shape.enum:
+        raise ValidationError(message=f"Value {instance_type!r} at 'instanceType' is not a SageMaker instance type")
+
+
+def moto_list_models(self: Any) -> Any:
+    """moto's ``ListModels`` ignores ``NameContains``; SageMaker filters by it (the release Lambda
+    finds a model an earlier attempt created that way)."""
+    from moto.core.responses import ActionResult
+
+    contains = self._get_param("NameContains") or ""
+    models = [m.response_object for m in self.sagemaker_backend.list_models() if contains in m.model_name]
+    return ActionResult({"Models": models})
+
+
+# -- running deployed states in moto's interpreter ----------------------------------------------
+def run_states(states: dict[str, Any], names: list[str], state_input: dict[str, Any]) -> dict[str, Any]:
+    """Execute deployed ``names`` (starting at the first) on their own. A transition to any other
+    state ends the run there, recording its name at ``$.ended_in``; a failure fails the run."""
+    graph = {n: states[n] for n in names}
+    targets = {
+        t
+        for state in graph.values()
+        for t in [state.get("Next"), state.get("Default"), *[c.get("Next") for c in state.get("Choices", [])]]
+        + [c["Next"] for c in state.get("Catch", [])]
+        if t
+    }
+    for target in targets - set(graph):
+        graph[target] = {"Type": "Pass", "Result": target, "ResultPath": "$.ended_in", "End": True}
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name=f"part-{names[0].rstrip('?')}-{time.time_ns()}",
+        definition=json.dumps({"StartAt": names[0], "States": graph}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(state_input))["executionArn"]
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        time.sleep(0.02)
+    assert described["status"] == "SUCCEEDED", sfn.get_execution_history(executionArn=execution)["events"][-2:]
+    return dict(json.loads(described["output"]))
+
+
+def run_state(state: dict[str, Any], name: str, state_input: dict[str, Any]) -> dict[str, Any]:
+    """Execute one deployed state on its own (its Catch removed, so a failure fails the run)."""
+    alone = {k: v for k, v in state.items() if k not in ("Next", "Catch")} | {"End": True}
+    return run_states({name: alone}, [name], state_input)

@@ -1,0 +1,107 @@
+"""The feedback log: answers of the real server logged off the request path into the lake,
+SageMaker data capture read into the same table, outcomes joined back, bad records quarantined."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+from rankops.feedback import store
+from rankops.feedback.log import FeedbackLog
+from rankops.feedback.record import SCHEMA
+from rankops.lake import Lake
+from rankops.monitoring.data_capture import capture_key, capture_line
+from rankops.monitoring.metrics import ServingMetrics
+from rankops.serving.schema import RankRequest
+from rankops.serving.server import build_server
+from tests import serving_helpers as h
+
+
+def counted(metrics: ServingMetrics, outcome: str) -> float:
+    return metrics.registry.get_sample_value("rankops_feedback_records_total", {"outcome": outcome}) or 0.0
+
+
+def test_every_answer_is_logged_and_outcomes_join_back(serving_copy) -> None:  # type: ignore[no-untyped-def]
+    server = build_server(serving_copy.settings)
+    feedback = server.ranker.feedback
+    assert feedback is not None
+    feedback.start()
+    client = h.AsgiClient(server.app)
+    try:
+        given = client.post("/invocations", json={**h.request(6, "u-7"), "request_id": "req-1"}).json()
+        generated = client.post("/invocations", json=h.request(4, "u-8")).json()
+    finally:
+        client.close()
+        feedback.stop()  # flushes what is queued
+        server.ranker.lookup.close()
+    assert given["request_id"] == "req-1" and len(generated["request_id"]) == 32
+    assert counted(server.ranker.metrics, "logged") == 2
+
+    table = store.read(Lake.from_settings(serving_copy.settings))
+    assert table.schema == SCHEMA
+    rows = {r["request_id"]: r for r in table.to_pylist()}
+    logged = rows["req-1"]
+    assert logged["items"] == [r["item_id"] for r in given["ranking"]], "candidates in the order shown"
+    assert logged["scores"] == [r["score"] for r in given["ranking"]]
+    assert logged["propensities"] == [1.0] * 6, "a deterministic ranking"
+    assert (logged["user_id"], logged["variant"], logged["fallback_level"]) == ("u-7", "champion", "champion")
+    assert logged["model_version"] == serving_copy.versions["good"]
+    assert json.loads(logged["context"]) == h.request(6)["context"]
+    assert set(rows) == {"req-1", generated["request_id"]}
+
+    outcomes = pd.DataFrame(
+        {"request_id": ["req-1", "req-1", "req-1"], "position": [1, 1, 3], "outcome": ["click", "purchase", "click"]}
+    )
+    joined = store.join_outcomes(table, outcomes)
+    assert len(joined) == 10
+    first = joined[(joined.request_id == "req-1") & (joined.position == 1)].iloc[0]
+    assert (first.item_id, first.click, first.purchase, first.contact) == (given["ranking"][0]["item_id"], 1, 1, 0)
+    assert joined[joined.request_id == generated["request_id"]][["click", "contact", "purchase"]].sum().sum() == 0
+
+
+def test_a_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> None:
+    metrics = ServingMetrics()
+    log = FeedbackLog(Lake({z: str(tmp_path / z) for z in ("raw", "curated", "features", "artifacts")}), metrics, 2)
+    request = RankRequest("u-1", ["i-1"], {})
+    response = {"ranking": [{"item_id": "i-1", "score": 0.5}], "model_version": "1", "variant": "champion"}
+    for _ in range(5):  # no worker running: the queue fills after two
+        log.submit(request, {**response, "request_id": "r"}, "champion")
+    assert counted(metrics, "dropped") == 3 and log.queue.qsize() == 2
+
+
+def test_capture_reads_into_the_same_table_and_bad_lines_are_quarantined(tmp_path: Path) -> None:
+    lake = Lake({z: str(tmp_path / "lake" / z) for z in ("raw", "curated", "features", "artifacts")})
+    destination, when = str(tmp_path / "capture"), datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    request = orjson.dumps({"user_id": "u-1", "context": {"category": "toys"}, "candidates": ["i-1", "i-2"]})
+    answer = {"ranking": [{"item_id": "i-2", "score": 1.5}, {"item_id": "i-1", "score": 0.5}], "model_version": "7",
+              "variant": "fallback", "fallback": "champion failed", "request_id": "req-9"}  # fmt: skip
+    broken = {**answer, "ranking": [{"item_id": "i-2"}], "request_id": "req-10"}
+    lines = [capture_line(request, orjson.dumps(a), inference_time=when) for a in (answer, broken)]
+    path = Path(capture_key(destination, "rankops-ep", "canary", when))
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join([*lines, "{not json"]) + "\n")
+
+    table = store.read_capture(lake, destination, "rankops-ep")
+    assert table.schema == SCHEMA
+    assert table.to_pylist() == [
+        {
+            "request_id": "req-9",
+            "ts": when,
+            "user_id": "u-1",
+            "context": '{"category": "toys"}',
+            "items": ["i-2", "i-1"],
+            "scores": [1.5, 0.5],
+            "propensities": [1.0, 1.0],
+            "variant": "canary",
+            "model_version": "7",
+            "fallback_level": "fallback",
+        }
+    ]
+    quarantined = lake.read("raw", store.QUARANTINE).to_pylist()
+    reasons = sorted(q["reason"] for q in quarantined)
+    assert len(reasons) == 2 and reasons[0].startswith("canary: a ranking entry has no score")
+    assert "not JSON" in reasons[1] and {q["source"] for q in quarantined} == {"capture:rankops-ep"}
