@@ -31,10 +31,12 @@ REPO = Path(__file__).resolve().parents[2]
 def feed(lake, cfg, files: int, per_file: int = 150, minutes: int = 10) -> list[pa.Table]:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(3)
     out = []
-    for i in range(files):
+    landed = time.time() - files  # files land in event-time order, a second apart: Spark's file source
+    for i in range(files):  # orders new files by (millisecond) modification time, and ties are arbitrary
         start = T0 + i * minutes * 60_000
         table = stream_events.events(SPEC, rng, per_file, start, start + minutes * 60_000)
-        stream_events.publish(lake, cfg.source, table, stream_events.file_name(start, i))
+        uri = stream_events.publish(lake, cfg.source, table, stream_events.file_name(start, i))
+        os.utime(uri, (landed + i, landed + i))
         out.append(table)
     return out
 
