@@ -220,16 +220,20 @@ def test_a_failed_materialization_leaves_the_previous_version_live(market, redis
     assert settings.features.materialize_batch_rows == 100
 
 
-def test_cloud_routing_serves_exactly_the_offline_values(market, redis_target) -> None:  # type: ignore[no-untyped-def]
-    """Items and categories in Redis, sellers in DynamoDB (moto), as the cloud envs route them."""
+def test_cloud_routing_serves_exactly_the_offline_values(market, redis_target, synthesized_env) -> None:  # type: ignore[no-untyped-def]
+    """Items and categories in Redis, sellers in DynamoDB (moto, the table as CDK deploys it), as the
+    cloud envs route them."""
     from moto import mock_aws
+
+    from tests.deployed import create_dynamodb_table
 
     settings, lake = market.settings, market.lake
     rcfg = RedisConfig(url=redis_target.url, key_prefix=f"{redis_target.prefix}:routing")
+    template = synthesized_env("dev").template("online-stores")
     with mock_aws():
         dcfg = DynamoDBConfig(table="entity-stats", region="eu-west-1")
         dynamo = DynamoDBStore(make_dynamodb(dcfg), dcfg, recheck_seconds=0)
-        dynamo.create_table()
+        create_dynamodb_table(dynamo.client, template, dcfg.table)
         redis = RedisStore(make_redis(rcfg), rcfg, recheck_seconds=0)
         stores = {"item": redis, "category": redis, "seller": dynamo}
         materialize(lake, settings, stores=stores)

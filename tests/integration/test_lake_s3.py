@@ -34,15 +34,29 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server.stop()
 
 
-def make_bucket(endpoint: str, bucket: str) -> Any:
-    """A fresh bucket: moto keeps its state per process, across servers."""
+@pytest.fixture(scope="module")
+def lake_bucket(synthesized_env) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The properties of the raw zone's bucket as CDK deploys it (versioned, like every lake bucket)."""
+    template = synthesized_env("dev").template("data-lake")
+    (props,) = [
+        r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket" and "Raw" in k
+    ]
+    return dict(props)
+
+
+def make_bucket(endpoint: str, bucket: str, deployed: dict[str, Any]) -> Any:
+    """A fresh bucket shaped like the deployed lake bucket (its versioning): moto keeps its state per
+    process, across servers, so each test names its own."""
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    versioning = deployed.get("VersioningConfiguration")
+    if versioning:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
     return s3
 
 
-def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str) -> None:
-    s3 = make_bucket(s3_endpoint, "lake")
+def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str, lake_bucket: dict[str, Any]) -> None:
+    s3 = make_bucket(s3_endpoint, "lake", lake_bucket)
     lake = Lake({z: f"s3://lake/{z}" for z in ZONES}, retire_after_s=0)
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1, 2]}), run_id="a")
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [3]}), run_id="b")
@@ -56,8 +70,8 @@ def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str) -> None:
     assert lake.read_json(lake.uri("artifacts", "x.json")) == {"ok": True}
 
 
-def test_two_writers_and_a_reader_on_one_s3_partition(s3_endpoint: str) -> None:
-    make_bucket(s3_endpoint, "lake-concurrent")
+def test_two_writers_and_a_reader_on_one_s3_partition(s3_endpoint: str, lake_bucket: dict[str, Any]) -> None:
+    make_bucket(s3_endpoint, "lake-concurrent", lake_bucket)
     lake = Lake({z: f"s3://lake-concurrent/{z}" for z in ZONES})
     outcome = two_writers_and_a_reader(lake)
     assert outcome.writer_errors == [] and outcome.failed_reads == [] and outcome.torn_reads == []
@@ -65,8 +79,10 @@ def test_two_writers_and_a_reader_on_one_s3_partition(s3_endpoint: str) -> None:
     assert final_write(lake) in {f"a-{WRITES - 1}", f"b-{WRITES - 1}"}
 
 
-def test_s3_lease_waits_for_a_live_writer_and_takes_over_an_expired_one(s3_endpoint: str) -> None:
-    s3 = make_bucket(s3_endpoint, "lake-lease")
+def test_s3_lease_waits_for_a_live_writer_and_takes_over_an_expired_one(
+    s3_endpoint: str, lake_bucket: dict[str, Any]
+) -> None:
+    s3 = make_bucket(s3_endpoint, "lake-lease", lake_bucket)
     lake = Lake({z: f"s3://lake-lease/{z}" for z in ZONES}, lease_timeout_s=0.0, s3_client=s3)
     key = f"raw/events/{LEASE}"
     live = {"owner": "other-writer", "expires_at": time.time() + 3600}
@@ -81,8 +97,8 @@ def test_s3_lease_waits_for_a_live_writer_and_takes_over_an_expired_one(s3_endpo
     assert "Contents" not in s3.list_objects_v2(Bucket="lake-lease", Prefix=key), "the lease is released after commit"
 
 
-def test_replaced_files_stay_readable_on_s3_until_collected(s3_endpoint: str) -> None:
-    s3 = make_bucket(s3_endpoint, "lake-retire")
+def test_replaced_files_stay_readable_on_s3_until_collected(s3_endpoint: str, lake_bucket: dict[str, Any]) -> None:
+    s3 = make_bucket(s3_endpoint, "lake-retire", lake_bucket)
     now = [1_800_000_000.0]
     lake = Lake({z: f"s3://lake-retire/{z}" for z in ZONES}, retire_after_s=600, clock=lambda: now[0])
     first = lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}), run_id="a")
