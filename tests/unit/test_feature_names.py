@@ -14,6 +14,8 @@ import re
 import typing
 from pathlib import Path
 
+import numpy as np
+
 from rankops.features import registry, transforms
 from rankops.training import baseline
 
@@ -23,9 +25,10 @@ REGISTRY = {"rankops/features/registry.py", "rankops/features/declaration.py"}
 # The only allowance: a feature that *is* a catalog column (``price``, ``created_at_s``, ``category_code``:
 # an Attribute feature takes its column's name) shares that name with the raw/derived catalog column. The
 # modules below read or produce the catalog itself (ingest the raw items, generate them, derive the catalog
-# columns in Spark), where the literal names the column, not the feature; they may name catalog columns only.
+# columns in Spark, draw typical catalog values), where the literal names the column, not the feature; they
+# may name catalog columns only.
 CATALOG_COLUMNS = frozenset(typing.get_args(registry.CatalogColumn))
-CATALOG_MODULES = ("rankops/ingest/", "rankops/synthetic.py", "rankops/features/spark.py")
+CATALOG_MODULES = ("rankops/ingest/", "rankops/synthetic.py", "rankops/features/spark.py", "rankops/features/samples")
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -38,13 +41,15 @@ def _docstrings(tree: ast.AST) -> set[int]:
     }
 
 
-def feature_names_in_literals(root: Path) -> list[str]:
-    """``path:line: 'name' in '<literal>'`` for every registry feature name in a string literal."""
+def feature_names_in_literals(base: Path, *roots: str) -> list[str]:
+    """``path:line: 'name' in '<literal>'`` for every registry feature name in a string literal
+    of the Python files at ``roots`` (folders or files, relative to ``base``)."""
     names = sorted({f.name for f in registry.FEATURES}, key=len, reverse=True)
     word = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_])")
     found = []
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root.parent).as_posix()
+    paths = [p for r in roots for p in ([base / r] if r.endswith(".py") else sorted((base / r).rglob("*.py")))]
+    for path in paths:
+        rel = path.relative_to(base).as_posix()
         if rel in REGISTRY:
             continue
         tree = ast.parse(path.read_text(), filename=rel)
@@ -60,8 +65,15 @@ def feature_names_in_literals(root: Path) -> list[str]:
 
 
 def test_no_module_in_rankops_names_a_registry_feature() -> None:
-    found = feature_names_in_literals(ROOT / "rankops")
+    found = feature_names_in_literals(ROOT, "rankops")
     assert not found, "registry feature names hard-coded outside the registry:\n" + "\n".join(found)
+
+
+def test_benchmarks_and_test_helpers_build_rows_from_the_registry() -> None:
+    """The benchmarks and the serving tests' seeded stores draw their rows from the declarations
+    (rankops.features.samples), so a new feature needs no edit there."""
+    found = feature_names_in_literals(ROOT, "benchmarks", "tests/serving_helpers.py")
+    assert not found, "feature rows built by hand:\n" + "\n".join(found)
 
 
 def test_the_scan_finds_a_hard_coded_name(tmp_path: Path) -> None:
@@ -75,7 +87,7 @@ def test_the_scan_finds_a_hard_coded_name(tmp_path: Path) -> None:
     (pkg / "serving" / "x.py").write_text(source)
     (pkg / "ingest" / "raw.py").write_text('COLUMNS = ("price",)\nNOT_A_COLUMN = "ctr_7d"\n')
     (pkg / "serving" / "y.py").write_text('COLUMNS = ("price",)\n')
-    found = feature_names_in_literals(pkg)
+    found = feature_names_in_literals(tmp_path, "rankops")
     assert [f.split(":")[:2] for f in found] == [
         ["rankops/ingest/raw.py", "2"],
         ["rankops/serving/x.py", "3"],
@@ -94,3 +106,21 @@ def test_on_demand_features_and_the_rule_are_declared() -> None:
     assert tuple(f.name for f in registry.FEATURES if f.rule is not None) == baseline.RULE_INPUTS
     assert set(baseline.RULE_INPUTS) <= set(registry.model_features())
     assert registry.feature(registry.measuring("item_age_days")).kind == "on_demand"
+
+
+def test_sampled_rows_follow_the_declarations() -> None:
+    """Rows drawn for every stored entity have one column per stored feature, in its valid range;
+    an item's category code is its category's."""
+    from rankops.features import on_demand, samples
+
+    for entity in registry.stored_entities():
+        declared = registry.stored_features(entity)
+        rows = samples.stored_values(entity, 50, seed=1, now_s=1.8e9, categories=("toys", "home"))
+        assert rows.shape == (50, len(declared))
+        for column, f in zip(rows.T, declared, strict=True):
+            low, high = f.valid_range
+            assert np.isfinite(column).all() and ((column >= low) & (column <= high)).all(), f.name
+    items = registry.stored_features("item")
+    code_column = next(i for i, f in enumerate(items) if f.compute == registry.Attribute("category_code"))
+    codes = samples.stored_values("item", 4, 0, 1.8e9, ("toys", "home"))[:, code_column]
+    assert codes.tolist() == [on_demand.category_code(c) for c in ("toys", "home", "toys", "home")]
