@@ -59,22 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except RankopsError as err:
         print(f"build_features: error: {err}", file=sys.stderr)
         return 2
-    print(
-        json.dumps(
-            {
-                "version": result.version,
-                "run_id": result.run_id,
-                "window": result.window.as_dict(),
-                "rows": result.rows,
-                "events": result.events,
-                "latest_snapshot": result.latest,
-                "seconds": round(result.seconds, 1),
-                "report": result.report_uri,
-                "materialized": materialized,
-            },
-            default=str,
-        )
-    )
+    print(json.dumps({**result.summary(), "materialized": materialized}, default=str))
     return 0
 
 

@@ -44,6 +44,19 @@ class BuildResult:
     checks: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, str] = field(default_factory=dict)  # entity -> how its latest snapshot was built
 
+    def summary(self) -> dict[str, Any]:
+        """What a job prints as its last line: the version, run, window, sizes and report."""
+        return {
+            "version": self.version,
+            "run_id": self.run_id,
+            "window": self.window.as_dict(),
+            "rows": self.rows,
+            "events": self.events,
+            "latest_snapshot": self.latest,
+            "seconds": round(self.seconds, 1),
+            "report": self.report_uri,
+        }
+
 
 def _days(window: TimeWindow) -> list[str]:
     """Day partitions holding feature times in ``(start, end]``."""
