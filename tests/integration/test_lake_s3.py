@@ -3,56 +3,16 @@ including the writers' conditional-write lease (``If-None-Match: *``)."""
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pyarrow as pa
 import pytest
-from moto.server import ThreadedMotoServer
 
 from rankops.errors import LakeError
 from rankops.lake import ZONES, Lake
 from rankops.lake_writers import LEASE
 from tests.lake_concurrency import WRITES, final_write, two_writers_and_a_reader
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    yield endpoint
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def lake_bucket(synthesized_env) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """The properties of the raw zone's bucket as CDK deploys it (versioned, like every lake bucket)."""
-    template = synthesized_env("dev").template("data-lake")
-    (props,) = [
-        r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket" and "Raw" in k
-    ]
-    return dict(props)
-
-
-def make_bucket(endpoint: str, bucket: str, deployed: dict[str, Any]) -> Any:
-    """A fresh bucket shaped like the deployed lake bucket (its versioning): moto keeps its state per
-    process, across servers, so each test names its own."""
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1")
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    versioning = deployed.get("VersioningConfiguration")
-    if versioning:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
-    return s3
+from tests.moto_s3 import make_bucket
 
 
 def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str, lake_bucket: dict[str, Any]) -> None:

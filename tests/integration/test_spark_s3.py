@@ -3,36 +3,21 @@ client, with the same rows and the same types as a local lake."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from rankops.features.spark import read_committed
 from rankops.lake import ZONES, Lake
 from rankops.spark_session import s3a_available, write_parquet
+from tests.moto_s3 import make_bucket
 
 
 @pytest.fixture
-def s3_lake(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lake]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1").create_bucket(
-        Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    yield Lake({z: f"s3://lake/{z}" for z in ZONES})
-    server.stop()
+def s3_lake(s3_endpoint: str, lake_bucket: dict[str, Any]) -> Lake:
+    make_bucket(s3_endpoint, "spark-lake", lake_bucket)
+    return Lake({z: f"s3://spark-lake/{z}" for z in ZONES})
 
 
 def _round_trip(spark, lake: Lake) -> tuple[list[tuple], str]:  # type: ignore[no-untyped-def]
@@ -52,4 +37,4 @@ def test_s3_lake_round_trip_matches_local(spark, s3_lake: Lake, tmp_path: Path) 
     on_s3 = _round_trip(spark, s3_lake)
     assert on_s3 == local
     assert len(on_s3[0]) == 2
-    assert s3_lake.files("features", "items")[0].startswith("s3://lake/features/items/dt=")
+    assert s3_lake.files("features", "items")[0].startswith("s3://spark-lake/features/items/dt=")
