@@ -345,7 +345,7 @@ def _plain(value: object) -> object:
     if isinstance(value, timedelta):
         return value.total_seconds()
     if callable(value):  # an on-demand feature's function, by its importable name
-        return f"{value.__module__}.{value.__qualname__}"
+        return f"{value.__module__}.{getattr(value, '__qualname__', repr(value))}"
     return value
 
 
