@@ -249,6 +249,25 @@ class ServingConfig(Section):
     answer_log_interval_s: float = Field(60.0, ge=0)
 
 
+class ExplorationConfig(Section):
+    """Randomised answers with logged propensities (docs/ope.md): a sticky ``share`` of users gets a
+    Plackett-Luce draw over the routed model's top ``top_k`` at ``temperature``; a sticky
+    ``uniform_share`` gets every candidate in uniformly random order (the unbiased reference slice).
+    Requests that force a variant are never randomised. Both 0: every answer is deterministic."""
+
+    share: float = Field(0.0, ge=0, le=1)
+    uniform_share: float = Field(0.0, ge=0, le=1)
+    temperature: float = Field(1.0, gt=0)
+    top_k: int = Field(4, ge=1, le=6)  # rankops.ope.exploration.MAX_TOP_K: exact marginals by enumeration
+    salt: str = "explore"  # with release.bucket_salt: independent of the canary's buckets
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> ExplorationConfig:
+        if self.share + self.uniform_share > 1:
+            raise ValueError(f"share + uniform_share must be at most 1, got {self.share} + {self.uniform_share}")
+        return self
+
+
 class ReleaseConfig(Section):
     """Local release decisions (shadow, sticky canary, blue/green) and the SageMaker deployment policy."""
 
