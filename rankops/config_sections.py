@@ -213,6 +213,15 @@ class GateConfig(Section):
     # Alias a passing challenger receives: `champion` at once (local runs), or `challenger`
     # for the release pipeline (shadow, canary) to promote later. A failing one gets none.
     on_pass: Literal["champion", "challenger"] = "champion"  # noqa: S105 - an alias name
+    # the off-policy gate (pipeline state OffPolicy, docs/ope.md): the challenger's estimated clicks
+    # per request over the champion's on the feedback log's randomised answers; the release stops
+    # when the lift's lower bound is below -max_drop x the champion's clicks, and is "inconclusive"
+    # (handed to shadow and canary) with too few requests or too little support
+    offpolicy_max_drop_relative: float = Field(0.05, ge=0, lt=1)
+    offpolicy_min_requests: int = Field(500, ge=1)
+    offpolicy_positions: int = Field(10, ge=1)  # judge the first positions (where clicks and support are)
+    offpolicy_policies: list[Literal["deterministic", "explore", "uniform"]] = ["explore", "uniform"]
+    offpolicy_days: int = Field(14, ge=1)  # the log window before the run
 
 
 class MlflowConfig(Section):
