@@ -7,11 +7,14 @@ challenger and the champion, and estimates the challenger's lift in clicks per r
 the first ``gate.offpolicy_positions`` positions with a paired bootstrap interval
 (:func:`rankops.ope.lift.compare`). Three outcomes:
 
-* ``stop`` -- the lift's lower bound is below ``-gate.offpolicy_max_drop_relative`` x the
-  champion's clicks: the release ends on the reject path, nothing is registered.
+* ``stop`` -- the lift's lower bound is below the allowed drop (``-gate.offpolicy_max_drop_relative``
+  x the champion's clicks) and the estimate is decisive: the whole interval is below 0 (clearly
+  worse), or it is narrow enough to resolve the allowed drop (at most twice as wide). The release
+  ends on the reject path, nothing is registered.
 * ``inconclusive`` -- no champion, fewer than ``gate.offpolicy_min_requests`` logged answers,
-  a model reading a feature the log lacks, or too little support (the estimators' warnings):
-  the shadow and canary judge it, as before this gate existed.
+  a model reading a feature the log lacks, too little support (the estimators' warnings), or a
+  lower bound below the allowed drop from an interval too wide to tell (it also holds 0): the
+  shadow and canary judge it, as before this gate existed. Weak evidence never stops a release.
 * ``pass`` -- otherwise.
 
 The decision, with the estimate, goes into the evaluation's gate record (``offpolicy``).
@@ -55,8 +58,12 @@ def decide(comparison: dict[str, Any], settings: Settings) -> tuple[str, list[st
     if comparison["warnings"]:
         shown = "; ".join(comparison["warnings"][:3])
         return "inconclusive", [f"too little support to judge ({estimate}): {shown}"]
-    if low < -allowed:
+    if low < -allowed and (high < 0 or high - low <= 2 * allowed):
         return "stop", [f"{estimate}: the lower bound is below the allowed drop of -{allowed:.4f}"]
+    if low < -allowed:
+        return "inconclusive", [
+            f"{estimate}: the interval is too wide to resolve the allowed drop of -{allowed:.4f} and holds 0"
+        ]
     return "pass", [f"{estimate}: the lower bound is within the allowed drop of -{allowed:.4f}"]
 
 
