@@ -290,6 +290,14 @@ class ReleaseConfig(Section):
     max_fallback_rate: float = Field(0.01, ge=0, le=1)  # share of the challenger's answers given by a lower level
     max_latency_ratio: float = Field(1.5, gt=0)  # challenger p95 / champion p95 ...
     min_latency_increase_ms: float = Field(10.0, ge=0)  # ... and at least this much slower to count
+    # the canary judged on what users do (rankops.release.ctr_judge, docs/release.md): "required": no
+    # step advances without outcome evidence; "when_logged": judged once outcome events are logged
+    canary_outcomes: Literal["required", "when_logged", "off"] = "when_logged"
+    canary_ctr_mde: float = Field(0.02, gt=0, lt=1)  # minimum detectable effect on CTR, absolute
+    canary_contact_mde: float = Field(0.02, ge=0, lt=1)  # on contact rate; 0: reported by online-metrics only
+    canary_alpha: float = Field(0.05, gt=0, lt=1)
+    canary_power: float = Field(0.8, gt=0, lt=1)
+    canary_ctr_k: int = Field(10, ge=1)  # a click counts when it is on one of the top k positions
     # AWS: the endpoint's blue/green deployment (rankops.release.sagemaker)
     traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "CANARY"
     canary_size_percent: int = Field(10, ge=1, le=99)
