@@ -212,14 +212,11 @@ class LocalJobs:
             return self.processing(params)
         if action == "createTrainingJob":
             return self.training(params)
-        if action == "describeEndpoint":  # local release steps switch synchronously: always settled
-            from rankops.pipeline.endpoint import LOCAL_PREFIX
-            from rankops.pipeline.local_endpoint import LocalEndpoint
+        if action == "describeEndpoint":  # the endpoint the release Lambda drives (local, or SageMaker via boto3)
+            from rankops.release.endpoint import open_endpoint
 
             name = str(params["EndpointName"])
-            if not name.startswith(LOCAL_PREFIX):
-                raise LocalTaskFailed({"FailureReason": f"no local endpoint {name!r} (expected {LOCAL_PREFIX}<home>)"})
-            return {"EndpointName": name, **LocalEndpoint(name[len(LOCAL_PREFIX) :]).describe()}
+            return {"EndpointName": name, **open_endpoint(name).describe()}
         raise LocalTaskFailed({"FailureReason": f"sagemaker:{action} has no local implementation"})
 
     def processing(self, params: dict[str, Any]) -> dict[str, Any]:
