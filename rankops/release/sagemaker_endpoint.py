@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from rankops.errors import ReleaseError
@@ -40,6 +41,12 @@ class SageMakerEndpoint:
         import boto3
 
         return cls(name, boto3.client("sagemaker"), boto3.client("cloudwatch"))
+
+    @staticmethod
+    def now() -> datetime:
+        """The end of a check's window. A rehearsal replaces it with its emulated clock, the time
+        its SageMaker emulator stamps metrics and data capture with."""
+        return datetime.now(UTC)
 
     def describe(self) -> dict[str, Any]:
         return dict(self.sm.describe_endpoint(EndpointName=self.name))
@@ -181,12 +188,12 @@ class SageMakerEndpoint:
 
     def check(self, event: dict[str, Any]) -> dict[str, Any]:
         """Error rate and latency of the challenger variant over the soak window (CloudWatch)."""
-        from datetime import UTC, datetime, timedelta
+        from datetime import timedelta
 
         from rankops.release import checks
 
         window_s = int(event.get("window_s", 900))
-        end = datetime.now(UTC)
+        end = self.now()
         start = end - timedelta(seconds=window_s)
         if not event.get("variant_name"):
             raise ReleaseError("a release check needs the variant_name to judge (the pipeline sends 'challenger')")
