@@ -25,7 +25,7 @@ execution has a timeout so a hung step cannot block the next scheduled run.
 
 SageMaker jobs use the optimized ``.sync`` integrations; endpoint changes go through the
 release Lambda (request building and release decisions live in tested Python, see
-:mod:`rankops.pipeline.endpoint`), and the state machine polls ``DescribeEndpoint`` with a
+:mod:`rankops.release.endpoint`), and the state machine polls ``DescribeEndpoint`` with a
 Wait/Choice loop, because there is no ``.sync`` form of ``UpdateEndpoint``.
 """
 

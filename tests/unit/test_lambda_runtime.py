@@ -18,7 +18,8 @@ MODULES = [
     "lambdas.start_feature_job.handler",
     "rankops.features.runs",
     "lambdas.release.handler",
-    "rankops.pipeline.endpoint",
+    "rankops.release.endpoint",
+    "rankops.release.sagemaker_endpoint",
     "rankops.release.shadow_capture",
     "rankops.release.routing_document",
 ]
