@@ -43,6 +43,7 @@ from rankops.serving.invocations import Limits
 from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
+from rankops.serving.stream_reads import build_stream_lookup
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -114,6 +115,7 @@ def build_server(
     budget_s = cfg.latency_budget_ms / 1000
     metrics = ServingMetrics(job_metrics_dir=job_metrics_dir(settings.home))
     lookup = guarded_lookup(settings, metrics, stores)
+    stream = build_stream_lookup(lookup.stores, metrics)  # streaming namespaces share their entity's guard
     shadow = ShadowScorer(
         metrics, cfg.shadow_queue, settings.home / "release" / "shadow", bins=settings.release.shadow_bins
     )
@@ -129,7 +131,7 @@ def build_server(
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, stream=stream)
     else:
         loaded: dict[str, models.LoadedModel] = {}
 
@@ -147,7 +149,7 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback)
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, stream)
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,
