@@ -168,7 +168,9 @@ class RedisStore:
         self._writing[(entity, version)] = slot
         return slot
 
-    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    def write_batch(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None:
         """Pipelined ``SET key value EX ttl``: the commands are encoded straight to the wire
         protocol in one pass (no per-command objects) and sent ``pipeline_rows`` at a time."""
         if len(keys) != len(payloads):
@@ -176,12 +178,14 @@ class RedisStore:
         base = f"{self._base(entity)}:{self._slot_for(entity, version)}:".encode()
         step = self.cfg.pipeline_rows
         for lo in range(0, len(keys), step):
-            chunk = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], self.cfg.ttl_seconds)
+            chunk = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], ttl_s or self.cfg.ttl_seconds)
             self._call("write", self._send, chunk, min(step, len(keys) - lo))
 
-    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    def write_live(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None:
         """Upsert into the live version in place (see :func:`base.write_into_live`)."""
-        write_into_live(self, entity, version, keys, payloads)
+        write_into_live(self, entity, version, keys, payloads, ttl_s)
 
     def _send(self, packed: bytes, replies: int) -> None:
         import redis as redis_lib
