@@ -308,7 +308,6 @@ def _stream_write(store: Any, settings: Any) -> dict[str, int]:
 
     from rankops.features import streaming
 
-    progress = streaming.Progress()
     table = pa.table(
         {
             "entity": ["item", "seller"],

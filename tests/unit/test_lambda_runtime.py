@@ -17,6 +17,8 @@ MODULES = [
     "rankops.release.decisions",
     "lambdas.start_feature_job.handler",
     "rankops.features.runs",
+    "lambdas.keep_stream_job.handler",
+    "rankops.features.stream_runs",
     "lambdas.release.handler",
     "rankops.pipeline.endpoint",
     "rankops.release.shadow_capture",
