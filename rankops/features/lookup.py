@@ -49,6 +49,7 @@ class Fetched:
     found: np.ndarray  # per candidate: its item and every joined entity read were found
     unavailable: frozenset[str] = frozenset()  # features holding defaults because their store failed
     problems: list[str] = field(default_factory=list)  # why (partial reads only)
+    joins: dict[str, list[str | None]] = field(default_factory=dict)  # joined entity -> each candidate's key
 
 
 @dataclass
@@ -170,9 +171,10 @@ class FeatureLookup:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})
         found = items.found.copy()
         joined = self._joined.get(ROOT, [])
-        if not joined:
-            return Fetched(columns, found)
         active_joins = self._active(ROOT).joins
+        join_keys = {e: items.joins[i] for i, e in enumerate(active_joins) if i < len(items.joins)}
+        if not joined:
+            return Fetched(columns, found, joins=join_keys)
         requests: dict[str, list[str]] = {}
         positions: dict[str, list[int]] = {}
         for entity in joined:
@@ -192,14 +194,14 @@ class FeatureLookup:
             columns.update({n: matrix[:, i] for i, n in enumerate(decoded.names)})
             found &= hit
         if not failed:
-            return Fetched(columns, found)
+            return Fetched(columns, found, joins=join_keys)
         unavailable: set[str] = set()
         for entity in failed:
             names = self._names[entity]
             columns.update({n: np.full(len(item_ids), self._defaults[entity][i]) for i, n in enumerate(names)})
             unavailable.update(names)
         problems = list(dict.fromkeys(failed.values()))
-        return Fetched(columns, found, frozenset(unavailable), problems)
+        return Fetched(columns, found, frozenset(unavailable), problems, join_keys)
 
     def close(self) -> None:
         for store in {id(s): s for s in self.stores.values()}.values():

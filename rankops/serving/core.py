@@ -39,12 +39,14 @@ from rankops.errors import ModelError, RequestError
 from rankops.features import on_demand
 from rankops.features import registry as feature_registry
 from rankops.monitoring.metrics import ServingMetrics
+from rankops.serving import stream_reads
 from rankops.serving.exploration import Explorer
 from rankops.serving.routing import Routing
 from rankops.training.baseline import RULE_INPUTS, rule_scores
 
 if TYPE_CHECKING:
     from rankops.features.lookup import FeatureLookup
+    from rankops.features.stream_lookup import StreamLookup
     from rankops.feedback.log import FeedbackLog
     from rankops.serving.model import LoadedModel
     from rankops.serving.schema import RankRequest
@@ -74,14 +76,18 @@ class Ranker:
         latency_budget_s: float | None = None,
         feedback: FeedbackLog | None = None,
         explorer: Explorer | None = None,
+        stream: StreamLookup | None = None,
     ) -> None:
         self.lookup = lookup
         self.explorer = explorer or Explorer()  # which users get randomised answers (off by default)
+        self._stream_wanted: frozenset[str] = frozenset()  # streaming features a loaded model reads
         self.feedback = feedback  # every answer is logged through it, off the request path
         self.latency_budget_s = latency_budget_s  # store reads share it (None: no deadline)
         self.fallback = fallback
         self.metrics = metrics or ServingMetrics()
         self.score_sample = score_sample
+        # streaming features (rankops.serving.stream_reads); without stores: counted defaults
+        self.stream = stream if stream is not None else stream_reads.build_stream_lookup({}, self.metrics)
         self._positions: dict[int, list[int]] = {}
         self.shadow = shadow
         stored = [f for e in feature_registry.stored_entities() for f in feature_registry.stored_features(e)]
@@ -110,6 +116,8 @@ class Ranker:
         if routing.previous is not None and routing.previous.version.isdigit():
             self.metrics.model_version.labels("previous").set(float(routing.previous.version))
         self.metrics.canary_share.set(routing.canary_share)
+        loaded = [m.feature_names for m in (routing.champion, routing.challenger, self.fallback) if m is not None]
+        self._stream_wanted = stream_reads.wanted(loaded)
         if self.shadow is not None and before.describe() != routing.describe():
             self.shadow.reset(routing.champion, routing.challenger)
 
@@ -122,6 +130,7 @@ class Ranker:
         columns: dict[str, np.ndarray] = {}
         unavailable: frozenset[str] = frozenset()
         problem = None
+        joins: dict[str, list[str | None]] = {}  # the candidates' seller/category keys, for streaming reads
         if to_fetch:
             try:
                 fetched = self.lookup.fetch_items(request.candidates, deadline=deadline, partial=True)
@@ -130,13 +139,15 @@ class Ranker:
                 unavailable = frozenset(to_fetch)
                 columns = {name: np.full(count, self._stored_defaults[name]) for name in to_fetch}
             else:
-                columns = dict(fetched.columns)
+                columns, joins = dict(fetched.columns), fetched.joins
                 self.metrics.candidates_missing.inc(count - int(np.count_nonzero(fetched.found)))
                 unavailable = fetched.unavailable.intersection(to_fetch)
                 if unavailable:
                     problem = f"features unavailable: {'; '.join(fetched.problems)}"
-        columns.update(request.features)
         now = request.ts if request.ts is not None else time.time()
+        if self._stream_wanted - request.features.keys():
+            columns.update(stream_reads.stream_columns(self.stream, request.candidates, joins, now, deadline))
+        columns.update(request.features)
         category = on_demand.category_code(request.context.get("category"))
         columns.update(on_demand.compute(columns, now, category))
         if unavailable:

@@ -44,6 +44,7 @@ from rankops.serving.invocations import Limits
 from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
+from rankops.serving.stream_reads import build_stream_lookup
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -115,6 +116,7 @@ def build_server(
     budget_s = cfg.latency_budget_ms / 1000
     metrics = ServingMetrics(job_metrics_dir=job_metrics_dir(settings.home))
     lookup = guarded_lookup(settings, metrics, stores)
+    stream = build_stream_lookup(lookup.stores, metrics)  # streaming namespaces share their entity's guard
     shadow = ShadowScorer(
         metrics, cfg.shadow_queue, settings.home / "release" / "shadow", bins=settings.release.shadow_bins
     )
@@ -131,7 +133,9 @@ def build_server(
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, explorer=explorer)
+        ranker = Ranker(
+            lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, explorer=explorer, stream=stream
+        )
     else:
         loaded: dict[str, models.LoadedModel] = {}
 
@@ -149,7 +153,9 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, explorer)
+        ranker = Ranker(
+            lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, explorer, stream
+        )
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,

@@ -338,3 +338,74 @@ def test_dynamodb_timeouts_surface_quickly_as_store_errors(monkeypatch) -> None:
         assert accepted(sock) == 1 + cfg.max_attempts
     finally:
         sock.close()
+
+
+# -- streaming windows' TTL ---------------------------------------------------------------------
+def _stream_write(store: Any, settings: Any) -> dict[str, int]:
+    """What the streaming job's window writer does for one updated window (its code path)."""
+    import pyarrow as pa
+
+    from rankops.features import streaming
+
+    table = pa.table(
+        {
+            "entity": ["item", "seller"],
+            "key": ["i-1", "s-1"],
+            "end_s": [1_800_000_300] * 2,
+            "impressions": [4, 0],
+            "clicks": [1, 0],
+            "contacts": [0, 1],
+        }
+    )
+    stores = {streaming.namespace(e, w): store for e, w, _ in streaming.groups()}
+    for entity, window, feats in streaming.groups():
+        streaming.ensure_live(store, streaming.namespace(entity, window), feats)
+    for window in streaming.windows():
+        for ns, (keys, payloads) in streaming.packed_rows(table, window, settings).items():
+            stores[ns].write_live(
+                ns,
+                streaming.version(),
+                keys,
+                payloads,
+                streaming.ttl_seconds(next(fs for e, w, fs in streaming.groups() if streaming.namespace(e, w) == ns)),
+            )
+    return {streaming.namespace(e, w): streaming.ttl_seconds(fs) for e, w, fs in streaming.groups()}
+
+
+def test_streaming_window_ttl_is_window_plus_freshness_sla(settings) -> None:  # type: ignore[no-untyped-def]
+    from rankops.features import registry, streaming
+
+    for entity, window, feats in streaming.groups():
+        expected = window + max(f.freshness_sla for f in feats)
+        assert streaming.ttl_seconds(feats) == expected.total_seconds(), (entity, window)
+    assert (
+        streaming.ttl_seconds(streaming.stream_features("seller"))
+        == (registry.WINDOW_1H + registry.STREAM_SLA).total_seconds()
+    )
+
+
+def test_streaming_values_expire_with_their_window_in_redis(redis_target, settings) -> None:  # type: ignore[no-untyped-def]
+    store = redis_store(redis_target)  # batch TTL: the default 7 days
+    ttls = _stream_write(store, settings)
+    keys = list(store.client.scan_iter(match=f"{store.prefix}:*_stream_*@*"))
+    assert keys, "the window values were written"
+    for key in keys:
+        ns = key.decode().split(":")[-3]
+        assert 0 < store.client.ttl(key) <= ttls[ns] < store.cfg.ttl_seconds, key
+    store.close()
+
+
+def test_streaming_values_expire_with_their_window_in_dynamodb(synthesized_env, aws, settings) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    store = dynamodb_store(synthesized_env("dev").template("online-stores"))
+    before = int(time.time())
+    ttls = _stream_write(store, settings)
+    items = store.client.scan(TableName=store.cfg.table)["Items"]
+    written = [i for i in items if "_stream_" in i["pk"]["S"] and "@" in i["pk"]["S"]]
+    assert written
+    for item in written:
+        ns = item["pk"]["S"].split("#")[0]
+        expires = int(item["expires_at"]["N"])
+        assert before + ttls[ns] <= expires <= int(time.time()) + ttls[ns], item["pk"]
+    store.close()

@@ -17,6 +17,8 @@ MODULES = [
     "rankops.release.decisions",
     "lambdas.start_feature_job.handler",
     "rankops.features.runs",
+    "lambdas.keep_stream_job.handler",
+    "rankops.features.stream_runs",
     "lambdas.release.handler",
     "rankops.release.endpoint",
     "rankops.release.sagemaker_endpoint",

@@ -216,24 +216,29 @@ class RedisStore:
         self._writing[(entity, version)] = slot
         return slot
 
-    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    def write_batch(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None:
         """Pipelined ``SET key value EX ttl``: the commands are encoded column-wise straight to the
         wire protocol (:func:`encode_sets`) and sent ``pipeline_rows`` at a time, the next chunk
         going out before the previous one's replies are read, so encoding here and executing in
-        Redis overlap. Any error reply fails the batch (after every reply was read)."""
+        Redis overlap. Any error reply fails the batch (after every reply was read). ``ttl_s`` overrides the
+        batch TTL (streaming windows expire after window + freshness SLA)."""
         if len(keys) != len(payloads):
             raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
         base = f"{self._base(entity)}:{self._slot_for(entity, version)}:".encode()
-        self._call("write", self._send, base, keys, payloads)
+        self._call("write", self._send, base, keys, payloads, ttl_s or self.cfg.ttl_seconds)
 
-    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    def write_live(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None:
         """Upsert into the live version in place (see :func:`base.write_into_live`)."""
-        write_into_live(self, entity, version, keys, payloads)
+        write_into_live(self, entity, version, keys, payloads, ttl_s)
 
-    def _send(self, base: bytes, keys: list[str], payloads: list[bytes]) -> None:
+    def _send(self, base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -> None:
         import redis as redis_lib
 
-        step, ttl = self.cfg.pipeline_rows, self.cfg.ttl_seconds
+        step = self.cfg.pipeline_rows
         conn = self.client.connection_pool.get_connection()
         try:
             replies = Replies(conn)
