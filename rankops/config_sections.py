@@ -247,6 +247,9 @@ class ServingConfig(Section):
     # a JSON line per model version on stdout (answers, degraded answers) this often; 0: never. In
     # AWS it becomes the Answers/DegradedAnswers metrics (rankops.monitoring.answer_summary)
     answer_log_interval_s: float = Field(60.0, ge=0)
+    # items whose fallback-level features the server keeps in memory for store outages
+    # (rankops.serving.snapshot; memory per million items in docs/serving.md); 0: none
+    snapshot_items: int = Field(1_000_000, ge=0)
 
 
 class ReleaseConfig(Section):

@@ -43,6 +43,7 @@ from rankops.serving.invocations import Limits
 from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
+from rankops.serving.snapshot import for_fallback_levels
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -129,7 +130,8 @@ def build_server(
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
+        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, snapshot=snapshot)
     else:
         loaded: dict[str, models.LoadedModel] = {}
 
@@ -147,7 +149,8 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback)
+        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
+        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, snapshot)
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,
