@@ -133,8 +133,8 @@ class LabelConfig(Section):
 
 class FallbackConfig(Section):
     """The small robust model the server falls back to: few shallow trees on the features
-    that are always available (``features`` empty -> every model input that is not a
-    windowed aggregate, so it never depends on fresh streaming counters), trained on the
+    the server's item snapshot holds through a store outage (``features`` empty -> every model
+    input that is not a windowed aggregate, plus the rule baseline's inputs), trained on the
     newest requests only (a shallow model does not need every row; its cost stays bounded)."""
 
     features: list[str] = []
