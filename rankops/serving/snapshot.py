@@ -61,8 +61,9 @@ class ItemSnapshot:
         self.columns = list(columns)
         self.capacity = capacity
         self._defaults = np.array([registry.feature(n).default for n in self.columns])
-        # np.empty: pages are only backed by memory once a row is written
-        self._values = np.empty((capacity, len(self.columns)), dtype=np.float64)
+        # one array per column (writes are one fancy assignment each, no stacking); np.empty: pages
+        # are only backed by memory once a row is written
+        self._values = [np.empty(capacity, dtype=np.float64) for _ in self.columns]
         self._keys: list[str | None] = [None] * capacity
         self._index: dict[str, int] = {}
         self._next = 0  # the next slot to (re)use once full: FIFO replacement
@@ -72,20 +73,28 @@ class ItemSnapshot:
         return len(self._index)
 
     def observe(self, item_ids: Sequence[str], columns: Mapping[str, np.ndarray], found: np.ndarray) -> None:
-        """Record the rows the store returned for found items (missing items are not recorded)."""
+        """Record the rows the store returned for found items (missing items are not recorded).
+        On the request path: one dict lookup per candidate and one assignment per column."""
         if not self.columns:
             return
-        rows = np.column_stack([columns[n] for n in self.columns])
-        keep = np.flatnonzero(found)
-        if len(keep) == 0:
-            return
+        every = bool(found.all())
         with self._lock:
             index = self._index
-            slots = [index.get(item_ids[i], -1) for i in keep]
-            for at, slot in enumerate(slots):
-                if slot < 0:
-                    slots[at] = self._claim(item_ids[keep[at]])
-            self._values[slots] = rows[keep]
+            slots = [index.get(k, -1) for k in item_ids]
+            if -1 in slots:
+                for at, slot in enumerate(slots):
+                    if slot < 0 and found[at]:  # looked up again: a candidate listed twice gets one slot
+                        slots[at] = index.get(item_ids[at], -1)
+                        if slots[at] < 0:
+                            slots[at] = self._claim(item_ids[at])
+            at_slots = np.array(slots, dtype=np.int64)
+            if every:
+                for name, values in zip(self.columns, self._values, strict=True):
+                    values[at_slots] = columns[name]
+            else:
+                keep = np.asarray(found, dtype=bool)
+                for name, values in zip(self.columns, self._values, strict=True):
+                    values[at_slots[keep]] = np.asarray(columns[name])[keep]
 
     def _claim(self, item_id: str) -> int:
         slot = self._next
@@ -109,13 +118,13 @@ class ItemSnapshot:
             covered = int(held.sum())
             if covered < MIN_COVERAGE * len(item_ids):
                 return None
-            rows = self._values[slots[held]]
-        out: dict[str, np.ndarray] = {}
-        for name in wanted:
-            j = self.columns.index(name)
-            column = np.full(len(item_ids), self._defaults[j])
-            column[held] = rows[:, j]
-            out[name] = column
+            at_slots = slots[held]
+            out: dict[str, np.ndarray] = {}
+            for name in wanted:
+                j = self.columns.index(name)
+                column = np.full(len(item_ids), self._defaults[j])
+                column[held] = self._values[j][at_slots]
+                out[name] = column
         return out, covered
 
     def nbytes(self) -> int:
