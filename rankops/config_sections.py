@@ -133,8 +133,8 @@ class LabelConfig(Section):
 
 class FallbackConfig(Section):
     """The small robust model the server falls back to: few shallow trees on the features
-    that are always available (``features`` empty -> every model input that is not a
-    windowed aggregate, so it never depends on fresh streaming counters), trained on the
+    the server's item snapshot holds through a store outage (``features`` empty -> every model
+    input that is not a windowed aggregate, plus the rule baseline's inputs), trained on the
     newest requests only (a shallow model does not need every row; its cost stays bounded)."""
 
     features: list[str] = []
@@ -256,6 +256,9 @@ class ServingConfig(Section):
     # a JSON line per model version on stdout (answers, degraded answers) this often; 0: never. In
     # AWS it becomes the Answers/DegradedAnswers metrics (rankops.monitoring.answer_summary)
     answer_log_interval_s: float = Field(60.0, ge=0)
+    # items whose fallback-level features the server keeps in memory for store outages
+    # (rankops.serving.snapshot; memory per million items in docs/serving.md); 0: none
+    snapshot_items: int = Field(1_000_000, ge=0)
 
 
 class ExplorationConfig(Section):

@@ -12,6 +12,10 @@ The fallback chain, each level tried only if the one above cannot answer:
    input it reads is unavailable: scoring registry defaults would only echo the
    input order under the rule's name).
 
+When a store fails, the fallback levels (2 and 3) read the features it held from the
+server's item snapshot (:mod:`rankops.serving.snapshot`: the last values read for each
+item), so a model still ranks through an outage; the routed model never does.
+
 A model level is skipped when it is not loaded, when a feature it reads is
 unavailable because its store failed (registry defaults stand in for *missing*
 items, never for a failed store: a model scoring defaults would rank by noise
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from rankops.serving.model import LoadedModel
     from rankops.serving.schema import RankRequest
     from rankops.serving.shadow import ShadowScorer
+    from rankops.serving.snapshot import ItemSnapshot
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Features:
     columns: dict[str, np.ndarray]  # stored (fetched, defaulted or inline) and on-demand columns
     unavailable: frozenset[str]  # features that hold defaults only because their store failed
     problem: str | None = None
+    from_snapshot: bool = False  # failed stores' features were filled from the item snapshot
 
 
 def _matrix(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
@@ -77,10 +83,12 @@ class Ranker:
         feedback: FeedbackLog | None = None,
         explorer: Explorer | None = None,
         stream: StreamLookup | None = None,
+        snapshot: ItemSnapshot | None = None,
     ) -> None:
         self.lookup = lookup
         self.explorer = explorer or Explorer()  # which users get randomised answers (off by default)
         self._stream_wanted: frozenset[str] = frozenset()  # streaming features a loaded model reads
+        self.snapshot = snapshot  # the fallback levels' copy of item features (None: no outage ranking)
         self.feedback = feedback  # every answer is logged through it, off the request path
         self.latency_budget_s = latency_budget_s  # store reads share it (None: no deadline)
         self.fallback = fallback
@@ -142,6 +150,8 @@ class Ranker:
                 columns, joins = dict(fetched.columns), fetched.joins
                 self.metrics.candidates_missing.inc(count - int(np.count_nonzero(fetched.found)))
                 unavailable = fetched.unavailable.intersection(to_fetch)
+                if self.snapshot is not None and not fetched.unavailable:
+                    self.snapshot.observe(request.candidates, fetched.columns, fetched.found)
                 if unavailable:
                     problem = f"features unavailable: {'; '.join(fetched.problems)}"
         now = request.ts if request.ts is not None else time.time()
@@ -174,6 +184,8 @@ class Ranker:
             if candidate is None:
                 problems.append(f"no {level} model loaded")
                 continue
+            if level == "fallback":
+                features = self._with_snapshot(request, features, problems)
             blocked = features.unavailable.intersection(candidate.feature_names)
             if blocked:
                 problems.append(f"{level} model skipped: {', '.join(sorted(blocked))} unavailable")
@@ -188,6 +200,7 @@ class Ranker:
             if level == "champion" and routing.shadow is not None and self.shadow is not None:
                 self.shadow.submit(routing.shadow, features.columns, scores)
             return self._respond(request, variant, level, candidate.version, scores, problems, started, features)
+        features = self._with_snapshot(request, features, problems)
         if features.unavailable.issuperset(RULE_INPUTS):
             problems.append(f"rule baseline skipped: {', '.join(RULE_INPUTS)} unavailable")
             return self._respond(request, variant, "input_order", None, None, problems, started)
@@ -197,6 +210,24 @@ class Ranker:
             problems.append(f"rule baseline failed: {err}")
             return self._respond(request, variant, "input_order", None, None, problems, started)
         return self._respond(request, variant, "rule", None, scores, problems, started, features)
+
+    def _with_snapshot(self, request: RankRequest, features: Features, problems: list[str]) -> Features:
+        """``features`` with what the snapshot holds in place of failed stores' features (for the
+        fallback levels); unchanged when nothing failed, there is no snapshot, or it covers too little."""
+        if not features.unavailable or self.snapshot is None or features.from_snapshot:
+            return features
+        filled = self.snapshot.fill(request.candidates, features.unavailable)
+        if filled is None:
+            return features
+        restored, covered = filled
+        columns = {**features.columns, **restored}
+        columns.update(request.features)
+        now = request.ts if request.ts is not None else time.time()
+        columns.update(on_demand.compute(columns, now, on_demand.category_code(request.context.get("category"))))
+        unavailable = features.unavailable.difference(restored)
+        unavailable = unavailable.difference(n for n, inputs in self._derived.items() if not inputs & unavailable)
+        problems.append(f"fallback levels read the item snapshot ({covered}/{len(request.candidates)} candidates)")
+        return Features(columns, frozenset(unavailable), features.problem, from_snapshot=True)
 
     def _respond(
         self,

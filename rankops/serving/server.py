@@ -44,6 +44,7 @@ from rankops.serving.invocations import Limits
 from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
+from rankops.serving.snapshot import for_fallback_levels
 from rankops.serving.stream_reads import build_stream_lookup
 
 if TYPE_CHECKING:
@@ -133,8 +134,18 @@ def build_server(
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
+        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
         ranker = Ranker(
-            lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, explorer=explorer, stream=stream
+            lookup,
+            routing,
+            fallback,
+            metrics,
+            cfg.score_sample,
+            shadow,
+            budget_s,
+            explorer=explorer,
+            stream=stream,
+            snapshot=snapshot,
         )
     else:
         loaded: dict[str, models.LoadedModel] = {}
@@ -153,8 +164,19 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
+        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
         ranker = Ranker(
-            lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, explorer, stream
+            lookup,
+            routing,
+            fallback,
+            metrics,
+            cfg.score_sample,
+            shadow,
+            budget_s,
+            feedback,
+            explorer,
+            stream,
+            snapshot,
         )
         watcher = ReleaseWatcher(
             state_path(settings.home),
