@@ -28,7 +28,7 @@ ARTIFACT = "score_reference.json"
 MODEL_LEVELS = ("champion", "challenger", "previous")  # fallback levels at which a registered model scored
 
 
-def score_reference(scores: np.ndarray, bins: int = 20) -> dict[str, Any]:
+def score_reference(scores: Any, bins: int = 20) -> dict[str, Any]:
     """What the training job logs: the score histogram and how many scores it summarizes."""
     values = np.asarray(scores, dtype=np.float64)
     return {**score_histogram(values, bins), "rows": len(values), "mean": float(values.mean()) if len(values) else None}
@@ -81,6 +81,9 @@ def load_references(settings: Settings, versions: Iterable[str]) -> dict[str, di
     for version in versions:
         try:
             run_id = client.get_model_version(settings.mlflow.model_name, version).run_id
+            if not run_id:
+                found[version] = None
+                continue
             with tempfile.TemporaryDirectory() as scratch:
                 path = client.download_artifacts(run_id, ARTIFACT, scratch)
                 found[version] = json.loads(Path(path).read_text())
