@@ -170,8 +170,7 @@ def outcome_decision(settings: Settings, state: ReleaseState, now: datetime | No
     lake = Lake.from_settings(settings)
     since = _to_ms(datetime.fromtimestamp(state.updated, UTC))  # the log keeps milliseconds
     now = _to_ms(now or datetime.now(UTC))
-    feedback = store.read(lake, since, now)
-    outcomes = store.read_outcomes(lake, since).to_pandas()
+    outcomes = store.read_outcomes(lake, since).to_pandas()  # first: without any, the answers are not read
     window = {"since": since.isoformat(), "until": now.isoformat(), "k": cfg.canary_ctr_k}
     if outcomes.empty:
         if cfg.canary_outcomes == "required":
@@ -179,7 +178,7 @@ def outcome_decision(settings: Settings, state: ReleaseState, now: datetime | No
             return Decision("hold", [why], {"window": window, "outcome_events": 0})
         why = "outcomes not judged: no outcome events since the step began (release.canary_outcomes = when_logged)"
         return Decision("advance", [why], {"window": window, "outcome_events": 0})
-    counts = cohort_counts(feedback, outcomes, cfg.canary_ctr_k)
+    counts = cohort_counts(store.read(lake, since, now), outcomes, cfg.canary_ctr_k)
     decision = judge_cohorts(
         counts,
         ctr_mde=cfg.canary_ctr_mde,
