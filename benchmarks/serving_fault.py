@@ -1,18 +1,25 @@
 """The serving benchmark's fault test: a private redis-server stopped, restarted and frozen
-under load (never the shared one): zero 5xx, the fallback counter rises, the champion returns."""
+under load (never the shared one): zero 5xx, the fallback counter rises, the champion returns.
+
+Each phase also reports which level answered and NDCG@10 of its answers on the holdout
+(:mod:`benchmarks.serving_quality`); ``outage_ndcg_ratio`` is the outage phases' NDCG over the
+normal phase's (the champion's), with the fallback model registered as training registers it:
+during the outage it ranks from the server's item snapshot (rankops.serving.snapshot)."""
 
 from __future__ import annotations
 
 import json
 import sys
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.serving_http import encode_post, run_load
-from benchmarks.serving_setup import VERSION, free_port, percentiles, start, stop
+from benchmarks.serving_quality import holdout_relevance, ndcg_of, register_fallback
+from benchmarks.serving_setup import VERSION, free_port, percentiles, settings_for, start, stop
 from benchmarks.serving_store import PrivateRedis, redis_store, seed_items
 
 
@@ -22,9 +29,15 @@ def fallback_count(port: int) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("rankops_fallback_total"))
 
 
-def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, bodies: list[bytes],
-               phase_s: float, concurrency: int) -> dict[str, Any]:  # fmt: skip
+OUTAGES = ("redis stopped", "redis frozen")
+TARGET_RATIO = 0.85  # issue 14: outage answers keep >= 85% of the champion's NDCG@10
 
+
+def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, bodies: list[bytes],
+               phase_s: float, concurrency: int, train_rows: int = 20_000) -> dict[str, Any]:  # fmt: skip
+
+    fallback_model = register_fallback(settings_for(home), train_rows)
+    relevance = holdout_relevance(items, values)
     private = PrivateRedis(folder)
     private.start()
     prefix = "rankops-bench-fault"
@@ -48,6 +61,7 @@ def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, b
             answers = [json.loads(b) for b in result.bodies if b.startswith(b"{")]
             fallback = sum(a.get("fallback") is not None for a in answers)
             tail = answers[len(answers) // 2 :]
+            rankings = [[r["item_id"] for r in a["ranking"]] for a in answers]
             phases.append(
                 {
                     "phase": name,
@@ -59,13 +73,28 @@ def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, b
                     "fallback_share_second_half": round(
                         sum(a.get("fallback") is not None for a in tail) / max(1, len(tail)), 4
                     ),
+                    "answered_by": dict(Counter(a["variant"] for a in answers)),
+                    "ndcg_at_10": ndcg_of(rankings, relevance),
                 }
             )
             counters[name] = fallback_count(port)
     finally:
         stop(server)
         private.stop()
+    by_name = {p["phase"]: p for p in phases}
+    normal = by_name["normal"]["ndcg_at_10"]
+    input_order = ndcg_of([json.loads(b)["candidates"] for b in bodies], relevance)
+    ratios = {name: round(by_name[name]["ndcg_at_10"] / normal, 4) if normal and by_name[name]["ndcg_at_10"] else None
+              for name in OUTAGES}  # fmt: skip
     return {
+        "fallback_model": fallback_model,
+        "champion_ndcg_at_10": normal,
+        "input_order_ndcg_at_10": input_order,
+        "outage_ndcg_ratio": ratios,
+        "outage_ndcg_ratio_ok": all(r is not None and r >= TARGET_RATIO for r in ratios.values()),
+        "outage_answered_by_a_model": all(
+            set(by_name[name]["answered_by"]) <= {"champion", "fallback"} for name in OUTAGES
+        ),
         "phases": phases,
         "fallback_counter": counters,
         "zero_5xx": all(p["server_5xx"] == 0 and p["connection_errors"] == 0 for p in phases),

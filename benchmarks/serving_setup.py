@@ -65,16 +65,12 @@ def train_and_register(settings: Any, trees: int, rows: int) -> tuple[Any, str, 
     import lightgbm as lgb
     import pandas as pd
 
+    from benchmarks.serving_quality import training_set
     from rankops import registry
     from rankops.features.registry import model_features
     from rankops.scoring import artifacts
-    from rankops.training.baseline import rule_scores
 
-    rng = np.random.default_rng(1)
-    stored = item_features(rows, 2)
-    x = model_matrix(stored, "toys")
-    utility = 8 * rule_scores(dict(zip(model_features(), x.T, strict=True))) + rng.normal(0, 0.3, rows)
-    label = np.clip(np.round(utility), 0, 4).astype(int)
+    x, label = training_set(rows)
     params = {"objective": "lambdarank", "num_leaves": 31, "min_data_in_leaf": 20, "verbosity": -1, "num_threads": 2}
     booster = lgb.train(params, lgb.Dataset(x, label, group=[50] * (rows // 50), feature_name=model_features()), trees)
     frame = pd.DataFrame(x[:5], columns=model_features())

@@ -2,6 +2,7 @@
 
     # locally, for 30 s (or --once: process what is in the source, then stop):
     spark-submit --master 'local[2]' emr_jobs/stream_features.py --home ./.rankops --for 30
+    # on EMR Serverless (started by lambdas/keep_stream_job): --source kinesis://<stream> --for inf
 
 Exit status 2 and one line on stderr when it cannot run (e.g. the source folder does not exist);
 on success one JSON line: batches, values written, events accepted / late / quarantined.
@@ -16,6 +17,8 @@ from datetime import timedelta
 
 from rankops.config import load_settings
 from rankops.errors import RankopsError
+from rankops.features import registry
+from rankops.features.stream_runs import freshness_reporter
 from rankops.features.streaming import StreamConfig, run_job
 from rankops.lake import Lake
 
@@ -31,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trigger-s", type=float, default=5.0, help="micro-batch interval, seconds")
     parser.add_argument("--delay-s", type=float, default=120.0, help="watermark delay, seconds")
     parser.add_argument("--max-files-per-trigger", type=int, default=None, help="source files per micro-batch")
+    parser.add_argument("--metrics-namespace", default=None, help="publish freshness to CloudWatch (AWS runs)")
     args = parser.parse_args(argv)
     try:
         if (args.seconds is None) == (not args.once):
@@ -45,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
             trigger_s=args.trigger_s,
             max_files_per_trigger=args.max_files_per_trigger,
         )
-        report = run_job(settings, lake, cfg, None if args.once else args.seconds)
+        reporter = None
+        if args.metrics_namespace:  # the EMR Serverless run (infra/constructs/stream_compute.py)
+            import boto3
+
+            slide = int(registry.STREAM_SLIDE.total_seconds())
+            cloudwatch = boto3.client("cloudwatch")
+            reporter = freshness_reporter(cloudwatch, args.metrics_namespace, settings.env, slide)
+        report = run_job(settings, lake, cfg, None if args.once else args.seconds, reporter)
     except RankopsError as err:
         print(f"stream_features: error: {err}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ Stacks are deployable units in dependency order (``cdk deploy --all`` follows it
 
     data-lake, network, alerts          long-lived foundations
     online-stores, image, mlflow        stores, the image build, the tracking server
-    feature-compute                     EMR Serverless + hourly schedule (needs the EMR image)
+    feature-compute                     EMR Serverless + hourly schedule, Kinesis + streaming run
     pipeline                            state machine, its Lambdas and triggers
     serving                             the endpoint (needs the image and a first model)
     monitoring                          remaining alarms and the dashboard
@@ -82,7 +82,8 @@ def build(app: App, env_name: str | None = None) -> list[Stack]:
         network=network.network,
         repository=image.build.emr_repository,
         failures=topics["failures"],
-        description=f"{p}: EMR Serverless feature job, hourly",
+        alarms=topics["p2"],
+        description=f"{p}: EMR Serverless feature job, hourly; streaming features (Kinesis)",
         **common,
     )
     pipeline = PipelineStack(

@@ -1,4 +1,5 @@
-"""Deployable unit: the EMR Serverless feature application and its hourly schedule."""
+"""Deployable unit: the EMR Serverless feature application, its hourly schedule, and the streaming
+features (Kinesis event stream, the streaming job run kept alive, its alarms)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from constructs import Construct
 from infra.config import EnvConfig
 from infra.constructs.feature_compute import FeatureCompute
 from infra.constructs.network import Network
+from infra.constructs.stream_compute import StreamCompute
 from infra.data_access import DataAccess
 
 
@@ -26,6 +28,7 @@ class FeatureComputeStack(Stack):
         network: Network,
         repository: ecr.IRepository,
         failures: sns.ITopic,
+        alarms: sns.ITopic,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -39,5 +42,7 @@ class FeatureComputeStack(Stack):
             repository=repository,
             failures_topic=failures,
         )
+        self.stream = StreamCompute(self, "Stream", config=config, data=data, compute=self.compute, alarm_topic=alarms)
+        CfnOutput(self, "EventStreamName", value=self.stream.stream.stream_name)
         CfnOutput(self, "EmrApplicationId", value=self.compute.application.attr_application_id)
         CfnOutput(self, "EmrJobRoleArn", value=self.compute.job_role.role_arn)

@@ -13,7 +13,8 @@ def register(sub: Any) -> None:
     p = command(
         sub,
         "drift",
-        "PSI per model feature, per hour and day, of the logged answers against the training dataset's reference; "
+        "PSI per model feature, per hour and day, of the logged answers against the training dataset's reference, "
+        "and the KL of each model version's served scores against its training-time scores; "
         "writes a JSON report and a PNG (exit 2 when the window has no traffic).",
         "rankops drift --since 2026-12-01T00:00 --until 2026-12-02T00:00     # default: the last 24 hours",
     )
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from rankops.lake import Lake
     from rankops.monitoring import drift_report as dr
     from rankops.monitoring.metrics import job_metrics_dir, write_job_metrics
+    from rankops.monitoring.score_drift import load_references
 
     settings = settings_from(args)
     lake = Lake.from_settings(settings)
@@ -46,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     )
     feedback = store.read(lake, since, until)
     dr.require_traffic(feedback, since, until)  # before looking for a reference: say what is missing first
-    report = dr.drift_report(lake, settings, dr.reference_manifest(lake, args.dataset), feedback, since, until)
+    versions = sorted({v for v in feedback["model_version"].to_pylist() if v is not None})
+    references = load_references(settings, versions)
+    manifest = dr.reference_manifest(lake, args.dataset)
+    report = dr.drift_report(lake, settings, manifest, feedback, since, until, references)
     out = Path(args.out) if args.out else settings.home / "reports" / "drift"
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.json").write_text(json.dumps(report, indent=2))
@@ -61,5 +66,8 @@ def run(args: argparse.Namespace) -> int:
         dr.publish_cloudwatch(report, boto3.client("cloudwatch"), namespace, settings.env)
     drifted = ", ".join(report["drifted"]) or "none"
     print(f"max PSI {report['max_psi']:.3f} in the last hour; drifted (> {report['threshold']}): {drifted}")
+    for version, entry in (report["score_kl"] or {}).items():
+        figure = f"{entry['kl']:.4f}" if entry["kl"] is not None else "n/a (no score reference)"
+        print(f"score KL of model version {version} against its training scores: {figure} ({entry['scores']} scores)")
     print(f"report: {out / 'drift.json'}  chart: {out / 'drift.png'}")
     return 0

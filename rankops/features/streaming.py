@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,9 +34,10 @@ from rankops.errors import LakeError
 from rankops.features import registry
 from rankops.features.online.packing import pack_rows
 from rankops.features.stream_guard import Guard
+from rankops.features.stream_runs import kinesis_stream
+from rankops.features.stream_sources import raw_stream, source_schema
 from rankops.lake import Lake
 from rankops.spark_session import spark_uri
-from rankops.stream_events import SCHEMA
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -47,10 +49,14 @@ if TYPE_CHECKING:
     class LiveStore(OnlineStore, Protocol):
         """A store the streaming job writes into: the embedded, Redis and DynamoDB stores."""
 
-        def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None: ...
+        def write_live(
+            self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+        ) -> None: ...
 
 
 MEASURES = ("impressions", "clicks", "contacts")
+REPORT_EVERY_S = 60.0
+Report = Callable[[int], None]  # given the newest window end written (epoch s)
 ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
@@ -97,6 +103,14 @@ def groups() -> list[tuple[str, timedelta, list[registry.Feature]]]:
         assert f.window is not None
         out.setdefault((f.entity, f.window), []).append(f)
     return [(e, w, fs) for (e, w), fs in out.items()]
+
+
+def ttl_seconds(features: list[registry.Feature]) -> int:
+    """How long a stored window value lives: its window plus the freshness SLA (the longest of
+    ``features``, one namespace). A value is written from the window's start on (each write
+    renews it) and read until the window ends; the SLA covers a job running that far behind.
+    Past that nobody reads it, so the store need not keep it (the batch TTL is days)."""
+    return max(_seconds(f.window) + _seconds(f.freshness_sla) for f in features if f.window and f.freshness_sla)
 
 
 def version() -> str:
@@ -195,6 +209,7 @@ class Progress:
 
     batches: dict[str, int] = field(default_factory=dict)  # query -> micro-batches written
     values_written: int = 0
+    newest_end_s: int = 0  # the latest window end written (freshness: rankops.features.stream_runs)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -213,13 +228,16 @@ def collect(frame: DataFrame, attempts: int = 3) -> pa.Table:
 
 
 def window_writer(window: timedelta, stores: dict[str, LiveStore], settings: Settings, progress: Progress) -> Any:
+    ttls = {namespace(e, w): ttl_seconds(fs) for e, w, fs in groups()}
+
     def write(batch: DataFrame, batch_id: int) -> None:
         try:
             table = collect(_flat(batch))
             for ns, (keys, payloads) in packed_rows(table, window, settings).items():
-                stores[ns].write_live(ns, version(), keys, payloads)
+                stores[ns].write_live(ns, version(), keys, payloads, ttls[ns])
                 with progress.lock:
                     progress.values_written += len(keys)
+                    progress.newest_end_s = max(progress.newest_end_s, *(int(k.rsplit("@", 1)[1]) for k in keys))
         except Exception as err:  # a short message: Spark chokes on huge ones (regex stack overflow)
             raise RuntimeError(
                 f"window {_seconds(window)}s batch {batch_id}: {type(err).__name__}: {err}"[:500]
@@ -230,17 +248,8 @@ def window_writer(window: timedelta, stores: dict[str, LiveStore], settings: Set
     return write
 
 
-def source_schema() -> Any:
-    """The Spark schema of :data:`rankops.stream_events.SCHEMA` (a file source needs one)."""
-    from pyspark.sql import types as T
-
-    spark_types = {"ts": T.TimestampType(), "position": T.ShortType(), "clicked": T.BooleanType()}
-    spark_types["contacted"] = T.BooleanType()
-    return T.StructType([T.StructField(n, spark_types.get(n, T.StringType())) for n in SCHEMA.names])
-
-
 def check_source(lake: Lake, cfg: StreamConfig) -> None:
-    if not lake.exists(cfg.source):
+    if kinesis_stream(cfg.source) is None and not lake.exists(cfg.source):
         raise LakeError(f"stream source {cfg.source} does not exist; run `rankops generate --stream` to feed it")
 
 
@@ -263,8 +272,7 @@ def start(
             progress.batches["guard"] = batch_id + 1
 
     def reader(path: str, max_files: int | None = None) -> Any:
-        opts = {"maxFilesPerTrigger": str(max_files)} if max_files else {}
-        return spark.readStream.schema(spark_schema).options(**opts).parquet(spark_uri(path))
+        return raw_stream(spark, path, spark_schema, max_files)
 
     queries = [
         reader(cfg.source, cfg.max_files_per_trigger)
@@ -314,18 +322,22 @@ def run(
     cfg: StreamConfig,
     stores: dict[str, LiveStore],
     seconds: float | None = None,
+    report: Report | None = None,
 ) -> Progress:
     """Run for ``seconds`` of wall time (then stop cleanly), or with ``None`` process what is
-    in the source and stop."""
+    in the source and stop. ``report``: called each minute with the newest window end written."""
     queries, progress = start(spark, lake, settings, cfg, stores, once=seconds is None)
     try:
         if seconds is None:
             for q in queries:
                 q.awaitTermination()
         else:
-            deadline = time.monotonic() + seconds
+            deadline, reported = time.monotonic() + seconds, time.monotonic()
             while time.monotonic() < deadline and all(q.isActive for q in queries):
                 time.sleep(0.5)
+                if report is not None and time.monotonic() - reported >= REPORT_EVERY_S:
+                    reported = time.monotonic()
+                    report(progress.newest_end_s)
             for q in queries:
                 if q.exception() is not None:
                     raise q.exception()  # type: ignore[misc]
@@ -335,7 +347,9 @@ def run(
     return progress
 
 
-def run_job(settings: Settings, lake: Lake, cfg: StreamConfig, seconds: float | None) -> dict[str, Any]:
+def run_job(
+    settings: Settings, lake: Lake, cfg: StreamConfig, seconds: float | None, report: Report | None = None
+) -> dict[str, Any]:
     """The job as the entrypoint and the CLI run it: stores from config, then a JSON-ready
     report of what was written and what the guard set aside."""
     from rankops.features.online.factory import open_stores
@@ -346,7 +360,7 @@ def run_job(settings: Settings, lake: Lake, cfg: StreamConfig, seconds: float | 
     by_entity = open_stores(settings, sorted({e for e, _, _ in groups()}), for_writes=True)
     stores: dict[str, LiveStore] = {namespace(e, w): by_entity[e] for e, w, _ in groups()}  # type: ignore[misc]
     try:
-        progress = run(get_spark(settings, "rankops-stream-features"), lake, settings, cfg, stores, seconds)
+        progress = run(get_spark(settings, "rankops-stream-features"), lake, settings, cfg, stores, seconds, report)
     finally:
         for store in {id(s): s for s in stores.values()}.values():
             store.close()

@@ -15,6 +15,7 @@ complete hour) goes to CloudWatch in AWS; locally the same figure is written for
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from rankops.errors import DataError
 from rankops.features import on_demand, registry
 from rankops.features.offline import key_column, latest_values
 from rankops.monitoring.drift import CONTEXT_CATEGORY, psi, served_shares
+from rankops.monitoring.score_drift import score_kl
 from rankops.training.jobs.processing import manifest_uri
 
 if TYPE_CHECKING:
@@ -79,9 +81,16 @@ def window_psi(reference: dict[str, Any], frame: pd.DataFrame) -> dict[str, floa
 
 
 def drift_report(
-    lake: Lake, settings: Settings, manifest: dict[str, Any], feedback: pa.Table, since: datetime, until: datetime
+    lake: Lake,
+    settings: Settings,
+    manifest: dict[str, Any],
+    feedback: pa.Table,
+    since: datetime,
+    until: datetime,
+    score_references: Mapping[str, dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """PSI per feature per hour and per day of ``feedback`` against ``manifest["reference"]``."""
+    """PSI per feature per hour and per day of ``feedback`` against ``manifest["reference"]``, and
+    with ``score_references`` (per model version) the KL of served scores (:mod:`.score_drift`)."""
     reference = manifest.get("reference")
     if not reference:
         raise DataError(f"dataset {manifest.get('dataset_hash')} has no reference histograms; reprocess it")
@@ -111,6 +120,7 @@ def drift_report(
         "drifted": sorted(name for name, value in last.items() if value > threshold),
         "hourly": hourly,
         "daily": daily,
+        "score_kl": score_kl(feedback, score_references) if score_references is not None else None,
     }
 
 

@@ -84,7 +84,8 @@ SPECS: tuple[MetricSpec, ...] = (
         "rankops_stream_feature_defaults_total",
         "counter",
         "Candidates served a streaming feature's declared default, by feature and reason (missing_or_stale: no "
-        "value for the current window; store_error: the store failed or timed out).",
+        "value for the current window; store_error: the store failed or timed out; budget: the latency budget "
+        "left could not cover the read; no_store, undecodable, error).",
         ("feature", "reason"),
     ),
     MetricSpec(

@@ -12,6 +12,10 @@ The fallback chain, each level tried only if the one above cannot answer:
    input it reads is unavailable: scoring registry defaults would only echo the
    input order under the rule's name).
 
+When a store fails, the fallback levels (2 and 3) read the features it held from the
+server's item snapshot (:mod:`rankops.serving.snapshot`: the last values read for each
+item), so a model still ranks through an outage; the routed model never does.
+
 A model level is skipped when it is not loaded, when a feature it reads is
 unavailable because its store failed (registry defaults stand in for *missing*
 items, never for a failed store: a model scoring defaults would rank by noise
@@ -39,15 +43,19 @@ from rankops.errors import ModelError, RequestError
 from rankops.features import on_demand
 from rankops.features import registry as feature_registry
 from rankops.monitoring.metrics import ServingMetrics
+from rankops.serving import stream_reads
+from rankops.serving.exploration import Explorer
 from rankops.serving.routing import Routing
 from rankops.training.baseline import RULE_INPUTS, rule_scores
 
 if TYPE_CHECKING:
     from rankops.features.lookup import FeatureLookup
+    from rankops.features.stream_lookup import StreamLookup
     from rankops.feedback.log import FeedbackLog
     from rankops.serving.model import LoadedModel
     from rankops.serving.schema import RankRequest
     from rankops.serving.shadow import ShadowScorer
+    from rankops.serving.snapshot import ItemSnapshot
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class Features:
     columns: dict[str, np.ndarray]  # stored (fetched, defaulted or inline) and on-demand columns
     unavailable: frozenset[str]  # features that hold defaults only because their store failed
     problem: str | None = None
+    from_snapshot: bool = False  # failed stores' features were filled from the item snapshot
 
 
 def _matrix(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
@@ -72,13 +81,21 @@ class Ranker:
         shadow: ShadowScorer | None = None,
         latency_budget_s: float | None = None,
         feedback: FeedbackLog | None = None,
+        explorer: Explorer | None = None,
+        stream: StreamLookup | None = None,
+        snapshot: ItemSnapshot | None = None,
     ) -> None:
         self.lookup = lookup
+        self.explorer = explorer or Explorer()  # which users get randomised answers (off by default)
+        self._stream_wanted: frozenset[str] = frozenset()  # streaming features a loaded model reads
+        self.snapshot = snapshot  # the fallback levels' copy of item features (None: no outage ranking)
         self.feedback = feedback  # every answer is logged through it, off the request path
         self.latency_budget_s = latency_budget_s  # store reads share it (None: no deadline)
         self.fallback = fallback
         self.metrics = metrics or ServingMetrics()
         self.score_sample = score_sample
+        # streaming features (rankops.serving.stream_reads); without stores: counted defaults
+        self.stream = stream if stream is not None else stream_reads.build_stream_lookup({}, self.metrics)
         self._positions: dict[int, list[int]] = {}
         self.shadow = shadow
         stored = [f for e in feature_registry.stored_entities() for f in feature_registry.stored_features(e)]
@@ -107,6 +124,8 @@ class Ranker:
         if routing.previous is not None and routing.previous.version.isdigit():
             self.metrics.model_version.labels("previous").set(float(routing.previous.version))
         self.metrics.canary_share.set(routing.canary_share)
+        loaded = [m.feature_names for m in (routing.champion, routing.challenger, self.fallback) if m is not None]
+        self._stream_wanted = stream_reads.wanted(loaded)
         if self.shadow is not None and before.describe() != routing.describe():
             self.shadow.reset(routing.champion, routing.challenger)
 
@@ -119,6 +138,7 @@ class Ranker:
         columns: dict[str, np.ndarray] = {}
         unavailable: frozenset[str] = frozenset()
         problem = None
+        joins: dict[str, list[str | None]] = {}  # the candidates' seller/category keys, for streaming reads
         if to_fetch:
             try:
                 fetched = self.lookup.fetch_items(request.candidates, deadline=deadline, partial=True)
@@ -127,13 +147,17 @@ class Ranker:
                 unavailable = frozenset(to_fetch)
                 columns = {name: np.full(count, self._stored_defaults[name]) for name in to_fetch}
             else:
-                columns = dict(fetched.columns)
+                columns, joins = dict(fetched.columns), fetched.joins
                 self.metrics.candidates_missing.inc(count - int(np.count_nonzero(fetched.found)))
                 unavailable = fetched.unavailable.intersection(to_fetch)
+                if self.snapshot is not None and not fetched.unavailable:
+                    self.snapshot.observe(request.candidates, fetched.columns, fetched.found)
                 if unavailable:
                     problem = f"features unavailable: {'; '.join(fetched.problems)}"
-        columns.update(request.features)
         now = request.ts if request.ts is not None else time.time()
+        if self._stream_wanted - request.features.keys():
+            columns.update(stream_reads.stream_columns(self.stream, request.candidates, joins, now, deadline))
+        columns.update(request.features)
         category = on_demand.category_code(request.context.get("category"))
         columns.update(on_demand.compute(columns, now, category))
         if unavailable:
@@ -160,6 +184,8 @@ class Ranker:
             if candidate is None:
                 problems.append(f"no {level} model loaded")
                 continue
+            if level == "fallback":
+                features = self._with_snapshot(request, features, problems)
             blocked = features.unavailable.intersection(candidate.feature_names)
             if blocked:
                 problems.append(f"{level} model skipped: {', '.join(sorted(blocked))} unavailable")
@@ -173,7 +199,8 @@ class Ranker:
                 continue
             if level == "champion" and routing.shadow is not None and self.shadow is not None:
                 self.shadow.submit(routing.shadow, features.columns, scores)
-            return self._respond(request, variant, level, candidate.version, scores, problems, started)
+            return self._respond(request, variant, level, candidate.version, scores, problems, started, features)
+        features = self._with_snapshot(request, features, problems)
         if features.unavailable.issuperset(RULE_INPUTS):
             problems.append(f"rule baseline skipped: {', '.join(RULE_INPUTS)} unavailable")
             return self._respond(request, variant, "input_order", None, None, problems, started)
@@ -182,7 +209,25 @@ class Ranker:
         except Exception as err:
             problems.append(f"rule baseline failed: {err}")
             return self._respond(request, variant, "input_order", None, None, problems, started)
-        return self._respond(request, variant, "rule", None, scores, problems, started)
+        return self._respond(request, variant, "rule", None, scores, problems, started, features)
+
+    def _with_snapshot(self, request: RankRequest, features: Features, problems: list[str]) -> Features:
+        """``features`` with what the snapshot holds in place of failed stores' features (for the
+        fallback levels); unchanged when nothing failed, there is no snapshot, or it covers too little."""
+        if not features.unavailable or self.snapshot is None or features.from_snapshot:
+            return features
+        filled = self.snapshot.fill(request.candidates, features.unavailable)
+        if filled is None:
+            return features
+        restored, covered = filled
+        columns = {**features.columns, **restored}
+        columns.update(request.features)
+        now = request.ts if request.ts is not None else time.time()
+        columns.update(on_demand.compute(columns, now, on_demand.category_code(request.context.get("category"))))
+        unavailable = features.unavailable.difference(restored)
+        unavailable = unavailable.difference(n for n, inputs in self._derived.items() if not inputs & unavailable)
+        problems.append(f"fallback levels read the item snapshot ({covered}/{len(request.candidates)} candidates)")
+        return Features(columns, frozenset(unavailable), features.problem, from_snapshot=True)
 
     def _respond(
         self,
@@ -193,14 +238,20 @@ class Ranker:
         scores: np.ndarray | None,
         problems: list[str],
         started: float,
+        features: Features | None = None,
     ) -> dict[str, Any]:
         count = len(request.candidates)
+        # only the routed model's own answer is randomised (rankops.serving.exploration)
+        policy = "deterministic"
+        if scores is not None and level == variant:
+            policy = self.explorer.policy(request.user_id, forced=request.target_variant is not None)
+        propensities: list[float] = [1.0] * count
         if scores is None:
             order: list[int] = list(range(count))
             ranked: list[float] = [0.0] * count
         else:
-            idx = np.argsort(-scores, kind="stable")
-            order, ranked = idx.tolist(), scores[idx].tolist()
+            idx, shown_p = self.explorer.arrange(request, scores, policy)
+            order, ranked, propensities = idx.tolist(), scores[idx].tolist(), shown_p.tolist()
             if self.score_sample:
                 sample = self.metrics.score.labels(level)
                 for pos in self._sample_positions(count):
@@ -218,9 +269,11 @@ class Ranker:
             "variant": level,
             "fallback": "; ".join(problems) if degraded else None,
             "request_id": request.request_id or uuid.uuid4().hex,
+            "propensities": propensities,
+            "policy": policy,
         }
         if self.feedback is not None:
-            self.feedback.submit(request, response, variant)
+            self.feedback.submit(request, response, variant, features.columns if features is not None else None)
         return response
 
     def _sample_positions(self, count: int) -> list[int]:

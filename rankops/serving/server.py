@@ -37,12 +37,15 @@ from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetri
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
+from rankops.serving.exploration import Explorer
 from rankops.serving.guard import CircuitBreaker, GuardedStore
 from rankops.serving.http import create_app
 from rankops.serving.invocations import Limits
 from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
+from rankops.serving.snapshot import for_fallback_levels
+from rankops.serving.stream_reads import build_stream_lookup
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -114,6 +117,7 @@ def build_server(
     budget_s = cfg.latency_budget_ms / 1000
     metrics = ServingMetrics(job_metrics_dir=job_metrics_dir(settings.home))
     lookup = guarded_lookup(settings, metrics, stores)
+    stream = build_stream_lookup(lookup.stores, metrics)  # streaming namespaces share their entity's guard
     shadow = ShadowScorer(
         metrics, cfg.shadow_queue, settings.home / "release" / "shadow", bins=settings.release.shadow_bins
     )
@@ -125,11 +129,24 @@ def build_server(
         if cfg.feedback_log and model_dir is None
         else None
     )
+    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt)
     fallback: models.LoadedModel | None
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s)
+        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
+        ranker = Ranker(
+            lookup,
+            routing,
+            fallback,
+            metrics,
+            cfg.score_sample,
+            shadow,
+            budget_s,
+            explorer=explorer,
+            stream=stream,
+            snapshot=snapshot,
+        )
     else:
         loaded: dict[str, models.LoadedModel] = {}
 
@@ -147,7 +164,20 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback)
+        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
+        ranker = Ranker(
+            lookup,
+            routing,
+            fallback,
+            metrics,
+            cfg.score_sample,
+            shadow,
+            budget_s,
+            feedback,
+            explorer,
+            stream,
+            snapshot,
+        )
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rankops.config_sections import EARLY_STOPPING_ALIASES, owned_settings
 from rankops.errors import ConfigError, DataError
 from rankops.features import registry
+from rankops.training.baseline import RULE_INPUTS
 from rankops.training.metrics import group_sizes
 
 if TYPE_CHECKING:
@@ -79,14 +80,16 @@ def with_hyperparameters(cfg: TrainingConfig, hyperparameters: Mapping[str, Any]
 
 
 def fallback_features(cfg: FallbackConfig) -> list[str]:
-    """Configured fallback inputs, else every model input that is not a windowed aggregate."""
+    """Configured fallback inputs, else every model input that is not a windowed aggregate, plus the
+    rule baseline's inputs: the server's item snapshot holds them through a store outage
+    (rankops.serving.snapshot), and a fallback blind to what the rule reads ranked worse than the rule."""
     declared = registry.model_features()
     if cfg.features:
         unknown = [f for f in cfg.features if f not in declared]
         if unknown:
             raise ConfigError(f"training.fallback.features {unknown} are not model inputs; choose from {declared}")
         return [f for f in declared if f in cfg.features]
-    return [f for f in declared if registry.feature(f).kind != "aggregate"]
+    return [f for f in declared if registry.feature(f).kind != "aggregate" or f in RULE_INPUTS]
 
 
 def to_lgb_dataset(

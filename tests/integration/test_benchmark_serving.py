@@ -39,5 +39,10 @@ def test_serving_benchmark_quick_run() -> None:
     assert phases == ["normal", "redis stopped", "redis restarted", "redis frozen", "redis resumed"]
     assert fault["zero_5xx"] and fault["fallback_counter_rose"]
     assert fault["phases"][1]["fallback_share"] == 1.0, "with Redis stopped every answer says it fell back"
+    # ... and a model answered it, ranking from the item snapshot: better than the input order
+    assert fault["outage_answered_by_a_model"], [p["answered_by"] for p in fault["phases"]]
+    floor_ratio = fault["input_order_ndcg_at_10"] / fault["champion_ndcg_at_10"]
+    assert all(r > floor_ratio for r in fault["outage_ndcg_ratio"].values()), fault["outage_ndcg_ratio"]
+    assert {"outage_ndcg_ratio", "outage_ndcg_ratio_ok"} <= set(report["targets"])
     assert set(report["targets"]) >= {"p50_vs_floor", "p99_vs_floor", "p50_below_mlflow_inline", "p50_vs_chained",
                                       "requests_per_cpu_s", "zero_5xx", "engine", "scores_within_1e-9"}  # fmt: skip

@@ -132,6 +132,20 @@ def test_one_read_serves_several_entities(store) -> None:  # type: ignore[no-unt
     assert got["category"][0] == got["category"][1] is not None
 
 
+def test_large_batches_with_awkward_keys_and_values_read_back_byte_for_byte(store) -> None:  # type: ignore[no-untyped-def]
+    """Many rows in one write (Redis: several pipelined chunks in flight), keys that are not
+    ASCII and values holding protocol bytes (CR LF, ``$``, ``*``, NUL) and join keys."""
+    if isinstance(store, RedisStore):
+        store = RedisStore(store.client, store.cfg.model_copy(update={"pipeline_rows": 7}), recheck_seconds=0)
+    keys = [f"i-{k}-é✓" if k % 3 else f"i-{k}\r\n$*" for k in range(500)]
+    values_ = np.arange(1000, dtype=np.float64).reshape(500, 2) / 7
+    joins = [[f"s-{k}\r\n", None if k % 5 == 0 else "toys"] for k in range(500)]
+    payloads = pack_rows("v1", values_, joins)
+    store.write_batch("item", "v1", keys, payloads)
+    store.activate("item", "v1", COLUMNS, ["seller", "category"])
+    assert store.read_many({"item": keys})["item"] == payloads
+
+
 def test_a_second_reader_sees_the_switch(store, tmp_path, redis_target) -> None:  # type: ignore[no-untyped-def]
     if isinstance(store, EmbeddedStore):
         reader: Any = EmbeddedStore(store.path, recheck_seconds=0)
@@ -157,6 +171,31 @@ def test_redis_keys_carry_a_ttl_and_two_writers_exclude_each_other(redis_target)
         other.write_batch("item", "v3", ["a"], pack_rows("v3", np.array([[0.0, 0.0]])))
     store.activate("item", "v2", COLUMNS, [])
     other.write_batch("item", "v3", ["a"], pack_rows("v3", np.array([[0.0, 0.0]])))
+
+
+def test_redis_error_replies_fail_the_write_and_leave_the_connection_usable(tmp_path, redis_target) -> None:  # type: ignore[no-untyped-def]
+    """Every reply of a pipelined write is read: an error reply (here: Redis out of memory)
+    fails the write with a StoreError naming it, and the next write on the same client works."""
+    from benchmarks.serving_store import PrivateRedis
+
+    private = PrivateRedis(tmp_path / "redis")
+    private.start()
+    try:
+        cfg = RedisConfig(url=private.url, key_prefix="oom", pipeline_rows=3)
+        store = RedisStore(make_redis(cfg), cfg, recheck_seconds=0)
+        keys = [f"k-{k}" for k in range(10)]
+        payloads = pack_rows("v1", np.ones((10, 2)))
+        store.write_batch("item", "v1", keys[:1], payloads[:1])  # takes the writer lock
+        store.client.config_set("maxmemory", "1")
+        with pytest.raises(StoreError, match=r"10 writes failed, first: OOM"):
+            store.write_batch("item", "v1", keys, payloads)
+        store.client.config_set("maxmemory", "0")
+        store.write_batch("item", "v1", keys, payloads)
+        store.activate("item", "v1", COLUMNS, [])
+        assert store.read_many({"item": keys})["item"] == payloads
+        store.close()
+    finally:
+        private.stop()
 
 
 def silent_server() -> socket.socket:
@@ -299,3 +338,74 @@ def test_dynamodb_timeouts_surface_quickly_as_store_errors(monkeypatch) -> None:
         assert accepted(sock) == 1 + cfg.max_attempts
     finally:
         sock.close()
+
+
+# -- streaming windows' TTL ---------------------------------------------------------------------
+def _stream_write(store: Any, settings: Any) -> dict[str, int]:
+    """What the streaming job's window writer does for one updated window (its code path)."""
+    import pyarrow as pa
+
+    from rankops.features import streaming
+
+    table = pa.table(
+        {
+            "entity": ["item", "seller"],
+            "key": ["i-1", "s-1"],
+            "end_s": [1_800_000_300] * 2,
+            "impressions": [4, 0],
+            "clicks": [1, 0],
+            "contacts": [0, 1],
+        }
+    )
+    stores = {streaming.namespace(e, w): store for e, w, _ in streaming.groups()}
+    for entity, window, feats in streaming.groups():
+        streaming.ensure_live(store, streaming.namespace(entity, window), feats)
+    for window in streaming.windows():
+        for ns, (keys, payloads) in streaming.packed_rows(table, window, settings).items():
+            stores[ns].write_live(
+                ns,
+                streaming.version(),
+                keys,
+                payloads,
+                streaming.ttl_seconds(next(fs for e, w, fs in streaming.groups() if streaming.namespace(e, w) == ns)),
+            )
+    return {streaming.namespace(e, w): streaming.ttl_seconds(fs) for e, w, fs in streaming.groups()}
+
+
+def test_streaming_window_ttl_is_window_plus_freshness_sla(settings) -> None:  # type: ignore[no-untyped-def]
+    from rankops.features import registry, streaming
+
+    for entity, window, feats in streaming.groups():
+        expected = window + max(f.freshness_sla for f in feats)
+        assert streaming.ttl_seconds(feats) == expected.total_seconds(), (entity, window)
+    assert (
+        streaming.ttl_seconds(streaming.stream_features("seller"))
+        == (registry.WINDOW_1H + registry.STREAM_SLA).total_seconds()
+    )
+
+
+def test_streaming_values_expire_with_their_window_in_redis(redis_target, settings) -> None:  # type: ignore[no-untyped-def]
+    store = redis_store(redis_target)  # batch TTL: the default 7 days
+    ttls = _stream_write(store, settings)
+    keys = list(store.client.scan_iter(match=f"{store.prefix}:*_stream_*@*"))
+    assert keys, "the window values were written"
+    for key in keys:
+        ns = key.decode().split(":")[-3]
+        assert 0 < store.client.ttl(key) <= ttls[ns] < store.cfg.ttl_seconds, key
+    store.close()
+
+
+def test_streaming_values_expire_with_their_window_in_dynamodb(synthesized_env, aws, settings) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    store = dynamodb_store(synthesized_env("dev").template("online-stores"))
+    before = int(time.time())
+    ttls = _stream_write(store, settings)
+    items = store.client.scan(TableName=store.cfg.table)["Items"]
+    written = [i for i in items if "_stream_" in i["pk"]["S"] and "@" in i["pk"]["S"]]
+    assert written
+    for item in written:
+        ns = item["pk"]["S"].split("#")[0]
+        expires = int(item["expires_at"]["N"])
+        assert before + ttls[ns] <= expires <= int(time.time()) + ttls[ns], item["pk"]
+    store.close()

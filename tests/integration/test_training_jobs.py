@@ -170,6 +170,28 @@ def test_training_logs_a_complete_run(first: Run) -> None:
         assert served.engine == "lleaves", served.scorer and served.scorer.reason
 
 
+def test_training_logs_the_score_reference_the_drift_job_reads(first: Run) -> None:
+    from rankops.feedback.record import to_table
+    from rankops.monitoring.score_drift import load_references, score_kl
+    from rankops.training.processing import read_channel
+
+    references = load_references(first.settings, ["1", "99"])
+    assert references["99"] is None, "a version that does not exist has no reference"
+    reference = references["1"]
+    assert reference is not None
+    valid, _ = read_channel(first.processed / "validation", "validation")
+    assert reference["rows"] == len(valid) and sum(reference["shares"]) == pytest.approx(1.0)
+    # the model's own validation scores, served as answers, sit on the reference: KL about 0
+    model = ranker_model.load_model(first.model_dir)
+    scores = model.predict(valid[features.model_features()])
+    now = datetime.now(UTC)
+    rows = [{"request_id": f"r{k}", "ts": now, "user_id": "u", "context": "{}", "items": [f"i{j}" for j in range(10)],
+             "scores": [float(s) for s in scores[k * 10 : k * 10 + 10]], "propensities": [1.0] * 10,
+             "variant": "champion", "model_version": "1", "fallback_level": "champion"}
+            for k in range(len(scores) // 10)]  # fmt: skip
+    assert score_kl(to_table(rows), references)["1"]["kl"] < 0.01
+
+
 def test_evaluation_gates_records_and_moves_aliases(first: Run) -> None:
     doc = first.outputs["evaluation"]
     k = "ndcg@10"

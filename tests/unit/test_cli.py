@@ -21,6 +21,7 @@ COMMAND_NAMES = [
     "pipeline",
     "serve",
     "release",
+    "rehearse",
     "ope",
     "drift",
     "online-metrics",

@@ -17,8 +17,11 @@ MODULES = [
     "rankops.release.decisions",
     "lambdas.start_feature_job.handler",
     "rankops.features.runs",
+    "lambdas.keep_stream_job.handler",
+    "rankops.features.stream_runs",
     "lambdas.release.handler",
-    "rankops.pipeline.endpoint",
+    "rankops.release.endpoint",
+    "rankops.release.sagemaker_endpoint",
     "rankops.release.shadow_capture",
     "rankops.release.routing_document",
 ]

@@ -8,6 +8,7 @@ from rankops.config import Settings
 from rankops.config_sections import FallbackConfig, TrainingConfig
 from rankops.errors import ConfigError
 from rankops.features import registry
+from rankops.training.baseline import RULE_INPUTS
 from rankops.training.dataset import split_by_time
 from rankops.training.train import (
     fallback_features,
@@ -85,10 +86,11 @@ def test_the_configuration_honours_lightgbm_names_too() -> None:
         FallbackConfig(params={"early_stopping_round": 3})
 
 
-def test_fallback_features_are_the_always_available_ones() -> None:
+def test_fallback_features_are_the_slow_moving_ones_and_the_rules() -> None:
     chosen = fallback_features(FallbackConfig())
     assert chosen and set(chosen) < set(registry.model_features())
-    assert all(registry.feature(f).kind != "aggregate" for f in chosen)
+    assert set(RULE_INPUTS) <= set(chosen), "never blind to what the rule baseline reads"
+    assert all(registry.feature(f).kind != "aggregate" or f in RULE_INPUTS for f in chosen)
     assert fallback_features(FallbackConfig(features=["price", "category_match"])) == ["price", "category_match"]
     with pytest.raises(ConfigError, match=r"\['ctr_1y'\] are not model inputs"):
         fallback_features(FallbackConfig(features=["ctr_1y"]))

@@ -132,18 +132,23 @@ class SlottedStore(Protocol):
 
     def _load_active(self, entity: str) -> ActiveVersion | None: ...
 
-    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None: ...
+    def write_batch(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None: ...
 
 
-def write_into_live(store: SlottedStore, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+def write_into_live(
+    store: SlottedStore, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+) -> None:
     """Upsert values into the *live* version in place: the streaming job's writes
     (:mod:`rankops.features.streaming`), which never switch versions. Same-key writes of
-    the same bytes change nothing, which is what makes a replayed micro-batch harmless."""
+    the same bytes change nothing, which is what makes a replayed micro-batch harmless. ``ttl_s``:
+    how long each value lives (the streaming windows' own, not the store's batch TTL)."""
     active = store._load_active(entity)
     if active is None or active.version != version:
         raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")
     store._writing[(entity, version)] = active.slot
     try:
-        store.write_batch(entity, version, keys, payloads)
+        store.write_batch(entity, version, keys, payloads, ttl_s)
     finally:
         store._writing.pop((entity, version), None)

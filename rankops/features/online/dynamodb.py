@@ -184,11 +184,13 @@ class DynamoDBStore:
         left = sum(len(v) for v in pending.values())
         raise StoreError(f"dynamodb kept {left} items unprocessed after {self.cfg.max_attempts} retries (throttled?)")
 
-    def write_batch(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    def write_batch(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None:
         if len(keys) != len(payloads):
             raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
         prefix = f"{entity}#{self._slot_for(entity, version)}#"
-        expires = str(int(time.time()) + self.cfg.ttl_seconds)
+        expires = str(int(time.time()) + (ttl_s or self.cfg.ttl_seconds))
         requests = [
             {"PutRequest": {"Item": {**_key(prefix + k, "value"), "v": {"B": p}, TTL_ATTRIBUTE: {"N": expires}}}}
             for k, p in zip(keys, payloads, strict=True)
@@ -198,9 +200,11 @@ class DynamoDBStore:
             for _ in pool.map(self._write_chunk, chunks):
                 pass
 
-    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    def write_live(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None:
         """Upsert into the live version in place (see :func:`base.write_into_live`)."""
-        write_into_live(self, entity, version, keys, payloads)
+        write_into_live(self, entity, version, keys, payloads, ttl_s)
 
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         slot = self._slot_for(entity, version)

@@ -75,8 +75,11 @@ class EmbeddedStore:
         except sqlite3.Error as err:
             raise StoreError(f"embedded store write failed: {err}") from err
 
-    def write_live(self, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
-        """Upsert into the live version in place (streaming writes; see the Redis store)."""
+    def write_live(
+        self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
+    ) -> None:
+        """Upsert into the live version in place (streaming writes; see the Redis store). The
+        embedded store keeps no TTL: ``ttl_s`` is accepted for the common signature only."""
         active = self._load_active(entity)
         if active is None or active.version != version:
             raise StoreError(f"{entity!r} is not live at version {version}; activate it before writing into it")

@@ -33,6 +33,7 @@ import numpy as np
 from rankops import __version__, ranker_model, registry
 from rankops.features import registry as features
 from rankops.features.offline import feature_set_version
+from rankops.monitoring import score_drift
 from rankops.scoring import artifacts
 from rankops.training import tracking
 from rankops.training.jobs import clean_code_version
@@ -230,6 +231,11 @@ def run(
         clock.lap("compile")
         example = valid.head(5)
         reg, fb = _log_run(settings, main, fallback, example, manifests["train"], cfg, tags, compiled)
+        # the drift job's reference for this model's served scores (rankops.monitoring.score_drift)
+        from mlflow import MlflowClient
+
+        scores = main.booster.predict(valid[main.feature_names])
+        MlflowClient().log_dict(reg.run_id, score_drift.score_reference(scores), score_drift.ARTIFACT)
         clock.lap("mlflow")
         ranker_model.save_model(main.booster, model_dir, example[main.feature_names])  # empty: allowed
         ranker_model.save_model(fallback.booster, model_dir / FALLBACK_DIR, example[fallback.feature_names])
