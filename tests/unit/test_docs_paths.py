@@ -5,8 +5,8 @@ paths whose first part is a top-level entry of the repository (`rankops/x.py`, `
 `infra/`), paths relative to the package (`features/spark.py`), bare `name.py`/`name.md`
 (some tracked file has that name), dotted modules (`rankops.release.local`, with an optional
 top-level attribute: `rankops.registry.promote`) and relative Markdown links. Runtime
-locations (`RANKOPS_HOME/...`, `/opt/ml/...`, lake paths, placeholders with `<...>`) are not
-repository paths and are skipped.
+locations (`RANKOPS_HOME/...`, `/opt/ml/...`, lake paths, placeholders with `<...>`) and metric
+names (`rankops/StreamFreshnessSeconds`) are not repository paths and are skipped.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def missing_paths(docs: list[Path], tracked: list[str]) -> list[str]:
                     ok = (doc.parent / text).exists()
                 elif not text or text.startswith(("/", ".", "-")) or NOT_A_PATH.search(text):
                     continue
+                elif any(part != part.lower() and "." not in part for part in text.split("/")):
+                    continue  # a metric name (`rankops/StreamFreshnessSeconds`): folders and modules are lower case
                 elif first in top and ("/" in text or "." in text):  # a file (`rankops.toml`) or a module
                     ok = (ROOT / text).exists() or (bool(DOTTED.fullmatch(text)) and _dotted_exists(text))
                 elif DOTTED.fullmatch(text):
@@ -105,7 +107,7 @@ def test_the_check_reports_a_missing_path(tmp_path: Path) -> None:
         "See `rankops/features/registry.py` and `rankops/{nope,synthetic}.py`.\n"
         "Folders: `infra/` and `lambdas/nope/`; relative: `features/spark.py`, `features/nope.py`.\n"
         "Modules: `rankops.registry.promote`, `rankops.registry.nope`, `rankops.nope`.\n"
-        "Runtime: `RANKOPS_HOME/release/shadow/`, `/opt/ml/model`, `<version>/_meta/`.\n"
+        "Runtime: `RANKOPS_HOME/release/shadow/`, `/opt/ml/model`, `<version>/_meta/`, `rankops/SomeMetric`.\n"
         f"[ok]({ROOT / 'README.md'}) [gone](nowhere.md) [web](https://example.com)\n"
     )
     missing = missing_paths([doc], _tracked())
