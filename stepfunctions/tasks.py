@@ -147,6 +147,7 @@ def release(
         "execution.$": "$.execution",
         "version.$": "$.gate.result.version",
         "model_data_url.$": "$.training.model_data",
+        "artifacts.$": "$.gate.result.artifacts",  # the gate's digests: the archive is verified first
         "image": r["ImageUri"],
         "model_role": r["ServingModelRoleArn"],
         "instance_type": r["EndpointInstanceType"],
