@@ -131,6 +131,9 @@ def processing_input(name: str, uri: str) -> dict[str, Any]:
     }
 
 
+MODEL_ACTIONS = ("deploy", "shadow", "canary", "promote")  # release actions that may create a SageMaker model
+
+
 def release(
     r: Mapping[str, str],
     action: str,
@@ -147,7 +150,6 @@ def release(
         "execution.$": "$.execution",
         "version.$": "$.gate.result.version",
         "model_data_url.$": "$.training.model_data",
-        "artifacts.$": "$.gate.result.artifacts",  # the gate's digests: the archive is verified first
         "image": r["ImageUri"],
         "model_role": r["ServingModelRoleArn"],
         "instance_type": r["EndpointInstanceType"],
@@ -162,6 +164,8 @@ def release(
         },
         **(extra or {}),
     }
+    if action in MODEL_ACTIONS:  # the gate's digests: the model archive is verified before a model is made
+        payload["artifacts.$"] = "$.gate.result.artifacts"
     return lambda_task(
         r["LambdaArn_release"],
         payload,
