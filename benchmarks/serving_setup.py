@@ -42,18 +42,10 @@ def percentiles(values_s: list[float]) -> dict[str, float | int | None]:
 
 # -- data and model ---------------------------------------------------------------------------
 def item_features(count: int, seed: int) -> np.ndarray:
-    from rankops.features import on_demand, registry
+    """Stored item features in registry order, plausible values (item ``k`` in ``CATEGORIES[k % n]``)."""
+    from rankops.features import samples
 
-    rng = np.random.default_rng(seed)
-    columns = {
-        "ctr_7d": rng.beta(2, 12, count),
-        "impressions_7d": rng.integers(0, 5000, count).astype(float),
-        "image_quality_score": rng.random(count),
-        "price": rng.gamma(2.0, 40.0, count),
-        "created_at_s": NOW - rng.random(count) * 60 * 86_400,
-        "category_code": np.array([on_demand.category_code(CATEGORIES[k % len(CATEGORIES)]) for k in range(count)]),
-    }
-    return np.column_stack([columns[f.name] for f in registry.stored_features("item")])
+    return samples.stored_values("item", count, seed, NOW, CATEGORIES)
 
 
 def model_matrix(stored: np.ndarray, category: str) -> np.ndarray:
@@ -76,12 +68,12 @@ def train_and_register(settings: Any, trees: int, rows: int) -> tuple[Any, str, 
     from rankops import registry
     from rankops.features.registry import model_features
     from rankops.scoring import artifacts
+    from rankops.training.baseline import rule_scores
 
     rng = np.random.default_rng(1)
     stored = item_features(rows, 2)
     x = model_matrix(stored, "toys")
-    match = x[:, model_features().index("category_match")]
-    utility = 8 * stored[:, 0] + stored[:, 2] + match + rng.normal(0, 0.3, rows)
+    utility = 8 * rule_scores(dict(zip(model_features(), x.T, strict=True))) + rng.normal(0, 0.3, rows)
     label = np.clip(np.round(utility), 0, 4).astype(int)
     params = {"objective": "lambdarank", "num_leaves": 31, "min_data_in_leaf": 20, "verbosity": -1, "num_threads": 2}
     booster = lgb.train(params, lgb.Dataset(x, label, group=[50] * (rows // 50), feature_name=model_features()), trees)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rankops.config_aws import AwsConfig
 from rankops.config_sections import (
     EvaluationConfig,
+    ExplorationConfig,
     GateConfig,
     LabelConfig,
     LakeConfig,
@@ -64,6 +65,7 @@ class Settings(BaseModel):
     gate: GateConfig = GateConfig()
     mlflow: MlflowConfig = MlflowConfig()
     serving: ServingConfig = ServingConfig()
+    exploration: ExplorationConfig = ExplorationConfig()
     release: ReleaseConfig = ReleaseConfig()
     pipeline: PipelineConfig = PipelineConfig()
     aws: AwsConfig = AwsConfig()

@@ -213,6 +213,15 @@ class GateConfig(Section):
     # Alias a passing challenger receives: `champion` at once (local runs), or `challenger`
     # for the release pipeline (shadow, canary) to promote later. A failing one gets none.
     on_pass: Literal["champion", "challenger"] = "champion"  # noqa: S105 - an alias name
+    # the off-policy gate (pipeline state OffPolicy, docs/ope.md): the challenger's estimated clicks
+    # per request over the champion's on the feedback log's randomised answers; the release stops
+    # when the lift's lower bound is below -max_drop x the champion's clicks, and is "inconclusive"
+    # (handed to shadow and canary) with too few requests or too little support
+    offpolicy_max_drop_relative: float = Field(0.05, ge=0, lt=1)
+    offpolicy_min_requests: int = Field(500, ge=1)
+    offpolicy_positions: int = Field(10, ge=1)  # judge the first positions (where clicks and support are)
+    offpolicy_policies: list[Literal["deterministic", "explore", "uniform"]] = ["explore", "uniform"]
+    offpolicy_days: int = Field(14, ge=1)  # the log window before the run
 
 
 class MlflowConfig(Section):
@@ -249,6 +258,25 @@ class ServingConfig(Section):
     answer_log_interval_s: float = Field(60.0, ge=0)
 
 
+class ExplorationConfig(Section):
+    """Randomised answers with logged propensities (docs/ope.md): a sticky ``share`` of users gets a
+    Plackett-Luce draw over the routed model's top ``top_k`` at ``temperature``; a sticky
+    ``uniform_share`` gets every candidate in uniformly random order (the unbiased reference slice).
+    Requests that force a variant are never randomised. Both 0: every answer is deterministic."""
+
+    share: float = Field(0.0, ge=0, le=1)
+    uniform_share: float = Field(0.0, ge=0, le=1)
+    temperature: float = Field(1.0, gt=0)
+    top_k: int = Field(4, ge=1, le=6)  # rankops.ope.exploration.MAX_TOP_K: exact marginals by enumeration
+    salt: str = "explore"  # with release.bucket_salt: independent of the canary's buckets
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> ExplorationConfig:
+        if self.share + self.uniform_share > 1:
+            raise ValueError(f"share + uniform_share must be at most 1, got {self.share} + {self.uniform_share}")
+        return self
+
+
 class ReleaseConfig(Section):
     """Local release decisions (shadow, sticky canary, blue/green) and the SageMaker deployment policy."""
 
@@ -262,6 +290,14 @@ class ReleaseConfig(Section):
     max_fallback_rate: float = Field(0.01, ge=0, le=1)  # share of the challenger's answers given by a lower level
     max_latency_ratio: float = Field(1.5, gt=0)  # challenger p95 / champion p95 ...
     min_latency_increase_ms: float = Field(10.0, ge=0)  # ... and at least this much slower to count
+    # the canary judged on what users do (rankops.release.ctr_judge, docs/release.md): "required": no
+    # step advances without outcome evidence; "when_logged": judged once outcome events are logged
+    canary_outcomes: Literal["required", "when_logged", "off"] = "when_logged"
+    canary_ctr_mde: float = Field(0.02, gt=0, lt=1)  # minimum detectable effect on CTR, absolute
+    canary_contact_mde: float = Field(0.02, ge=0, lt=1)  # on contact rate; 0: reported by online-metrics only
+    canary_alpha: float = Field(0.05, gt=0, lt=1)
+    canary_power: float = Field(0.8, gt=0, lt=1)
+    canary_ctr_k: int = Field(10, ge=1)  # a click counts when it is on one of the top k positions
     # AWS: the endpoint's blue/green deployment (rankops.release.sagemaker)
     traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "CANARY"
     canary_size_percent: int = Field(10, ge=1, le=99)

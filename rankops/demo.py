@@ -140,6 +140,30 @@ def run_demo(
     return DemoResult(execution, gate, int(tags.get("best_iteration", "0")), request, response, server)
 
 
+def demo_log(settings: Settings) -> Path:
+    """Where ``rankops demo`` sends Spark's, Java's and the libraries' log lines."""
+    return settings.home / "run" / "demo.log"
+
+
+def monitoring_lines(settings: Settings, url: str) -> list[str]:
+    """Where the dashboards, the drift report and the feedback log are (part of the demo's summary)."""
+    from rankops import monitoring
+    from rankops.feedback.store import DATASET as FEEDBACK
+
+    assets = Path(monitoring.__file__).parent / "assets"
+    lake, home = Lake.from_settings(settings), settings.home
+    flush = settings.serving.feedback_flush_s
+    return [
+        f"  dashboards       {', '.join(str(assets / f'grafana-{d}.json') for d in ('business', 'model', 'system'))}",
+        f"                   (import into Grafana; Prometheus scrapes {url}/metrics, alert rules "
+        f"{assets / 'prometheus-rules.yml'})",
+        f"  feedback log     {lake.uri('raw', FEEDBACK)}  (every answer; the server commits every {flush:g}s)",
+        f"  drift report     .venv/bin/rankops --home {home} drift  ->  {home / 'reports' / 'drift' / 'drift.json'}"
+        " and drift.png",
+        f"  Spark/Java logs  {demo_log(settings)}",
+    ]
+
+
 def summary_text(settings: Settings, result: DemoResult, elapsed_s: float) -> str:
     """What the user should look at, and where."""
     k, m = settings.evaluation.ndcg_k, settings.evaluation.map_k
@@ -183,6 +207,7 @@ def summary_text(settings: Settings, result: DemoResult, elapsed_s: float) -> st
         f"  inference server {url}  (log {result.server['log']})",
         f"                   curl -s -H 'Content-Type: application/json' -d '{json.dumps(result.request)}' "
         f"{url}/invocations",
+        *monitoring_lines(settings, url),
         f"  stop the server  .venv/bin/rankops --home {home} serve --stop",
     ]
     return "\n".join(lines)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -31,3 +35,22 @@ class Progress:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[Path]:
+    """Send file descriptor 2 to ``path`` while the block runs, so the JVM Spark starts (it inherits
+    the descriptor, and keeps it), Java and library log lines land in the file and the terminal
+    shows the command's own progress (stdout) only. Restored on the way out, errors included, so
+    the CLI's one-line error still reaches the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with path.open("wb") as log:  # one run's lines
+            os.dup2(log.fileno(), 2)
+        yield path
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -8,7 +8,9 @@ substitutes local values (rankops/pipeline/local.py) and executes the same text.
     Configure -> AllowInput -> [BuildFeatures] -> CheckFeatures -> Processing -> Training -> Evaluation
       -> Gate? -- reject --> Rejected (notify, champion untouched)
                -- same version as the champion (a re-run) --> AlreadyChampion (nothing to do)
-               -- promote -> Register -> first release? -- yes --> [approval] -> Deploy -> Promote
+               -- promote -> OffPolicy -> stop? -- yes --> OffPolicyRejected (notify, nothing registered)
+                  (challenger vs champion on the feedback log's randomised answers; inconclusive goes on)
+                  -> Register -> first release? -- yes --> [approval] -> Deploy -> Promote
                                                          -- no  --> Shadow -> Soak -> ShadowCheck
                                                                     -> [approval] (prod: task token + SNS)
                                                                     -> Canary (Map: weight -> soak -> check)
@@ -23,7 +25,7 @@ execution has a timeout so a hung step cannot block the next scheduled run.
 
 SageMaker jobs use the optimized ``.sync`` integrations; endpoint changes go through the
 release Lambda (request building and release decisions live in tested Python, see
-:mod:`rankops.pipeline.endpoint`), and the state machine polls ``DescribeEndpoint`` with a
+:mod:`rankops.release.endpoint`), and the state machine polls ``DescribeEndpoint`` with a
 Wait/Choice loop, because there is no ``.sync`` form of ``UpdateEndpoint``.
 """
 
@@ -270,7 +272,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "Type": "Choice",
             "Choices": [
                 {"Variable": "$.gate.result.already_champion", "BooleanEquals": True, "Next": "AlreadyChampion"},
-                {"Variable": "$.gate.result.promote", "BooleanEquals": True, "Next": "Register"},
+                {"Variable": "$.gate.result.promote", "BooleanEquals": True, "Next": "OffPolicy"},
             ],
             "Default": "Rejected",
         },
@@ -285,6 +287,40 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "NotPromoted",
         ),
         "NotPromoted": {"Type": "Succeed", "Comment": "the gate kept the champion; nothing was registered"},
+        "OffPolicy": t.processing(
+            r,
+            "offpolicy",
+            "sagemaker_jobs.offpolicy.entry",
+            t.job_arguments(),
+            [t.processing_input("evaluation", t.uri(r, "ArtifactsBucket", "evaluation/evaluation"))],
+            ["offpolicy"],
+            next_state="OffPolicyGate",
+            on_error="NotifyFailure",
+            result_path="$.offpolicy_job",
+        ),
+        "OffPolicyGate": lambda_task(
+            r["LambdaArn_gate"],
+            {"offpolicy_uri.$": t.uri(r, "ArtifactsBucket", "offpolicy/offpolicy/offpolicy.json")},
+            next_state="OffPolicyOk?",
+            on_error="NotifyFailure",
+            result_path="$.offpolicy",
+            comment="the off-policy job's decision (challenger vs champion estimated on logged exploration)",
+        ),
+        "OffPolicyOk?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.offpolicy.result.stop", "BooleanEquals": True, "Next": "OffPolicyRejected"}],
+            "Default": "Register",
+        },
+        "OffPolicyRejected": notify(
+            failures,
+            "rankops: challenger stopped by the off-policy gate",
+            {
+                "execution.$": "$.execution",
+                "version.$": "$.gate.result.version",
+                "reasons.$": "$.offpolicy.result.reasons",
+            },
+            "NotPromoted",
+        ),
         "Register": t.registry(r, "register", next_state="FirstRelease?", on_error="NotifyFailure"),
         "FirstRelease?": {
             "Type": "Choice",

@@ -11,10 +11,11 @@ import pandas as pd
 
 from rankops import registry
 from rankops.config import Settings
-from rankops.features import on_demand
+from rankops.features import on_demand, samples
 from rankops.features import registry as features
 from rankops.features.online.embedded import EmbeddedStore
 from rankops.features.online.packing import pack_rows
+from rankops.training.baseline import rule_scores
 
 CATEGORIES = ("toys", "vehicles", "furniture")
 NOW = 1_800_000_000.0
@@ -33,33 +34,13 @@ def category_of(k: int) -> str:
 
 
 def item_features(count: int, seed: int = 0) -> np.ndarray:
-    """Stored item features in registry order, plausible ranges."""
-    rng = np.random.default_rng(seed)
-    columns = {
-        "ctr_7d": rng.beta(2, 12, count),
-        "impressions_7d": rng.integers(0, 500, count).astype(float),
-        "image_quality_score": rng.random(count),
-        "price": rng.gamma(2.0, 40.0, count),
-        "created_at_s": NOW - rng.random(count) * 60 * 86_400,
-        "category_code": np.array([on_demand.category_code(category_of(k)) for k in range(count)]),
-    }
-    return np.column_stack([columns[n] for n in features.stored_names("item")])
+    """Stored item features in registry order, plausible values (item ``k`` is in ``category_of(k)``)."""
+    return samples.stored_values("item", count, seed, NOW, CATEGORIES)
 
 
 def entity_features(entity: str, keys: list[str], seed: int = 0) -> np.ndarray:
-    """Stored seller or category features in registry order, plausible ranges."""
-    rng = np.random.default_rng(seed + (1 if entity == "seller" else 2))
-    n = len(keys)
-    columns = {
-        "seller_avg_contact_rate": rng.beta(2, 8, n),
-        "seller_ctr_30d": rng.beta(2, 12, n),
-        "seller_item_count": rng.integers(1, 200, n).astype(float),
-        "category_ctr_7d": rng.beta(2, 12, n),
-        "category_mean_price": rng.gamma(2.0, 40.0, n),
-        "category_log_price_mean": rng.normal(4.0, 0.5, n),
-        "category_log_price_std": rng.uniform(0.2, 0.6, n),
-    }
-    return np.column_stack([columns[name] for name in features.stored_names(entity)])
+    """Stored seller or category features in registry order, plausible values."""
+    return samples.stored_values(entity, len(keys), seed + (1 if entity == "seller" else 2), NOW)
 
 
 def _write(
@@ -115,7 +96,7 @@ def model_frame(rows: int, seed: int, names: list[str] | None = None) -> tuple[p
     query = np.array([on_demand.category_code(CATEGORIES[k]) for k in rng.integers(0, 3, rows)])
     columns.update(on_demand.compute(columns, NOW, query))
     frame = pd.DataFrame({n: columns[n] for n in (names or features.model_features())})
-    utility = 8 * columns["ctr_7d"] + columns["image_quality_score"] + 1.5 * columns["category_match"]
+    utility = 8 * rule_scores(columns)  # the label follows the rule baseline's inputs (and noise)
     label = np.clip(np.round(utility + rng.normal(0, 0.3, rows)), 0, 4).astype(int)
     return frame, label, [20] * (rows // 20)
 

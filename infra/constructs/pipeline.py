@@ -39,7 +39,7 @@ from infra.nag import (
     cfn_lint_ignore,
     lake_objects,
 )
-from rankops.pipeline.endpoint import CHECK_THRESHOLDS_VARIABLE, DEPLOYMENT_POLICY_VARIABLE, ROUTING_SALT_VARIABLE
+from rankops.release.endpoint import CHECK_THRESHOLDS_VARIABLE, DEPLOYMENT_POLICY_VARIABLE, ROUTING_SALT_VARIABLE
 
 DEPLOY_HOOKS = ("pre_traffic", "post_traffic")  # the serving release's hooks, wired when present
 
@@ -70,7 +70,7 @@ class Pipeline(Construct):
         self.functions: dict[str, HandlerFunction] = {}
         for name in pipeline_lambda_names(config):
             environment = {"ENDPOINT_NAME": config.endpoint_name, "METRICS_NAMESPACE": METRICS_NAMESPACE}
-            if name == "release":  # the blue/green policy of this environment (rankops.pipeline.endpoint)
+            if name == "release":  # the blue/green policy of this environment (rankops.release.endpoint)
                 environment[DEPLOYMENT_POLICY_VARIABLE] = json.dumps(config.deployment_policy(), sort_keys=True)
                 environment[CHECK_THRESHOLDS_VARIABLE] = json.dumps(config.check_thresholds(), sort_keys=True)
                 environment[ROUTING_SALT_VARIABLE] = config.settings.release.bucket_salt

@@ -13,7 +13,7 @@ Who owns the endpoint after the first release
 ---------------------------------------------
 CloudFormation creates the endpoint on this *bootstrap* model and config; from the first
 release on, the pipeline's release Lambda moves it to models and endpoint configs of its
-own (``rankops.pipeline.endpoint``), which CloudFormation never sees. CloudFormation does
+own (``rankops.release.sagemaker_endpoint``), which CloudFormation never sees. CloudFormation does
 nothing to the endpoint as long as the Endpoint resource and the config it names are
 unchanged in the template; when they change, it updates the endpoint back to *its* config,
 i.e. the bootstrap model, replacing whatever the pipeline released. So:

@@ -7,6 +7,6 @@ from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from rankops.pipeline.endpoint import release_step
+    from rankops.release.endpoint import release_step
 
     return release_step(event)

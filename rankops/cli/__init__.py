@@ -23,6 +23,7 @@ from rankops.cli import (
     online,
     ope,
     pipeline,
+    rehearse,
     release,
     serve,
     train,
@@ -30,7 +31,9 @@ from rankops.cli import (
 from rankops.cli.common import Parser, add_common
 from rankops.errors import RankopsError
 
-COMMANDS = (generate, ingest, features, train, models, pipeline, serve, release, ope, drift, online, demo, config_cmd)
+COMMANDS = (
+    generate, ingest, features, train, models, pipeline, serve, release, rehearse, ope, drift, online, demo, config_cmd,
+)  # fmt: skip
 
 
 def build_parser() -> Parser:

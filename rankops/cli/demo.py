@@ -28,10 +28,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rankops.demo import run_demo, summary_text
+    from rankops.demo import demo_log, run_demo, summary_text
+    from rankops.progress import stderr_to
 
     settings = settings_from(args)
     progress = Progress(total=4)
-    result = run_demo(settings, args.events, args.days, args.seed, progress=progress)
+    progress.info(f"Spark, Java and library log lines: {demo_log(settings)}")
+    with stderr_to(demo_log(settings)):
+        result = run_demo(settings, args.events, args.days, args.seed, progress=progress)
     print(summary_text(settings, result, progress.elapsed()))
     return 0

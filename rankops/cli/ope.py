@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rankops.cli.common import command
+from rankops.cli.common import command, settings_from
 from rankops.errors import ConfigError
 
 
@@ -19,16 +19,24 @@ def register(sub: Any) -> None:
         "Estimate a ranking policy's expected clicks from logged rankings with their propensities "
         "(IPS, self-normalised IPS, doubly robust; bootstrap intervals, effective sample size, "
         "support warnings). See docs/ope.md.",
-        "rankops ope --log open_bandit_dataset/random/all/all.csv --policy uniform",
+        "rankops ope --policy challenger --since 2026-11-20\n"
+        "  rankops ope --log open_bandit_dataset/random/all/all.csv --policy uniform",
     )
     p.add_argument("--log", metavar="FILE.csv", help="an external log in the Open Bandit Dataset CSV layout")
     p.add_argument(
         "--policy",
         required=True,
         help="uniform (every item equally likely at every position; with --log), or champion, "
-        "challenger or a model VERSION (lake logs; needs the feedback log of issue 13)",
+        "challenger or a model VERSION (re-scored on the feedback log)",
     )
     p.add_argument("--since", help="lake mode: first day of logs to use, YYYY-MM-DD")
+    p.add_argument("--until", help="lake mode: day after the last day of logs to use, YYYY-MM-DD")
+    p.add_argument(
+        "--logging",
+        default="",
+        help="lake mode: only answers of these logging policies, comma-separated "
+        "(deterministic, explore, uniform; default all)",
+    )
     p.add_argument("--n-items", type=int, help="catalogue size for --policy uniform (default: items in the log)")
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples for the intervals (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the reward model's folds")
@@ -39,10 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 10:
         raise ConfigError(f"--bootstrap must be at least 10, got {args.bootstrap}")
     if args.log is None:
-        raise ConfigError(
-            f"--policy {args.policy} on the lake's logs needs the feedback log (issue 13), which this "
-            "build does not have yet; evaluate an external log with --log FILE.csv --policy uniform"
-        )
+        return _lake(args)
     if args.policy != "uniform":
         raise ConfigError(f"--log supports --policy uniform only, got {args.policy!r}")
     if args.n_items is not None and args.n_items < 1:
@@ -53,6 +58,41 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_uniform(data, n_items=args.n_items, n_boot=args.bootstrap, seed=args.seed)
     warnings = {w for e in report["estimates"] for w in e["warnings"]}  # type: ignore[attr-defined]
     for warning in sorted(warnings):  # the same weights under every estimator: say each once
+        print(f"rankops: warning: {warning}", file=sys.stderr)
+    print(json.dumps(report, sort_keys=True))
+    return 0
+
+
+def _day(raw: str | None, flag: str) -> Any:
+    from datetime import UTC, datetime
+
+    if raw is None:
+        return None
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(f"{flag} must be a day like 2026-11-20, got {raw!r}") from None
+
+
+def _lake(args: argparse.Namespace) -> int:
+    """A registered model version re-scored on the feedback log: clicks and contacts per request."""
+    from rankops.feedback.record import POLICIES
+    from rankops.lake import Lake
+    from rankops.ope import feedback_eval
+
+    settings = settings_from(args)
+    policies = [p.strip() for p in args.logging.split(",") if p.strip()]
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown:
+        raise ConfigError(f"--logging: unknown policy {unknown[0]!r}; expected {', '.join(POLICIES)}")
+    version = feedback_eval.resolve_version(settings, args.policy)
+    slates = feedback_eval.load(
+        Lake.from_settings(settings), _day(args.since, "--since"), _day(args.until, "--until"), policies
+    )
+    report = feedback_eval.evaluate_version(settings, slates, version, n_boot=args.bootstrap, seed=args.seed)
+    report["policy"] = args.policy
+    warnings = {w for o in feedback_eval.OUTCOMES for e in report[o]["estimates"] for w in e["warnings"]}
+    for warning in sorted(warnings):
         print(f"rankops: warning: {warning}", file=sys.stderr)
     print(json.dumps(report, sort_keys=True))
     return 0

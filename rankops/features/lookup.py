@@ -1,9 +1,11 @@
 """Online feature lookup for serving: candidates' features from every entity, with
 one batched read per store and per level, defaults filled.
 
-``fetch_items`` reads the items (one round trip to the item store), takes the
-seller and category keys stored in each item's value, then reads every joined
-entity with one batched read per store (entities on the same backend share it).
+``fetch_items`` reads the items (one round trip to the item store). An item value
+written by today's ``materialize`` carries its seller's and category's values too
+(:mod:`rankops.features.inline`), so that one read is all. A version written before
+(only the item's own values and the joined keys) still serves: the joined entities
+are then read with one more batched read per store.
 Built once at server start (stores opened, defaults resolved); ``fetch_items`` is
 the per-request hot path. Any store failure or timeout surfaces as ``StoreError``.
 
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rankops.errors import StoreError
-from rankops.features import registry
+from rankops.features import inline, registry
 from rankops.features.online.base import ActiveVersion, OnlineStore
 from rankops.features.online.factory import open_stores
 from rankops.features.online.packing import unpack_rows
@@ -55,7 +57,8 @@ class _Decoded:
     matrix: np.ndarray
     found: np.ndarray
     joins: list[list[str | None]]
-    names: list[str]
+    names: list[str]  # the entity's own features: the matrix's first columns
+    inlined: bool = False  # the rest of the matrix: its joined entities (rankops.features.inline)
 
 
 class FeatureLookup:
@@ -66,6 +69,8 @@ class FeatureLookup:
         self._joined = {e: [j for j in registry.joined_entities(e) if j in self.stores] for e in self.stores}
         # Joined entities this lookup has no store for (a partial set-up): their registry defaults.
         self._absent = [e for e in registry.joined_entities(ROOT) if e not in self.stores]
+        self._wide = {e: inline.layout(e) for e in self.stores if registry.joined_entities(e)}
+        self._wide_defaults = {e: inline.defaults(e) for e in self._wide}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureLookup:
@@ -75,7 +80,7 @@ class FeatureLookup:
         active = self.stores[entity].active_version(entity)
         if active is None:
             raise StoreError(f"no materialized features for {entity!r}; run `rankops features materialize`")
-        if active.columns != self._names[entity]:
+        if active.columns != self._names[entity] and active.columns != self._wide.get(entity):
             raise StoreError(
                 f"online {entity!r} features {active.columns} do not match the registry {self._names[entity]}; "
                 "re-run `rankops features materialize`"
@@ -130,17 +135,18 @@ class FeatureLookup:
             if payloads is None or len(payloads) != len(keys):
                 raise StoreError(f"{store.kind} store returned {len(payloads or [])} values for {len(keys)} keys")
             active = actives[entity]
+            wide = active.columns != self._names[entity]  # the joined entities' values are inlined
             try:
                 matrix, found, joins = unpack_rows(
                     payloads,
                     len(active.columns),
-                    self._defaults[entity],
+                    self._wide_defaults[entity] if wide else self._defaults[entity],
                     active.version,
-                    len(active.joins) if follow else 0,
+                    len(active.joins) if follow and not wide else 0,
                 )
             except (ValueError, UnicodeDecodeError) as err:
                 raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
-            out[entity] = _Decoded(matrix, found, joins, active.columns)
+            out[entity] = _Decoded(matrix, found, joins, self._names[entity], wide)
         return out
 
     def fetch(self, entity_keys: Mapping[str, list[str]]) -> Fetched:
@@ -157,6 +163,9 @@ class FeatureLookup:
         the items' own features and those of their seller and category. ``deadline`` and ``partial``:
         see the module docstring (the items' own read failing always raises)."""
         items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
+        if items.inlined:
+            columns, joined_found = inline.split(ROOT, items.matrix)
+            return Fetched(columns, items.found & joined_found)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})

@@ -19,11 +19,11 @@ import numpy as np
 import pyarrow as pa
 
 from rankops.errors import ValidationFailed
-from rankops.features import registry
+from rankops.features import inline, registry
 from rankops.features.offline import feature_set_version, latest_values
 from rankops.features.online.base import OnlineStore
 from rankops.features.online.factory import open_stores
-from rankops.features.online.packing import pack_rows
+from rankops.features.online.packing import pack_columns
 from rankops.lake import Lake, new_run_id
 
 if TYPE_CHECKING:
@@ -32,22 +32,40 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Rows:
-    """One entity's values ready to write: keys, the float matrix, join-key rows."""
+    """One entity's values ready to write: keys, the float matrix, one column of keys per joined entity."""
 
     keys: list[str]
     values: np.ndarray
-    joins: list[list[str | None]]
+    joins: list[pa.Array]
+    key_array: pa.Array | None = None  # the keys as Arrow (to join other entities' rows to them)
+
+
+def _array(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def rows_of(table: pa.Table, entity: str) -> Rows:
     names = registry.stored_names(entity)
-    keys = table[registry.ENTITIES[entity].key].to_pylist()
+    key_array = _array(table[registry.ENTITIES[entity].key])
+    keys = key_array.to_pylist()
     if names:
         values = np.column_stack([table[n].to_numpy(zero_copy_only=False).astype(np.float64) for n in names])
     else:
         values = np.zeros((len(keys), 0))
-    join_cols = [table[c].to_pylist() for c in registry.join_keys(entity)]
-    return Rows(keys, values, [list(r) for r in zip(*join_cols, strict=True)] if join_cols else [])
+    return Rows(keys, values, [_array(table[c]) for c in registry.join_keys(entity)], key_array)
+
+
+def inlined(entity: str, rows: Rows, joined: Mapping[str, Rows]) -> tuple[Rows, list[str]]:
+    """``entity``'s rows carrying its joined entities' values (:mod:`rankops.features.inline`) and
+    the column list to activate, when every joined entity is materialized in this run; otherwise
+    the rows unchanged with its own column names."""
+    names = registry.stored_names(entity)
+    wanted = registry.joined_entities(entity)
+    if not wanted or any(j not in joined for j in wanted):
+        return rows, names
+    sources = {j: (_array(joined[j].key_array), joined[j].values) for j in wanted}  # type: ignore[arg-type]
+    wide = inline.widen(entity, rows.values, rows.joins, sources)
+    return Rows(rows.keys, wide, rows.joins, rows.key_array), inline.layout(entity)
 
 
 def check_rows(entity: str, rows: Rows) -> None:
@@ -66,14 +84,18 @@ def check_rows(entity: str, rows: Rows) -> None:
         raise ValidationFailed(f"not materializing {entity!r}: " + "; ".join(problems))
 
 
-def write_version(store: OnlineStore, entity: str, version: str, rows: Rows, batch_rows: int) -> None:
+def write_version(
+    store: OnlineStore, entity: str, version: str, rows: Rows, batch_rows: int, columns: list[str] | None = None
+) -> None:
     """Write every row under ``version``, then activate it; on any failure the version
-    is abandoned and the previous one stays live."""
-    payloads = pack_rows(version, rows.values, rows.joins or None)
+    is abandoned and the previous one stays live. ``columns``: the value's column list
+    (default: the entity's stored names; see :func:`inlined`)."""
+    payloads = pack_columns(version, rows.values, rows.joins)
     try:
         for lo in range(0, len(rows.keys), batch_rows):
             store.write_batch(entity, version, rows.keys[lo : lo + batch_rows], payloads[lo : lo + batch_rows])
-        store.activate(entity, version, registry.stored_names(entity), registry.joined_entities(entity))
+        names = columns if columns is not None else registry.stored_names(entity)
+        store.activate(entity, version, names, registry.joined_entities(entity))
     except BaseException:
         try:
             store.abort(entity, version)
@@ -97,14 +119,28 @@ def materialize(
     targets = dict(stores) if stores is not None else open_stores(settings, entities, for_writes=True)
     report: dict[str, dict[str, object]] = {}
     try:
+        # Every entity is read and checked before anything is written: an item's value carries its
+        # seller's and category's values of this same run, so a bad row anywhere writes nothing.
+        read: dict[str, Rows] = {}
+        seconds: dict[str, float] = {}
         for entity in entities:
             started = time.perf_counter()
-            rows = rows_of(latest_values(lake, settings, entity, before), entity)
-            check_rows(entity, rows)
+            read[entity] = rows_of(latest_values(lake, settings, entity, before), entity)
+            check_rows(entity, read[entity])
+            seconds[entity] = time.perf_counter() - started
+        for entity in entities:
+            started = time.perf_counter()
+            rows, columns = inlined(entity, read[entity], read)
             store = targets[entity]
-            write_version(store, entity, version, rows, settings.features.materialize_batch_rows)
-            seconds = time.perf_counter() - started
-            report[entity] = {"rows": len(rows.keys), "version": version, "store": store.kind, "seconds": seconds}
+            write_version(store, entity, version, rows, settings.features.materialize_batch_rows, columns)
+            seconds[entity] += time.perf_counter() - started
+            report[entity] = {
+                "rows": len(rows.keys),
+                "version": version,
+                "store": store.kind,
+                "seconds": seconds[entity],
+                "inlined": columns != registry.stored_names(entity),
+            }
             if progress:
                 progress(f"{entity}: {len(rows.keys):,} rows -> {store.kind} store, version {version}")
     finally:

@@ -1,106 +1,57 @@
 """The feature declarations: the single source of truth.
 
-Each feature is declared once, as data: its entity, how it is computed (a small
-spec the Spark job compiles, see :mod:`rankops.features.spark`), its default for
-missing values, valid range, freshness SLA and owner. The Spark job, the
-validation gate, the point-in-time training join, materialization and the online
-lookup all iterate over these declarations; *on-demand* features (which depend on
-the request: its time, its context) are one NumPy function
-(:mod:`rankops.features.on_demand`) used both by the training-set builder and the
-server. Nothing else in the code base lists feature names. Which online store
-serves an entity is configuration (``online_store.routing``), not declaration.
+Each feature is declared once, as data (the types are in
+:mod:`rankops.features.declaration`): its entity, how it is computed (a small spec the
+Spark job compiles, see :mod:`rankops.features.spark`), its default for missing values,
+valid range, freshness SLA and owner. The Spark job, the validation gate, the
+point-in-time training join, materialization and the online lookup all iterate over
+these declarations. An *on-demand* feature (it depends on the request: its time, its
+context) declares its inputs and its function (:mod:`rankops.features.transforms`),
+applied by :mod:`rankops.features.on_demand` for the training-set builder and the server
+alike; the rule baseline's factors are declared here too. Nothing else in ``rankops/``
+names a feature (tests/unit/test_feature_names.py checks). Which online store serves an
+entity is configuration (``online_store.routing``), not declaration.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import timedelta
-from typing import Literal
 
-FeatureKind = Literal["aggregate", "attribute", "catalog", "on_demand", "stream"]
-Measure = Literal["impressions", "clicks", "examinations", "contacts"]
-CatalogColumn = Literal["price", "log_price", "image_quality", "created_at_s", "category_code"]
+from rankops.features import transforms
+from rankops.features.declaration import (
+    Attribute,
+    CatalogColumn,
+    CatalogCount,
+    CatalogMean,
+    CatalogStd,
+    Computation,
+    Entity,
+    Feature,
+    FeatureKind,
+    Measure,
+    RuleFactor,
+    SmoothedRatio,
+    WindowSum,
+)
 
-
-@dataclass(frozen=True)
-class Entity:
-    """Something features describe, identified by one key column of the raw data.
-
-    ``joins`` name entities whose keys are stored *with* this entity's record (the
-    item record carries its seller and category), so serving reaches them from a
-    candidate item id with one more batched read per store.
-    """
-
-    name: str
-    key: str
-    description: str
-    joins: tuple[str, ...] = ()
-
-
-# -- how a stored feature is computed (compiled to Spark by rankops.features.spark) -----------
-@dataclass(frozen=True)
-class WindowSum:
-    """Sum of a per-event measure over the trailing window (complete hours only)."""
-
-    measure: Measure
-
-
-@dataclass(frozen=True)
-class SmoothedRatio:
-    """``(sum(numerator) + prior * k) / (sum(denominator) + k)`` over the trailing window;
-    the prior is the feature's default and ``k`` the named ``features.*`` setting."""
-
-    numerator: Measure
-    denominator: Measure
-    strength_setting: str = "ctr_prior_strength"
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """A column of the entity's own catalog row (known from the listing's creation on)."""
-
-    column: CatalogColumn
-
-
-@dataclass(frozen=True)
-class CatalogCount:
-    """Listings of the entity that exist at the feature time."""
-
-
-@dataclass(frozen=True)
-class CatalogMean:
-    column: CatalogColumn
-
-
-@dataclass(frozen=True)
-class CatalogStd:
-    column: CatalogColumn
-
-
-Computation = WindowSum | SmoothedRatio | Attribute | CatalogCount | CatalogMean | CatalogStd | None
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One feature. ``inputs`` name the stored columns an on-demand feature reads."""
-
-    name: str
-    entity: str
-    kind: FeatureKind
-    description: str
-    default: float
-    compute: Computation = None
-    window: timedelta | None = None
-    dtype: Literal["float64"] = "float64"
-    valid_range: tuple[float, float] = (float("-inf"), float("inf"))
-    freshness_sla: timedelta = timedelta(hours=3)
-    owner: str = "ranking-team"
-    inputs: tuple[str, ...] = ()
-    model_input: bool = True
-    tags: dict[str, str] = field(default_factory=dict)
-
+__all__ = [  # the declaration types, re-exported: code names them as registry.Feature etc.
+    "Attribute",
+    "CatalogColumn",
+    "CatalogCount",
+    "CatalogMean",
+    "CatalogStd",
+    "Computation",
+    "Entity",
+    "Feature",
+    "FeatureKind",
+    "Measure",
+    "RuleFactor",
+    "SmoothedRatio",
+    "WindowSum",
+]
 
 ENTITIES: dict[str, Entity] = {
     "item": Entity("item", "item_id", "A listing in the marketplace.", joins=("seller", "category")),
@@ -136,6 +87,7 @@ FEATURES: tuple[Feature, ...] = (
         valid_range=(0.0, 1.0),
         freshness_sla=timedelta(hours=2),
         tags={"fast_moving": "true"},
+        rule=RuleFactor(),
     ),
     Feature(
         "impressions_7d",
@@ -158,6 +110,7 @@ FEATURES: tuple[Feature, ...] = (
         compute=Attribute("image_quality"),
         valid_range=(0.0, 1.0),
         freshness_sla=timedelta(days=1),
+        rule=RuleFactor(offset=0.5, missing=0.5),
     ),
     Feature(
         "price",
@@ -286,6 +239,8 @@ FEATURES: tuple[Feature, ...] = (
         default=float("nan"),
         valid_range=(0.0, float("inf")),
         inputs=("created_at_s",),
+        tags={"measures": "item_age_days"},  # the evaluation's new-item segment
+        function=transforms.age_days,
     ),
     Feature(
         "category_match",
@@ -295,6 +250,8 @@ FEATURES: tuple[Feature, ...] = (
         default=0.0,
         valid_range=(0.0, 1.0),
         inputs=("category_code",),
+        function=transforms.matches_query_category,
+        rule=RuleFactor(offset=1.0, missing=0.0),
     ),
     Feature(
         "price_deviation_from_category_mean",
@@ -303,6 +260,7 @@ FEATURES: tuple[Feature, ...] = (
         "Price relative to the category's mean price: price / mean - 1.",
         default=float("nan"),
         inputs=("price", "category_mean_price"),
+        function=transforms.relative_deviation,
     ),
     Feature(
         "price_z_in_category",
@@ -311,6 +269,7 @@ FEATURES: tuple[Feature, ...] = (
         "Where the price sits in its category: z-score of the log price (a smooth price rank).",
         default=float("nan"),
         inputs=("price", "category_log_price_mean", "category_log_price_std"),
+        function=transforms.log_z_score,
     ),
 )
 _BY_NAME = {f.name: f for f in FEATURES}
@@ -360,6 +319,19 @@ def on_demand_features() -> list[Feature]:
     return [f for f in FEATURES if f.kind == "on_demand"]
 
 
+def rule_features() -> list[Feature]:
+    """Features with a factor in the rule baseline, in declaration order."""
+    return [f for f in FEATURES if f.rule is not None]
+
+
+def measuring(quantity: str) -> str:
+    """Name of the feature tagged ``measures=quantity`` (e.g. ``item_age_days``)."""
+    names = [f.name for f in FEATURES if f.tags.get("measures") == quantity]
+    if len(names) != 1:
+        raise KeyError(f"expected one feature tagged measures={quantity!r}, found {names or 'none'}")
+    return names[0]
+
+
 def model_features() -> list[str]:
     """Model input columns, in the order the model expects them."""
     return [f.name for f in FEATURES if f.model_input]
@@ -372,6 +344,8 @@ def defaults() -> dict[str, float]:
 def _plain(value: object) -> object:
     if isinstance(value, timedelta):
         return value.total_seconds()
+    if callable(value):  # an on-demand feature's function, by its importable name
+        return f"{value.__module__}.{value.__qualname__}"
     return value
 
 

@@ -20,12 +20,15 @@ from rankops.feedback import store
 from rankops.feedback.record import FeedbackError, from_answer
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rankops.lake import Lake
     from rankops.monitoring.metrics import ServingMetrics
     from rankops.serving.schema import RankRequest
 
 log = logging.getLogger(__name__)
-Entry = tuple[float, "RankRequest", dict[str, Any], str]
+Columns = dict[str, "np.ndarray"]  # feature name -> one value per candidate, in request order
+Entry = tuple[float, "RankRequest", dict[str, Any], str, "Columns | None"]
 
 
 class FeedbackLog:
@@ -38,10 +41,13 @@ class FeedbackLog:
         self._counts = {o: metrics.feedback.labels(o) for o in ("logged", "dropped", "failed")}
         self._thread: threading.Thread | None = None
 
-    def submit(self, request: RankRequest, response: dict[str, Any], routed: str) -> None:
-        """Called once per answer, on the request path: enqueue or drop, never wait."""
+    def submit(
+        self, request: RankRequest, response: dict[str, Any], routed: str, features: Columns | None = None
+    ) -> None:
+        """Called once per answer, on the request path: enqueue or drop, never wait. ``features``
+        (what the answer was scored on) is logged so a new model can be re-scored offline (OPE)."""
         try:
-            self.queue.put_nowait((time.time(), request, response, routed))
+            self.queue.put_nowait((time.time(), request, response, routed, features))
         except queue.Full:
             self._counts["dropped"].inc()
 
@@ -71,9 +77,9 @@ class FeedbackLog:
                 if entry is None:
                     stopping = True
                 else:
-                    at, request, response, routed = entry
+                    at, request, response, routed, features = entry
                     try:
-                        pending.append(from_answer(request, response, routed, at))
+                        pending.append(from_answer(request, response, routed, at, features))
                     except (FeedbackError, KeyError, TypeError) as err:
                         rejects.append((f"{type(err).__name__}: {err}", store.dumps(response)))
             if stopping or len(pending) >= self.flush_rows or time.monotonic() - last >= self.flush_s:

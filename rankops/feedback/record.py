@@ -5,7 +5,11 @@ metrics, off-policy evaluation) reads one table whatever produced it. ``variant`
 the user was routed to (champion, challenger; in AWS the production variant) and
 ``fallback_level`` the level of the fallback chain that answered: a canary is judged on its
 cohort, degraded answers included. ``propensities`` are the per-position probabilities of the
-shown ranking under the serving policy: 1.0 for a deterministic ranking.
+shown ranking under the serving policy: 1.0 for a deterministic ranking; ``policy`` names that
+policy (``deterministic``, ``explore``, ``uniform``: rankops/serving/exploration.py).
+``features`` (JSON, ``{name: [value per shown item, in the order shown]}``; null when not
+known, e.g. from data capture) holds what the answer was scored on, so off-policy evaluation
+can re-score the shown items with another model (rankops/ope/feedback_eval.py).
 """
 
 from __future__ import annotations
@@ -36,9 +40,12 @@ SCHEMA = pa.schema(
         ("variant", pa.string()),
         ("model_version", pa.string()),
         ("fallback_level", pa.string()),
+        ("policy", pa.string()),
+        ("features", pa.string()),
     ]
 )
 MAX_REQUEST_ID = 128
+POLICIES = ("deterministic", "explore", "uniform")
 
 
 class FeedbackError(DataError):
@@ -49,20 +56,34 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def from_answer(request: RankRequest, response: dict[str, Any], routed: str, at: float) -> dict[str, Any]:
+def shown_features(candidates: list[str], items: list[str], columns: dict[str, Any] | None) -> str | None:
+    """``columns`` (one value per candidate, request order) as JSON in the order shown."""
+    if not columns:
+        return None
+    index = {item: k for k, item in enumerate(candidates)}
+    shown = [index[item] for item in items]
+    return json.dumps({name: [float(values[k]) for k in shown] for name, values in sorted(columns.items())})
+
+
+def from_answer(
+    request: RankRequest, response: dict[str, Any], routed: str, at: float, features: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The record of an answer the local server gave (``at``: epoch seconds it was given)."""
+    items = [r["item_id"] for r in response["ranking"]]
     return validate(
         {
             "request_id": response.get("request_id"),
             "ts": datetime.fromtimestamp(at, UTC),
             "user_id": request.user_id,
             "context": json.dumps(request.context, sort_keys=True, default=str),
-            "items": [r["item_id"] for r in response["ranking"]],
+            "items": items,
             "scores": [r["score"] for r in response["ranking"]],
             "propensities": response.get("propensities"),
             "variant": routed,
             "model_version": response.get("model_version"),
             "fallback_level": response.get("variant"),
+            "policy": response.get("policy"),
+            "features": shown_features(request.candidates, items, features),
         }
     )
 
@@ -91,6 +112,8 @@ def from_capture(captured: CapturedInvocation) -> dict[str, Any]:
             "variant": captured.variant,
             "model_version": response.get("model_version"),
             "fallback_level": response.get("variant"),
+            "policy": response.get("policy"),
+            "features": None,
         }
     )
 
@@ -115,12 +138,26 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
     for key in ("variant", "fallback_level"):
         if not isinstance(record.get(key), str) or not record[key]:
             raise FeedbackError(f"request {rid}: {key} must be a non-empty string")
+    policy = record.get("policy") or "deterministic"  # answers logged before exploration existed
+    if policy not in POLICIES:
+        raise FeedbackError(f"request {rid}: policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if policy == "deterministic" and any(p != 1.0 for p in propensities):
+        raise FeedbackError(f"request {rid}: a deterministic answer has propensity 1.0 at every position")
     version = record.get("model_version")
     if version is not None and not isinstance(version, str):
         raise FeedbackError(f"request {rid}: model_version must be a string or null")
     if not isinstance(record.get("ts"), datetime):
         raise FeedbackError(f"request {rid}: ts must be a time")
-    return {**record, "scores": [float(s) for s in scores or ()], "propensities": [float(p) for p in propensities]}
+    features = record.get("features")
+    if features is not None and not isinstance(features, str):
+        raise FeedbackError(f"request {rid}: features must be a JSON string or null")
+    return {
+        **record,
+        "scores": [float(s) for s in scores or ()],
+        "propensities": [float(p) for p in propensities],
+        "policy": policy,
+        "features": features,
+    }
 
 
 def _numbers(values: Any, count: int) -> bool:

@@ -5,6 +5,8 @@
 * :func:`gate_outcome`: the evaluation job's recorded gate decision, trimmed to what the
   state machine's Choice and the notifications need (and whether the "challenger" is in
   fact the serving champion, as on a re-run of the same snapshot).
+* :func:`offpolicy_outcome`: the off-policy gate job's decision (rankops/ope/gate.py), trimmed
+  the same way: stop or go on, why, and the estimate.
 """
 
 from __future__ import annotations
@@ -75,4 +77,19 @@ def gate_outcome(evaluation: dict[str, Any] | None, uri: str = "") -> dict[str, 
         "metrics": overall,
         # the run's allow-listed overrides, deployed and run values (rankops.pipeline.execution_input)
         "overrides": evaluation.get("overrides", {}),
+    }
+
+
+def offpolicy_outcome(doc: dict[str, Any] | None, uri: str = "") -> dict[str, Any]:
+    """What the ``OffPolicyOk?`` Choice branches on: ``stop`` (the reject path) or go on."""
+    if doc is None:
+        raise DataError(f"no off-policy report at {uri}; the off-policy job writes it")
+    estimate = doc.get("estimate") or {}
+    return {
+        "stop": bool(doc["stop"]),
+        "decision": doc["decision"],
+        "reasons": list(doc["reasons"]),
+        "version": str(doc["version"]),
+        "lift": estimate.get("lift"),
+        "lift_ci95": estimate.get("lift_ci95"),
     }

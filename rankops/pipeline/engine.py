@@ -10,7 +10,8 @@ installed and removed together by :func:`installed`:
    calls, run a *local handler* (a function ``(action, parameters) -> describe-like dict``);
    a handler that raises fails the state with ``States.TaskFailed`` and a Describe-like cause,
    as AWS reports a failed job.
-2. ``LambdaSimpleBackend.invoke`` calls the function's real handler in-process and reports
+2. ``LambdaSimpleBackend.invoke`` calls the function's real handler in-process, with the
+   function's environment variables set for the call, and reports
    exceptions as ``x-amz-function-error: Unhandled`` with ``errorType``/``errorMessage``, so
    Retry/Catch on Lambda errors behave as in AWS.
 3. and 4. Retry intervals and Wait states are shortened by ``time_scale`` (the JSON stays
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import threading
 import time
 import traceback
@@ -133,7 +135,8 @@ class LocalAwsSdkTask(StateTaskServiceAwsSdk):
 def _invoke_lambda(
     backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: dict[str, str]
 ) -> bytes:
-    """Run the Lambda's handler (``module.path.function``) in-process, as the Lambda runtime would."""
+    """Run the Lambda's handler (``module.path.function``) in-process, as the Lambda runtime would,
+    with the function's own environment variables (what the template gives it) set for the call."""
     fn = backend.get_function(function_name, qualifier)
     module_name, _, attr = fn.handler.rpartition(".")
     event = json.loads(body) if body else {}
@@ -141,7 +144,8 @@ def _invoke_lambda(
         function_name=fn.function_name, aws_request_id=str(time.time_ns()), get_remaining_time_in_millis=lambda: 900_000
     )
     try:
-        result = getattr(importlib.import_module(module_name), attr)(event, context)
+        with _function_environment(dict(getattr(fn, "environment_vars", None) or {})):
+            result = getattr(importlib.import_module(module_name), attr)(event, context)
     except Exception as err:
         response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps(
@@ -155,6 +159,24 @@ def _invoke_lambda(
 
 
 _lock = threading.Lock()
+_invoke_lock = threading.RLock()
+
+
+@contextmanager
+def _function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """The function's environment over this process's for one invocation (one at a time: the
+    environment is process-wide), then this process's again."""
+    with _invoke_lock:
+        before = {k: os.environ.get(k) for k in variables}
+        os.environ.update({k: str(v) for k, v in variables.items()})
+        try:
+            yield
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 @contextmanager

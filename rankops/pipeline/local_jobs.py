@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rankops.pipeline.engine import LocalTaskFailed
 
@@ -56,6 +56,26 @@ class Buckets:
         if value.startswith("s3://") and value[len("s3://") :].partition("/")[0] in self.folders:
             return str(self.local(value))
         return value
+
+    def fetch(self, uri: str, target: Path) -> None:
+        """A job input at ``target`` (S3Prefix semantics: a prefix naming one object lands as that
+        file inside ``target``)."""
+        source = self.local(uri)
+        _link(source, target / source.name if source.is_file() else target)
+
+    def store(self, source: Path, uri: str) -> None:
+        """A job output (a folder or one file) at ``uri``."""
+        _publish(source, self.local(uri))
+
+
+class JobStorage(Protocol):
+    """Where jobs read inputs and write outputs: :class:`Buckets` (local folders) or an S3 store."""
+
+    def rewrite(self, value: str) -> str: ...
+
+    def fetch(self, uri: str, target: Path) -> None: ...
+
+    def store(self, source: Path, uri: str) -> None: ...
 
 
 def _link(source: Path, target: Path) -> None:
@@ -132,7 +152,7 @@ class LocalJobs:
     def __init__(
         self,
         home: Path,
-        buckets: Buckets,
+        buckets: JobStorage,
         repo: Path,
         commands: Mapping[str, list[str]],
         base_env: Mapping[str, str] | None = None,
@@ -212,14 +232,11 @@ class LocalJobs:
             return self.processing(params)
         if action == "createTrainingJob":
             return self.training(params)
-        if action == "describeEndpoint":  # local release steps switch synchronously: always settled
-            from rankops.pipeline.endpoint import LOCAL_PREFIX
-            from rankops.pipeline.local_endpoint import LocalEndpoint
+        if action == "describeEndpoint":  # the endpoint the release Lambda drives (local, or SageMaker via boto3)
+            from rankops.release.endpoint import open_endpoint
 
             name = str(params["EndpointName"])
-            if not name.startswith(LOCAL_PREFIX):
-                raise LocalTaskFailed({"FailureReason": f"no local endpoint {name!r} (expected {LOCAL_PREFIX}<home>)"})
-            return {"EndpointName": name, **LocalEndpoint(name[len(LOCAL_PREFIX) :]).describe()}
+            return {"EndpointName": name, **open_endpoint(name).describe()}
         raise LocalTaskFailed({"FailureReason": f"sagemaker:{action} has no local implementation"})
 
     def processing(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -227,9 +244,7 @@ class LocalJobs:
         base = self._base("processing", name, unique=True)
         for item in params.get("ProcessingInputs", []):
             s3 = item["S3Input"]
-            source, target = self.buckets.local(s3["S3Uri"]), base / s3["LocalPath"].lstrip("/")
-            # S3Prefix semantics: a prefix naming one object lands as that file inside LocalPath
-            _link(source, target / source.name if source.is_file() else target)
+            self.buckets.fetch(s3["S3Uri"], base / s3["LocalPath"].lstrip("/"))
         outputs = params.get("ProcessingOutputConfig", {}).get("Outputs", [])
         for item in outputs:
             (base / item["S3Output"]["LocalPath"].lstrip("/")).mkdir(parents=True, exist_ok=True)
@@ -240,7 +255,7 @@ class LocalJobs:
         self._run("ProcessingJob", name, argv, params.get("Environment", {}), base, timeout)
         for item in outputs:
             s3 = item["S3Output"]
-            _publish(base / s3["LocalPath"].lstrip("/"), self.buckets.local(s3["S3Uri"]))
+            self.buckets.store(base / s3["LocalPath"].lstrip("/"), s3["S3Uri"])
         return {
             "ProcessingJobName": name,
             "ProcessingJobArn": ARN.format(kind="processing-job", name=name),
@@ -259,7 +274,7 @@ class LocalJobs:
         channels = []
         for channel in params.get("InputDataConfig", []):
             ch = channel["ChannelName"]
-            _link(self.buckets.local(channel["DataSource"]["S3DataSource"]["S3Uri"]), opt_ml / "input" / "data" / ch)
+            self.buckets.fetch(channel["DataSource"]["S3DataSource"]["S3Uri"], opt_ml / "input" / "data" / ch)
             env[f"SM_CHANNEL_{ch.upper()}"] = str(opt_ml / "input" / "data" / ch)
             channels.append(ch)
         hyper = {k: str(v) for k, v in params.get("HyperParameters", {}).items()}
@@ -284,7 +299,7 @@ class LocalJobs:
         with tarfile.open(archive, "w:gz") as tar:
             for path in sorted((opt_ml / "model").iterdir()):
                 tar.add(path, arcname=path.name)
-        _publish(archive, self.buckets.local(output_uri))
+        self.buckets.store(archive, output_uri)
         return {
             "TrainingJobName": name,
             "TrainingJobArn": ARN.format(kind="training-job", name=name),

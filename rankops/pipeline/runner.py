@@ -218,50 +218,69 @@ def _run(
             sns.create_topic(Name=topic)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
-        stored = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
-        execution_name = new_run_id()
-        started = time.time()
-        execution = sfn.start_execution(
-            stateMachineArn=machine, name=execution_name, input=json.dumps(execution_input)
-        )["executionArn"]
-        records: dict[str, StateRecord] = {}
-        order: list[StateRecord] = []
-        approvals: list[dict[str, Any]] = []
-        seen = 0
-        deadline = time.monotonic() + timeout_s
-        timed_out = False
-        while True:
-            status = sfn.describe_execution(executionArn=execution)
-            events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-            fresh, seen = events[seen:], len(events)
-            _state_events(fresh, records, order, on_state)
-            if status["status"] != "RUNNING":
-                break
-            approvals.extend(_answer(sfn, request, approver) for request in _approval_requests(fresh))
-            if time.monotonic() > deadline and not timed_out:  # stop it, then record how it ended
-                sfn.stop_execution(executionArn=execution, error="LocalTimeout", cause=f"exceeded {timeout_s:.0f}s")
-                timed_out = True
-                continue
-            time.sleep(0.05)
-        for record in order:
-            if record.status == "running":
-                record.ended, record.status = time.time(), "failed"
-        output = json.loads(status["output"]) if status.get("output") else None
-        return ExecutionRecord(
-            name=execution_name,
-            status=status["status"],
-            started=started,
-            ended=time.time(),
-            input=dict(execution_input),
-            output=output,
-            error="LocalTimeout" if timed_out else status.get("error"),
-            cause=f"the local run exceeded {timeout_s:.0f}s and was stopped" if timed_out else status.get("cause"),
-            states=order,
-            events=[{**e, "timestamp": e["timestamp"].timestamp()} for e in events],
+        return start_and_follow(
+            sfn, machine, execution_input, on_state=on_state, approver=approver, timeout_s=timeout_s,
             template_sha=template_sha,
-            definition_sha=sha(stored),
-            approvals=approvals,
-        )
+        )  # fmt: skip
+
+
+def start_and_follow(
+    sfn: Any,
+    machine: str,
+    execution_input: Mapping[str, Any],
+    *,
+    on_state: Callable[[StateRecord], None] | None = None,
+    approver: Approver | None = None,
+    timeout_s: float = 3600,
+    template_sha: str = "",
+) -> ExecutionRecord:
+    """Start one execution of the state machine ``machine`` (wherever ``sfn`` reaches: the local
+    runner's mock, or a rehearsal's moto server), report each state, answer approval requests,
+    and return its record once it ends (stopped after ``timeout_s``: ``LocalTimeout``)."""
+    stored = sfn.describe_state_machine(stateMachineArn=machine)["definition"]
+    execution_name = new_run_id()
+    started = time.time()
+    execution = sfn.start_execution(stateMachineArn=machine, name=execution_name, input=json.dumps(execution_input))[
+        "executionArn"
+    ]
+    records: dict[str, StateRecord] = {}
+    order: list[StateRecord] = []
+    approvals: list[dict[str, Any]] = []
+    seen = 0
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
+    while True:
+        status = sfn.describe_execution(executionArn=execution)
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        fresh, seen = events[seen:], len(events)
+        _state_events(fresh, records, order, on_state)
+        if status["status"] != "RUNNING":
+            break
+        approvals.extend(_answer(sfn, request, approver) for request in _approval_requests(fresh))
+        if time.monotonic() > deadline and not timed_out:  # stop it, then record how it ended
+            sfn.stop_execution(executionArn=execution, error="LocalTimeout", cause=f"exceeded {timeout_s:.0f}s")
+            timed_out = True
+            continue
+        time.sleep(0.05)
+    for record in order:
+        if record.status == "running":
+            record.ended, record.status = time.time(), "failed"
+    output = json.loads(status["output"]) if status.get("output") else None
+    return ExecutionRecord(
+        name=execution_name,
+        status=status["status"],
+        started=started,
+        ended=time.time(),
+        input=dict(execution_input),
+        output=output,
+        error="LocalTimeout" if timed_out else status.get("error"),
+        cause=f"the local run exceeded {timeout_s:.0f}s and was stopped" if timed_out else status.get("cause"),
+        states=order,
+        events=[{**e, "timestamp": e["timestamp"].timestamp()} for e in events],
+        template_sha=template_sha,
+        definition_sha=sha(stored),
+        approvals=approvals,
+    )
 
 
 # -- history -----------------------------------------------------------------------------------

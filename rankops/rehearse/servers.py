@@ -7,6 +7,7 @@ world. Every server binds 127.0.0.1 on a free port.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -40,20 +41,35 @@ def moto_server() -> Iterator[str]:
     are process-global: they are reset when the server starts and when it stops, so a world never
     sees another's resources."""
     import logging
+    from unittest.mock import patch
 
+    from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
+    from rankops.pipeline.engine import MOTO_CONFIG
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    try:
-        _reset(url)
-        yield url
-    finally:
-        _reset(url)
-        server.stop()
+    # Step Functions executes state machines and Lambda runs handlers without Docker (the engine's
+    # seams run them in-process), as for the local pipeline: set before any resource is created,
+    # since moto picks the backend that stores a resource from this configuration.
+    with patch.dict(default_user_config, {**default_user_config, **MOTO_CONFIG}):
+        server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        # moto's Step Functions interpreter calls the services (Lambda, SNS) on localhost:$MOTO_PORT
+        before = os.environ.get("MOTO_PORT")
+        os.environ["MOTO_PORT"] = str(port)
+        try:
+            _reset(url)
+            yield url
+        finally:
+            _reset(url)
+            server.stop()
+            if before is None:
+                os.environ.pop("MOTO_PORT", None)
+            else:
+                os.environ["MOTO_PORT"] = before
 
 
 def _reset(url: str) -> None:

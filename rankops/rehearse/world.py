@@ -30,6 +30,7 @@ from rankops.rehearse.servers import moto_server, redis_server
 
 ENVS = ("dev", "staging", "prod")
 REPO = Path(__file__).resolve().parents[2]
+FAKE_CREDENTIALS = ("testing", "testing")  # the only credentials a rehearsal runs with
 SAGEMAKER_TYPES = ("AWS::SageMaker::Model", "AWS::SageMaker::EndpointConfig", "AWS::SageMaker::Endpoint")
 
 
@@ -111,8 +112,8 @@ def aws_settings(endpoint_url: str, region: str, workdir: Path) -> Iterator[None
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS[0],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS[1],
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
             "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
@@ -149,8 +150,9 @@ SERVICES = (  # every service a rehearsal talks to
 
 def check_local_endpoints() -> None:
     """Refuse to go on unless every AWS endpoint this process would use is on 127.0.0.1: the
-    endpoint variables first (before any client exists), then each service's effective endpoint
-    as botocore resolves it (creating a client makes no request)."""
+    endpoint variables first (before any client exists), the credentials in effect (the fake
+    ones), then each service's effective endpoint as botocore resolves it (creating a client makes
+    no request)."""
     import boto3
 
     if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
@@ -160,6 +162,9 @@ def check_local_endpoints() -> None:
             raise RankopsError(f"{key}={value} is not a local endpoint: a rehearsal never touches real AWS; refusing")
     if "AWS_ENDPOINT_URL" not in os.environ:
         raise RankopsError("AWS_ENDPOINT_URL is not set: a rehearsal never touches real AWS; refusing")
+    credentials = boto3.Session().get_credentials()
+    if credentials is None or (credentials.access_key, credentials.secret_key) != FAKE_CREDENTIALS:
+        raise RankopsError("the AWS credentials in effect are not the rehearsal's fake ones; refusing")
     for service in SERVICES:
         url = boto3.client(service).meta.endpoint_url
         if not str(url).startswith("http://127.0.0.1:"):

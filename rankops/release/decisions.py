@@ -25,13 +25,15 @@ Action = Literal["advance", "hold", "rollback"]
 class Decision:
     action: Action
     reasons: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)  # the figures and test behind it, for the record
 
     @property
     def ok(self) -> bool:
         return self.action == "advance"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "reasons": list(self.reasons)}
+        doc: dict[str, Any] = {"action": self.action, "reasons": list(self.reasons)}
+        return {**doc, "evidence": self.evidence} if self.evidence else doc
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rankops import registry
 from rankops.errors import ReleaseError
+from rankops.release import ctr_judge
 from rankops.release import state as transitions
 from rankops.release.decisions import Decision, VariantStats, canary_decision, shadow_decision
 from rankops.release.evidence import (
@@ -211,7 +212,8 @@ def canary_evidence(settings: Settings, state: ReleaseState, url: str | None) ->
         latency_budget_s=settings.serving.latency_budget_ms / 1000,
         min_latency_increase_s=cfg.min_latency_increase_ms / 1000,
     )
-    return Decision(decision.action, [*decision.reasons, f"counted since the {_step_name(state)}"])
+    serving = Decision(decision.action, [*decision.reasons, f"counted since the {_step_name(state)}"])
+    return ctr_judge.with_outcomes(serving, ctr_judge.outcome_decision(settings, state))
 
 
 def step_evidence(settings: Settings, state: ReleaseState, url: str | None) -> Decision:
@@ -238,6 +240,15 @@ def _evidence(settings: Settings, state: ReleaseState, url: str | None, step: st
     return None
 
 
+def recorded(state: ReleaseState, decision: Decision | None) -> ReleaseState:
+    """``state`` whose newest history entry (the step just taken) keeps the decision that let it
+    happen, evidence included (``None``: forced here; the pipeline's check keeps its own record)."""
+    if not state.history or decision is None:
+        return state
+    entry = {**state.history[-1], "decision": decision.as_dict()}
+    return replace(state, history=(*state.history[:-1], entry))
+
+
 def shadow(settings: Settings, version: str | None = None, url: str | None = None) -> StepResult:
     state = current_state(settings)
     version = version or registry.alias_version(settings, registry.CHALLENGER)
@@ -255,7 +266,7 @@ def canary(settings: Settings, share: float | None = None, force: bool = False, 
     target = share if share is not None else transitions.next_canary_share(state, settings.release.canary_steps)
     url = server_url(settings, url)
     decision = None if force else _evidence(settings, state, url, f"canary at {target:.0%}")
-    new = apply(settings, transitions.set_canary(state, target, time.time()), url=url)
+    new = apply(settings, recorded(transitions.set_canary(state, target, time.time()), decision), url=url)
     return StepResult(new, decision, switched_after_s=wait_for_server(url, new))
 
 
@@ -263,7 +274,7 @@ def promote(settings: Settings, force: bool = False, url: str | None = None) -> 
     state = current_state(settings)
     url = server_url(settings, url)
     decision = None if force else _evidence(settings, state, url, "promotion")
-    new = apply(settings, transitions.promote(state, time.time()), url=url)
+    new = apply(settings, recorded(transitions.promote(state, time.time()), decision), url=url)
     return StepResult(new, decision, switched_after_s=wait_for_server(url, new))
 
 

@@ -40,6 +40,7 @@ from rankops.features import on_demand
 from rankops.features import registry as feature_registry
 from rankops.monitoring.metrics import ServingMetrics
 from rankops.serving import stream_reads
+from rankops.serving.exploration import Explorer
 from rankops.serving.routing import Routing
 from rankops.training.baseline import RULE_INPUTS, rule_scores
 
@@ -74,9 +75,11 @@ class Ranker:
         shadow: ShadowScorer | None = None,
         latency_budget_s: float | None = None,
         feedback: FeedbackLog | None = None,
+        explorer: Explorer | None = None,
         stream: StreamLookup | None = None,
     ) -> None:
         self.lookup = lookup
+        self.explorer = explorer or Explorer()  # which users get randomised answers (off by default)
         self._stream_wanted: frozenset[str] = frozenset()  # streaming features a loaded model reads
         self.feedback = feedback  # every answer is logged through it, off the request path
         self.latency_budget_s = latency_budget_s  # store reads share it (None: no deadline)
@@ -184,7 +187,7 @@ class Ranker:
                 continue
             if level == "champion" and routing.shadow is not None and self.shadow is not None:
                 self.shadow.submit(routing.shadow, features.columns, scores)
-            return self._respond(request, variant, level, candidate.version, scores, problems, started)
+            return self._respond(request, variant, level, candidate.version, scores, problems, started, features)
         if features.unavailable.issuperset(RULE_INPUTS):
             problems.append(f"rule baseline skipped: {', '.join(RULE_INPUTS)} unavailable")
             return self._respond(request, variant, "input_order", None, None, problems, started)
@@ -193,7 +196,7 @@ class Ranker:
         except Exception as err:
             problems.append(f"rule baseline failed: {err}")
             return self._respond(request, variant, "input_order", None, None, problems, started)
-        return self._respond(request, variant, "rule", None, scores, problems, started)
+        return self._respond(request, variant, "rule", None, scores, problems, started, features)
 
     def _respond(
         self,
@@ -204,14 +207,20 @@ class Ranker:
         scores: np.ndarray | None,
         problems: list[str],
         started: float,
+        features: Features | None = None,
     ) -> dict[str, Any]:
         count = len(request.candidates)
+        # only the routed model's own answer is randomised (rankops.serving.exploration)
+        policy = "deterministic"
+        if scores is not None and level == variant:
+            policy = self.explorer.policy(request.user_id, forced=request.target_variant is not None)
+        propensities: list[float] = [1.0] * count
         if scores is None:
             order: list[int] = list(range(count))
             ranked: list[float] = [0.0] * count
         else:
-            idx = np.argsort(-scores, kind="stable")
-            order, ranked = idx.tolist(), scores[idx].tolist()
+            idx, shown_p = self.explorer.arrange(request, scores, policy)
+            order, ranked, propensities = idx.tolist(), scores[idx].tolist(), shown_p.tolist()
             if self.score_sample:
                 sample = self.metrics.score.labels(level)
                 for pos in self._sample_positions(count):
@@ -229,9 +238,11 @@ class Ranker:
             "variant": level,
             "fallback": "; ".join(problems) if degraded else None,
             "request_id": request.request_id or uuid.uuid4().hex,
+            "propensities": propensities,
+            "policy": policy,
         }
         if self.feedback is not None:
-            self.feedback.submit(request, response, variant)
+            self.feedback.submit(request, response, variant, features.columns if features is not None else None)
         return response
 
     def _sample_positions(self, count: int) -> list[int]:

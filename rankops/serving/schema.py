@@ -112,7 +112,8 @@ def _inline_features(value: Any, count: int) -> dict[str, np.ndarray]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise RequestError('features must be an object of per-candidate lists, e.g. {"price": [10.0, 12.5]}')
+        example = f'{{"{INLINE_FEATURES[0]}": [0.1, null]}}'
+        raise RequestError(f"features must be an object of per-candidate lists, e.g. {example}")
     columns: dict[str, np.ndarray] = {}
     for name, values in value.items():
         if name not in _INLINE_DEFAULTS:

@@ -37,6 +37,7 @@ from rankops.monitoring.metrics import INSTANCE_ENV, MULTIPROC_ENV, ServingMetri
 from rankops.release.state import ReleaseState, read_state, state_path
 from rankops.serving import model as models
 from rankops.serving.core import Ranker
+from rankops.serving.exploration import Explorer
 from rankops.serving.guard import CircuitBreaker, GuardedStore
 from rankops.serving.http import create_app
 from rankops.serving.invocations import Limits
@@ -127,11 +128,14 @@ def build_server(
         if cfg.feedback_log and model_dir is None
         else None
     )
+    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt)
     fallback: models.LoadedModel | None
     if model_dir is not None:
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, stream=stream)
+        ranker = Ranker(
+            lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, explorer=explorer, stream=stream
+        )
     else:
         loaded: dict[str, models.LoadedModel] = {}
 
@@ -149,7 +153,9 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        ranker = Ranker(lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, stream)
+        ranker = Ranker(
+            lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, explorer, stream
+        )
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rankops.errors import DataError
+from rankops.features import registry
 from rankops.scoring.scorer import Scorer
 from rankops.training import metrics
 from rankops.training.baseline import RULE_INPUTS, rule_scores
@@ -64,7 +65,7 @@ def evaluate_scores(
 
 def new_item_mask(frame: pd.DataFrame, cfg: EvaluationConfig) -> np.ndarray:
     """Rows whose item was younger than ``new_item_days`` at request time (unknown age: old)."""
-    age = frame["days_since_creation"].to_numpy(np.float64)
+    age = frame[registry.measuring("item_age_days")].to_numpy(np.float64)
     return np.nan_to_num(age, nan=np.inf) < cfg.new_item_days
 
 

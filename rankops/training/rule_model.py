@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,8 +28,10 @@ RULE_CODE_TAG = "rule_code"
 
 
 def rule_code_hash() -> str:
-    """Content hash of the rule's source: a new version exactly when the rule changes."""
-    return hashlib.sha256(inspect.getsource(baseline).encode()).hexdigest()[:16]
+    """Content hash of the rule's source and its declared factors: a new version exactly when
+    the rule changes."""
+    factors = json.dumps([[name, asdict(rule)] for name, rule in baseline.rule_factors()])
+    return hashlib.sha256((inspect.getsource(baseline) + factors).encode()).hexdigest()[:16]
 
 
 def _python_model() -> Any:

@@ -64,6 +64,10 @@ def test_summary_says_where_to_look(demo) -> None:  # type: ignore[no-untyped-de
         "pipeline history --show " + result.execution.name,
         result.server["url"],
         json.dumps(result.request),
+        "grafana-business.json",
+        "drift.json",
+        str(settings.home / "lake" / "raw" / "feedback"),
+        str(settings.home / "run" / "demo.log"),
     ):
         assert expected in text
 

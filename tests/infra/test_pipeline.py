@@ -13,7 +13,7 @@ from infra.config import ALARM_DRIFT
 from infra.constructs.pipeline_definition_source import RESOURCE_KEYS, render_definition
 from lambdas.retrain_trigger.handler import EMERGENCY_DETAIL_TYPE
 from rankops.errors import ConfigError
-from rankops.pipeline.endpoint import DEPLOYMENT_POLICY_VARIABLE
+from rankops.release.endpoint import DEPLOYMENT_POLICY_VARIABLE
 from rankops.release.sagemaker import DeploymentPolicy
 from tests.infra.conftest import ENVS, by_suffix
 

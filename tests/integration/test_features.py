@@ -12,7 +12,7 @@ import pytest
 from rankops.features import offline, registry
 from rankops.features import spark as fspark
 from rankops.features.lookup import FeatureLookup
-from rankops.features.materialize import materialize
+from rankops.features.materialize import materialize, rows_of, write_version
 from rankops.features.online.factory import open_stores
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
@@ -149,15 +149,50 @@ def test_offline_online_parity_for_every_entity(market) -> None:  # type: ignore
     assert mismatches == 0
     items = offline.latest_values(lake, settings, "item")
     sellers = {r["seller_id"]: r for r in offline.latest_values(lake, settings, "seller").to_pylist()}
-    fetched = lookup.fetch_items(items["item_id"].to_pylist()[:200])
+    ids = items["item_id"].to_pylist()
+    assert report["item"]["inlined"], "items carry their seller's and category's values"
+    reads = CountingReads(lookup)
+    fetched = lookup.fetch_items(ids)
+    assert reads.calls == 1, "every entity of the candidates in one round trip"
     assert fetched.found.all()
-    for i, seller in enumerate(items["seller_id"].to_pylist()[:200]):
+    for i, seller in enumerate(items["seller_id"].to_pylist()):
         assert fetched.columns["seller_item_count"][i] == sellers[seller]["seller_item_count"]
-    missing = lookup.fetch_items(["i-does-not-exist"])
-    assert not missing.found[0]
+    # Parity with reading the joined entities separately (their own stored values), bit for bit.
+    for entity in registry.joined_entities("item"):
+        own = lookup.fetch({entity: items[registry.ENTITIES[entity].key].to_pylist()})
+        for name in registry.stored_names(entity):
+            assert np.array_equal(fetched.columns[name], own.columns[name], equal_nan=True), name
+    missing = lookup.fetch_items(["i-does-not-exist", ids[0]])
+    assert missing.found.tolist() == [False, True]
     assert missing.columns["ctr_7d"][0] == registry.feature("ctr_7d").default
     assert missing.columns["seller_item_count"][0] == registry.feature("seller_item_count").default
+    assert missing.columns["seller_item_count"][1] == fetched.columns["seller_item_count"][0]
+
+    # An item version written before values were inlined (own columns and join keys only) still
+    # serves the same features, with one more read for the joined entities.
+    rows = rows_of(offline.latest_values(lake, settings, "item"), "item")
+    write_version(lookup.stores["item"], "item", "before-inlining", rows, 1000)
+    reads.calls = 0
+    old = lookup.fetch_items(ids)
+    assert reads.calls == 2
+    assert old.found.all()
+    assert all(np.array_equal(old.columns[n], fetched.columns[n], equal_nan=True) for n in fetched.columns)
     lookup.close()
+
+
+class CountingReads:
+    """Counts the store round trips of a lookup (wraps each store's ``read_many``)."""
+
+    def __init__(self, lookup: FeatureLookup) -> None:
+        self.calls = 0
+        for store in {id(s): s for s in lookup.stores.values()}.values():
+            inner = store.read_many
+
+            def counted(requests, inner=inner):  # type: ignore[no-untyped-def]
+                self.calls += 1
+                return inner(requests)
+
+            store.read_many = counted  # type: ignore[method-assign]
 
 
 def test_offline_store_is_partitioned_versioned_and_reported(market) -> None:  # type: ignore[no-untyped-def]

@@ -47,7 +47,7 @@ def test_every_answer_is_logged_and_outcomes_join_back(serving_copy) -> None:  #
     logged = rows["req-1"]
     assert logged["items"] == [r["item_id"] for r in given["ranking"]], "candidates in the order shown"
     assert logged["scores"] == [r["score"] for r in given["ranking"]]
-    assert logged["propensities"] == [1.0] * 6, "a deterministic ranking"
+    assert logged["propensities"] == [1.0] * 6 and logged["policy"] == "deterministic", "a deterministic ranking"
     assert (logged["user_id"], logged["variant"], logged["fallback_level"]) == ("u-7", "champion", "champion")
     assert logged["model_version"] == serving_copy.versions["good"]
     assert json.loads(logged["context"]) == h.request(6)["context"]
@@ -99,6 +99,8 @@ def test_capture_reads_into_the_same_table_and_bad_lines_are_quarantined(tmp_pat
             "variant": "canary",
             "model_version": "7",
             "fallback_level": "fallback",
+            "policy": "deterministic",
+            "features": None,
         }
     ]
     quarantined = lake.read("raw", store.QUARANTINE).to_pylist()

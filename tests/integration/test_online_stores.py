@@ -132,6 +132,20 @@ def test_one_read_serves_several_entities(store) -> None:  # type: ignore[no-unt
     assert got["category"][0] == got["category"][1] is not None
 
 
+def test_large_batches_with_awkward_keys_and_values_read_back_byte_for_byte(store) -> None:  # type: ignore[no-untyped-def]
+    """Many rows in one write (Redis: several pipelined chunks in flight), keys that are not
+    ASCII and values holding protocol bytes (CR LF, ``$``, ``*``, NUL) and join keys."""
+    if isinstance(store, RedisStore):
+        store = RedisStore(store.client, store.cfg.model_copy(update={"pipeline_rows": 7}), recheck_seconds=0)
+    keys = [f"i-{k}-é✓" if k % 3 else f"i-{k}\r\n$*" for k in range(500)]
+    values_ = np.arange(1000, dtype=np.float64).reshape(500, 2) / 7
+    joins = [[f"s-{k}\r\n", None if k % 5 == 0 else "toys"] for k in range(500)]
+    payloads = pack_rows("v1", values_, joins)
+    store.write_batch("item", "v1", keys, payloads)
+    store.activate("item", "v1", COLUMNS, ["seller", "category"])
+    assert store.read_many({"item": keys})["item"] == payloads
+
+
 def test_a_second_reader_sees_the_switch(store, tmp_path, redis_target) -> None:  # type: ignore[no-untyped-def]
     if isinstance(store, EmbeddedStore):
         reader: Any = EmbeddedStore(store.path, recheck_seconds=0)
@@ -157,6 +171,31 @@ def test_redis_keys_carry_a_ttl_and_two_writers_exclude_each_other(redis_target)
         other.write_batch("item", "v3", ["a"], pack_rows("v3", np.array([[0.0, 0.0]])))
     store.activate("item", "v2", COLUMNS, [])
     other.write_batch("item", "v3", ["a"], pack_rows("v3", np.array([[0.0, 0.0]])))
+
+
+def test_redis_error_replies_fail_the_write_and_leave_the_connection_usable(tmp_path, redis_target) -> None:  # type: ignore[no-untyped-def]
+    """Every reply of a pipelined write is read: an error reply (here: Redis out of memory)
+    fails the write with a StoreError naming it, and the next write on the same client works."""
+    from benchmarks.serving_store import PrivateRedis
+
+    private = PrivateRedis(tmp_path / "redis")
+    private.start()
+    try:
+        cfg = RedisConfig(url=private.url, key_prefix="oom", pipeline_rows=3)
+        store = RedisStore(make_redis(cfg), cfg, recheck_seconds=0)
+        keys = [f"k-{k}" for k in range(10)]
+        payloads = pack_rows("v1", np.ones((10, 2)))
+        store.write_batch("item", "v1", keys[:1], payloads[:1])  # takes the writer lock
+        store.client.config_set("maxmemory", "1")
+        with pytest.raises(StoreError, match=r"10 writes failed, first: OOM"):
+            store.write_batch("item", "v1", keys, payloads)
+        store.client.config_set("maxmemory", "0")
+        store.write_batch("item", "v1", keys, payloads)
+        store.activate("item", "v1", COLUMNS, [])
+        assert store.read_many({"item": keys})["item"] == payloads
+        store.close()
+    finally:
+        private.stop()
 
 
 def silent_server() -> socket.socket:

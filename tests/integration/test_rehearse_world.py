@@ -104,6 +104,10 @@ def test_a_non_local_endpoint_is_refused(world: World, monkeypatch: pytest.Monke
     monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
     with pytest.raises(RankopsError, match="refusing"):
         check_local_endpoints()
+    monkeypatch.delenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY00")
+    with pytest.raises(RankopsError, match="credentials.*not the rehearsal's fake ones; refusing"):
+        check_local_endpoints()
 
 
 def test_synthesis_runs_the_cdk_app_with_the_context(tmp_path: Path) -> None:

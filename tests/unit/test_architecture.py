@@ -34,6 +34,8 @@ CONFIG_REACHES = {
     "rankops.errors",
     "rankops.features.settings",
     "rankops.features.registry",
+    "rankops.features.declaration",  # the registry's types
+    "rankops.features.transforms",  # the registry's on-demand maths (a NumPy-only leaf)
     "rankops.features.online.base",
     "rankops.features.online.embedded",
     "rankops.features.online.redis",

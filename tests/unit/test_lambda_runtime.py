@@ -20,7 +20,8 @@ MODULES = [
     "lambdas.keep_stream_job.handler",
     "rankops.features.stream_runs",
     "lambdas.release.handler",
-    "rankops.pipeline.endpoint",
+    "rankops.release.endpoint",
+    "rankops.release.sagemaker_endpoint",
     "rankops.release.shadow_capture",
     "rankops.release.routing_document",
 ]

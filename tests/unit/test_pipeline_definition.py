@@ -99,3 +99,15 @@ def test_every_endpoint_change_is_waited_for() -> None:
         comment = state.get("Comment", "")
         if comment.startswith("release:") and comment not in ("release: check", "release: baseline", "release: route"):
             assert state["Next"].endswith("Wait"), name
+
+
+def test_the_off_policy_gate_sits_between_the_gate_and_any_release_and_stops_on_the_reject_path() -> None:
+    states = DEFINITION["States"]
+    assert predecessors("OffPolicy") == {"Promote?"} and predecessors("Register") == {"OffPolicyOk?"}
+    assert states["OffPolicy"]["Next"] == "OffPolicyGate" and states["OffPolicyGate"]["Next"] == "OffPolicyOk?"
+    choice = states["OffPolicyOk?"]
+    assert choice["Choices"] == [
+        {"Variable": "$.offpolicy.result.stop", "BooleanEquals": True, "Next": "OffPolicyRejected"}
+    ]
+    assert choice["Default"] == "Register", "pass and inconclusive go on to the shadow"
+    assert states["OffPolicyRejected"]["Next"] == "NotPromoted", "nothing registered, the champion stays"

@@ -10,8 +10,9 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from rankops.errors import ReleaseError
-from rankops.pipeline.endpoint import SageMakerEndpoint, release_step
 from rankops.release import sagemaker as sm
+from rankops.release.endpoint import release_step
+from rankops.release.sagemaker_endpoint import SageMakerEndpoint
 
 ENDPOINT = "rankops-dev-ranker"
 EVENT = {
@@ -258,3 +259,16 @@ def test_bad_release_events_are_named() -> None:
         release_step({"action": "launch", "endpoint": ENDPOINT})
     with pytest.raises(ReleaseError, match="needs an endpoint"):
         release_step({"action": "shadow"})
+
+
+def test_the_release_lambda_dispatches_through_the_endpoint_interface(tmp_path: Any) -> None:
+    """One interface, two implementations, chosen by the endpoint's name alone."""
+    from rankops.release.endpoint import Endpoint, open_endpoint
+    from rankops.release.local_endpoint import LocalEndpoint
+
+    local = open_endpoint(f"local:{tmp_path}")
+    remote = open_endpoint(ENDPOINT)
+    assert isinstance(local, LocalEndpoint) and isinstance(local, Endpoint)
+    assert local.name == f"local:{tmp_path}"
+    assert isinstance(remote, SageMakerEndpoint) and isinstance(remote, Endpoint)
+    assert remote.name == ENDPOINT

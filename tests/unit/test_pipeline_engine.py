@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import zipfile
 from typing import Any
@@ -19,13 +20,14 @@ from rankops.pipeline.engine import MOTO_CONFIG, LocalTaskFailed, installed
 REGION = "eu-west-1"
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 calls: dict[str, int] = {}
+FUNCTION_VARIABLE = "RANKOPS_TEST_FUNCTION_ENV"  # set on the function only, as a template sets it
 
 
 def flaky_lambda(event: dict[str, Any], context: Any) -> dict[str, Any]:
     calls["lambda"] = calls.get("lambda", 0) + 1
     if event.get("fail"):
         raise ValueError("planned lambda failure")
-    return {"seen": event["value"] * 2}
+    return {"seen": event["value"] * 2, "env": os.environ.get(FUNCTION_VARIABLE)}
 
 
 def _zip() -> bytes:
@@ -45,6 +47,7 @@ def run(definition: dict[str, Any], payload: dict[str, Any], handlers: dict[str,
             Role=role,
             Handler=f"{__name__}.flaky_lambda",
             Code={"ZipFile": _zip()},
+            Environment={"Variables": {FUNCTION_VARIABLE: "from-the-function"}},
         )
         sfn = boto3.client("stepfunctions", region_name=REGION)
         arn = sfn.create_state_machine(name="smoke", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
@@ -80,7 +83,7 @@ DEFINITION = {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke",
             "Parameters": {"FunctionName": "flaky", "Payload": {"value": 21, "fail.$": "$.fail_lambda"}},
-            "ResultSelector": {"seen.$": "$.Payload.seen"},
+            "ResultSelector": {"seen.$": "$.Payload.seen", "env.$": "$.Payload.env"},
             "ResultPath": "$.lambda",
             "Catch": [{"ErrorEquals": ["ValueError"], "ResultPath": "$.error", "Next": "Caught"}],
             "End": True,
@@ -106,7 +109,8 @@ def test_seams_run_local_jobs_lambdas_retries_and_shortened_waits() -> None:
     output = json.loads(described["output"])
     assert output["train"] == {"TrainingJobStatus": "Completed", "TrainingJobName": "job-1"}
     assert output["endpoint"]["EndpointStatus"] == "InService"
-    assert output["lambda"] == {"seen": 42}
+    assert output["lambda"] == {"seen": 42, "env": "from-the-function"}, "the handler ran with its function's env"
+    assert FUNCTION_VARIABLE not in os.environ, "and this process's environment is restored after the call"
     assert attempts == ["createTrainingJob"] * 3 + ["describeEndpoint"], "failed twice, retried, then succeeded"
     # Unshortened, the two 60 s retry intervals and the 1 h wait would take over an hour: the test
     # ending at all (pytest's timeout is 600 s) is the proof that they were shortened.

@@ -13,9 +13,9 @@ from botocore.validate import ParamValidator
 
 from rankops.config_sections import ReleaseConfig
 from rankops.errors import ReleaseError
-from rankops.pipeline import endpoint
-from rankops.release import checks
+from rankops.release import checks, endpoint
 from rankops.release import sagemaker as sm
+from rankops.release.sagemaker_endpoint import SageMakerEndpoint
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 CHAMPION = sm.VariantSpec("rankops-ranker-1", "ml.c6i.large", 2)
@@ -109,7 +109,7 @@ def test_promote_deploys_with_the_environments_policy(monkeypatch: pytest.Monkey
         stub.add_response("list_endpoint_configs", {"EndpointConfigs": [config]})
         expected = sm.update_endpoint_request("rankops-staging-ranker", ANY, sm.DeploymentPolicy(**policy), ["p1-5xx"])
         stub.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:eu-west-1:123:endpoint/x"}, expected)
-        result = endpoint.SageMakerEndpoint("rankops-staging-ranker", client, None).run("promote", event)
+        result = SageMakerEndpoint("rankops-staging-ranker", client, None).run("promote", event)
         stub.assert_no_pending_responses()
     assert result["mode"] == "off"
     routing = expected["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]

@@ -1,13 +1,16 @@
-"""The release steps against the local inference server (``local:<RANKOPS_HOME>``): the local
-release state of :mod:`rankops.release.local` (aliases + the document the running server follows);
-the server is started if it is not running. A check replays logged requests through the server (the
-local stand-in for production traffic) until the evidence decides."""
+"""The release steps (:class:`rankops.release.endpoint.Endpoint`) against the local inference
+server (``local:<RANKOPS_HOME>``): the local release state of :mod:`rankops.release.local` (aliases +
+the document the running server follows); the server is started if it is not running. A check
+replays logged requests through the server (the local stand-in for production traffic) until the
+evidence decides."""
 
 from __future__ import annotations
 
 import json
 import time
 from typing import Any
+
+from rankops.release.endpoint import LOCAL_PREFIX
 
 
 class LocalEndpoint:
@@ -16,7 +19,12 @@ class LocalEndpoint:
     def __init__(self, home: str) -> None:
         from rankops.config import load_settings
 
+        self.name = LOCAL_PREFIX + home
         self.settings = load_settings(home=home)
+
+    @classmethod
+    def open(cls, home: str) -> LocalEndpoint:
+        return cls(home)
 
     def _server(self) -> str:
         from rankops import background

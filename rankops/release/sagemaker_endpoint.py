@@ -1,82 +1,25 @@
-"""The release steps of the pipeline, against a SageMaker endpoint or the local server.
+"""The release steps against a SageMaker endpoint (:class:`rankops.release.endpoint.Endpoint`).
 
-The state machine's release Lambda calls :func:`release_step`; the event says what to do
-(``baseline``, ``deploy``, ``shadow``, ``canary``, ``route``, ``promote``, ``rollback``, ``check``)
-and which endpoint:
-a SageMaker endpoint name, or ``local:<RANKOPS_HOME>`` for the local inference server. The
-decisions (what a shadow or canary must show before it may advance, which traffic goes
-where) are :mod:`rankops.release`'s in both cases; only the mechanism differs:
+Endpoint configs come from :mod:`rankops.release.sagemaker` (shadow variant, two weighted
+production variants, then a blue/green ``UpdateEndpoint`` with a ``DeploymentConfig`` whose
+``AutoRollbackConfiguration`` watches the P1 alarms). The state machine polls ``DescribeEndpoint``
+until an update finishes. Checks read CloudWatch (and, in a shadow, data capture); ``route``
+publishes the sticky canary's routing document. What each step does in AWS: ``docs/release.md``.
 
-* **SageMaker**: endpoint configs built by :mod:`rankops.release.sagemaker` (shadow variant,
-  two weighted production variants, then a blue/green ``UpdateEndpoint`` with a
-  ``DeploymentConfig`` whose ``AutoRollbackConfiguration`` watches the P1 alarms). The state
-  machine polls ``DescribeEndpoint`` until the update finishes. Checks read CloudWatch (and, in a
-  shadow, data capture); ``route`` publishes the sticky canary's routing document. What each step
-  does in AWS: ``docs/release.md``.
-* **local**: :class:`rankops.pipeline.local_endpoint.LocalEndpoint`.
-
-Standard library and boto3 at import time (the Lambda runtime); the local branch imports
-the rest of rankops lazily.
+Standard library and boto3 at import time (the Lambda runtime).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from rankops.errors import ReleaseError
-
-LOCAL_PREFIX = "local:"
-ACTIONS = ("baseline", "deploy", "shadow", "canary", "route", "promote", "rollback", "check")
-# The environment's blue/green policy (JSON, DeploymentPolicy fields), set on the release Lambda by
-# infra from aws.endpoint; an event's "policy" wins over it.
-DEPLOYMENT_POLICY_VARIABLE = "DEPLOYMENT_POLICY"
-# The environment's post-traffic thresholds (JSON, PostTrafficEvent fields), set on the release
-# Lambda by infra from release.*; an event's "post_traffic" wins over them.
-CHECK_THRESHOLDS_VARIABLE = "CHECK_THRESHOLDS"
-# release.bucket_salt: with the challenger's version, the salt of the sticky canary's user buckets
-ROUTING_SALT_VARIABLE = "ROUTING_SALT"
+from rankops.release.endpoint import ROUTING_SALT_VARIABLE, check_thresholds, deployment_policy
 
 
-def deployment_policy(event: dict[str, Any]) -> dict[str, Any]:
-    """The blue/green policy of a promote/deploy: the event's ``policy``, else ``$DEPLOYMENT_POLICY``."""
-    if event.get("policy"):
-        return dict(event["policy"])
-    raw = os.environ.get(DEPLOYMENT_POLICY_VARIABLE, "")
-    try:
-        return dict(json.loads(raw)) if raw else {}
-    except (TypeError, ValueError) as err:
-        raise ReleaseError(f"{DEPLOYMENT_POLICY_VARIABLE} is not a JSON object: {raw!r}") from err
-
-
-def check_thresholds() -> dict[str, Any]:
-    """The post-traffic thresholds of this environment (``$CHECK_THRESHOLDS``; empty: the defaults)."""
-    raw = os.environ.get(CHECK_THRESHOLDS_VARIABLE, "")
-    try:
-        return dict(json.loads(raw)) if raw else {}
-    except (TypeError, ValueError) as err:
-        raise ReleaseError(f"{CHECK_THRESHOLDS_VARIABLE} is not a JSON object: {raw!r}") from err
-
-
-def release_step(event: dict[str, Any]) -> dict[str, Any]:
-    action = event.get("action")
-    if action not in ACTIONS:
-        raise ReleaseError(f"unknown release action {action!r}; expected one of {', '.join(ACTIONS)}")
-    endpoint = str(event.get("endpoint", ""))
-    if not endpoint:
-        raise ReleaseError("the release step needs an endpoint (a SageMaker endpoint name or local:<home>)")
-    if endpoint.startswith(LOCAL_PREFIX):
-        from rankops.pipeline.local_endpoint import LocalEndpoint
-
-        return LocalEndpoint(endpoint[len(LOCAL_PREFIX) :]).run(action, event)
-    import boto3
-
-    return SageMakerEndpoint(endpoint, boto3.client("sagemaker"), boto3.client("cloudwatch")).run(action, event)
-
-
-# -- SageMaker -------------------------------------------------------------------------------------
 def _name(*parts: object) -> str:
     """A SageMaker resource name (<= 63 chars) unique for its parts."""
     readable = "-".join(str(p) for p in parts[:2])[:40].strip("-")
@@ -91,6 +34,22 @@ class SageMakerEndpoint:
         self.sm = sagemaker
         self.cw = cloudwatch
         self.s3 = s3
+
+    @classmethod
+    def open(cls, name: str) -> SageMakerEndpoint:
+        """The endpoint through this process's boto3 clients (the Lambda's role and region)."""
+        import boto3
+
+        return cls(name, boto3.client("sagemaker"), boto3.client("cloudwatch"))
+
+    @staticmethod
+    def now() -> datetime:
+        """The end of a check's window. A rehearsal replaces it with its emulated clock, the time
+        its SageMaker emulator stamps metrics and data capture with."""
+        return datetime.now(UTC)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.sm.describe_endpoint(EndpointName=self.name))
 
     def _live_config(self) -> dict[str, Any]:
         config = self.sm.describe_endpoint(EndpointName=self.name)["EndpointConfigName"]
@@ -229,12 +188,12 @@ class SageMakerEndpoint:
 
     def check(self, event: dict[str, Any]) -> dict[str, Any]:
         """Error rate and latency of the challenger variant over the soak window (CloudWatch)."""
-        from datetime import UTC, datetime, timedelta
+        from datetime import timedelta
 
         from rankops.release import checks
 
         window_s = int(event.get("window_s", 900))
-        end = datetime.now(UTC)
+        end = self.now()
         start = end - timedelta(seconds=window_s)
         if not event.get("variant_name"):
             raise ReleaseError("a release check needs the variant_name to judge (the pipeline sends 'challenger')")

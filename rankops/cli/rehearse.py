@@ -1,0 +1,55 @@
+"""``rankops rehearse``: a dress rehearsal of the deployed AWS system on this machine (docs/rehearsal.md)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rankops.cli.common import command
+from rankops.cli.pipeline import progress_line
+from rankops.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    p = command(
+        sub,
+        "rehearse",
+        "Rehearse the deployed AWS system on this machine before any `cdk deploy`: build the "
+        "environment's world from its synthesized templates (moto, a SageMaker endpoint emulator), "
+        "run the deployed state machine in AWS mode through scenarios, and check that the endpoint, "
+        "the registry and the lineage agree after each. Never touches real AWS.",
+        "rankops rehearse --env prod --scenario all",
+    )
+    p.add_argument("--scenario", default="all", help="a scenario name, or 'all' (default): see docs/rehearsal.md")
+    p.add_argument("--cdk-out", metavar="DIR", help="read the synthesized templates here instead of synthesizing")
+    p.add_argument("--events", type=int, default=20_000, help="logged searches to stage (default 20000)")
+    p.add_argument("--workdir", metavar="DIR", help="where the rehearsal keeps its files (default: a temp folder)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rankops.rehearse.scenarios import run_scenarios, selected
+    from rankops.rehearse.world import ENVS
+
+    env = getattr(args, "env", None) or "dev"
+    if env not in ENVS:
+        raise ConfigError(f"unknown environment {env!r} for a rehearsal; choose one of {', '.join(ENVS)}")
+    names = selected(args.scenario)
+    with tempfile.TemporaryDirectory(prefix="rankops-rehearse-") as scratch:
+        workdir = Path(args.workdir) if args.workdir else Path(scratch)
+        cdk_out = Path(args.cdk_out) if args.cdk_out else None
+        results = run_scenarios(env, workdir, names, cdk_out=cdk_out, events=args.events, on_state=progress_line)
+    width = max(len(r.name) for r in results)
+    print(
+        f"\n{'scenario':<{width}}  {'end':<9}  endpoint serves  registry champion/challenger  lineage champion  agree"
+    )
+    for r in results:
+        a = r.agreement
+        print(
+            f"{r.name:<{width}}  {r.record.status:<9}  {', '.join(a.served) or '-':<15}  "
+            f"{(a.champion_alias or '-') + '/' + (a.challenger_alias or '-'):<28}  {a.lineage_champion or '-':<16}  "
+            f"{'yes' if a.agrees else 'NO'}"
+        )
+    return 0

@@ -1,0 +1,79 @@
+"""Joined entities' values carried inside the root entity's packed value (one read per request).
+
+An item's stored value holds its own features and, after them, for each joined entity
+(seller, category) a found flag (1.0 when that entity had a row) and that entity's
+features, copied at materialization from the same run's values. The serving lookup then
+reads every entity of 100 candidates with one ``MGET`` of the items. The layout is
+recorded with the version as the item's column list (:func:`layout`): the item's own
+names, then ``<entity>#found`` and ``<entity>.<feature>`` per joined entity, so a
+version written before (own names only) is still read, with a second read of the joined
+entities. Staleness rule: a joined entity's change reaches serving when the items are
+rewritten, which ``materialize`` always does in the same run (docs/features.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rankops.features import registry
+
+FOUND = "#found"
+
+
+def layout(entity: str) -> list[str]:
+    """Column list of ``entity``'s value with its joined entities inlined (== its own names without joins)."""
+    names = list(registry.stored_names(entity))
+    for joined in registry.joined_entities(entity):
+        names.append(f"{joined}{FOUND}")
+        names.extend(f"{joined}.{name}" for name in registry.stored_names(joined))
+    return names
+
+
+def defaults(entity: str) -> np.ndarray:
+    """Defaults of :func:`layout`'s columns (a missing item: every joined entity not found, registry defaults)."""
+    values = [f.default for f in registry.stored_features(entity)]
+    for joined in registry.joined_entities(entity):
+        values.append(0.0)
+        values.extend(f.default for f in registry.stored_features(joined))
+    return np.array(values, dtype=np.float64)
+
+
+def widen(
+    entity: str, own: np.ndarray, join_keys: list[pa.Array], joined: Mapping[str, tuple[pa.Array, np.ndarray]]
+) -> np.ndarray:
+    """``entity``'s own ``(n, w)`` values -> the :func:`layout` matrix: per joined entity its found
+    flag and the values of the row whose key the entity's join column names (``joined``: that
+    entity's keys and values, as materialized), registry defaults where there is none. Copies the
+    float64 values, so they are bit for bit the joined entity's own."""
+    blocks = [np.asarray(own, dtype=np.float64)]
+    n = len(own)
+    for name, keys in zip(registry.joined_entities(entity), join_keys, strict=True):
+        their_keys, their_values = joined[name]
+        position = pc.fill_null(pc.index_in(keys, value_set=their_keys), -1).to_numpy(zero_copy_only=False)
+        hit = position >= 0
+        block = np.empty((n, 1 + their_values.shape[1]), dtype=np.float64)
+        block[:, 0] = hit
+        block[:, 1:] = [f.default for f in registry.stored_features(name)]
+        block[hit, 1:] = their_values[position[hit]]
+        blocks.append(block)
+    return np.hstack(blocks)
+
+
+def split(entity: str, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A decoded :func:`layout` matrix -> every column by feature name (own and joined) and, per
+    row, whether every joined entity was found."""
+    names = registry.stored_names(entity)
+    columns = {n: matrix[:, i] for i, n in enumerate(names)}
+    found = np.ones(len(matrix), dtype=bool)
+    at = len(names)
+    for joined in registry.joined_entities(entity):
+        found &= matrix[:, at] == 1.0
+        for name in registry.stored_names(joined):
+            at += 1
+            columns[name] = matrix[:, at]
+        at += 1
+    return columns, found

@@ -1,0 +1,172 @@
+"""The rehearsal's scenarios: each runs the deployed pipeline in AWS mode and checks that it ends
+where it must, and that the endpoint, the registry and the lineage then agree.
+
+Scenarios run in order on one rehearsal (a release needs the one before it): ``first-release``
+puts the first champion in front of the bootstrap endpoint's traffic; ``bad-challenger`` trains a
+challenger whose serving container dies once it is in shadow (the check sees its 5xx and missing
+capture), and the pipeline rolls back to the champion and removes the challenger's alias.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rankops.errors import RankopsError
+from rankops.pipeline.runner import ExecutionRecord, StateRecord
+from rankops.rehearse import agreement as agree
+from rankops.rehearse.pipeline_run import run_deployed
+from rankops.rehearse.session import Rehearsal, traffic
+
+OnState = Callable[[StateRecord], None]
+
+
+class ScenarioFailed(RankopsError):
+    """A scenario did not reach its expected end state; names the scenario and the state."""
+
+    def __init__(self, scenario: str, state: str, problem: str) -> None:
+        super().__init__(f"scenario {scenario}: state {state}: {problem}")
+        self.scenario, self.state = scenario, state
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    record: ExecutionRecord
+    agreement: agree.Agreement
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _visited(record: ExecutionRecord) -> list[str]:
+    return [s.name for s in record.states]
+
+
+def _last_state(record: ExecutionRecord) -> str:
+    failed = [s for s in record.states if s.status == "failed" or s.error]
+    return (failed or record.states or [StateRecord("(none)", "", 0.0)])[-1].name
+
+
+def _expect(name: str, record: ExecutionRecord, status: str, visits: list[str], skips: list[str] = ()) -> None:  # type: ignore[assignment]
+    seen = _visited(record)
+    if record.status != status:
+        raise ScenarioFailed(
+            name,
+            _last_state(record),
+            f"execution {record.status}, expected {status} ({record.error}: {str(record.cause)[:300]})",
+        )
+    for state in visits:
+        if state not in seen:
+            raise ScenarioFailed(name, _last_state(record), f"never reached {state} (visited {', '.join(seen)})")
+    for state in skips:
+        if state in seen:
+            raise ScenarioFailed(name, state, f"reached {state}, which this scenario must not")
+
+
+def _output_of(record: ExecutionRecord, state: str) -> dict[str, Any]:
+    """The output of the last exit of ``state`` in the execution's history."""
+    for event in reversed(record.events):
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == state:
+            return dict(json.loads(details["output"]))
+    raise ScenarioFailed("?", state, f"{state} never finished")
+
+
+def _version(record: ExecutionRecord) -> str:
+    return str(_output_of(record, "Gate")["gate"]["result"]["version"])
+
+
+def _agreement(name: str, r: Rehearsal, champion: str, challenger: str | None = None) -> agree.Agreement:
+    found = agree.check(r.settings, r.endpoint, r.request(), r.world.client("s3"))
+    if not found.agrees or found.champion_alias != champion or found.challenger_alias != challenger:
+        rows = "; ".join(f"{k}={v}" for k, v in found.rows())
+        raise ScenarioFailed(
+            name, "(after the run)", f"expected champion {champion}, challenger {challenger or '-'}: {rows}"
+        )
+    return found
+
+
+def _run(r: Rehearsal, reason: str, on_state: OnState | None, approve: bool = True) -> ExecutionRecord:
+    with traffic(r):
+        return run_deployed(
+            r.world, r.home, {"reason": reason}, on_state=on_state, approver=lambda _request: approve,
+            time_scale=r.emulator.clock.factor,
+        )  # fmt: skip
+
+
+def first_release(r: Rehearsal, on_state: OnState | None = None) -> ScenarioResult:
+    name = "first-release"
+    record = _run(r, f"rehearsal: {name}", on_state)
+    _expect(name, record, "SUCCEEDED", ["Gate", "Register", "Deploy", "PromoteRegistry", "Released"], ["Shadow"])
+    found = _agreement(name, r, _version(record))
+    trained = str(_output_of(record, "Training")["training"]["model_data"])
+    if found.served_model_data != trained:
+        raise ScenarioFailed(name, "Deploy", f"the endpoint serves {found.served_model_data}, not {trained}")
+    return ScenarioResult(name, record, found)
+
+
+SCENARIOS: dict[str, Callable[[Rehearsal, OnState | None], ScenarioResult]] = {
+    "first-release": first_release,
+}
+
+
+def _kill_challenger_when(r: Rehearsal, state: str, on_state: OnState | None) -> OnState:
+    """``on_state``, and when ``state`` starts: the challenger variant's serving process dies (its
+    container crashed), so its share of traffic answers 5xx and it captures nothing."""
+
+    def watch(record: StateRecord) -> None:
+        if on_state:
+            on_state(record)
+        if record.name == state and record.status == "running":
+            endpoint = r.emulator.endpoints[r.endpoint]
+            for fleet in (endpoint.live, endpoint.new):
+                server = fleet.servers.get("challenger") if fleet else None
+                if server is not None:
+                    server.proc.kill()
+
+    return watch
+
+
+def bad_challenger(r: Rehearsal, on_state: OnState | None = None) -> ScenarioResult:
+    name = "bad-challenger"
+    before = agree.check(r.settings, r.endpoint, r.request(), r.world.client("s3")).champion_alias
+    if before is None:
+        raise ScenarioFailed(name, "(before the run)", "needs a champion: run first-release first")
+    with traffic(r):
+        record = run_deployed(
+            r.world, r.home, {"reason": f"rehearsal: {name}", "overrides": {"training": {"seed": 7}}},
+            on_state=_kill_challenger_when(r, "ShadowSoak", on_state), approver=lambda _request: True,
+            time_scale=r.emulator.clock.factor,
+        )  # fmt: skip
+    _expect(name, record, "FAILED", ["Shadow", "ShadowCheck", "Rollback", "RejectRegistry"], ["Canary", "Promote"])
+    return ScenarioResult(name, record, _agreement(name, r, before), {"challenger": _version(record)})
+
+
+SCENARIOS["bad-challenger"] = bad_challenger
+
+
+def selected(name: str) -> list[str]:
+    """The scenarios ``name`` denotes (``all``: every one, in order); an unknown name is an error."""
+    if name == "all":
+        return list(SCENARIOS)
+    if name not in SCENARIOS:
+        raise RankopsError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)} or all")
+    return [name]
+
+
+def run_scenarios(
+    env: str, workdir: Any, names: list[str], *, cdk_out: Any = None, events: int = 20_000,
+    on_state: OnState | None = None, say: Callable[[str], None] = print,
+) -> list[ScenarioResult]:  # fmt: skip
+    """Open one rehearsal of ``env`` and run the scenarios ``names`` in order (each one that needs
+    an earlier release runs after it); raises :class:`ScenarioFailed` at the first that goes wrong."""
+    from rankops.rehearse.session import open_rehearsal
+
+    needed = [n for n in SCENARIOS if n in names or (n == "first-release" and names != ["first-release"])]
+    results = []
+    with open_rehearsal(env, workdir, cdk_out=cdk_out, events=events, say=say) as rehearsal:
+        for name in needed:
+            say(f"scenario {name}")
+            results.append(SCENARIOS[name](rehearsal, on_state))
+    return results

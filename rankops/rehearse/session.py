@@ -1,0 +1,124 @@
+"""One rehearsal: the world, the SageMaker emulator in front of it, the staged data and the
+bootstrap endpoint, and production traffic while the pipeline runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rankops.config import Settings
+from rankops.rehearse import stage
+from rankops.rehearse.sagemaker_emulator import Emulator
+from rankops.rehearse.sagemaker_http import serving
+from rankops.rehearse.world import World, check_local_endpoints, open_world
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Rehearsal:
+    world: World
+    emulator: Emulator
+    settings: Settings
+    endpoint: str
+    home: Path
+    requests: list[bytes] = field(default_factory=list)  # logged searches, one per user
+
+    def request(self) -> dict[str, Any]:
+        return dict(json.loads(self.requests[0]))
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _release_clock(emulator: Emulator) -> Iterator[None]:
+    """The release Lambda's checks end their window at the emulator's time (see SageMakerEndpoint.now)."""
+    from rankops.release.sagemaker_endpoint import SageMakerEndpoint
+
+    original = SageMakerEndpoint.now
+    SageMakerEndpoint.now = staticmethod(emulator.clock.now)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SageMakerEndpoint.now = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def open_rehearsal(
+    env: str, workdir: Path, *, cdk_out: Path | None = None, events: int = 20_000, clock_factor: float = 0.01,
+    say: Say = print,
+) -> Iterator[Rehearsal]:  # fmt: skip
+    """Build the world of ``env``, put the emulator in front of it, stage data and the bootstrap
+    endpoint; everything stops on exit."""
+    import logging
+
+    from rankops.release.local_endpoint import logged_requests
+    from rankops.spark_session import get_spark
+
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every caught error
+    say(f"world: {env} from its synthesized templates (moto server, redis-server, sqlite MLflow)")
+    with open_world(env, workdir / "world", cdk_out) as world:
+        emulator = Emulator(world, workdir / "endpoints", clock_factor=clock_factor)
+        with serving(emulator) as url, _environ(
+            {"AWS_ENDPOINT_URL_SAGEMAKER": url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url}
+        ), _release_clock(emulator):  # fmt: skip
+            check_local_endpoints()
+            home = workdir / "home"
+            settings = stage.world_settings(world, home)
+            spark = get_spark(settings)
+            say(f"stage: {events:,} logged searches in the raw bucket, features offline and online")
+            stage.seed(settings, spark, events)
+            say("stage: the bootstrap model (its own registry) at the template's ModelDataUrl")
+            archive = stage.bootstrap_archive(settings, spark, workdir / "bootstrap")
+            name = stage.bootstrap_endpoint(world, archive, emulator)
+            say(f"stage: endpoint {name} InService on the bootstrap model")
+            yield Rehearsal(world, emulator, settings, name, home, logged_requests(settings, 500))
+
+
+@contextmanager
+def traffic(rehearsal: Rehearsal) -> Iterator[dict[str, int]]:
+    """Production traffic while the block runs: the logged searches replayed through boto3
+    (``InvokeEndpoint``), one after another; counts sent and failed."""
+    import boto3
+
+    runtime = boto3.client("sagemaker-runtime")
+    counts = {"sent": 0, "failed": 0}
+    stop = threading.Event()
+
+    def run() -> None:
+        i = 0
+        while not stop.is_set():
+            body = rehearsal.requests[i % len(rehearsal.requests)]
+            try:
+                runtime.invoke_endpoint(EndpointName=rehearsal.endpoint, Body=body, ContentType="application/json")
+            except Exception:
+                counts["failed"] += 1
+            counts["sent"] += 1
+            i += 1
+            stop.wait(0.01)
+
+    thread = threading.Thread(target=run, daemon=True, name="rehearsal-traffic")
+    thread.start()
+    try:
+        yield counts
+    finally:
+        stop.set()
+        thread.join(timeout=30)

@@ -1,0 +1,71 @@
+"""Which policy answers a request, and the shown order with its exact per-position propensities.
+
+Three logging policies, chosen per user (sticky, like the canary: the same keyed hash of the user
+id, :func:`rankops.release.bucketing.bucket`, with its own salt so the slices are independent of
+the canary's):
+
+* ``uniform`` -- the lowest ``uniform_share`` of buckets: every candidate in uniformly random
+  order, each item at each position with probability ``1/n``. The unbiased reference sample.
+* ``explore`` -- the next ``share``: a Plackett-Luce draw over the routed model's top ``top_k``
+  at ``temperature`` (:func:`rankops.ope.exploration.sample`, exact marginals).
+* ``deterministic`` -- everyone else, requests that force a variant (pre-traffic checks, shadow
+  callers) and answers a lower fallback level gave: the model's order, propensity 1.0.
+
+The draw is seeded by user and request (:func:`rankops.ope.exploration.user_rng`): a user
+repeating a search sees the same order, and the logged order can be reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rankops.ope import exploration as pl
+from rankops.release.bucketing import bucket
+
+if TYPE_CHECKING:
+    from rankops.config_sections import ExplorationConfig
+    from rankops.serving.schema import RankRequest
+
+POLICIES = ("deterministic", "explore", "uniform")
+
+
+@dataclass(frozen=True)
+class Explorer:
+    share: float = 0.0
+    uniform_share: float = 0.0
+    temperature: float = 1.0
+    top_k: int = 4
+    salt: str = "explore"
+
+    @classmethod
+    def from_config(cls, cfg: ExplorationConfig, salt_base: str) -> Explorer:
+        return cls(cfg.share, cfg.uniform_share, cfg.temperature, cfg.top_k, f"{salt_base}:{cfg.salt}")
+
+    @property
+    def active(self) -> bool:
+        return self.share > 0 or self.uniform_share > 0
+
+    def policy(self, user_id: str, forced: bool = False) -> str:
+        """The user's sticky policy; ``forced`` (a request naming its variant) is always deterministic."""
+        if forced or not self.active:
+            return "deterministic"
+        u = bucket(user_id, self.salt)
+        if u < self.uniform_share:
+            return "uniform"
+        return "explore" if u < self.uniform_share + self.share else "deterministic"
+
+    def arrange(self, request: RankRequest, scores: np.ndarray, policy: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, propensity)``: ``order[j]`` the candidate shown at position ``j + 1``,
+        ``propensity[j]`` its probability there under ``policy``."""
+        if policy == "deterministic":
+            return pl.deterministic(scores)
+        key = json.dumps([request.context, request.candidates], sort_keys=True, default=str)
+        rng = pl.user_rng(request.user_id, key, self.salt)
+        if policy == "uniform":
+            n = len(scores)
+            return rng.permutation(n), np.full(n, 1.0 / n)
+        return pl.sample(scores, self.temperature, self.top_k, rng)

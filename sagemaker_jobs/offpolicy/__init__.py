@@ -1,0 +1,1 @@
+"""SageMaker off-policy gate job (entrypoint: entry.py)."""

@@ -1,0 +1,42 @@
+"""`rankops rehearse`'s scenarios at small size: the deployed prod state machine run in AWS mode on
+the world built from the synthesized templates, against the SageMaker endpoint emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rankops.rehearse import scenarios
+from rankops.rehearse.session import Rehearsal, open_rehearsal
+from tests.integration.conftest import prod_templates  # noqa: F401 - the synthesized prod templates
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def rehearsal(prod_templates: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:  # noqa: F811
+    with open_rehearsal("prod", tmp_path_factory.mktemp("rehearsal"), cdk_out=prod_templates, events=12_000) as r:
+        yield r
+
+
+def test_first_release_replaces_the_bootstrap_model(rehearsal: Rehearsal) -> None:
+    before = scenarios.agree.check(
+        rehearsal.settings, rehearsal.endpoint, rehearsal.request(), rehearsal.world.client("s3")
+    )
+    assert before.champion_alias is None and before.lineage_champion is None, "nothing released before"
+    result = scenarios.first_release(rehearsal)
+    visited = [s.name for s in result.record.states]
+    assert "ApproveFirstRelease" in visited, "prod asks for approval (the approver said yes)"
+    assert result.agreement.agrees and result.agreement.served == (result.agreement.champion_alias,)
+    assert result.agreement.served != before.served or before.served == ("1",)
+
+
+def test_bad_challenger_is_stopped_and_the_champion_serves(rehearsal: Rehearsal) -> None:
+    champion = scenarios.agree.check(
+        rehearsal.settings, rehearsal.endpoint, rehearsal.request(), rehearsal.world.client("s3")
+    ).champion_alias
+    result = scenarios.bad_challenger(rehearsal)
+    assert result.notes["challenger"] != champion
+    assert result.agreement.served == (champion,) and result.agreement.challenger_alias is None
