@@ -106,7 +106,7 @@ class FeatureLookup:
         follow: bool = True,
         deadline: float | None = None,
         failed: dict[str, str] | None = None,
-        keys: bool = False,
+        with_keys: bool = False,
     ) -> dict[str, _Decoded]:
         """Read several entities, one ``read_many`` per distinct store, and decode them. With ``failed``
         a store's failure is recorded there per entity (and its entities left out) instead of raised."""
@@ -116,7 +116,7 @@ class FeatureLookup:
         out: dict[str, _Decoded] = {}
         for group in groups.values():
             try:
-                out.update(self._read_group(group, follow, deadline, keys))
+                out.update(self._read_group(group, follow, deadline, with_keys))
             except StoreError as err:
                 if failed is None:
                     raise
@@ -124,9 +124,9 @@ class FeatureLookup:
         return out
 
     def _read_group(
-        self, group: dict[str, list[str]], follow: bool, deadline: float | None, keys: bool = False
+        self, group: dict[str, list[str]], follow: bool, deadline: float | None, with_keys: bool = False
     ) -> dict[str, _Decoded]:
-        """The entities of one store: their live versions, one ``read_many``, decoded. ``keys``: decode
+        """The entities of one store: their live versions, one ``read_many``, decoded. ``with_keys``: decode
         the joined entities' keys even when their values are inlined (the streaming reads need them)."""
         out: dict[str, _Decoded] = {}
         store = self.stores[next(iter(group))]
@@ -146,7 +146,7 @@ class FeatureLookup:
                     len(active.columns),
                     self._wide_defaults[entity] if wide else self._defaults[entity],
                     active.version,
-                    len(active.joins) if follow and (keys or not wide) else 0,
+                    len(active.joins) if follow and (with_keys or not wide) else 0,
                 )
             except (ValueError, UnicodeDecodeError) as err:
                 raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
@@ -169,20 +169,19 @@ class FeatureLookup:
         the items' own features and those of their seller and category. ``deadline`` and ``partial``:
         see the module docstring (the items' own read failing always raises). ``join_keys``: also
         return each candidate's seller and category keys (``Fetched.joins``), for the streaming reads."""
-        items = self._read({ROOT: list(item_ids)}, deadline=deadline, keys=join_keys)[ROOT]
+        items = self._read({ROOT: list(item_ids)}, deadline=deadline, with_keys=join_keys)[ROOT]
+        active_joins = self._active(ROOT).joins
+        keys_of = {e: items.joins[i] for i, e in enumerate(active_joins) if i < len(items.joins)}
         if items.inlined:
             columns, joined_found = inline.split(ROOT, items.matrix)
-            keys = {e: items.joins[i] for i, e in enumerate(self._active(ROOT).joins) if i < len(items.joins)}
-            return Fetched(columns, items.found & joined_found, joins=keys)
+            return Fetched(columns, items.found & joined_found, joins=keys_of)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})
         found = items.found.copy()
         joined = self._joined.get(ROOT, [])
-        active_joins = self._active(ROOT).joins
-        join_keys = {e: items.joins[i] for i, e in enumerate(active_joins) if i < len(items.joins)}
         if not joined:
-            return Fetched(columns, found, joins=join_keys)
+            return Fetched(columns, found, joins=keys_of)
         requests: dict[str, list[str]] = {}
         positions: dict[str, list[int]] = {}
         for entity in joined:
@@ -202,14 +201,14 @@ class FeatureLookup:
             columns.update({n: matrix[:, i] for i, n in enumerate(decoded.names)})
             found &= hit
         if not failed:
-            return Fetched(columns, found, joins=join_keys)
+            return Fetched(columns, found, joins=keys_of)
         unavailable: set[str] = set()
         for entity in failed:
             names = self._names[entity]
             columns.update({n: np.full(len(item_ids), self._defaults[entity][i]) for i, n in enumerate(names)})
             unavailable.update(names)
         problems = list(dict.fromkeys(failed.values()))
-        return Fetched(columns, found, frozenset(unavailable), problems, join_keys)
+        return Fetched(columns, found, frozenset(unavailable), problems, keys_of)
 
     def close(self) -> None:
         for store in {id(s): s for s in self.stores.values()}.values():
