@@ -147,7 +147,9 @@ class Ranker:
         joins: dict[str, list[str | None]] = {}  # the candidates' seller/category keys, for streaming reads
         if to_fetch:
             try:
-                fetched = self.lookup.fetch_items(request.candidates, deadline=deadline, partial=True)
+                fetched = self.lookup.fetch_items(
+                    request.candidates, deadline=deadline, partial=True, join_keys=bool(self._stream_wanted)
+                )
             except Exception as err:  # a failed or skipped store: the chain decides who can still answer
                 # the candidates' own read failed (joined reads fail softly): their store is out
                 problems = reasons.store_unavailable([ROOT], f"features unavailable: {err}")
