@@ -44,9 +44,9 @@ def gini(counts: np.ndarray) -> float:
 def shown_catalogue(feedback: pa.Table, top: int = 10, last: int = 5) -> list[dict[str, Any]]:
     """Per version (the ``last`` highest version numbers), how widely its top ``top`` spread."""
     frame = feedback.select(["model_version", "items", "policy", "variant", "fallback_level"]).to_pandas()
-    own = frame[
-        (frame.policy == "deterministic") & frame.model_version.notna() & (frame.variant == frame.fallback_level)
-    ]
+    by_model = frame.model_version.notna() & (frame.variant == frame.fallback_level)  # not a fallback's answer
+    deterministic = frame.policy.fillna("deterministic") == "deterministic"  # null: logged before policies existed
+    own = frame[deterministic & by_model]
     versions = sorted(own.model_version.unique(), key=lambda v: (len(v), v))[-last:]
     out = []
     for version in versions:
