@@ -20,6 +20,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,7 @@ def main() -> int:
     request = RankRequest("u-1", [f"i-{k}" for k in range(args.slate)], {"category": "toys"})
     serving: dict[str, Any] = {"env": args.env, "top_k": cfg.top_k, "temperature": cfg.temperature}
     for policy in ("deterministic", "explore", "uniform"):
-        serving[policy] = per_call(lambda p=policy: explorer.arrange(request, scores, p), args.requests, args.repeat)
+        serving[policy] = per_call(partial(explorer.arrange, request, scores, policy), args.requests, args.repeat)
     for policy in ("explore", "uniform"):
         serving[f"{policy}_extra_us"] = round(serving[policy]["wall_us"] - serving["deterministic"]["wall_us"], 1)
     world = simulation.world(events=30_000, k=5, seed=7)
