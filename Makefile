@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 INSTALLED := $(VENV)/.installed
 NODE_OK   := node_modules/.installed
 
-.PHONY: demo test lint unit synth deploy diff destroy install clean constraints bench help promtool
+.PHONY: demo test lint unit synth deploy diff destroy install clean constraints bench chaos help promtool
 
 help:
 	@echo "make demo    - install, then run the whole local loop end to end (prints where to look)"
@@ -27,6 +27,7 @@ help:
 	@echo "make synth ENV=dev|staging|prod   - synthesize the CDK app offline"
 	@echo "make deploy ENV=dev [STACKS=...]  - deploy to the AWS account in your credentials (README: bootstrap order)"
 	@echo "make bench   - run the benchmarks (JSON on stdout)"
+	@echo "make chaos   - the chaos suite: faults under load, exits 1 when a figure misses its bound"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +79,10 @@ destroy: $(INSTALLED) $(NODE_OK)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
+
+# needs redis-server (private instances only; the shared 6379 is never touched)
+chaos: $(INSTALLED)
+	$(BIN)/python -m benchmarks.chaos $(CHAOS_ARGS)
 
 constraints: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-HELPERS = {"serving_http", "serving_store"}  # modules that support a benchmark but are not one
+HELPERS = {
+    "serving_http",
+    "serving_store",
+    "serving_quality",
+    "chaos_data",
+    "chaos_serving",
+}  # modules that support a benchmark but are not one
 
 
 def main() -> int:

@@ -9,6 +9,9 @@ propensity 1.0) on the same scores, as the minimum over ``--repeat`` rounds of t
 simulation world of ``rankops.ope.simulation`` (true click model known), the expected clicks
 per request of the deterministic ranking by the logging scores and of its Plackett-Luce
 randomisation at each temperature; the cost at ``--share`` is ``share * (det - explored)``.
+Serving: the server's own step (``rankops.serving.exploration.Explorer.arrange`` on a parsed
+request, with the environment's ``[exploration]`` settings) per policy, against its
+``deterministic`` peer: the extra latency an explored or uniform answer adds to a request.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from rankops.config import get_settings
 from rankops.ope import exploration, simulation
+from rankops.serving.exploration import Explorer
+from rankops.serving.schema import RankRequest
 
 
 def per_call(fn: Callable[[], object], requests: int, repeat: int) -> dict[str, float]:
@@ -41,6 +48,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--share", type=float, default=0.05)
+    parser.add_argument("--uniform-share", type=float, default=0.01)
+    parser.add_argument("--env", default="prod", help="whose [exploration] settings the serving step uses")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     scores = rng.normal(size=args.slate)
@@ -51,6 +60,14 @@ def main() -> int:
         latency[f"plackett_luce_top{k}"] = per_call(
             lambda k=k: exploration.sample(scores, 1.0, k, rng), args.requests, args.repeat
         )
+    cfg = get_settings(args.env).exploration
+    explorer = Explorer.from_config(cfg, "bench")
+    request = RankRequest("u-1", [f"i-{k}" for k in range(args.slate)], {"category": "toys"})
+    serving: dict[str, Any] = {"env": args.env, "top_k": cfg.top_k, "temperature": cfg.temperature}
+    for policy in ("deterministic", "explore", "uniform"):
+        serving[policy] = per_call(partial(explorer.arrange, request, scores, policy), args.requests, args.repeat)
+    for policy in ("explore", "uniform"):
+        serving[f"{policy}_extra_us"] = round(serving[policy]["wall_us"] - serving["deterministic"]["wall_us"], 1)
     world = simulation.world(events=30_000, k=5, seed=7)
     order = np.argsort(-world.logging_score, axis=1)
     det = np.zeros(world.click.shape)
@@ -65,7 +82,14 @@ def main() -> int:
             "relative_loss_when_explored": round((v_det - v) / v_det, 4),
             f"ctr_given_up_at_share_{args.share}": round(args.share * (v_det - v) / v_det, 5),
         }
-    print(json.dumps({"slate": args.slate, "latency_per_request": latency, "clicks_top5": clicks}, indent=2))
+    v_uni = simulation.true_value(world, np.full(world.click.shape, 1.0 / k))
+    clicks["uniform"] = {
+        "clicks_per_request": round(v_uni, 4),
+        "relative_loss_when_explored": round((v_det - v_uni) / v_det, 4),
+        f"ctr_given_up_at_share_{args.uniform_share}": round(args.uniform_share * (v_det - v_uni) / v_det, 5),
+    }
+    report = {"slate": args.slate, "latency_per_request": latency, "serving_arrange": serving, "clicks_top5": clicks}
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -4,7 +4,9 @@ under load (never the shared one): zero 5xx, the fallback counter rises, the cha
 Each phase also reports which level answered and NDCG@10 of its answers on the holdout
 (:mod:`benchmarks.serving_quality`); ``outage_ndcg_ratio`` is the outage phases' NDCG over the
 normal phase's (the champion's), with the fallback model registered as training registers it:
-during the outage it ranks from the server's item snapshot (rankops.serving.snapshot)."""
+during the outage it ranks from the server's item snapshot (rankops.serving.snapshot), which
+the server filled from its reads before the outage (one warm-up pass over the requests, so
+the coverage never depends on how many requests a loaded machine fits into the normal phase)."""
 
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ def fault_test(home: Path, folder: Path, items: list[str], values: np.ndarray, b
                "--port", str(port)]  # fmt: skip
     server = start(command, port, folder / "server.log")
     raws = [encode_post("/invocations", b) for b in bodies]
+    run_load("127.0.0.1", port, raws, concurrency=1, count=len(raws))  # traffic before the incident: each request once
     phases: list[dict[str, Any]] = []
     counters = {"before": fallback_count(port)}
     actions = [("normal", None), ("redis stopped", private.stop), ("redis restarted", private.start),

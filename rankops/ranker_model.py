@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from rankops import integrity
 from rankops.errors import ModelError
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def log_model(booster: lgb.Booster, input_example: pd.DataFrame, name: str = "mo
     return str(mlflow.lightgbm.log_model(booster, name=name, **_flavor_options(booster, input_example)).model_uri)
 
 
-def _booster_file(folder: Path) -> Path:
+def booster_file(folder: Path) -> Path:
     """The model text file an MLflow ``lightgbm`` directory names, refusing anything else."""
     from mlflow.models import Model
 
@@ -92,24 +93,30 @@ def _booster_file(folder: Path) -> Path:
     return data
 
 
-def _booster(path: Path) -> lgb.Booster:
+def _booster(path: Path, expected_sha256: str | None = None, label: str = "") -> lgb.Booster:
+    """The booster read once from its file: the bytes checked against the gate's digest (when
+    given) are the bytes parsed."""
     import lightgbm as lgb
 
+    data = booster_file(path).read_bytes()
+    if expected_sha256:
+        integrity.verify_bytes(data, expected_sha256, label or str(path))
     try:
-        return lgb.Booster(model_file=str(_booster_file(path)))
-    except lgb.basic.LightGBMError as err:
+        return lgb.Booster(model_str=data.decode())
+    except (lgb.basic.LightGBMError, UnicodeDecodeError) as err:
         raise ModelError(f"{path}: not a LightGBM model text file: {err}") from None
 
 
-def load_model(model_uri: str | Path) -> lgb.Booster:
+def load_model(model_uri: str | Path, expected_sha256: str | None = None) -> lgb.Booster:
     """The booster at a local model directory or any MLflow model URI (``models:/name/7``,
     ``runs:/...``, ``s3://...``); remote ones are downloaded to a temporary folder first.
-    Every failure is a :class:`ModelError` naming the model."""
+    ``expected_sha256`` (the gate's ``gate.sha256`` tag): the model file must have it, else
+    :class:`rankops.integrity.IntegrityError`. Every failure is a :class:`ModelError` naming the model."""
     from mlflow.exceptions import MlflowException
 
     local = Path(model_uri)
     if local.is_dir() or not urlparse(str(model_uri)).scheme:
-        return _booster(local)
+        return _booster(local, expected_sha256)
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="rankops-model-") as scratch:
@@ -117,4 +124,4 @@ def load_model(model_uri: str | Path) -> lgb.Booster:
             folder = mlflow.artifacts.download_artifacts(artifact_uri=str(model_uri), dst_path=scratch)
         except (MlflowException, OSError) as err:
             raise ModelError(f"cannot download model {model_uri}: {err}") from err
-        return _booster(Path(folder))
+        return _booster(Path(folder), expected_sha256, str(model_uri))

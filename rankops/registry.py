@@ -10,6 +10,7 @@ MLflow 3 has no "archived" stage either: a version older than
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankops import ranker_model
+from rankops import integrity, ranker_model
 from rankops.errors import ModelError
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from rankops.config import Settings
 
+log = logging.getLogger("rankops.registry")
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
 FALLBACK_SUFFIX = "-fallback"
@@ -208,13 +210,28 @@ def load_booster(settings: Settings, alias: str = CHAMPION, name: str | None = N
     version = alias_version(settings, alias, name)
     if version is None:
         raise ModelError(f"no version of model {name!r} holds alias {alias!r}; train one with `rankops train`")
-    return ranker_model.load_model(f"models:/{name}/{version}"), version
+    return load_version_booster(settings, version, name), version
+
+
+def gated_sha256(settings: Settings, version: str, name: str | None = None) -> str | None:
+    """The SHA-256 the gate recorded for a version's model file (``gate.sha256``), if it was gated."""
+    from mlflow.exceptions import MlflowException
+
+    client, _ = connect(settings)
+    try:
+        return client.get_model_version(_model_name(settings, name), version).tags.get(integrity.GATE_TAG) or None
+    except MlflowException as err:
+        raise ModelError(f"model {_model_name(settings, name)!r} has no version {version!r}: {err}") from None
 
 
 def load_version_booster(settings: Settings, version: str, name: str | None = None) -> lgb.Booster:
-    """One registered version's booster (see :func:`rankops.ranker_model.load_model`)."""
-    connect(settings)
-    return ranker_model.load_model(f"models:/{_model_name(settings, name)}/{version}")
+    """One registered version's booster (see :func:`rankops.ranker_model.load_model`), refused when
+    its model file is not the one the gate judged (a version the gate never saw loads unchecked)."""
+    name = _model_name(settings, name)
+    expected = gated_sha256(settings, version, name)
+    if expected is None:
+        log.warning("version %s of %s carries no %s: never gated, loaded unverified", version, name, integrity.GATE_TAG)
+    return ranker_model.load_model(f"models:/{name}/{version}", expected)
 
 
 def download_model(settings: Settings, version: str, dst: Path, name: str | None = None) -> Path:

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rankops.features.runs import run_name
+from stepfunctions import offpolicy
 from stepfunctions import tasks as t
 from stepfunctions.asl import catch, lambda_task, notify, retry
 from stepfunctions.resources import LAMBDAS as LAMBDAS  # re-exported: importers name the definition
@@ -258,40 +259,7 @@ def render(resources: Mapping[str, str]) -> dict[str, Any]:
             "NotPromoted",
         ),
         "NotPromoted": {"Type": "Succeed", "Comment": "the gate kept the champion; nothing was registered"},
-        "OffPolicy": t.processing(
-            r,
-            "offpolicy",
-            "sagemaker_jobs.offpolicy.entry",
-            t.job_arguments(),
-            [t.processing_input("evaluation", t.uri(r, "ArtifactsBucket", "evaluation/evaluation"))],
-            ["offpolicy"],
-            next_state="OffPolicyGate",
-            on_error="NotifyFailure",
-            result_path="$.offpolicy_job",
-        ),
-        "OffPolicyGate": lambda_task(
-            r["LambdaArn_gate"],
-            {"offpolicy_uri.$": t.uri(r, "ArtifactsBucket", "offpolicy/offpolicy/offpolicy.json")},
-            next_state="OffPolicyOk?",
-            on_error="NotifyFailure",
-            result_path="$.offpolicy",
-            comment="the off-policy job's decision (challenger vs champion estimated on logged exploration)",
-        ),
-        "OffPolicyOk?": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.offpolicy.result.stop", "BooleanEquals": True, "Next": "OffPolicyRejected"}],
-            "Default": "Register",
-        },
-        "OffPolicyRejected": notify(
-            failures,
-            "rankops: challenger stopped by the off-policy gate",
-            {
-                "execution.$": "$.execution",
-                "version.$": "$.gate.result.version",
-                "reasons.$": "$.offpolicy.result.reasons",
-            },
-            "NotPromoted",
-        ),
+        **offpolicy.states(r, next_state="Register", rejected="NotPromoted", on_error="NotifyFailure"),
         "Register": t.registry(r, "register", next_state="FirstRelease?", on_error="NotifyFailure"),
         "FirstRelease?": {
             "Type": "Choice",

@@ -131,6 +131,9 @@ def processing_input(name: str, uri: str) -> dict[str, Any]:
     }
 
 
+MODEL_ACTIONS = ("deploy", "shadow", "canary", "promote")  # release actions that may create a SageMaker model
+
+
 def release(
     r: Mapping[str, str],
     action: str,
@@ -161,6 +164,8 @@ def release(
         },
         **(extra or {}),
     }
+    if action in MODEL_ACTIONS:  # the gate's digests: the model archive is verified before a model is made
+        payload["artifacts.$"] = "$.gate.result.artifacts"
     return lambda_task(
         r["LambdaArn_release"],
         payload,

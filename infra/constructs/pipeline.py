@@ -93,6 +93,13 @@ class Pipeline(Construct):
             "Wildcards: writes the routing documents under artifacts/release/ (S3 put and KMS grants).",
             S3_GRANT_ACTIONS, KMS_GRANT_ACTIONS, lake_objects("artifacts", "release/"),
         )  # fmt: skip
+        # the model archive it releases is checked against the gate's digests first (rankops.integrity)
+        data.buckets["artifacts"].grant_read(self.functions["release"].role, "pipeline/*")
+        acknowledge_wildcards(
+            self.functions["release"].role,
+            "Wildcards: reads the training jobs' model archives under artifacts/pipeline/ to verify their SHA-256.",
+            S3_GRANT_ACTIONS, KMS_GRANT_ACTIONS, lake_objects("artifacts", "pipeline/"),
+        )  # fmt: skip
         for name, zone, prefix in (
             ("check_features", "features", f"{config.settings.features.feature_set}/_meta/"),
             ("gate", "artifacts", "pipeline/"),

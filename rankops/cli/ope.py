@@ -25,7 +25,6 @@ def register(sub: Any) -> None:
     p.add_argument("--log", metavar="FILE.csv", help="an external log in the Open Bandit Dataset CSV layout")
     p.add_argument(
         "--policy",
-        required=True,
         help="uniform (every item equally likely at every position; with --log), or champion, "
         "challenger or a model VERSION (re-scored on the feedback log)",
     )
@@ -37,6 +36,14 @@ def register(sub: Any) -> None:
         help="lake mode: only answers of these logging policies, comma-separated "
         "(deterministic, explore, uniform; default all)",
     )
+    p.add_argument(
+        "--guard",
+        action="store_true",
+        help="lake mode: the feedback-loop guard report (how widely each release's top positions spread over "
+        "the candidates; champion and challenger on the uniform slice) instead of one policy",
+    )
+    p.add_argument("--releases", type=int, default=5, help="--guard: the last releases to compare (default 5)")
+    p.add_argument("--top", type=int, default=10, help="--guard: the first positions that count as shown (default 10)")
     p.add_argument("--n-items", type=int, help="catalogue size for --policy uniform (default: items in the log)")
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples for the intervals (default 500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the reward model's folds")
@@ -46,6 +53,10 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 10:
         raise ConfigError(f"--bootstrap must be at least 10, got {args.bootstrap}")
+    if args.guard:
+        return _guard(args)
+    if args.policy is None:
+        raise ConfigError("give --policy (champion, challenger, a VERSION, or uniform with --log), or --guard")
     if args.log is None:
         return _lake(args)
     if args.policy != "uniform":
@@ -94,5 +105,21 @@ def _lake(args: argparse.Namespace) -> int:
     warnings = {w for o in feedback_eval.OUTCOMES for e in report[o]["estimates"] for w in e["warnings"]}
     for warning in sorted(warnings):
         print(f"rankops: warning: {warning}", file=sys.stderr)
+    print(json.dumps(report, sort_keys=True))
+    return 0
+
+
+def _guard(args: argparse.Namespace) -> int:
+    """The feedback-loop guard report (rankops/ope/guard.py)."""
+    from rankops.lake import Lake
+    from rankops.ope import guard
+
+    if args.log is not None or args.policy is not None:
+        raise ConfigError("--guard reads the lake's feedback log: drop --log and --policy")
+    if args.releases < 2 or args.top < 1:
+        raise ConfigError(f"--releases must be at least 2 and --top at least 1, got {args.releases} and {args.top}")
+    settings = settings_from(args)
+    since = _day(args.since, "--since")
+    report = guard.report(settings, Lake.from_settings(settings), since, args.top, args.releases, args.bootstrap)
     print(json.dumps(report, sort_keys=True))
     return 0

@@ -106,6 +106,7 @@ class FeatureLookup:
         follow: bool = True,
         deadline: float | None = None,
         failed: dict[str, str] | None = None,
+        with_keys: bool = False,
     ) -> dict[str, _Decoded]:
         """Read several entities, one ``read_many`` per distinct store, and decode them. With ``failed``
         a store's failure is recorded there per entity (and its entities left out) instead of raised."""
@@ -115,15 +116,18 @@ class FeatureLookup:
         out: dict[str, _Decoded] = {}
         for group in groups.values():
             try:
-                out.update(self._read_group(group, follow, deadline))
+                out.update(self._read_group(group, follow, deadline, with_keys))
             except StoreError as err:
                 if failed is None:
                     raise
                 failed.update(dict.fromkeys(group, str(err)))
         return out
 
-    def _read_group(self, group: dict[str, list[str]], follow: bool, deadline: float | None) -> dict[str, _Decoded]:
-        """The entities of one store: their live versions, one ``read_many``, decoded."""
+    def _read_group(
+        self, group: dict[str, list[str]], follow: bool, deadline: float | None, with_keys: bool = False
+    ) -> dict[str, _Decoded]:
+        """The entities of one store: their live versions, one ``read_many``, decoded. ``with_keys``: decode
+        the joined entities' keys even when their values are inlined (the streaming reads need them)."""
         out: dict[str, _Decoded] = {}
         store = self.stores[next(iter(group))]
         self._within(deadline, store, group)
@@ -142,7 +146,7 @@ class FeatureLookup:
                     len(active.columns),
                     self._wide_defaults[entity] if wide else self._defaults[entity],
                     active.version,
-                    len(active.joins) if follow and not wide else 0,
+                    len(active.joins) if follow and (with_keys or not wide) else 0,
                 )
             except (ValueError, UnicodeDecodeError) as err:
                 raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
@@ -158,23 +162,26 @@ class FeatureLookup:
             found = decoded.found if found is None else found & decoded.found
         return Fetched(columns, found if found is not None else np.zeros(0, dtype=bool))
 
-    def fetch_items(self, item_ids: list[str], deadline: float | None = None, partial: bool = False) -> Fetched:
+    def fetch_items(
+        self, item_ids: list[str], deadline: float | None = None, partial: bool = False, join_keys: bool = False
+    ) -> Fetched:
         """Every stored feature a model needs for these candidate items (the serving entry point):
         the items' own features and those of their seller and category. ``deadline`` and ``partial``:
-        see the module docstring (the items' own read failing always raises)."""
-        items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
+        see the module docstring (the items' own read failing always raises). ``join_keys``: also
+        return each candidate's seller and category keys (``Fetched.joins``), for the streaming reads."""
+        items = self._read({ROOT: list(item_ids)}, deadline=deadline, with_keys=join_keys)[ROOT]
+        active_joins = self._active(ROOT).joins
+        keys_of = {e: items.joins[i] for i, e in enumerate(active_joins) if i < len(items.joins)}
         if items.inlined:
             columns, joined_found = inline.split(ROOT, items.matrix)
-            return Fetched(columns, items.found & joined_found)
+            return Fetched(columns, items.found & joined_found, joins=keys_of)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})
         found = items.found.copy()
         joined = self._joined.get(ROOT, [])
-        active_joins = self._active(ROOT).joins
-        join_keys = {e: items.joins[i] for i, e in enumerate(active_joins) if i < len(items.joins)}
         if not joined:
-            return Fetched(columns, found, joins=join_keys)
+            return Fetched(columns, found, joins=keys_of)
         requests: dict[str, list[str]] = {}
         positions: dict[str, list[int]] = {}
         for entity in joined:
@@ -194,14 +201,14 @@ class FeatureLookup:
             columns.update({n: matrix[:, i] for i, n in enumerate(decoded.names)})
             found &= hit
         if not failed:
-            return Fetched(columns, found, joins=join_keys)
+            return Fetched(columns, found, joins=keys_of)
         unavailable: set[str] = set()
         for entity in failed:
             names = self._names[entity]
             columns.update({n: np.full(len(item_ids), self._defaults[entity][i]) for i, n in enumerate(names)})
             unavailable.update(names)
         problems = list(dict.fromkeys(failed.values()))
-        return Fetched(columns, found, frozenset(unavailable), problems, join_keys)
+        return Fetched(columns, found, frozenset(unavailable), problems, keys_of)
 
     def close(self) -> None:
         for store in {id(s): s for s in self.stores.values()}.values():

@@ -1,6 +1,7 @@
 """The streaming job's first stage: every micro-batch of raw events is split into
 *quarantined* (malformed, with a reason), *late* (at or before the watermark) and *accepted*
-events, each written to the lake under the micro-batch id, then a small record commits the batch.
+events, each written to the lake under the micro-batch id (the accepted ones also summed per slide
+bucket: :mod:`rankops.features.stream_buckets`), then a small record commits the batch.
 
 Why a stage of its own: Spark's windowed aggregation drops late rows without saying which;
 here the watermark is ours, deterministic and persisted per batch (``max event time of the
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rankops.features.stream_buckets import bucket_counts
 from rankops.lake import Lake
 from rankops.stream_events import SCHEMA, publish
 
@@ -79,6 +81,10 @@ class Guard:
     def accepted_folder(self) -> str:
         return f"{self.folder}/accepted"
 
+    def buckets_folder(self) -> str:
+        """Accepted events summed per entity, key and slide bucket: what the aggregations read."""
+        return f"{self.folder}/buckets"
+
     def previous(self, batch_id: int) -> BatchRecord | None:
         """The record of the batch before ``batch_id`` (Spark runs batches in order and
         commits one only after its sink returned, so it exists unless this is the first)."""
@@ -111,7 +117,8 @@ class Guard:
         late_mask = pc.less_equal(ts, watermark)
         late, accepted = good.filter(late_mask), good.filter(pc.invert(late_mask))
         name = f"batch-{batch_id:09d}"
-        for sub, table_out in (("quarantine", bad), ("late", late), ("accepted", accepted)):
+        outputs = (("quarantine", bad), ("late", late), ("accepted", accepted), ("buckets", bucket_counts(accepted)))
+        for sub, table_out in outputs:
             if table_out.num_rows:
                 publish(self.lake, f"{self.folder}/{sub}", table_out, name)
         newest = int(pc.max(accepted["ts"].cast(pa.int64())).as_py()) if accepted.num_rows else NO_WATERMARK

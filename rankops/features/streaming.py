@@ -5,7 +5,8 @@ Two stages in one Spark session:
 
 1. the *guard* (:mod:`rankops.features.stream_guard`) splits each micro-batch of raw events
    into quarantined, late and accepted events under its batch id;
-2. one *aggregation* per declared streaming window reads the accepted events, counts
+2. one *aggregation* per declared streaming window reads the accepted events pre-summed per slide
+   bucket (:mod:`rankops.features.stream_buckets`), sums
    impressions, clicks and contacts per entity key in event-time windows sliding by
    ``registry.STREAM_SLIDE`` (update mode, watermark), and writes every updated window to the
    online store under the key ``<id>@<window end, epoch s>``.
@@ -31,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rankops.errors import LakeError
-from rankops.features import registry
+from rankops.features import registry, stream_buckets
 from rankops.features.online.packing import pack_rows
 from rankops.features.stream_guard import Guard
 from rankops.features.stream_runs import kinesis_stream
@@ -284,22 +285,25 @@ def start(
     ]
     if once:
         queries[0].awaitTermination()
-    lake.write_bytes(f"{guard.accepted_folder()}/_keep", b"")  # the aggregations' source must exist
-    delay = f"{int(cfg.delay.total_seconds())} seconds"
+    lake.write_bytes(f"{guard.buckets_folder()}/_keep", b"")  # the aggregations' source must exist
+    delay = f"{int(stream_buckets.aggregation_delay(cfg.delay).total_seconds())} seconds"
     conf = {
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB,
         "spark.sql.shuffle.partitions": str(cfg.partitions),
+        # each batch uploads the state's changes, not a snapshot of its files
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     }
     saved = {k: spark.conf.get(k, None) for k in conf}
     for key, value in conf.items():
         spark.conf.set(key, value)  # read when a query starts (and then kept in its checkpoint)
     for window in windows():
-        # Every accepted file there is, every batch: the file source orders a limited pick by
+        # Every bucket file there is, every batch: the file source orders a limited pick by
         # modification time, which could put a newer file before an older one (and make its
         # events late for Spark); the guard publishes in batch order, so a full listing cannot.
-        accepted = reader(guard.accepted_folder()).withWatermark("ts", delay)
+        buckets = spark.readStream.schema(stream_buckets.spark_schema()).parquet(spark_uri(guard.buckets_folder()))
+        entities = sorted({f.entity for f in stream_features() if f.window == window})
         queries.append(
-            window_counts(accepted, window)
+            stream_buckets.window_sums(buckets.withWatermark("ts", delay), window, entities)
             .writeStream.outputMode("update")
             .foreachBatch(window_writer(window, stores, settings, progress))
             .option("checkpointLocation", spark_uri(f"{cfg.folder}/checkpoints/window_{_seconds(window)}s"))

@@ -69,8 +69,18 @@ def read(lake: Lake, since: datetime | None = None, until: datetime | None = Non
     parts = [p for p in lake.partitions("raw", DATASET) if _in_window(p, since, until)]
     if not parts:
         return SCHEMA.empty_table()
-    table = lake.read("raw", DATASET, columns=SCHEMA.names, partitions=parts).cast(SCHEMA)
-    return _window(table, since, until)
+    try:
+        table = lake.read("raw", DATASET, columns=SCHEMA.names, partitions=parts)
+    except pa.ArrowInvalid:  # partitions written before a column existed (policy, features): one by one
+        table = pa.concat_tables([_with_all_columns(lake.read("raw", DATASET, partitions=[p])) for p in parts])
+    return _window(table.cast(SCHEMA), since, until)
+
+
+def _with_all_columns(table: pa.Table) -> pa.Table:
+    """``table`` with every column of :data:`SCHEMA`, nulls where an older writer had none."""
+    columns = [table[n] if n in table.column_names else pa.nulls(table.num_rows, f.type) for n, f in
+               zip(SCHEMA.names, SCHEMA, strict=True)]  # fmt: skip
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
 def _window(table: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:

@@ -96,7 +96,8 @@ def run(settings: Settings, lake: Lake, evaluation: dict[str, Any], now: datetim
         except DataError as err:
             doc.update(decision="inconclusive", reasons=[f"cannot estimate off-policy: {err}"])
         else:
-            comparison = lift.compare(slates.table("click"), *scores, g.offpolicy_positions, n_boot)
+            challenger, champion_scores = scores
+            comparison = lift.compare(slates.table("click"), challenger, champion_scores, g.offpolicy_positions, n_boot)
             decision, reasons = decide(comparison, settings)
             doc.update(decision=decision, reasons=reasons, estimate=comparison, logged_answers=slates.policies)
     doc["stop"] = doc["decision"] == "stop"

@@ -77,6 +77,8 @@ def gate_outcome(evaluation: dict[str, Any] | None, uri: str = "") -> dict[str, 
         "metrics": overall,
         # the run's allow-listed overrides, deployed and run values (rankops.pipeline.execution_input)
         "overrides": evaluation.get("overrides", {}),
+        # what the release step verifies the model archive against (rankops.integrity)
+        "artifacts": evaluation.get("artifacts", {}),
     }
 
 

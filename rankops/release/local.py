@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rankops import registry
 from rankops.errors import ReleaseError
+from rankops.integrity import IntegrityError
 from rankops.release import ctr_judge
 from rankops.release import state as transitions
 from rankops.release.decisions import Decision, VariantStats, canary_decision, shadow_decision
@@ -77,6 +78,16 @@ def _require_version(settings: Settings, version: str) -> None:
         client.get_model_version(settings.mlflow.model_name, version)
     except MlflowException:
         raise ReleaseError(f"model {settings.mlflow.model_name!r} has no version {version!r}") from None
+    verify_gated(settings, version)
+
+
+def verify_gated(settings: Settings, version: str) -> None:
+    """Only what the gate judged is released: the version's model file must have the SHA-256 of
+    its ``gate.sha256`` tag (:mod:`rankops.integrity`), else :class:`ReleaseError`."""
+    try:
+        registry.load_version_booster(settings, version)
+    except IntegrityError as err:
+        raise ReleaseError(f"version {version} not released: {err}") from None
 
 
 def _latest_other_version(settings: Settings, champion: str | None) -> str:

@@ -48,6 +48,8 @@ class LocalEndpoint:
         from rankops.release import state as transitions
 
         settings, version = self.settings, str(event.get("version") or "")
+        if version and action in ("deploy", "shadow", "canary", "promote"):
+            local.verify_gated(settings, version)  # a tampered model is refused before anything moves
         if action == "deploy":  # the first release: nothing to compare with, the gate's floor decided
             new = transitions.first_release(local.current_state(settings), version)
             local.apply(settings, new)

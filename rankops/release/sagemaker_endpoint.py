@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rankops.errors import ReleaseError
+from rankops.integrity import MODEL_DIGEST_ENV  # standard library only
 from rankops.release.endpoint import ROUTING_SALT_VARIABLE, check_thresholds, deployment_policy
 
 
@@ -62,14 +63,16 @@ class SageMakerEndpoint:
         name = _name(self.name, "v" + str(event["version"]), event["model_data_url"])
         existing = self.sm.list_models(NameContains=name)["Models"]
         if not existing:
+            tree = self.verify_archive(event)
             serving = self.sm.describe_model(ModelName=serving_model)["PrimaryContainer"].get("Environment", {})
+            environment = {**serving, **event.get("model_environment", {}), MODEL_DIGEST_ENV: tree}
             request: dict[str, Any] = {
                 "ModelName": name,
                 "ExecutionRoleArn": event["model_role"],
                 "PrimaryContainer": {
                     "Image": event["image"],
                     "ModelDataUrl": event["model_data_url"],
-                    "Environment": {**serving, **event.get("model_environment", {})},
+                    "Environment": environment,
                 },
                 "EnableNetworkIsolation": False,
             }
@@ -80,6 +83,29 @@ class SageMakerEndpoint:
                 }
             self.sm.create_model(**request)
         return name
+
+    def verify_archive(self, event: dict[str, Any]) -> str:
+        """The model archive's tree digest, after checking each of its files against the digests
+        the gate recorded (``artifacts`` of the gate result): a tampered or swapped archive is
+        refused before any SageMaker model is made of it; the container re-checks at start."""
+        import boto3
+
+        from rankops import integrity
+
+        url = str(event["model_data_url"])
+        gated = (event.get("artifacts") or {}).get("files") or {}
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        s3 = self.s3 or boto3.client("s3")
+        try:
+            data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as err:  # botocore's errors: a release of an unreadable archive is refused
+            raise ReleaseError(f"cannot read the model archive {url} to verify it: {err}") from None
+        try:
+            files = integrity.archive_digests(data)
+            integrity.verify_files(files, gated, f"model archive {url} (version {event['version']})")
+        except integrity.IntegrityError as err:
+            raise ReleaseError(str(err)) from None
+        return integrity.tree_digest(files)
 
     def _apply(self, event: dict[str, Any], mode: str, share: float = 0.0, blue_green: bool = False) -> dict[str, Any]:
         from rankops.release import sagemaker as requests

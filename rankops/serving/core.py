@@ -21,7 +21,8 @@ unavailable because its store failed (registry defaults stand in for *missing*
 items, never for a failed store: a model scoring defaults would rank by noise
 without anyone noticing), or when scoring raises or returns non-finite scores.
 The response's ``variant`` names the level that answered and ``fallback`` says
-why the levels above it did not.
+why the levels above it did not, in coarse codes (:mod:`rankops.serving.reasons`; the details
+go to the server log only).
 
 Store reads share the request's latency budget (``serving.latency_budget_ms``,
 counted from when the request arrived): a read that the remaining budget cannot
@@ -42,8 +43,9 @@ import numpy as np
 from rankops.errors import ModelError, RequestError
 from rankops.features import on_demand
 from rankops.features import registry as feature_registry
+from rankops.features.lookup import ROOT
 from rankops.monitoring.metrics import ServingMetrics
-from rankops.serving import stream_reads
+from rankops.serving import reasons, stream_reads
 from rankops.serving.exploration import Explorer
 from rankops.serving.routing import Routing
 from rankops.training.baseline import RULE_INPUTS, rule_scores
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
 class Features:
     columns: dict[str, np.ndarray]  # stored (fetched, defaulted or inline) and on-demand columns
     unavailable: frozenset[str]  # features that hold defaults only because their store failed
-    problem: str | None = None
+    problems: tuple[reasons.Reason, ...] = ()
     from_snapshot: bool = False  # failed stores' features were filled from the item snapshot
 
 
@@ -99,6 +101,10 @@ class Ranker:
         self._positions: dict[int, list[int]] = {}
         self.shadow = shadow
         stored = [f for e in feature_registry.stored_entities() for f in feature_registry.stored_features(e)]
+        self._entity_of = {
+            f.name: e for e in feature_registry.stored_entities() for f in feature_registry.stored_features(e)
+        }
+        self.details = reasons.DetailLog()  # why answers degraded, for the server log only
         self._stored_defaults = {f.name: f.default for f in stored}
         self._derived = {f.name: frozenset(f.inputs) for f in feature_registry.on_demand_features()}
         self.routing = routing
@@ -137,13 +143,16 @@ class Ranker:
         to_fetch = [name for name in self._stored_defaults if name not in request.features]
         columns: dict[str, np.ndarray] = {}
         unavailable: frozenset[str] = frozenset()
-        problem = None
+        problems: list[reasons.Reason] = []
         joins: dict[str, list[str | None]] = {}  # the candidates' seller/category keys, for streaming reads
         if to_fetch:
             try:
-                fetched = self.lookup.fetch_items(request.candidates, deadline=deadline, partial=True)
+                fetched = self.lookup.fetch_items(
+                    request.candidates, deadline=deadline, partial=True, join_keys=bool(self._stream_wanted)
+                )
             except Exception as err:  # a failed or skipped store: the chain decides who can still answer
-                problem = f"features unavailable: {err}"
+                # the candidates' own read failed (joined reads fail softly): their store is out
+                problems = reasons.store_unavailable([ROOT], f"features unavailable: {err}")
                 unavailable = frozenset(to_fetch)
                 columns = {name: np.full(count, self._stored_defaults[name]) for name in to_fetch}
             else:
@@ -153,7 +162,8 @@ class Ranker:
                 if self.snapshot is not None and not fetched.unavailable:
                     self.snapshot.observe(request.candidates, fetched.columns, fetched.found)
                 if unavailable:
-                    problem = f"features unavailable: {'; '.join(fetched.problems)}"
+                    detail = f"features unavailable: {'; '.join(fetched.problems)}"
+                    problems = reasons.store_unavailable(self._entities(unavailable), detail)
         now = request.ts if request.ts is not None else time.time()
         if self._stream_wanted - request.features.keys():
             columns.update(stream_reads.stream_columns(self.stream, request.candidates, joins, now, deadline))
@@ -162,7 +172,12 @@ class Ranker:
         columns.update(on_demand.compute(columns, now, category))
         if unavailable:
             unavailable |= {name for name, inputs in self._derived.items() if inputs & unavailable}
-        return Features(columns, unavailable, problem)
+        return Features(columns, unavailable, tuple(problems))
+
+    def _entities(self, names: frozenset[str] | list[str]) -> list[str]:
+        """The stored entities whose features ``names`` hold (registry order)."""
+        hit = {self._entity_of[n] for n in names if n in self._entity_of}
+        return [e for e in feature_registry.stored_entities() if e in hit]
 
     # -- the chain --------------------------------------------------------------------------------
     def rank(self, request: RankRequest, started: float | None = None) -> dict[str, Any]:
@@ -172,46 +187,47 @@ class Ranker:
         variant, model = routing.route(request.user_id, request.target_variant)
         if request.target_variant is not None and model is None:
             raise RequestError(f"no {request.target_variant} model is loaded on this server")
-        problems: list[str] = []
+        problems: list[reasons.Reason] = []
         deadline = started + self.latency_budget_s if self.latency_budget_s is not None else None
         try:
             features = self.features(request, deadline)
         except Exception as err:  # e.g. a malformed stored value; nothing can score
-            return self._respond(request, variant, "input_order", None, None, [f"features failed: {err}"], started)
-        if features.problem:
-            problems.append(features.problem)
+            return self._respond(request, variant, "input_order", None, None, [reasons.features_failed(err)], started)
+        problems.extend(features.problems)
         for level, candidate in ((variant, model), ("fallback", self.fallback)):
             if candidate is None:
-                problems.append(f"no {level} model loaded")
+                problems.append(reasons.model_missing(level))
                 continue
             if level == "fallback":
                 features = self._with_snapshot(request, features, problems)
             blocked = features.unavailable.intersection(candidate.feature_names)
             if blocked:
-                problems.append(f"{level} model skipped: {', '.join(sorted(blocked))} unavailable")
+                problems.append(reasons.features_unavailable(level, sorted(blocked)))
                 continue
             try:
                 scores = candidate.predict(_matrix(features.columns, candidate.feature_names))
                 if scores.shape != (len(request.candidates),) or not np.isfinite(scores).all():
                     raise ModelError(f"returned {scores.shape} scores, not all finite")
             except Exception as err:  # a model that cannot score must not take the request down
-                problems.append(f"{level} model version {candidate.version} failed to score: {err}")
+                problems.append(reasons.score_failed(level, candidate.version, err))
                 continue
             if level == "champion" and routing.shadow is not None and self.shadow is not None:
                 self.shadow.submit(routing.shadow, features.columns, scores)
             return self._respond(request, variant, level, candidate.version, scores, problems, started, features)
         features = self._with_snapshot(request, features, problems)
         if features.unavailable.issuperset(RULE_INPUTS):
-            problems.append(f"rule baseline skipped: {', '.join(RULE_INPUTS)} unavailable")
+            problems.append(reasons.features_unavailable("rule", list(RULE_INPUTS)))
             return self._respond(request, variant, "input_order", None, None, problems, started)
         try:
             scores = rule_scores(features.columns)
+            if not np.isfinite(scores).all():  # every level checks its scores before answering
+                raise ModelError("the rule baseline returned non-finite scores")
         except Exception as err:
-            problems.append(f"rule baseline failed: {err}")
+            problems.append(reasons.score_failed("rule", None, err))
             return self._respond(request, variant, "input_order", None, None, problems, started)
         return self._respond(request, variant, "rule", None, scores, problems, started, features)
 
-    def _with_snapshot(self, request: RankRequest, features: Features, problems: list[str]) -> Features:
+    def _with_snapshot(self, request: RankRequest, features: Features, problems: list[reasons.Reason]) -> Features:
         """``features`` with what the snapshot holds in place of failed stores' features (for the
         fallback levels); unchanged when nothing failed, there is no snapshot, or it covers too little."""
         if not features.unavailable or self.snapshot is None or features.from_snapshot:
@@ -226,8 +242,8 @@ class Ranker:
         columns.update(on_demand.compute(columns, now, on_demand.category_code(request.context.get("category"))))
         unavailable = features.unavailable.difference(restored)
         unavailable = unavailable.difference(n for n, inputs in self._derived.items() if not inputs & unavailable)
-        problems.append(f"fallback levels read the item snapshot ({covered}/{len(request.candidates)} candidates)")
-        return Features(columns, frozenset(unavailable), features.problem, from_snapshot=True)
+        problems.append(reasons.snapshot_used(covered, len(request.candidates)))
+        return Features(columns, frozenset(unavailable), features.problems, from_snapshot=True)
 
     def _respond(
         self,
@@ -236,7 +252,7 @@ class Ranker:
         level: str,
         version: str | None,
         scores: np.ndarray | None,
-        problems: list[str],
+        problems: list[reasons.Reason],
         started: float,
         features: Features | None = None,
     ) -> dict[str, Any]:
@@ -262,12 +278,13 @@ class Ranker:
         m.candidates.inc(count)
         if degraded:
             m.fallback.labels(variant, level).inc()
+            self.details.record(level, problems)
         m.request_seconds.labels(variant, "degraded" if degraded else "ok").observe(time.perf_counter() - started)
         response = {
             "ranking": [{"item_id": candidates[i], "score": s} for i, s in zip(order, ranked, strict=True)],
             "model_version": version,
             "variant": level,
-            "fallback": "; ".join(problems) if degraded else None,
+            "fallback": reasons.client_text(problems) if degraded else None,
             "request_id": request.request_id or uuid.uuid4().hex,
             "propensities": propensities,
             "policy": policy,

@@ -9,7 +9,8 @@ Optional request fields: ``request_id`` (a string of at most 128 characters; gen
 absent, returned in the response; outcomes join the feedback log on it), ``ts`` (request
 time, epoch seconds; default now) and
 ``features``, stored item features supplied inline, one list per feature aligned
-with ``candidates`` (``null`` = missing, the registry default is used)::
+with ``candidates`` (``null`` = missing, the registry default is used; any other value must be
+finite and inside the feature's registry ``valid_range``, else 400 naming it)::
 
     "features": {"ctr_7d": [0.12, null], "price": [30.0, 12.5]}
 
@@ -23,7 +24,7 @@ Response::
 
 ``variant`` is the level of the fallback chain that answered (``champion``,
 ``challenger``, ``fallback``, ``rule``, ``input_order``); ``fallback`` is
-``null`` or the reason a lower level answered.
+``null`` or why a lower level answered, as coarse codes (:mod:`rankops.serving.reasons`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ MAX_REQUEST_ID = 128
 VARIANTS = ("champion", "challenger", "previous")
 INLINE_FEATURES = tuple(f.name for f in registry.stored_features("item"))
 _INLINE_DEFAULTS = {f.name: f.default for f in registry.stored_features("item")}
+_INLINE_RANGES = {f.name: f.valid_range for f in registry.stored_features("item")}
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,16 @@ def _inline_features(value: Any, count: int) -> dict[str, np.ndarray]:
         default = _INLINE_DEFAULTS[name]
         if not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
             raise RequestError(f"features.{name} must hold numbers or null")
-        columns[name] = np.array([default if v is None else v for v in values], dtype=np.float64)
+        column = np.array([default if v is None else v for v in values], dtype=np.float64)
+        low, high = _INLINE_RANGES[name]
+        bad = ~(np.isfinite(column) & (column >= low) & (column <= high))
+        if bad.any():  # a model fed 1e308 answers null scores: refuse the value, naming it
+            at = int(np.argmax(bad))
+            raise RequestError(
+                f"features.{name}[{at}] = {values[at]!r} is outside its valid range [{low:g}, {high:g}] "
+                "(finite numbers only)"
+            )
+        columns[name] = column
     return columns
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rankops import integrity
 from rankops.config import Settings
 from rankops.errors import ModelError
 from rankops.features import registry as feature_registry
@@ -103,6 +104,16 @@ def model_dir_from_environment(explicit: Path | None) -> Path | None:
     return SAGEMAKER_MODEL_DIR if (SAGEMAKER_MODEL_DIR / "MLmodel").is_file() else None
 
 
+def check_gated(model_dir: Path) -> None:
+    """Refuse (:class:`rankops.integrity.IntegrityError`) a model folder whose files are not the ones
+    the gate judged, when the release step said which (``RANKOPS_MODEL_SHA256``)."""
+    gated = os.environ.get(integrity.MODEL_DIGEST_ENV, "")
+    if gated:
+        integrity.verify_folder(model_dir, gated)
+    else:
+        log.warning("%s is not set: serving %s unverified", integrity.MODEL_DIGEST_ENV, model_dir)
+
+
 def _initial_state(settings: Settings) -> ReleaseState:
     from rankops.release.local import state_from_aliases
 
@@ -132,6 +143,7 @@ def build_server(
     explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt)
     fallback: models.LoadedModel | None
     if model_dir is not None:
+        check_gated(model_dir)
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
         snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
@@ -240,6 +252,9 @@ def run(
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     workers = workers or settings.serving.workers
+    model_dir = model_dir_from_environment(model_dir)
+    if model_dir is not None:
+        check_gated(model_dir)  # before any worker starts: a refused model is one clear error
     options = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if workers == 1:
         server = build_server(settings, model_dir, stores)

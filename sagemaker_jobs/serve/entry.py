@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rankops.config import load_settings
+from rankops.errors import ModelError
 from rankops.serving import server
 from rankops.serving.server import run
 
@@ -42,6 +43,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     settings = load_settings()
     port = int(env.get("SAGEMAKER_BIND_TO_PORT", "8080"))
     workers = int(env.get("SAGEMAKER_MODEL_SERVER_WORKERS", str(settings.serving.workers)))
+    try:
+        server.check_gated(model_dir)  # the release step's RANKOPS_MODEL_SHA256: only what the gate judged
+    except ModelError as err:
+        raise SystemExit(f"serve: {err}") from None
     run(settings, "0.0.0.0", port, model_dir, workers=workers)  # noqa: S104 - inside the container, SageMaker routes here
 
 

@@ -52,7 +52,7 @@ def test_first_run_trains_registers_and_serves_a_champion(home) -> None:  # type
     record = run_local(home, {"snapshot": "latest", "reason": "test"})
     assert record.status == "SUCCEEDED", (record.error, record.cause)
     states = visited(record)
-    for stage in ("CheckFeatures", "Processing", "Training", "Evaluation", "Gate", "Register", "Deploy",
+    for stage in ("CheckFeatures", "Processing", "Training", "Evaluation", "Gate", "OffPolicy", "Register", "Deploy",
                   "PromoteRegistry"):  # fmt: skip
         assert stage in states
     assert "Shadow" not in states, "nothing to compare with on the first release"

@@ -96,6 +96,20 @@ def test_the_image_follows_the_sagemaker_contract() -> None:
     assert f"{Path(PYTHON).name} -m pip install" in emr and "dnf install -y python3.11" in emr
 
 
+def test_the_serving_image_runs_as_a_non_root_user() -> None:
+    """The last USER before the entrypoint is an unprivileged numeric uid and group (numeric, so
+    Kubernetes-style runAsNonRoot checks can verify it without reading /etc/passwd)."""
+    lines = (REPO / "docker/Dockerfile").read_text().splitlines()
+    users = [i for i, line in enumerate(lines) if line.startswith("USER ")]
+    assert users, "no USER: the container would run as root"
+    uid, _, gid = lines[users[-1]].split()[1].partition(":")
+    assert uid.isdigit() and int(uid) > 0 and gid.isdigit() and int(gid) > 0
+    entry = next(i for i, line in enumerate(lines) if line.startswith("ENTRYPOINT "))
+    assert users[-1] < entry and not any(line.startswith("RUN ") for line in lines[users[-1] : entry])
+    created = "\n".join(lines[: users[-1]])
+    assert f"--uid {uid}" in created and f"--gid {gid}" in created, "the user exists in the image"
+
+
 def test_entrypoint_dispatches_like_sagemaker_expects(tmp_path: Path) -> None:
     """`serve` and `train` map to our commands; anything else runs as given (checked with stubs)."""
     bin_dir = tmp_path / "bin"

@@ -107,3 +107,24 @@ def test_capture_reads_into_the_same_table_and_bad_lines_are_quarantined(tmp_pat
     reasons = sorted(q["reason"] for q in quarantined)
     assert len(reasons) == 2 and reasons[0].startswith("canary: a ranking entry has no score")
     assert "not JSON" in reasons[1] and {q["source"] for q in quarantined} == {"capture:rankops-ep"}
+
+
+def test_partitions_written_before_the_policy_and_features_columns_still_read(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from rankops.feedback.record import validate
+
+    lake = Lake({z: str(tmp_path / z) for z in ("raw", "curated", "features", "artifacts")})
+    record = validate({"request_id": "old", "ts": datetime(2026, 1, 1, tzinfo=UTC), "user_id": "u", "context": "{}",
+                       "items": ["i-1"], "scores": [1.0], "propensities": None, "variant": "champion",
+                       "model_version": "1", "fallback_level": "champion"})  # fmt: skip
+    before = pa.schema([f for f in SCHEMA if f.name not in ("policy", "features")])
+    old = pa.Table.from_pylist([{k: record[k] for k in before.names}], schema=before)
+    lake.write_partition("raw", store.DATASET, {"dt": "2026-01-01", "hour": "00", "batch": "0"}, old, "0")
+    store.write(lake, [{**record, "request_id": "new", "ts": datetime(2026, 1, 1, 1, tzinfo=UTC)}])
+    table = store.read(lake)
+    assert table.schema == SCHEMA
+    assert sorted(zip(table["request_id"].to_pylist(), table["policy"].to_pylist(), strict=True)) == [
+        ("new", "deterministic"),
+        ("old", None),
+    ]

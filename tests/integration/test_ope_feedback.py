@@ -36,7 +36,8 @@ def logged(serving_home, tmp_path_factory):  # type: ignore[no-untyped-def]
     """A feedback log of uniformly random answers with clicks and contacts drawn from the truth."""
     home = tmp_path_factory.mktemp("ope") / "home"
     h.copy_home(serving_home.settings.home, home)
-    settings = make_settings(home, exploration={"uniform_share": 1.0})
+    # a generous latency budget: on a loaded machine a skipped store read would degrade answers
+    settings = make_settings(home, exploration={"uniform_share": 1.0}, serving={"latency_budget_ms": 600_000})
     server = build_server(settings)
     assert server.ranker.feedback is not None
     server.ranker.feedback.start()
@@ -186,3 +187,38 @@ def test_a_local_pipeline_run_stops_a_shuffled_label_challenger_at_the_off_polic
     offpolicy = lake.read_json(evaluation["gate_uri"])["offpolicy"]
     assert offpolicy["decision"] == "stop" and offpolicy["estimate"]["lift_ci95"][1] < 0, offpolicy["reasons"]
     assert registry.alias_version(settings, registry.CHALLENGER) is None, "nothing registered as challenger"
+
+
+def test_the_guard_report_shows_the_catalogue_narrowing_and_judges_on_the_uniform_slice(logged, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Three releases whose deterministic answers put fewer and fewer distinct items on top (a
+    generated log), beside the server's uniform slice."""
+    from rankops.feedback.record import to_table, validate
+
+    settings, versions = logged
+    rng, ts = np.random.default_rng(0), datetime.now(UTC)
+    records = []
+    for version, pool in (("1", 200), ("2", 60), ("3", 15)):  # the top positions draw from a shrinking pool
+        for r in range(150):
+            top = list(rng.choice(pool, 10, replace=False))
+            rest = [k for k in rng.choice(200, 30, replace=False) if k not in top][:10]
+            items = [f"i-{k}" for k in top + rest]
+            records.append(validate({"request_id": f"g{version}-{r}", "ts": ts, "user_id": f"u-{r}", "context": "{}",
+                                     "items": items, "scores": [0.0] * len(items), "propensities": None,
+                                     "variant": "champion", "model_version": version, "fallback_level": "champion",
+                                     "policy": "deterministic", "features": None}))  # fmt: skip
+    lake = Lake.from_settings(settings)
+    store.write(lake, records)
+    assert to_table(records).num_rows == 450
+
+    assert main(["--home", str(settings.home), "ope", "--guard", "--releases", "3", "--bootstrap", "100"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    releases = {r["version"]: r for r in report["releases"]}
+    assert list(releases) == ["1", "2", "3"], "the last three versions that answered, oldest first"
+    coverage = [releases[v]["coverage"] for v in ("1", "2", "3")]
+    gini_ = [releases[v]["gini"] for v in ("1", "2", "3")]
+    assert coverage[0] > coverage[1] > coverage[2] and gini_[0] < gini_[1] < gini_[2]
+    assert releases["3"]["shown_in_top"] == 15
+    assert report["narrowing"]["coverage_change"] < -0.5 and report["narrowing"]["to_version"] == "3"
+    champion = report["unbiased"]["champion"]
+    assert champion["version"] == versions["good"] and champion["uniform_answers"] == REQUESTS
+    assert champion["clicks_per_request"]["estimator"] == "snips"

@@ -28,6 +28,7 @@ from tests.deployed import (
     run_states,
     with_percentiles,
 )
+from tests.unit.test_pipeline_endpoint import archive
 
 ENDPOINT = "rankops-prod-ranker"
 RELEASE_HANDLER = "lambdas.release.handler.handler"
@@ -67,6 +68,10 @@ def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket=payload["routing_uri"].split("/")[2], CreateBucketConfiguration={"LocationConstraint": REGION}
         )
+        # the training job's model archive, which the release step checks against the gate's digests
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket="artifacts", Key="pipeline/exec-8/training/model.tar.gz", Body=archive()[0])
         # the raw bucket: the endpoint's data capture destination (see live_endpoint)
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket="raw", CreateBucketConfiguration={"LocationConstraint": REGION}
@@ -103,7 +108,9 @@ def pipeline_state(**extra: Any) -> dict[str, Any]:
     return {
         "execution": "exec-8",
         "run": {"soak_seconds": 600, "env": "prod", "canary_steps": [0.1, 0.5, 1.0]},
-        "gate": {"result": {"version": "8", "champion_version": "7", "promote": True}},
+        "gate": {
+            "result": {"version": "8", "champion_version": "7", "promote": True, "artifacts": {"files": archive()[1]}}
+        },
         "training": {"model_data": "s3://artifacts/pipeline/exec-8/training/model.tar.gz"},
         **extra,
     }

@@ -24,6 +24,7 @@ def test_sticky_policies_with_exact_propensities_logged(serving_copy) -> None:  
     settings = make_settings(
         serving_copy.settings.home,
         exploration={"share": 0.4, "uniform_share": 0.2, "top_k": TOP_K, "temperature": TEMPERATURE},
+        serving={"latency_budget_ms": 600_000},  # a loaded machine must not degrade answers to the fallback
     )
     server = build_server(settings)
     feedback = server.ranker.feedback

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 
 from benchmarks.serving_store import PrivateRedis, redis_store
-from rankops.features import registry, streaming
+from rankops.features import inline, registry, streaming
+from rankops.features.online.packing import pack_rows
 from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 from rankops.serving.model import LoadedModel
 from rankops.serving.routing import Routing
@@ -64,15 +65,35 @@ def private_redis(tmp_path: Path):  # type: ignore[no-untyped-def]
     private.stop()
 
 
-def test_server_ranks_with_streaming_features_from_redis(serving_home, private_redis) -> None:  # type: ignore[no-untyped-def]
-    settings = serving_home.settings
-    store = redis_store(private_redis.url, "stream-serving", timeout_ms=200, recheck_seconds=0.0)
+def seed_batch_features(store, layout: str) -> None:  # type: ignore[no-untyped-def]
+    """Items joined to sellers and categories: ``narrow`` (keys only) or ``wide`` (the joined
+    entities' values inlined, as ``materialize`` writes them: the seller key must still come back)."""
     items = h.item_ids(COUNT)
     joins = [[h.seller_of(k), h.category_of(k)] for k in range(COUNT)]
-    h._write(store, "item", "v1", items, h.item_features(COUNT), joins)
+    assert registry.joined_entities("item") == ["seller", "category"]
     sellers = sorted({h.seller_of(k) for k in range(COUNT)})
-    h._write(store, "seller", "v1", sellers, h.entity_features("seller", sellers))
-    h._write(store, "category", "v1", list(h.CATEGORIES), h.entity_features("category", list(h.CATEGORIES)))
+    seller_values = h.entity_features("seller", sellers)
+    category_values = h.entity_features("category", list(h.CATEGORIES))
+    h._write(store, "seller", "v1", sellers, seller_values)
+    h._write(store, "category", "v1", list(h.CATEGORIES), category_values)
+    if layout == "narrow":
+        h._write(store, "item", "v1", items, h.item_features(COUNT), joins)
+        return
+    wide = inline.widen(
+        "item",
+        h.item_features(COUNT),
+        [pa.array([j[0] for j in joins]), pa.array([j[1] for j in joins])],
+        {"seller": (pa.array(sellers), seller_values), "category": (pa.array(h.CATEGORIES), category_values)},
+    )
+    store.write_batch("item", "v1", items, pack_rows("v1", wide, joins))
+    store.activate("item", "v1", inline.layout("item"), registry.joined_entities("item"))
+
+
+@pytest.mark.parametrize("layout", ["narrow", "wide"])
+def test_server_ranks_with_streaming_features_from_redis(serving_home, private_redis, layout: str) -> None:  # type: ignore[no-untyped-def]
+    settings = serving_home.settings
+    store = redis_store(private_redis.url, f"stream-serving-{layout}", timeout_ms=200, recheck_seconds=0.0)
+    seed_batch_features(store, layout)
     end = streaming.serving_window_end(h.NOW)
     # i-7 was clicked a lot in the last hour; i-0..i-5 were shown without clicks; the rest have no value
     keys = ["i-7", *[f"i-{k}" for k in range(6)], h.seller_of(3)]

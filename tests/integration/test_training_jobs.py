@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rankops import lineage, ranker_model, registry
+from rankops import integrity, lineage, ranker_model, registry
 from rankops.config import Settings
 from rankops.errors import DataError
 from rankops.features import registry as features
@@ -218,6 +218,15 @@ def test_evaluation_gates_records_and_moves_aliases(first: Run) -> None:
     )
     rule = client.get_model_version(registry.rule_model_name(settings), doc["rule_version"])
     assert rule.tags["gate_decision"] == "baseline"
+    # the gate recorded every file it judged: what the release step and the server check
+    model_dir = first.base / "training" / OPT / "model"
+    files = integrity.folder_digests(model_dir)
+    assert doc["artifacts"]["files"] == files and "fallback/model.lgb" in files
+    assert doc["artifacts"]["tree_sha256"] == integrity.tree_digest(files)
+    assert version.tags[integrity.GATE_TAG] == files["model.lgb"]
+    fallback = client.get_model_version(registry.fallback_model_name(settings), "1")
+    assert fallback.tags[integrity.GATE_TAG] == files["fallback/model.lgb"]
+    assert registry.load_version_booster(settings, "1").num_trees() > 0, "the registry's copy is what was gated"
 
 
 def _gate_uri(run: Run) -> str:

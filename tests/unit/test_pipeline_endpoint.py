@@ -3,16 +3,24 @@
 
 from __future__ import annotations
 
+import functools
+import io
+import tarfile
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
+from rankops import integrity, ranker_model
 from rankops.errors import ReleaseError
 from rankops.release import sagemaker as sm
 from rankops.release.endpoint import release_step
 from rankops.release.sagemaker_endpoint import SageMakerEndpoint
+from tests.unit.test_ranker_model import tiny_booster
 
 ENDPOINT = "rankops-dev-ranker"
 EVENT = {
@@ -28,6 +36,27 @@ EVENT = {
     "execution": "exec-1",
     "model_environment": {"RANKOPS_ENV": "dev"},
 }
+
+
+@functools.cache
+def archive() -> tuple[bytes, dict[str, str]]:
+    """A training job's model.tar.gz (a real model folder) and the file digests the gate recorded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "model"
+        booster, x = tiny_booster()
+        ranker_model.save_model(booster, folder, x.head(3))
+        (folder / "VERSION").write_text("7\n")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for path in sorted(folder.rglob("*")):
+                tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+        return buffer.getvalue(), integrity.folder_digests(folder)
+
+
+def gated_event(**extra: Any) -> dict[str, Any]:
+    return {**EVENT, "artifacts": {"files": archive()[1]}, **extra}
+
+
 LIVE = {
     "EndpointConfigName": "live-config",
     "EndpointConfigArn": "arn:aws:sagemaker:eu-west-1:123:endpoint-config/live",
@@ -111,7 +140,12 @@ def new_model(stub: Stubber) -> None:
             "PrimaryContainer": {
                 "Image": EVENT["image"],
                 "ModelDataUrl": EVENT["model_data_url"],
-                "Environment": {"RANKOPS_LAKE__RAW": "s3://raw", "RANKOPS_ENV": "dev"},
+                "Environment": {
+                    "RANKOPS_LAKE__RAW": "s3://raw",
+                    "RANKOPS_ENV": "dev",
+                    # the container re-checks its extracted folder against the verified archive
+                    integrity.MODEL_DIGEST_ENV: integrity.tree_digest(archive()[1]),
+                },
             },
             "VpcConfig": {"Subnets": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]},
         },
@@ -128,12 +162,24 @@ def new_config(stub: Stubber, variants: dict[str, Any]) -> None:
     )
 
 
-def endpoint(stub_setup: Any) -> tuple[SageMakerEndpoint, Stubber]:
+def endpoint(stub_setup: Any, data: bytes | None = None) -> tuple[SageMakerEndpoint, Stubber]:
+    """The backend with stubbed SageMaker, and S3 holding ``data`` (default: the gated archive)
+    at the event's model_data_url."""
     sm = boto3.client("sagemaker", region_name="eu-west-1")
     stub = Stubber(sm)
     stub_setup(stub)
     stub.activate()
-    return SageMakerEndpoint(ENDPOINT, sm, boto3.client("cloudwatch", region_name="eu-west-1")), stub
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    body = archive()[0] if data is None else data
+    s3_stub = Stubber(s3)
+    s3_stub.add_response(
+        "get_object",
+        {"Body": StreamingBody(io.BytesIO(body), len(body))},
+        {"Bucket": "artifacts", "Key": "pipeline/e/training/model.tar.gz"},
+    )
+    s3_stub.activate()
+    cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+    return SageMakerEndpoint(ENDPOINT, sm, cloudwatch, s3), stub
 
 
 def test_shadow_adds_the_challenger_as_a_shadow_variant() -> None:
@@ -170,7 +216,7 @@ def test_shadow_adds_the_challenger_as_a_shadow_variant() -> None:
         )
 
     backend, stub = endpoint(setup)
-    assert backend.run("shadow", EVENT)["mode"] == "shadow"
+    assert backend.run("shadow", gated_event())["mode"] == "shadow"
     stub.assert_no_pending_responses()
 
 
@@ -207,7 +253,7 @@ def test_promote_is_a_blue_green_update_rolled_back_by_the_alarms() -> None:
         )
 
     backend, stub = endpoint(setup)
-    result = backend.run("promote", EVENT)
+    result = backend.run("promote", gated_event())
     assert result["mode"] == "off" and result["guardrails"] is True
     stub.assert_no_pending_responses()
 
@@ -227,11 +273,46 @@ def test_promote_from_a_canary_keeps_the_variant_names_so_it_is_guarded() -> Non
         )
 
     backend, stub = endpoint(setup)
-    assert backend.run("promote", EVENT)["guardrails"] is True
+    assert backend.run("promote", gated_event())["guardrails"] is True
     stub.assert_no_pending_responses()
     model = sm.promotion_config_request("c", sm.VariantSpec("m8", "ml.c6i.large"), ["champion", "challenger"])
     weights = {v["VariantName"]: (v["ModelName"], v["InitialVariantWeight"]) for v in model["ProductionVariants"]}
     assert weights == {"champion": ("m8", 1.0), "challenger": ("m8", 0.0)}
+
+
+def tampered_archive() -> bytes:
+    """The gated archive with one byte of its model file changed."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(archive()[0])) as src, tarfile.open(fileobj=out, mode="w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "model.lgb":
+                data = data.replace(b"leaf_value=", b"leaf_value=1", 1)
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "artifacts", "message"),
+    [
+        (tampered_archive, {"files": None}, r"is not the model the gate judged \(model.lgb changed\)"),
+        (lambda: archive()[0], {}, "the gate recorded no artifact digests"),
+        (lambda: b"not a tarball", {"files": None}, "not a readable tar.gz"),
+    ],
+)
+def test_a_tampered_or_ungated_archive_is_refused_before_any_model_is_made(
+    data: Any, artifacts: dict[str, Any], message: str
+) -> None:
+    def setup(stub: Stubber) -> None:
+        live_endpoint(stub)
+        stub.add_response("list_models", {"Models": []}, {"NameContains": ANY})  # and nothing after it
+
+    backend, stub = endpoint(setup, data())
+    gated = {"files": archive()[1]} if "files" in artifacts else {}
+    with pytest.raises(ReleaseError, match=message):
+        backend.run("promote", {**EVENT, "artifacts": gated})
+    stub.assert_no_pending_responses()
 
 
 def test_a_running_canary_only_moves_the_weights() -> None:

@@ -68,6 +68,9 @@ def test_inline_features_and_target_variant() -> None:
         ({"price": [1]}, "one value per candidate"),
         ({"price": [1, "x"]}, "must hold numbers or null"),
         ({"price": [1, True]}, "must hold numbers or null"),
+        # the registry's valid ranges (a model fed 1e308 used to answer a null score)
+        ({"ctr_7d": [0.1, 1e308]}, r"features.ctr_7d\[1\] = 1e\+308 is outside its valid range \[0, 1\]"),
+        ({"price": [-5, None]}, r"features.price\[0\] = -5 is outside its valid range \[0, inf\]"),
     ],
 )
 def test_bad_inline_features(features: object, message: str) -> None:

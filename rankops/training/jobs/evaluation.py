@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankops import lineage, ranker_model, registry
+from rankops import integrity, lineage, ranker_model, registry
 from rankops.errors import DataError, ModelError
 from rankops.registry import metric_key
 from rankops.scoring import artifacts
@@ -90,6 +90,17 @@ def _load(folder: Path) -> tuple[Scorer, str]:
     return artifacts.scorer_for_dir(booster, folder, threads=2), (folder / VERSION_FILE).read_text().strip()
 
 
+def gated_artifacts(folder: Path) -> dict[str, Any]:
+    """What the gate judged: the SHA-256 of every file of the model folder (ranker, fallback, their
+    compiled artifacts), their tree digest, and each model file's digest (the versions' gate tag)."""
+    files = integrity.folder_digests(folder)
+    model_files = {
+        role: files[ranker_model.booster_file(sub).relative_to(folder).as_posix()]
+        for role, sub in (("model", folder), ("fallback", folder / FALLBACK_DIR))
+    }
+    return {"files": files, "tree_sha256": integrity.tree_digest(files), "model_sha256": model_files}
+
+
 def _metric_tags(overall: dict[str, float], k: int, **extra: str) -> dict[str, str]:
     """Key numbers as version tags (what ``rankops models list`` shows without opening runs)."""
     return {
@@ -131,14 +142,19 @@ def _record_mlflow(settings: Settings, doc: dict[str, Any], record: str) -> None
         for start in range(0, len(batch), 1000):
             client.log_batch(run_id, metrics=batch[start : start + 1000])
     report, evaluated = doc["metrics"], {"evaluated_dataset": doc["dataset_hash"]}
+    gated = doc["artifacts"]["model_sha256"]
     registry.set_version_tags(
-        settings, version, _metric_tags(report["challenger"]["overall"], k, gate_decision=doc["decision"], **evaluated)
+        settings,
+        version,
+        _metric_tags(report["challenger"]["overall"], k, gate_decision=doc["decision"], **evaluated)
+        | {integrity.GATE_TAG: gated["model"]},
     )
     fb_decision = "champion" if doc["fallback"]["champion"] else "below floor"
     registry.set_version_tags(
         settings,
         doc["fallback"]["version"],
-        _metric_tags(report["fallback"]["overall"], k, gate_decision=fb_decision, **evaluated),
+        _metric_tags(report["fallback"]["overall"], k, gate_decision=fb_decision, **evaluated)
+        | {integrity.GATE_TAG: gated["fallback"]},
         registry.fallback_model_name(settings),
     )
     registry.set_version_tags(
@@ -213,6 +229,7 @@ def run(
         folder = model_folder(paths.input("model"), Path(scratch))
         challenger, version = _load(folder)
         fallback, fb_version = _load(folder / FALLBACK_DIR)
+        gated = gated_artifacts(folder)
     frame, manifest = read_channel(paths.input("holdout"), "holdout")
     dataset_hash = str(manifest["dataset_hash"])
     check_trained_on(settings, {name: version, registry.fallback_model_name(settings): fb_version}, dataset_hash)
@@ -255,6 +272,8 @@ def run(
         },
         "metrics": report,
         "overrides": dict(overridden or {}),
+        # every file the gate judged, and the archive's tree digest (rankops.integrity)
+        "artifacts": gated,
     }
     tags = {"dataset_hash": dataset_hash, "code_version": code_version, "pipeline_execution_id": pipeline_execution_id}
     doc["rule_version"] = rule_model.ensure_registered(settings, frame.head(5), tags)
