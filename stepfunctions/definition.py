@@ -39,9 +39,38 @@ from rankops.features.runs import run_name
 from stepfunctions import offpolicy
 from stepfunctions import tasks as t
 from stepfunctions.asl import catch, lambda_task, notify, retry
-from stepfunctions.resources import LAMBDAS as LAMBDAS  # re-exported: importers name the definition
-from stepfunctions.resources import RESOURCE_KEYS as RESOURCE_KEYS
 
+RESOURCE_KEYS: tuple[str, ...] = (
+    "Environment",
+    "FeatureSet",
+    "ApprovalRequired",
+    "FailuresTopicArn",
+    "ApprovalsTopicArn",
+    "RawBucket",
+    "FeaturesBucket",
+    "ArtifactsBucket",
+    "ImageUri",
+    "SageMakerJobRoleArn",
+    "JobVolumeKmsKeyArn",
+    "JobOutputKmsKeyArn",
+    "TrainingInstanceType",
+    "ProcessingInstanceType",
+    "JobSubnetIds",
+    "JobSecurityGroupId",
+    "MlflowTrackingServerArn",
+    "EmrApplicationId",
+    "EmrJobRoleArn",
+    "EmrEntryPoint",
+    "EndpointName",
+    "ServingModelRoleArn",
+    "EndpointInstanceType",
+    "RollbackAlarmNames",
+    "ServingSecurityGroupId",
+    "LambdaArn_check_features",
+    "LambdaArn_gate",
+    "LambdaArn_release",
+)
+LAMBDAS: tuple[str, ...] = ("check_features", "gate", "release")
 # A run ends within this, whatever hangs (an approval waits 3 days at most, jobs 4 h each):
 # a stuck execution must not block the triggers, which refuse to start beside a running one.
 EXECUTION_TIMEOUT_S = 4 * 86400
