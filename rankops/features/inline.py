@@ -63,17 +63,18 @@ def widen(
     return np.hstack(blocks)
 
 
-def split(entity: str, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """A decoded :func:`layout` matrix -> every column by feature name (own and joined) and, per
-    row, whether every joined entity was found."""
-    names = registry.stored_names(entity)
-    columns = {n: matrix[:, i] for i, n in enumerate(names)}
-    found = np.ones(len(matrix), dtype=bool)
-    at = len(names)
-    for joined in registry.joined_entities(entity):
-        found &= matrix[:, at] == 1.0
-        for name in registry.stored_names(joined):
-            at += 1
-            columns[name] = matrix[:, at]
-        at += 1
-    return columns, found
+class Split:
+    """Decodes :func:`layout` matrices of one entity (positions worked out once: the serving hot path)."""
+
+    def __init__(self, entity: str) -> None:
+        names = layout(entity)
+        own = registry.stored_names(entity)
+        self.columns = [(n, i) for i, n in enumerate(own)]
+        self.columns += [(n.split(".", 1)[1], i) for i, n in enumerate(names) if i >= len(own) and "." in n]
+        self.flags = [i for i, n in enumerate(names) if n.endswith(FOUND)]
+
+    def __call__(self, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A decoded matrix -> every column by feature name (own and joined) and, per row, whether
+        every joined entity was found."""
+        columns = {name: matrix[:, i] for name, i in self.columns}
+        return columns, (matrix[:, self.flags] == 1.0).all(axis=1)

@@ -70,6 +70,7 @@ class FeatureLookup:
         self._absent = [e for e in registry.joined_entities(ROOT) if e not in self.stores]
         self._wide = {e: inline.layout(e) for e in self.stores if registry.joined_entities(e)}
         self._wide_defaults = {e: inline.defaults(e) for e in self._wide}
+        self._split = inline.Split(ROOT) if ROOT in self._wide else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureLookup:
@@ -162,8 +163,8 @@ class FeatureLookup:
         the items' own features and those of their seller and category. ``deadline`` and ``partial``:
         see the module docstring (the items' own read failing always raises)."""
         items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
-        if items.inlined:
-            columns, joined_found = inline.split(ROOT, items.matrix)
+        if items.inlined and self._split is not None:
+            columns, joined_found = self._split(items.matrix)
             return Fetched(columns, items.found & joined_found)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:

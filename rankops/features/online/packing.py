@@ -77,6 +77,10 @@ def unpack_rows(
     tag = version_tag(version)
     end = TAG_BYTES + width * DTYPE.itemsize
     n = len(payloads)
+    if not n_joins and n:
+        fixed = _unpack_fixed(payloads, width, defaults, tag, end)
+        if fixed is not None:
+            return fixed
     hit_list = [p is not None and p.startswith(tag) for p in payloads]
     found = np.array(hit_list, dtype=bool)
     out = np.empty((n, width), dtype=DTYPE)
@@ -98,3 +102,31 @@ def unpack_rows(
             for i, parts in zip(hits, split, strict=True):
                 column[i] = (parts[j] or None) if j < len(parts) else None
     return out, found, joins
+
+
+def _unpack_fixed(
+    payloads: Sequence[bytes | None], width: int, defaults: np.ndarray, tag: bytes, end: int
+) -> tuple[np.ndarray, np.ndarray, list[list[str | None]]] | None:
+    """The serving hot path: values of one length (tag + floats, no join keys, as items with their
+    joined entities inlined are) decoded as one byte matrix, tags compared column-wise.
+    ``None`` when some value has another length (join keys follow): the general path decodes it."""
+    n = len(payloads)
+    values: Sequence[bytes] = payloads  # type: ignore[assignment]
+    try:
+        lengths = list(map(len, values))
+    except TypeError:  # some value is missing (None): an empty one never matches the tag
+        values = [p or b"" for p in payloads]
+        lengths = list(map(len, values))
+    if lengths.count(end) != n:
+        if lengths.count(end) + lengths.count(0) != n:
+            return None
+        blank = bytes(end)
+        values = [p or blank for p in values]
+    raw = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(n, end)
+    found = (raw[:, :TAG_BYTES] == np.frombuffer(tag, dtype=np.uint8)).all(axis=1)
+    if lengths.count(end) != n:  # missing (or empty) values
+        found &= np.array(lengths) == end
+    out = raw[:, TAG_BYTES:].copy().view(DTYPE).reshape(n, width)
+    if not found.all():
+        out[~found] = defaults
+    return out, found, []
