@@ -16,9 +16,15 @@ and the embedded SQLite store:
   (``offline.latest_values``, from the snapshot) is reported beside it, with the time of
   the history scan it replaces (``latest_values_history_scan_item_s``, the fallback
   when no current snapshot exists; the two tables are asserted equal);
+  ``materialize_rows_per_s`` is items over the item's seconds (read, check, inline its
+  seller's and category's values, pack, write, activate; reading the joined entities counts
+  under their own entries), ``materialize_all_entities_rows_per_s`` every row over every
+  entity's seconds;
 * reads: p50/p99 of one lookup of ``--batch`` random items x all their features
   (``FeatureLookup.fetch``, values decoded, defaults filled), and of the full
-  ``fetch_items`` path (item, then its seller and category);
+  ``fetch_items`` path (every entity: the items carry their seller's and category's values,
+  so one ``MGET``; ``fetch_items_round_trips`` counts the store calls), timed interleaved with
+  the bare ``MGET`` peer; ``targets`` holds the issue's ratios;
 * peers in the same run: a bare redis-py ``MGET`` of the same packed values, a
   naive per-key client (one ``GET``/``SET`` per key), and with ``--compare`` Feast's
   ``materialize`` / ``get_online_features`` on the same rows. Feast pins versions
