@@ -63,7 +63,7 @@ def inlined(entity: str, rows: Rows, joined: Mapping[str, Rows]) -> tuple[Rows, 
     wanted = registry.joined_entities(entity)
     if not wanted or any(j not in joined for j in wanted):
         return rows, names
-    sources = {j: (_array(joined[j].key_array), joined[j].values) for j in wanted}  # type: ignore[arg-type]
+    sources = {j: (_array(joined[j].key_array), joined[j].values) for j in wanted}
     wide = inline.widen(entity, rows.values, rows.joins, sources)
     return Rows(rows.keys, wide, [], rows.key_array), inline.layout(entity)  # no keys needed in the value
 

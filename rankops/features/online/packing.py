@@ -50,7 +50,7 @@ def pack_columns(
     body[:, TAG_BYTES:] = matrix.view(np.uint8).reshape(n, width - TAG_BYTES)
     fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(body)])
     if not join_columns:
-        return fixed.to_pylist()  # type: ignore[no-any-return]
+        return fixed.to_pylist()
     keys = []
     for column in join_columns:
         array = column if isinstance(column, pa.Array | pa.ChunkedArray) else pa.array(column, pa.string())
@@ -58,7 +58,7 @@ def pack_columns(
             raise ValueError(f"{len(array)} rows of join keys for {n} rows of values")
         keys.append(pc.fill_null(array.cast(pa.string()), ""))
     joined = pc.binary_join_element_wise(*keys, SEPARATOR).cast(pa.binary())
-    return pc.binary_join_element_wise(fixed.cast(pa.binary()), joined, b"").to_pylist()  # type: ignore[no-any-return]
+    return pc.binary_join_element_wise(fixed.cast(pa.binary()), joined, b"").to_pylist()
 
 
 def pack_rows(version: str, values: np.ndarray, joins: Sequence[Sequence[str | None]] | None = None) -> list[bytes]:
