@@ -2,7 +2,8 @@
 
 An item's stored value holds its own features and, after them, for each joined entity
 (seller, category) a found flag (1.0 when that entity had a row) and that entity's
-features, copied at materialization from the same run's values. The serving lookup then
+features, copied at materialization from the same run's values; the joined keys follow
+as before (serving passes them on, e.g. to the streaming reads keyed by seller). The serving lookup then
 reads every entity of 100 candidates with one ``MGET`` of the items. The layout is
 recorded with the version as the item's column list (:func:`layout`): the item's own
 names, then ``<entity>#found`` and ``<entity>.<feature>`` per joined entity, so a

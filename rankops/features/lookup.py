@@ -49,6 +49,7 @@ class Fetched:
     found: np.ndarray  # per candidate: its item and every joined entity read were found
     unavailable: frozenset[str] = frozenset()  # features holding defaults because their store failed
     problems: list[str] = field(default_factory=list)  # why (partial reads only)
+    joins: dict[str, list[str | None]] = field(default_factory=dict)  # joined entity -> each candidate's key
 
 
 @dataclass
@@ -142,7 +143,7 @@ class FeatureLookup:
                     len(active.columns),
                     self._wide_defaults[entity] if wide else self._defaults[entity],
                     active.version,
-                    len(active.joins) if follow and not wide else 0,
+                    len(active.joins) if follow else 0,
                 )
             except (ValueError, UnicodeDecodeError) as err:
                 raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
@@ -165,7 +166,8 @@ class FeatureLookup:
         items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
         if items.inlined and self._split is not None:
             columns, joined_found = self._split(items.matrix)
-            return Fetched(columns, items.found & joined_found)
+            keys = dict(zip(self._active(ROOT).joins, items.joins, strict=False))  # e.g. for streaming reads
+            return Fetched(columns, items.found & joined_found, joins=keys)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})

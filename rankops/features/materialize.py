@@ -65,7 +65,7 @@ def inlined(entity: str, rows: Rows, joined: Mapping[str, Rows]) -> tuple[Rows, 
         return rows, names
     sources = {j: (_array(joined[j].key_array), joined[j].values) for j in wanted}
     wide = inline.widen(entity, rows.values, rows.joins, sources)
-    return Rows(rows.keys, wide, [], rows.key_array), inline.layout(entity)  # no keys needed in the value
+    return Rows(rows.keys, wide, rows.joins, rows.key_array), inline.layout(entity)
 
 
 def check_rows(entity: str, rows: Rows) -> None:

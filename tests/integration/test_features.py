@@ -155,6 +155,8 @@ def test_offline_online_parity_for_every_entity(market) -> None:  # type: ignore
     fetched = lookup.fetch_items(ids)
     assert reads.calls == 1, "every entity of the candidates in one round trip"
     assert fetched.found.all()
+    assert fetched.joins["seller"] == items["seller_id"].to_pylist(), "the keys still come along (streaming reads)"
+    assert fetched.joins["category"] == items["category"].to_pylist()
     for i, seller in enumerate(items["seller_id"].to_pylist()):
         assert fetched.columns["seller_item_count"][i] == sellers[seller]["seller_item_count"]
     # Parity with reading the joined entities separately (their own stored values), bit for bit.

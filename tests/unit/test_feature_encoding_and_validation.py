@@ -39,6 +39,10 @@ def test_values_without_join_keys_decode_alike_on_the_fixed_width_path() -> None
     keyed = pack_rows("v1", values[:2], [["s-1"], ["s-22"]])  # longer values: the general path
     matrix, found, _ = unpack_rows([keyed[0], good[1], None], 2, np.array([7.0, 8.0]), "v1")
     assert found.tolist() == [True, True, False] and matrix[1, 0] == -2.0
+    keys = [["s-1", "toys"], [None, "books"], ["s-3", None], ["s-4", "x"]]  # every value present: one split
+    matrix, found, joins = unpack_rows(pack_rows("v1", values, keys), 2, np.array([7.0, 8.0]), "v1", 2)
+    assert found.all() and np.array_equal(matrix, values, equal_nan=True)
+    assert joins == [["s-1", None, "s-3", "s-4"], ["toys", "books", None, "x"]]
 
 
 def stats(rows: int, **feature: dict[str, float]) -> dict:  # type: ignore[type-arg]

@@ -78,10 +78,14 @@ def unpack_rows(
     tag = version_tag(version)
     end = TAG_BYTES + width * DTYPE.itemsize
     n = len(payloads)
-    if not n_joins and n:
-        fixed = _unpack_fixed(payloads, width, defaults, tag, end)
-        if fixed is not None:
-            return fixed
+    if n:
+        fast = (
+            _unpack_fixed(payloads, width, defaults, tag, end)
+            if not n_joins
+            else _unpack_keyed(payloads, width, tag, end, n_joins)
+        )
+        if fast is not None:
+            return fast
     hit_list = [p is not None and p.startswith(tag) for p in payloads]
     found = np.array(hit_list, dtype=bool)
     out = np.empty((n, width), dtype=DTYPE)
@@ -97,6 +101,15 @@ def unpack_rows(
     joins: list[list[str | None]] = [[None] * n for _ in range(n_joins)]
     if n_joins:
         hits = [i for i, hit in enumerate(hit_list) if hit]
+        # Every key of every row in one decode and one split (each row holds n_joins keys, joined
+        # by the separator); rows written with fewer keys fall back to splitting row by row.
+        flat = SEPARATOR.join([payloads[i][end:].decode() for i in hits]).split(SEPARATOR)  # type: ignore[index]
+        if len(flat) == len(hits) * n_joins:
+            for j in range(n_joins):
+                column = joins[j]
+                for i, key in zip(hits, flat[j::n_joins], strict=True):
+                    column[i] = key or None
+            return out, found, joins
         split = [payloads[i][end:].decode().split(SEPARATOR) for i in hits]  # type: ignore[index]
         for j in range(n_joins):
             column = joins[j]
@@ -131,3 +144,27 @@ def _unpack_fixed(
     if not found.all():
         out[~found] = defaults
     return out, found, []
+
+
+def _unpack_keyed(
+    payloads: Sequence[bytes | None], width: int, tag: bytes, end: int, n_joins: int
+) -> tuple[np.ndarray, np.ndarray, list[list[str | None]]] | None:
+    """The serving hot path with join keys: every value present and of this version (any other
+    case returns ``None`` for the general path). Tag and floats of every row are joined
+    as one byte matrix (tags compared column-wise), the keys decoded and split once for all rows."""
+    try:
+        lengths = list(map(len, payloads))  # type: ignore[arg-type]
+    except TypeError:  # a missing value
+        return None
+    if min(lengths) < end:
+        return None
+    values: Sequence[bytes] = payloads  # type: ignore[assignment]
+    raw = np.frombuffer(b"".join([p[:end] for p in values]), dtype=np.uint8).reshape(len(values), end)
+    if not (raw[:, :TAG_BYTES] == np.frombuffer(tag, dtype=np.uint8)).all():
+        return None
+    flat = SEPARATOR.encode().join([p[end:] for p in values]).decode().split(SEPARATOR)
+    if len(flat) != len(values) * n_joins:
+        return None
+    joins: list[list[str | None]] = [[k or None for k in flat[j::n_joins]] for j in range(n_joins)]
+    out = raw[:, TAG_BYTES:].copy().view(DTYPE).reshape(len(values), width)
+    return out, np.ones(len(values), dtype=bool), joins
