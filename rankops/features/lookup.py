@@ -159,15 +159,23 @@ class FeatureLookup:
             found = decoded.found if found is None else found & decoded.found
         return Fetched(columns, found if found is not None else np.zeros(0, dtype=bool))
 
-    def fetch_items(self, item_ids: list[str], deadline: float | None = None, partial: bool = False) -> Fetched:
+    def fetch_items(
+        self, item_ids: list[str], deadline: float | None = None, partial: bool = False, with_joins: bool = True
+    ) -> Fetched:
         """Every stored feature a model needs for these candidate items (the serving entry point):
         the items' own features and those of their seller and category. ``deadline`` and ``partial``:
-        see the module docstring (the items' own read failing always raises)."""
-        items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
+        see the module docstring (the items' own read failing always raises). ``with_joins=False``: the
+        candidates' seller/category keys are not wanted (``Fetched.joins`` may stay empty), which saves
+        decoding them when the items carry every joined value."""
+        if not with_joins and self._active(ROOT).columns == self._wide.get(ROOT):
+            # every feature is in the items' values: skip decoding their keys (Fetched.joins stays empty)
+            items = self._read({ROOT: list(item_ids)}, follow=False, deadline=deadline)[ROOT]
+        else:
+            items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
         if items.inlined and self._split is not None:
             columns, joined_found = self._split(items.matrix)
-            keys = dict(zip(self._active(ROOT).joins, items.joins, strict=False))  # e.g. for streaming reads
-            return Fetched(columns, items.found & joined_found, joins=keys)
+            by_entity = dict(zip(self._active(ROOT).joins, items.joins, strict=False))  # e.g. for streaming reads
+            return Fetched(columns, items.found & joined_found, joins=by_entity)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})

@@ -121,9 +121,9 @@ def unpack_rows(
 def _unpack_fixed(
     payloads: Sequence[bytes | None], width: int, defaults: np.ndarray, tag: bytes, end: int
 ) -> tuple[np.ndarray, np.ndarray, list[list[str | None]]] | None:
-    """The serving hot path: values of one length (tag + floats, no join keys, as items with their
-    joined entities inlined are) decoded as one byte matrix, tags compared column-wise.
-    ``None`` when some value has another length (join keys follow): the general path decodes it."""
+    """The serving hot path without join keys: values of one length (tag + floats), or every value
+    present with keys after the floats (cut off), decoded as one byte matrix, tags compared
+    column-wise. ``None`` otherwise: the general path decodes it."""
     n = len(payloads)
     values: Sequence[bytes] = payloads  # type: ignore[assignment]
     try:
@@ -132,10 +132,14 @@ def _unpack_fixed(
         values = [p or b"" for p in payloads]
         lengths = list(map(len, values))
     if lengths.count(end) != n:
-        if lengths.count(end) + lengths.count(0) != n:
+        if values is payloads and min(lengths) >= end:  # join keys follow: not asked for, cut off
+            values = [p[:end] for p in values]
+            lengths = [end] * n
+        elif lengths.count(end) + lengths.count(0) != n:
             return None
-        blank = bytes(end)
-        values = [p or blank for p in values]
+        else:
+            blank = bytes(end)
+            values = [p or blank for p in values]
     raw = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(n, end)
     found = (raw[:, :TAG_BYTES] == np.frombuffer(tag, dtype=np.uint8)).all(axis=1)
     if lengths.count(end) != n:  # missing (or empty) values
