@@ -43,6 +43,9 @@ def test_values_without_join_keys_decode_alike_on_the_fixed_width_path() -> None
     matrix, found, joins = unpack_rows(pack_rows("v1", values, keys), 2, np.array([7.0, 8.0]), "v1", 2)
     assert found.all() and np.array_equal(matrix, values, equal_nan=True)
     assert joins == [["s-1", None, "s-3", "s-4"], ["toys", "books", None, "x"]]
+    full = [["s-1", "toys"], ["s-2", "books"]]  # no unknown key
+    decoded = unpack_rows(pack_rows("v1", values[:2], full), 2, np.zeros(2), "v1", 2)[2]
+    assert decoded == [["s-1", "s-2"], ["toys", "books"]]
 
 
 def stats(rows: int, **feature: dict[str, float]) -> dict:  # type: ignore[type-arg]

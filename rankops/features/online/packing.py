@@ -169,6 +169,9 @@ def _unpack_keyed(
     flat = SEPARATOR.encode().join([p[end:] for p in values]).decode().split(SEPARATOR)
     if len(flat) != len(values) * n_joins:
         return None
-    joins: list[list[str | None]] = [[k or None for k in flat[j::n_joins]] for j in range(n_joins)]
+    if "" in flat:  # an unknown key was stored empty: None
+        joins: list[list[str | None]] = [[k or None for k in flat[j::n_joins]] for j in range(n_joins)]
+    else:
+        joins = [flat[j::n_joins] for j in range(n_joins)]  # type: ignore[misc]
     out = raw[:, TAG_BYTES:].copy().view(DTYPE).reshape(len(values), width)
     return out, np.ones(len(values), dtype=bool), joins
