@@ -297,9 +297,7 @@ def run(
                 paths = {
                     "read_item_features": lambda ids, lk=lookup: lk.fetch({"item": ids}),
                     "fetch_items_all_entities": lambda ids, lk=lookup: lk.fetch_items(ids),
-                    "fetch_items_all_entities_without_keys": lambda ids, lk=lookup: lk.fetch_items(
-                        ids, with_joins=False
-                    ),
+                    "fetch_items_all_entities_with_keys": lambda ids, lk=lookup: lk.fetch_items(ids, join_keys=True),
                 }
                 if kind == "redis":
                     slot = store.active_version("item").slot
@@ -312,7 +310,7 @@ def run(
                     "fetch_items_round_trips": round_trips(lookup, batches[0]),
                     "read_item_features": measured["read_item_features"],
                     "fetch_items_all_entities": measured["fetch_items_all_entities"],
-                    "fetch_items_all_entities_without_keys": measured["fetch_items_all_entities_without_keys"],
+                    "fetch_items_all_entities_with_keys": measured["fetch_items_all_entities_with_keys"],
                 }
                 if kind == "redis":
                     out["peer_bare_mget"] = measured["peer_bare_mget"]
@@ -332,8 +330,8 @@ def run(
             out["targets"] = {  # issue 16, measured in this run beside the bare-MGET peer
                 "all_entities_read_vs_bare_mget_p50": round(all_vs_mget, 2),
                 "all_entities_read_vs_bare_mget_p50_ok": all_vs_mget <= 1.5,
-                "all_entities_read_without_keys_vs_bare_mget_p50": round(
-                    ours["fetch_items_all_entities_without_keys"]["p50_ms"] / out["peer_bare_mget"]["p50_ms"], 2
+                "all_entities_read_with_keys_vs_bare_mget_p50": round(
+                    ours["fetch_items_all_entities_with_keys"]["p50_ms"] / out["peer_bare_mget"]["p50_ms"], 2
                 ),
                 "redis_materialize_rows_per_s": ours["materialize_rows_per_s"],
                 "redis_materialize_rows_per_s_ok": ours["materialize_rows_per_s"] >= 500_000,

@@ -3,7 +3,8 @@
 An item's stored value holds its own features and, after them, for each joined entity
 (seller, category) a found flag (1.0 when that entity had a row) and that entity's
 features, copied at materialization from the same run's values; the joined keys follow
-as before (serving passes them on, e.g. to the streaming reads keyed by seller). The serving lookup then
+as before (``fetch_items(..., join_keys=True)`` decodes them for the streaming reads keyed
+by seller). The serving lookup then
 reads every entity of 100 candidates with one ``MGET`` of the items. The layout is
 recorded with the version as the item's column list (:func:`layout`): the item's own
 names, then ``<entity>#found`` and ``<entity>.<feature>`` per joined entity, so a
@@ -14,6 +15,7 @@ rewritten, which ``materialize`` always does in the same run (docs/features.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -79,3 +81,13 @@ class Split:
         every joined entity was found."""
         columns = {name: matrix[:, i] for name, i in self.columns}
         return columns, (matrix[:, self.flags] == 1.0).all(axis=1)
+
+
+@functools.cache
+def _split_of(entity: str) -> Split:
+    return Split(entity)
+
+
+def split(entity: str, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:class:`Split` of ``entity`` (built once per entity) applied to ``matrix``."""
+    return _split_of(entity)(matrix)

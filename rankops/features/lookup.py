@@ -71,7 +71,6 @@ class FeatureLookup:
         self._absent = [e for e in registry.joined_entities(ROOT) if e not in self.stores]
         self._wide = {e: inline.layout(e) for e in self.stores if registry.joined_entities(e)}
         self._wide_defaults = {e: inline.defaults(e) for e in self._wide}
-        self._split = inline.Split(ROOT) if ROOT in self._wide else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureLookup:
@@ -107,6 +106,7 @@ class FeatureLookup:
         follow: bool = True,
         deadline: float | None = None,
         failed: dict[str, str] | None = None,
+        with_keys: bool = False,
     ) -> dict[str, _Decoded]:
         """Read several entities, one ``read_many`` per distinct store, and decode them. With ``failed``
         a store's failure is recorded there per entity (and its entities left out) instead of raised."""
@@ -116,15 +116,18 @@ class FeatureLookup:
         out: dict[str, _Decoded] = {}
         for group in groups.values():
             try:
-                out.update(self._read_group(group, follow, deadline))
+                out.update(self._read_group(group, follow, deadline, with_keys))
             except StoreError as err:
                 if failed is None:
                     raise
                 failed.update(dict.fromkeys(group, str(err)))
         return out
 
-    def _read_group(self, group: dict[str, list[str]], follow: bool, deadline: float | None) -> dict[str, _Decoded]:
-        """The entities of one store: their live versions, one ``read_many``, decoded."""
+    def _read_group(
+        self, group: dict[str, list[str]], follow: bool, deadline: float | None, with_keys: bool = False
+    ) -> dict[str, _Decoded]:
+        """The entities of one store: their live versions, one ``read_many``, decoded. ``with_keys``: decode
+        the joined entities' keys even when their values are inlined (the streaming reads need them)."""
         out: dict[str, _Decoded] = {}
         store = self.stores[next(iter(group))]
         self._within(deadline, store, group)
@@ -143,7 +146,7 @@ class FeatureLookup:
                     len(active.columns),
                     self._wide_defaults[entity] if wide else self._defaults[entity],
                     active.version,
-                    len(active.joins) if follow else 0,
+                    len(active.joins) if follow and (with_keys or not wide) else 0,
                 )
             except (ValueError, UnicodeDecodeError) as err:
                 raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
@@ -160,30 +163,25 @@ class FeatureLookup:
         return Fetched(columns, found if found is not None else np.zeros(0, dtype=bool))
 
     def fetch_items(
-        self, item_ids: list[str], deadline: float | None = None, partial: bool = False, with_joins: bool = True
+        self, item_ids: list[str], deadline: float | None = None, partial: bool = False, join_keys: bool = False
     ) -> Fetched:
         """Every stored feature a model needs for these candidate items (the serving entry point):
         the items' own features and those of their seller and category. ``deadline`` and ``partial``:
-        see the module docstring (the items' own read failing always raises). ``with_joins=False``: the
-        candidates' seller/category keys are not wanted (``Fetched.joins`` may stay empty), which saves
-        decoding them when the items carry every joined value."""
-        if not with_joins and self._active(ROOT).columns == self._wide.get(ROOT):
-            # every feature is in the items' values: skip decoding their keys (Fetched.joins stays empty)
-            items = self._read({ROOT: list(item_ids)}, follow=False, deadline=deadline)[ROOT]
-        else:
-            items = self._read({ROOT: list(item_ids)}, deadline=deadline)[ROOT]
-        if items.inlined and self._split is not None:
-            columns, joined_found = self._split(items.matrix)
-            by_entity = dict(zip(self._active(ROOT).joins, items.joins, strict=False))  # e.g. for streaming reads
-            return Fetched(columns, items.found & joined_found, joins=by_entity)
+        see the module docstring (the items' own read failing always raises). ``join_keys``: also
+        return each candidate's seller and category keys (``Fetched.joins``), for the streaming reads."""
+        items = self._read({ROOT: list(item_ids)}, deadline=deadline, with_keys=join_keys)[ROOT]
+        active_joins = self._active(ROOT).joins
+        keys_of = {e: items.joins[i] for i, e in enumerate(active_joins) if i < len(items.joins)}
+        if items.inlined:
+            columns, joined_found = inline.split(ROOT, items.matrix)
+            return Fetched(columns, items.found & joined_found, joins=keys_of)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
         for entity in self._absent:
             columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})
         found = items.found.copy()
         joined = self._joined.get(ROOT, [])
         if not joined:
-            return Fetched(columns, found)
-        active_joins = self._active(ROOT).joins
+            return Fetched(columns, found, joins=keys_of)
         requests: dict[str, list[str]] = {}
         positions: dict[str, list[int]] = {}
         for entity in joined:
@@ -203,14 +201,14 @@ class FeatureLookup:
             columns.update({n: matrix[:, i] for i, n in enumerate(decoded.names)})
             found &= hit
         if not failed:
-            return Fetched(columns, found)
+            return Fetched(columns, found, joins=keys_of)
         unavailable: set[str] = set()
         for entity in failed:
             names = self._names[entity]
             columns.update({n: np.full(len(item_ids), self._defaults[entity][i]) for i, n in enumerate(names)})
             unavailable.update(names)
         problems = list(dict.fromkeys(failed.values()))
-        return Fetched(columns, found, frozenset(unavailable), problems)
+        return Fetched(columns, found, frozenset(unavailable), problems, keys_of)
 
     def close(self) -> None:
         for store in {id(s): s for s in self.stores.values()}.values():
