@@ -16,11 +16,19 @@ and the embedded SQLite store:
   (``offline.latest_values``, from the snapshot) is reported beside it, with the time of
   the history scan it replaces (``latest_values_history_scan_item_s``, the fallback
   when no current snapshot exists; the two tables are asserted equal);
+  ``materialize_rows_per_s`` is items over the item's seconds (read, check, inline its
+  seller's and category's values, pack, write, activate; reading the joined entities counts
+  under their own entries), ``materialize_all_entities_rows_per_s`` every row over every
+  entity's seconds;
 * reads: p50/p99 of one lookup of ``--batch`` random items x all their features
   (``FeatureLookup.fetch``, values decoded, defaults filled), and of the full
-  ``fetch_items`` path (item, then its seller and category);
+  ``fetch_items`` path (every entity: the items carry their seller's and category's values,
+  so one ``MGET``; ``fetch_items_round_trips`` counts the store calls), timed interleaved with
+  the bare ``MGET`` peer; ``targets`` holds the issue's ratios;
 * peers in the same run: a bare redis-py ``MGET`` of the same packed values, a
-  naive per-key client (one ``GET``/``SET`` per key), and with ``--compare`` Feast's
+  naive per-key client (one ``GET``/``SET`` per key), the redis-server's own ceiling for the
+  same writes (``peer_server_ceiling_set_rows_per_s``: one pre-encoded pipeline of every
+  item's ``SET … EX``, only sending and the server's work timed), and with ``--compare`` Feast's
   ``materialize`` / ``get_online_features`` on the same rows. Feast pins versions
   that clash with rankops', so it lives in its own venv (never in setup.py):
 
@@ -64,6 +72,64 @@ def timed(fn: Any, batches: list[list[str]], warmup: int = 50) -> dict[str, floa
         fn(ids)
         samples.append(time.perf_counter() - t0)
     return percentiles(samples)
+
+
+def interleaved(fns: dict[str, Any], batches: list[list[str]], warmup: int = 50) -> dict[str, dict[str, float]]:
+    """Each of ``fns`` on every batch in turn (A, B, C, A, B, C, ...): peers measured under the
+    same conditions, so a noisy machine moves them together and their ratio holds."""
+    for ids in batches[:warmup]:
+        for fn in fns.values():
+            fn(ids)
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for ids in batches:
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(ids)
+            samples[name].append(time.perf_counter() - t0)
+    return {name: percentiles(values) for name, values in samples.items()}
+
+
+def round_trips(lookup: Any, ids: list[str]) -> int:
+    """Store calls (``read_many``) one ``fetch_items`` makes."""
+    calls = 0
+    stores = {id(s): s for s in lookup.stores.values()}.values()
+    originals = [(s, s.read_many) for s in stores]
+    for store, inner in originals:
+
+        def counted(requests: Any, inner: Any = inner) -> Any:
+            nonlocal calls
+            calls += 1
+            return inner(requests)
+
+        store.read_many = counted
+    try:
+        lookup.fetch_items(ids)
+    finally:
+        for store, inner in originals:
+            store.read_many = inner
+    return calls
+
+
+def server_ceiling(client: Any, item_ids: list[str], slot: str) -> int:
+    """The redis-server's own ceiling for these writes: every item's packed value ``SET … EX``
+    again (to other keys) as one pre-encoded pipeline, replies counted off the socket; only the
+    send and the server's work are timed (no reading, packing or encoding): what
+    ``materialize_rows_per_s`` could reach if the client cost nothing."""
+    from rankops.features.online.redis import Replies, encode_sets
+
+    payloads = client.mget([f"bench:item:{slot}:{k}" for k in item_ids])
+    wire = bytes(encode_sets(b"ceiling:item:", item_ids, payloads, 3600))
+    conn = client.connection_pool.get_connection()
+    try:
+        replies = Replies(conn)
+        started = time.perf_counter()
+        conn.send_packed_command([wire], check_health=False)
+        replies.finish(len(item_ids))
+        seconds = time.perf_counter() - started
+    finally:
+        client.connection_pool.release(conn)
+    assert not replies.errors, replies.errors[:1]
+    return round(len(item_ids) / seconds)
 
 
 def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -216,21 +282,39 @@ def run(
                 "embedded": EmbeddedStore(folder / "online.sqlite", recheck_seconds=1.0),
                 "redis": RedisStore(make_redis(cfg, for_writes=True), cfg, recheck_seconds=1.0),
             }
+            bare = redis.Redis(host="127.0.0.1", port=port)
             for kind, store in stores.items():
                 report = materialize(lake, settings, stores=dict.fromkeys(registry.stored_entities(), store))
                 assert report["item"]["rows"] == entities
-                assert store.active_version("item").columns == registry.stored_names("item")
+                assert report["item"]["inlined"], "items carry their seller's and category's values"
+                assert store.active_version("item").columns[: len(registry.stored_names("item"))] == (
+                    registry.stored_names("item")
+                )
                 seconds = float(report["item"]["seconds"])  # type: ignore[arg-type]  # object in the report
+                every_row = sum(int(r["rows"]) for r in report.values())  # type: ignore[call-overload]
+                every_second = sum(float(r["seconds"]) for r in report.values())  # type: ignore[arg-type,misc]
                 lookup = FeatureLookup(dict.fromkeys(("item", "seller", "category"), store))
+                paths = {
+                    "read_item_features": lambda ids, lk=lookup: lk.fetch({"item": ids}),
+                    "fetch_items_all_entities": lambda ids, lk=lookup: lk.fetch_items(ids),
+                    "fetch_items_all_entities_with_keys": lambda ids, lk=lookup: lk.fetch_items(ids, join_keys=True),
+                }
+                if kind == "redis":
+                    slot = store.active_version("item").slot
+                    paths["peer_bare_mget"] = lambda ids, s=slot: bare.mget([f"bench:item:{s}:{k}" for k in ids])
+                measured = interleaved(paths, batches)
                 out[kind] = {
                     "materialize_rows_per_s": round(entities / seconds),
                     "materialize_item_s": round(seconds, 3),
-                    "read_item_features": timed(lambda ids, lk=lookup: lk.fetch({"item": ids}), batches),
-                    "fetch_items_all_entities": timed(lambda ids, lk=lookup: lk.fetch_items(ids), batches),
+                    "materialize_all_entities_rows_per_s": round(every_row / every_second),
+                    "fetch_items_round_trips": round_trips(lookup, batches[0]),
+                    "read_item_features": measured["read_item_features"],
+                    "fetch_items_all_entities": measured["fetch_items_all_entities"],
+                    "fetch_items_all_entities_with_keys": measured["fetch_items_all_entities_with_keys"],
                 }
-            bare = redis.Redis(host="127.0.0.1", port=port)
+                if kind == "redis":
+                    out["peer_bare_mget"] = measured["peer_bare_mget"]
             slot = stores["redis"].active_version("item").slot
-            out["peer_bare_mget"] = timed(lambda ids: bare.mget([f"bench:item:{slot}:{k}" for k in ids]), batches)
             out["peer_naive_per_key_get"] = timed(
                 lambda ids: [bare.get(f"bench:item:{slot}:{k}") for k in ids], batches[: max(50, reads // 10)]
             )
@@ -240,7 +324,22 @@ def run(
             for k, v in zip(item_ids[:sample], payloads, strict=True):
                 bare.set(f"naive:item:{k}", v, ex=3600)
             out["peer_naive_per_key_set_rows_per_s"] = round(sample / (time.perf_counter() - started))
+            out["peer_server_ceiling_set_rows_per_s"] = server_ceiling(bare, item_ids, slot)
             ours = out["redis"]
+            all_vs_mget = ours["fetch_items_all_entities"]["p50_ms"] / out["peer_bare_mget"]["p50_ms"]
+            out["targets"] = {  # issue 16, measured in this run beside the bare-MGET peer
+                "all_entities_read_vs_bare_mget_p50": round(all_vs_mget, 2),
+                "all_entities_read_vs_bare_mget_p50_ok": all_vs_mget <= 1.5,
+                "all_entities_read_with_keys_vs_bare_mget_p50": round(
+                    ours["fetch_items_all_entities_with_keys"]["p50_ms"] / out["peer_bare_mget"]["p50_ms"], 2
+                ),
+                "redis_materialize_rows_per_s": ours["materialize_rows_per_s"],
+                "redis_materialize_rows_per_s_ok": ours["materialize_rows_per_s"] >= 500_000,
+                "redis_materialize_vs_server_ceiling": round(
+                    ours["materialize_rows_per_s"] / out["peer_server_ceiling_set_rows_per_s"], 2
+                ),
+                "fetch_items_round_trips": ours["fetch_items_round_trips"],
+            }
             out["ratios"] = {
                 "redis_read_vs_bare_mget_p50": round(
                     ours["read_item_features"]["p50_ms"] / out["peer_bare_mget"]["p50_ms"], 2

@@ -3,7 +3,8 @@
 For 100 candidates and a 500-tree LightGBM lambdarank model:
 
 * floor: a bare redis-py MGET of the candidates' keys + unpacking + bare
-  ``Booster.predict`` (one thread), in-process, no HTTP;
+  ``Booster.predict`` (one thread), in-process, no HTTP; measured in alternating blocks with
+  rankops over HTTP from Redis, so both see the same load;
 * the compiled path: the same with the scorer the server loads (compiled trees, verified at
   load; docs/scoring.md), the model's size and compile time, and the served scores checked
   against bare LightGBM's on every benchmark request, in-process and over HTTP (max absolute
@@ -73,13 +74,21 @@ def serve_redis(home: Path, port: int, url: str, prefix: str) -> None:
 # -- measurements -------------------------------------------------------------------------------
 def floor(predict: Callable[[np.ndarray], Any], client: Any, keys: list[list[str]], requests: int) -> dict[str, Any]:
     """MGET + unpacking + ``predict``, in-process: with bare ``Booster.predict`` it is the floor."""
+    fetch, scoring, total = floor_samples(predict, client, keys, range(requests))
+    return {"redis_mget": percentiles(fetch), "predict": percentiles(scoring), "total": percentiles(total)}
+
+
+def floor_samples(
+    predict: Callable[[np.ndarray], Any], client: Any, keys: list[list[str]], indices: range
+) -> tuple[list[float], list[float], list[float]]:
+    """Seconds of the floor's requests ``indices``: (MGET, predict, total) each."""
     from rankops.features import registry
     from rankops.features.online.packing import unpack_rows
 
     defaults = np.array([f.default for f in registry.stored_features("item")])
     width = len(defaults)
     fetch, scoring, total = [], [], []
-    for k in range(requests):
+    for k in indices:
         t0 = time.perf_counter()
         payloads = client.mget(keys[k % len(keys)])
         t1 = time.perf_counter()
@@ -91,7 +100,36 @@ def floor(predict: Callable[[np.ndarray], Any], client: Any, keys: list[list[str
         fetch.append(t1 - t0)
         scoring.append(t3 - t2)
         total.append(t3 - t0)
-    return {"redis_mget": percentiles(fetch), "predict": percentiles(scoring), "total": percentiles(total)}
+    return fetch, scoring, total
+
+
+def floor_beside_http(
+    predict: Callable[[np.ndarray], Any], client: Any, keys: list[list[str]], port: int, bodies: list[bytes],
+    requests: int, rounds: int = 10,
+) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """The floor and rankops over HTTP in alternating blocks (``rounds`` of each, ``requests`` in
+    all per side), so load that comes and goes on a shared machine weighs on both alike and
+    ``targets.p50_vs_floor`` compares like with like. -> (floor, http) figures."""
+    raws = [encode_post("/invocations", b) for b in bodies]
+    run_load("127.0.0.1", port, raws, concurrency=1, count=min(50, requests))  # warm-up
+    floor_samples(predict, client, keys, range(min(50, requests)))
+    fetch: list[float] = []
+    scoring: list[float] = []
+    total: list[float] = []
+    http: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    block = max(1, requests // rounds)
+    for lo in range(0, requests, block):
+        part = floor_samples(predict, client, keys, range(lo, min(lo + block, requests)))
+        fetch, scoring, total = fetch + part[0], scoring + part[1], total + part[2]
+        result = run_load("127.0.0.1", port, raws, concurrency=1, count=min(block, requests - lo))
+        http += result.latencies_s
+        errors += result.errors
+        for status, n in result.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    figures = {"redis_mget": percentiles(fetch), "predict": percentiles(scoring), "total": percentiles(total)}
+    return figures, {**percentiles(http), "status": statuses, "errors": errors, "interleaved_rounds": rounds}
 
 
 def parity(booster: Any, model: Any, matrices: list[np.ndarray]) -> dict[str, Any]:
@@ -218,7 +256,6 @@ def main(argv: list[str] | None = None) -> int:
             report["model"]["compiled_object_bytes"] = served.scorer.native.meta.object_bytes
         matrices = [model_matrix(values[p], "toys") for p in picks]
         report["parity"] = parity(booster, served, matrices)
-        report["floor"] = floor(lambda x: booster.predict(x, num_threads=1), shared, keys, args.requests)
         report["compiled_in_process"] = floor(served.predict, shared, keys, args.requests)
 
         from rankops.serving.schema import parse_request
@@ -242,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
                    "--home", str(home), "--port", str(redis_port)]  # fmt: skip
         redis_server = start(command, redis_port, work / "redis-server.log")
         procs.append(redis_server)
-        http["redis"] = sequential(redis_port, by_id, args.requests)
+        # The floor (MGET + bare Booster.predict, unchanged) and rankops over HTTP, in alternating blocks.
+        report["floor"], http["redis"] = floor_beside_http(
+            lambda x: booster.predict(x, num_threads=1), shared, keys, redis_port, by_id, args.requests
+        )
         expected = [dict(zip(r["candidates"], booster.predict(m, num_threads=1).tolist(), strict=True))
                     for r, m in zip(requests, matrices, strict=True)]  # fmt: skip
         report["parity"]["http"] = http_parity(redis_port, by_id, expected)

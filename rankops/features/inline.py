@@ -2,7 +2,9 @@
 
 An item's stored value holds its own features and, after them, for each joined entity
 (seller, category) a found flag (1.0 when that entity had a row) and that entity's
-features, copied at materialization from the same run's values. The serving lookup then
+features, copied at materialization from the same run's values; the joined keys follow
+as before (``fetch_items(..., join_keys=True)`` decodes them for the streaming reads keyed
+by seller). The serving lookup then
 reads every entity of 100 candidates with one ``MGET`` of the items. The layout is
 recorded with the version as the item's column list (:func:`layout`): the item's own
 names, then ``<entity>#found`` and ``<entity>.<feature>`` per joined entity, so a
@@ -13,6 +15,7 @@ rewritten, which ``materialize`` always does in the same run (docs/features.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -63,17 +66,28 @@ def widen(
     return np.hstack(blocks)
 
 
+class Split:
+    """Decodes :func:`layout` matrices of one entity (positions worked out once: the serving hot path)."""
+
+    def __init__(self, entity: str) -> None:
+        names = layout(entity)
+        own = registry.stored_names(entity)
+        self.columns = [(n, i) for i, n in enumerate(own)]
+        self.columns += [(n.split(".", 1)[1], i) for i, n in enumerate(names) if i >= len(own) and "." in n]
+        self.flags = [i for i, n in enumerate(names) if n.endswith(FOUND)]
+
+    def __call__(self, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A decoded matrix -> every column by feature name (own and joined) and, per row, whether
+        every joined entity was found."""
+        columns = {name: matrix[:, i] for name, i in self.columns}
+        return columns, (matrix[:, self.flags] == 1.0).all(axis=1)
+
+
+@functools.cache
+def _split_of(entity: str) -> Split:
+    return Split(entity)
+
+
 def split(entity: str, matrix: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """A decoded :func:`layout` matrix -> every column by feature name (own and joined) and, per
-    row, whether every joined entity was found."""
-    names = registry.stored_names(entity)
-    columns = {n: matrix[:, i] for i, n in enumerate(names)}
-    found = np.ones(len(matrix), dtype=bool)
-    at = len(names)
-    for joined in registry.joined_entities(entity):
-        found &= matrix[:, at] == 1.0
-        for name in registry.stored_names(joined):
-            at += 1
-            columns[name] = matrix[:, at]
-        at += 1
-    return columns, found
+    """:class:`Split` of ``entity`` (built once per entity) applied to ``matrix``."""
+    return _split_of(entity)(matrix)

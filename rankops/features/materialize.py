@@ -63,7 +63,7 @@ def inlined(entity: str, rows: Rows, joined: Mapping[str, Rows]) -> tuple[Rows, 
     wanted = registry.joined_entities(entity)
     if not wanted or any(j not in joined for j in wanted):
         return rows, names
-    sources = {j: (_array(joined[j].key_array), joined[j].values) for j in wanted}  # type: ignore[arg-type]
+    sources = {j: (_array(joined[j].key_array), joined[j].values) for j in wanted}
     wide = inline.widen(entity, rows.values, rows.joins, sources)
     return Rows(rows.keys, wide, rows.joins, rows.key_array), inline.layout(entity)
 
@@ -95,7 +95,7 @@ def write_version(
         for lo in range(0, len(rows.keys), batch_rows):
             store.write_batch(entity, version, rows.keys[lo : lo + batch_rows], payloads[lo : lo + batch_rows])
         names = columns if columns is not None else registry.stored_names(entity)
-        store.activate(entity, version, names, registry.joined_entities(entity))
+        store.activate(entity, version, names, registry.joined_entities(entity) if rows.joins else [])
     except BaseException:
         try:
             store.abort(entity, version)

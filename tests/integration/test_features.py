@@ -155,6 +155,12 @@ def test_offline_online_parity_for_every_entity(market) -> None:  # type: ignore
     fetched = lookup.fetch_items(ids)
     assert reads.calls == 1, "every entity of the candidates in one round trip"
     assert fetched.found.all()
+    reads.calls = 0
+    keyed = lookup.fetch_items(ids, join_keys=True)  # the keys too (streaming reads): same features, one read
+    assert reads.calls == 1 and keyed.found.all()
+    assert keyed.joins["seller"] == items["seller_id"].to_pylist()
+    assert keyed.joins["category"] == items["category"].to_pylist()
+    assert all(np.array_equal(keyed.columns[n], fetched.columns[n], equal_nan=True) for n in fetched.columns)
     for i, seller in enumerate(items["seller_id"].to_pylist()):
         assert fetched.columns["seller_item_count"][i] == sellers[seller]["seller_item_count"]
     # Parity with reading the joined entities separately (their own stored values), bit for bit.

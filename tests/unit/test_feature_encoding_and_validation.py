@@ -26,6 +26,28 @@ def test_values_round_trip_with_join_keys_and_stale_versions_read_as_missing() -
     assert not found.any() and stale.tolist() == [[7.0, 8.0], [7.0, 8.0]], "another version's value is not served"
 
 
+def test_values_without_join_keys_decode_alike_on_the_fixed_width_path() -> None:
+    """Values of one width (items with their joined entities inlined) take a column-wise path: it
+    gives what the general path gives, for missing, empty, stale and wrongly sized values too."""
+    values = np.array([[1.5, np.nan], [-2.0, 1e300], [0.0, -0.0], [3.0, 4.0]])
+    good = pack_rows("v1", values)
+    mixed = [good[0], None, b"", pack_rows("v0", values[:1])[0], good[3]]
+    matrix, found, _ = unpack_rows(mixed, 2, np.array([7.0, 8.0]), "v1")
+    assert found.tolist() == [True, False, False, False, True]
+    assert np.array_equal(matrix, [[1.5, np.nan], [7, 8], [7, 8], [7, 8], [3.0, 4.0]], equal_nan=True)
+    assert np.signbit(unpack_rows(good, 2, np.zeros(2), "v1")[0][2, 1]), "bits are kept (-0.0)"
+    keyed = pack_rows("v1", values[:2], [["s-1"], ["s-22"]])  # longer values: the general path
+    matrix, found, _ = unpack_rows([keyed[0], good[1], None], 2, np.array([7.0, 8.0]), "v1")
+    assert found.tolist() == [True, True, False] and matrix[1, 0] == -2.0
+    keys = [["s-1", "toys"], [None, "books"], ["s-3", None], ["s-4", "x"]]  # every value present: one split
+    matrix, found, joins = unpack_rows(pack_rows("v1", values, keys), 2, np.array([7.0, 8.0]), "v1", 2)
+    assert found.all() and np.array_equal(matrix, values, equal_nan=True)
+    assert joins == [["s-1", None, "s-3", "s-4"], ["toys", "books", None, "x"]]
+    full = [["s-1", "toys"], ["s-2", "books"]]  # no unknown key
+    decoded = unpack_rows(pack_rows("v1", values[:2], full), 2, np.zeros(2), "v1", 2)[2]
+    assert decoded == [["s-1", "s-2"], ["toys", "books"]]
+
+
 def stats(rows: int, **feature: dict[str, float]) -> dict:  # type: ignore[type-arg]
     base = {"nulls": 0, "nans": 0, "defaults": 0, "outside": 0, "min": 0.0, "max": 1.0}
     features = {n: {**base, **feature.get(n, {})} for n in registry.stored_names("seller")}

@@ -48,9 +48,10 @@ def pack_columns(
     body = np.empty((n, width), dtype=np.uint8)
     body[:, :TAG_BYTES] = np.frombuffer(version_tag(version), dtype=np.uint8)
     body[:, TAG_BYTES:] = matrix.view(np.uint8).reshape(n, width - TAG_BYTES)
+    if not join_columns:  # slices of one bytes object: 4x faster than Arrow's to_pylist here
+        blob = body.tobytes()
+        return [blob[i : i + width] for i in range(0, len(blob), width)]
     fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(body)])
-    if not join_columns:
-        return fixed.to_pylist()  # type: ignore[no-any-return]
     keys = []
     for column in join_columns:
         array = column if isinstance(column, pa.Array | pa.ChunkedArray) else pa.array(column, pa.string())
@@ -58,7 +59,7 @@ def pack_columns(
             raise ValueError(f"{len(array)} rows of join keys for {n} rows of values")
         keys.append(pc.fill_null(array.cast(pa.string()), ""))
     joined = pc.binary_join_element_wise(*keys, SEPARATOR).cast(pa.binary())
-    return pc.binary_join_element_wise(fixed.cast(pa.binary()), joined, b"").to_pylist()  # type: ignore[no-any-return]
+    return pc.binary_join_element_wise(fixed.cast(pa.binary()), joined, b"").to_pylist()
 
 
 def pack_rows(version: str, values: np.ndarray, joins: Sequence[Sequence[str | None]] | None = None) -> list[bytes]:
@@ -77,6 +78,14 @@ def unpack_rows(
     tag = version_tag(version)
     end = TAG_BYTES + width * DTYPE.itemsize
     n = len(payloads)
+    if n:
+        fast = (
+            _unpack_fixed(payloads, width, defaults, tag, end)
+            if not n_joins
+            else _unpack_keyed(payloads, width, tag, end, n_joins)
+        )
+        if fast is not None:
+            return fast
     hit_list = [p is not None and p.startswith(tag) for p in payloads]
     found = np.array(hit_list, dtype=bool)
     out = np.empty((n, width), dtype=DTYPE)
@@ -92,9 +101,77 @@ def unpack_rows(
     joins: list[list[str | None]] = [[None] * n for _ in range(n_joins)]
     if n_joins:
         hits = [i for i, hit in enumerate(hit_list) if hit]
+        # Every key of every row in one decode and one split (each row holds n_joins keys, joined
+        # by the separator); rows written with fewer keys fall back to splitting row by row.
+        flat = SEPARATOR.join([payloads[i][end:].decode() for i in hits]).split(SEPARATOR)  # type: ignore[index]
+        if len(flat) == len(hits) * n_joins:
+            for j in range(n_joins):
+                column = joins[j]
+                for i, key in zip(hits, flat[j::n_joins], strict=True):
+                    column[i] = key or None
+            return out, found, joins
         split = [payloads[i][end:].decode().split(SEPARATOR) for i in hits]  # type: ignore[index]
         for j in range(n_joins):
             column = joins[j]
             for i, parts in zip(hits, split, strict=True):
                 column[i] = (parts[j] or None) if j < len(parts) else None
     return out, found, joins
+
+
+def _unpack_fixed(
+    payloads: Sequence[bytes | None], width: int, defaults: np.ndarray, tag: bytes, end: int
+) -> tuple[np.ndarray, np.ndarray, list[list[str | None]]] | None:
+    """The serving hot path without join keys: values of one length (tag + floats), or every value
+    present with keys after the floats (cut off), decoded as one byte matrix, tags compared
+    column-wise. ``None`` otherwise: the general path decodes it."""
+    n = len(payloads)
+    values: Sequence[bytes] = payloads  # type: ignore[assignment]
+    try:
+        lengths = list(map(len, values))
+    except TypeError:  # some value is missing (None): an empty one never matches the tag
+        values = [p or b"" for p in payloads]
+        lengths = list(map(len, values))
+    if lengths.count(end) != n:
+        if values is payloads and min(lengths) >= end:  # join keys follow: not asked for, cut off
+            values = [p[:end] for p in values]
+            lengths = [end] * n
+        elif lengths.count(end) + lengths.count(0) != n:
+            return None
+        else:
+            blank = bytes(end)
+            values = [p or blank for p in values]
+    raw = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(n, end)
+    found = (raw[:, :TAG_BYTES] == np.frombuffer(tag, dtype=np.uint8)).all(axis=1)
+    if lengths.count(end) != n:  # missing (or empty) values
+        found &= np.array(lengths) == end
+    out = raw[:, TAG_BYTES:].copy().view(DTYPE).reshape(n, width)
+    if not found.all():
+        out[~found] = defaults
+    return out, found, []
+
+
+def _unpack_keyed(
+    payloads: Sequence[bytes | None], width: int, tag: bytes, end: int, n_joins: int
+) -> tuple[np.ndarray, np.ndarray, list[list[str | None]]] | None:
+    """The serving hot path with join keys: every value present and of this version (any other
+    case returns ``None`` for the general path). Tag and floats of every row are joined
+    as one byte matrix (tags compared column-wise), the keys decoded and split once for all rows."""
+    try:
+        lengths = list(map(len, payloads))  # type: ignore[arg-type]
+    except TypeError:  # a missing value
+        return None
+    if min(lengths) < end:
+        return None
+    values: Sequence[bytes] = payloads  # type: ignore[assignment]
+    raw = np.frombuffer(b"".join([p[:end] for p in values]), dtype=np.uint8).reshape(len(values), end)
+    if not (raw[:, :TAG_BYTES] == np.frombuffer(tag, dtype=np.uint8)).all():
+        return None
+    flat = SEPARATOR.encode().join([p[end:] for p in values]).decode().split(SEPARATOR)
+    if len(flat) != len(values) * n_joins:
+        return None
+    if "" in flat:  # an unknown key was stored empty: None
+        joins: list[list[str | None]] = [[k or None for k in flat[j::n_joins]] for j in range(n_joins)]
+    else:
+        joins = [flat[j::n_joins] for j in range(n_joins)]  # type: ignore[misc]
+    out = raw[:, TAG_BYTES:].copy().view(DTYPE).reshape(len(values), width)
+    return out, np.ones(len(values), dtype=bool), joins
