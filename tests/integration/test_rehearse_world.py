@@ -106,7 +106,7 @@ def test_a_non_local_endpoint_is_refused(world: World, monkeypatch: pytest.Monke
         check_local_endpoints()
     monkeypatch.delenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY00")
-    with pytest.raises(RankopsError, match="credentials.*not the rehearsal's fake ones; refusing"):
+    with pytest.raises(RankopsError, match=r"credentials.*not the rehearsal's fake ones; refusing"):
         check_local_endpoints()
 
 
