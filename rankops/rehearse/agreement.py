@@ -17,6 +17,7 @@ class Agreement:
     challenger_alias: str | None
     lineage_champion: str | None  # newest version whose last release event is "released"
     served_model_data: str = ""  # the live champion variant's model.tar.gz
+    degraded: str = ""  # the first reason an answer was degraded, if any was
 
     @property
     def agrees(self) -> bool:
@@ -29,21 +30,36 @@ class Agreement:
             ("registry challenger", self.challenger_alias or "-"),
             ("lineage champion", self.lineage_champion or "-"),
             ("served model data", self.served_model_data or "-"),
+            ("a degraded answer", self.degraded or "-"),
             ("agree", "yes" if self.agrees else "NO"),
         ]
 
 
-def served_versions(endpoint: str, request: dict[str, Any], n: int = 20) -> tuple[str, ...]:
-    """The model versions ``n`` invocations of the endpoint answered with (through boto3)."""
+def served_versions(
+    endpoint: str, request: dict[str, Any], n: int = 20, tries: int = 200
+) -> tuple[tuple[str, ...], str]:
+    """The model versions ``n`` undegraded answers of the endpoint named (through boto3), and the
+    first degradation reason seen. A degraded answer (rule baseline, e.g. a feature lookup over its
+    time budget on a loaded machine) names no model version: it is counted, not taken as one; at
+    most ``tries`` invocations."""
     import boto3
 
     runtime = boto3.client("sagemaker-runtime")
     seen: set[str] = set()
-    for i in range(n):
+    answered, degraded = 0, ""
+    for i in range(tries):
         body = json.dumps({**request, "user_id": f"rehearsal-{i}"})
-        answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json")
-        seen.add(str(json.loads(answer["Body"].read())["model_version"]))
-    return tuple(sorted(seen))
+        answer = json.loads(
+            runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json")["Body"].read()
+        )
+        if answer.get("model_version") is None:
+            degraded = degraded or str(answer.get("fallback") or "degraded")
+            continue
+        seen.add(str(answer["model_version"]))
+        answered += 1
+        if answered >= n:
+            break
+    return tuple(sorted(seen)), degraded
 
 
 def lineage_champion(settings: Settings, s3: Any) -> str | None:
@@ -81,10 +97,12 @@ def check(settings: Settings, endpoint: str, request: dict[str, Any], s3: Any) -
     from rankops import registry
 
     aliases = registry.aliases(settings)
+    served, degraded = served_versions(endpoint, request)
     return Agreement(
-        served_versions(endpoint, request),
+        served,
         aliases.get(registry.CHAMPION),
         aliases.get(registry.CHALLENGER),
         lineage_champion(settings, s3),
         served_model_data(endpoint),
+        degraded,
     )

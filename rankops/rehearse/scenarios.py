@@ -18,7 +18,7 @@ from rankops.errors import RankopsError
 from rankops.pipeline.runner import ExecutionRecord, StateRecord
 from rankops.rehearse import agreement as agree
 from rankops.rehearse.pipeline_run import run_deployed
-from rankops.rehearse.session import Rehearsal, traffic
+from rankops.rehearse.session import RELEASE_STATES, Rehearsal, traffic
 
 OnState = Callable[[StateRecord], None]
 
@@ -87,17 +87,27 @@ def _agreement(name: str, r: Rehearsal, champion: str, challenger: str | None = 
     return found
 
 
-def _run(r: Rehearsal, reason: str, on_state: OnState | None, approve: bool = True) -> ExecutionRecord:
-    with traffic(r):
+def _run(
+    r: Rehearsal, execution_input: dict[str, Any], on_state: OnState | None, approve: bool = True
+) -> ExecutionRecord:
+    """One pipeline execution with production traffic from its first release state on."""
+    with traffic(r) as (_counts, go):
+
+        def watch(record: StateRecord) -> None:
+            if record.name in RELEASE_STATES:
+                go.set()
+            if on_state:
+                on_state(record)
+
         return run_deployed(
-            r.world, r.home, {"reason": reason}, on_state=on_state, approver=lambda _request: approve,
+            r.world, r.home, execution_input, on_state=watch, approver=lambda _request: approve,
             time_scale=r.emulator.clock.factor,
         )  # fmt: skip
 
 
 def first_release(r: Rehearsal, on_state: OnState | None = None) -> ScenarioResult:
     name = "first-release"
-    record = _run(r, f"rehearsal: {name}", on_state)
+    record = _run(r, {"reason": f"rehearsal: {name}"}, on_state)
     _expect(name, record, "SUCCEEDED", ["Gate", "Register", "Deploy", "PromoteRegistry", "Released"], ["Shadow"])
     found = _agreement(name, r, _version(record))
     trained = str(_output_of(record, "Training")["training"]["model_data"])
@@ -133,13 +143,15 @@ def bad_challenger(r: Rehearsal, on_state: OnState | None = None) -> ScenarioRes
     before = agree.check(r.settings, r.endpoint, r.request(), r.world.client("s3")).champion_alias
     if before is None:
         raise ScenarioFailed(name, "(before the run)", "needs a champion: run first-release first")
-    with traffic(r):
-        record = run_deployed(
-            r.world, r.home, {"reason": f"rehearsal: {name}", "overrides": {"training": {"seed": 7}}},
-            on_state=_kill_challenger_when(r, "ShadowSoak", on_state), approver=lambda _request: True,
-            time_scale=r.emulator.clock.factor,
-        )  # fmt: skip
-    _expect(name, record, "FAILED", ["Shadow", "ShadowCheck", "Rollback", "RejectRegistry"], ["Canary", "Promote"])
+    execution_input = {"reason": f"rehearsal: {name}", "overrides": {"training": {"seed": 7}}}
+    record = _run(r, execution_input, _kill_challenger_when(r, "ShadowSoak", on_state))
+    _expect(
+        name,
+        record,
+        "FAILED",
+        ["Shadow", "ShadowCheck", "ShadowOk?", "ShadowRejected", "Rollback", "RejectRegistry"],
+        ["Canary", "Promote"],
+    )
     return ScenarioResult(name, record, _agreement(name, r, before), {"challenger": _version(record)})
 
 

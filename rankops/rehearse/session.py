@@ -62,6 +62,32 @@ def _release_clock(emulator: Emulator) -> Iterator[None]:
 
 
 @contextmanager
+def _cloudwatch_percentiles() -> Iterator[None]:
+    """moto's GetMetricData answers a percentile statistic (``p95``) with no value, and then fails to
+    serialize it; CloudWatch computes it. Here it is computed from the period's datapoints (the
+    release checks judge ``ModelLatency`` at p95)."""
+    import re
+
+    import numpy as np
+    from moto.cloudwatch.models import Statistics
+
+    original = Statistics.get_statistics_for_type
+
+    def with_percentiles(self: Statistics, stat: str) -> Any:
+        match = re.fullmatch(r"p(\d+(?:\.\d+)?)", stat)
+        values = self.metric_single_values_list
+        if match and values:
+            return float(np.percentile(values, float(match.group(1))))
+        return original(self, stat)
+
+    Statistics.get_statistics_for_type = with_percentiles  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Statistics.get_statistics_for_type = original  # type: ignore[method-assign]
+
+
+@contextmanager
 def open_rehearsal(
     env: str, workdir: Path, *, cdk_out: Path | None = None, events: int = 20_000, clock_factor: float = 0.01,
     say: Say = print,
@@ -79,7 +105,7 @@ def open_rehearsal(
         emulator = Emulator(world, workdir / "endpoints", clock_factor=clock_factor)
         with serving(emulator) as url, _environ(
             {"AWS_ENDPOINT_URL_SAGEMAKER": url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url}
-        ), _release_clock(emulator):  # fmt: skip
+        ), _release_clock(emulator), _cloudwatch_percentiles():  # fmt: skip
             check_local_endpoints()
             home = workdir / "home"
             settings = stage.world_settings(world, home)
@@ -93,32 +119,38 @@ def open_rehearsal(
             yield Rehearsal(world, emulator, settings, name, home, logged_requests(settings, 500))
 
 
+RELEASE_STATES = ("Baseline", "Deploy")  # traffic matters from here on (the jobs before need the CPU)
+
+
 @contextmanager
-def traffic(rehearsal: Rehearsal) -> Iterator[dict[str, int]]:
-    """Production traffic while the block runs: the logged searches replayed through boto3
-    (``InvokeEndpoint``), one after another; counts sent and failed."""
+def traffic(rehearsal: Rehearsal, pause_s: float = 0.05) -> Iterator[tuple[dict[str, int], threading.Event]]:
+    """Production traffic: the logged searches replayed through boto3 (``InvokeEndpoint``), one
+    after another, once the returned event is set (the scenario sets it when a release state
+    starts); counts sent and failed."""
     import boto3
 
     runtime = boto3.client("sagemaker-runtime")
     counts = {"sent": 0, "failed": 0}
-    stop = threading.Event()
+    stop, go = threading.Event(), threading.Event()
 
     def run() -> None:
         i = 0
         while not stop.is_set():
+            if not go.wait(0.5):
+                continue
             body = rehearsal.requests[i % len(rehearsal.requests)]
             try:
                 runtime.invoke_endpoint(EndpointName=rehearsal.endpoint, Body=body, ContentType="application/json")
             except Exception:
-                counts["failed"] += 1
+                counts["failed"] += 1  # a failed request is what the alarms and checks must see
             counts["sent"] += 1
             i += 1
-            stop.wait(0.01)
+            stop.wait(pause_s)
 
     thread = threading.Thread(target=run, daemon=True, name="rehearsal-traffic")
     thread.start()
     try:
-        yield counts
+        yield counts, go
     finally:
         stop.set()
-        thread.join(timeout=30)
+        thread.join(timeout=60)

@@ -30,7 +30,8 @@ def test_first_release_replaces_the_bootstrap_model(rehearsal: Rehearsal) -> Non
     visited = [s.name for s in result.record.states]
     assert "ApproveFirstRelease" in visited, "prod asks for approval (the approver said yes)"
     assert result.agreement.agrees and result.agreement.served == (result.agreement.champion_alias,)
-    assert result.agreement.served != before.served or before.served == ("1",)
+    assert before.served_model_data.endswith("/models/bootstrap/model.tar.gz"), "CloudFormation's bootstrap model"
+    assert result.agreement.served_model_data.endswith("/output/model.tar.gz"), "now the training job's model"
 
 
 def test_bad_challenger_is_stopped_and_the_champion_serves(rehearsal: Rehearsal) -> None:
