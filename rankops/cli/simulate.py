@@ -31,11 +31,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from rankops.simulate import report
     from rankops.simulate.run import Sizes, dumps, simulate, to_json
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr: the per-day progress lines
     settings = settings_from(args)
     sizes = Sizes(args.requests_per_day, args.drift_every_h, campaign_share=args.campaign_share)
     days = simulate(settings, args.days, args.seed, sizes, args.campaign_category,

@@ -100,6 +100,7 @@ class _Loop:
         self.world = truth(spec_of(self.lake))
         self.manifest = dr.reference_manifest(self.lake)
         self.load_references = load_references
+        self.references: dict[str, dict[str, Any] | None] = {}
         path = settings.home / "simulate" / "executions.json"
         path.unlink(missing_ok=True)  # this run's trigger history only
         self.ledger = Ledger(path)
@@ -107,7 +108,10 @@ class _Loop:
 
     def figures(self, since: datetime, until: datetime) -> dict[str, Any]:
         versions = {v for v in store.read(self.lake, since, until)["model_version"].to_pylist() if v is not None}
-        references = self.load_references(self.settings, sorted(versions))
+        missing = sorted(versions - set(self.references))
+        if missing:  # once per version and run: a version's training-time scores do not change
+            self.references.update(self.load_references(self.settings, missing))
+        references = {v: self.references[v] for v in versions}
         return window_figures(self.lake, self.settings, self.manifest, since, until, references, self.sizes.k)
 
     def batch(self, since: datetime, until: datetime) -> dict[str, Any]:
