@@ -32,20 +32,26 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.rows: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Read on every call: another ledger on the same file may have started one since."""
+        rows: list[dict[str, Any]] = json.loads(self.path.read_text()) if self.path.exists() else []
+        return rows
 
     def list_executions(self, stateMachineArn: str, maxResults: int) -> dict[str, Any]:
         rows = sorted(self.rows, key=lambda r: r["startDate"], reverse=True)[:maxResults]
         return {"executions": [{**r, "startDate": datetime.fromisoformat(r["startDate"])} for r in rows]}
 
     def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
-        if any(r["name"] == name for r in self.rows):
+        rows = self.rows
+        if any(r["name"] == name for r in rows):
             raise ExecutionAlreadyExists(name)
         started = json.loads(input)["trigger"]["requested_at"].replace("Z", "+00:00")
-        self.rows.append({"name": name, "status": "SUCCEEDED", "startDate": started})
+        rows.append({"name": name, "status": "SUCCEEDED", "startDate": started})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.rows, indent=2))
+        tmp.write_text(json.dumps(rows, indent=2))
         tmp.replace(self.path)  # atomic: a crash leaves the old ledger or the new one
         return {"executionArn": f"local:{name}"}
 
