@@ -26,13 +26,15 @@ from rankops.cli import (
     rehearse,
     release,
     serve,
+    simulate,
     train,
 )
 from rankops.cli.common import Parser, add_common
 from rankops.errors import RankopsError
 
 COMMANDS = (
-    generate, ingest, features, train, models, pipeline, serve, release, rehearse, ope, drift, online, demo, config_cmd,
+    generate, ingest, features, train, models, pipeline, serve, release, rehearse, ope, drift, online, simulate, demo,
+    config_cmd,
 )  # fmt: skip
 
 

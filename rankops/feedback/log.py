@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rankops.feedback import store
@@ -40,6 +41,7 @@ class FeedbackLog:
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self._counts = {o: metrics.feedback.labels(o) for o in ("logged", "dropped", "failed")}
         self._thread: threading.Thread | None = None
+        self.clock: Callable[[], float] = time.time  # when an answer was given; the simulator's clock in simulation
 
     def submit(
         self, request: RankRequest, response: dict[str, Any], routed: str, features: Columns | None = None
@@ -47,7 +49,7 @@ class FeedbackLog:
         """Called once per answer, on the request path: enqueue or drop, never wait. ``features``
         (what the answer was scored on) is logged so a new model can be re-scored offline (OPE)."""
         try:
-            self.queue.put_nowait((time.time(), request, response, routed, features))
+            self.queue.put_nowait((self.clock(), request, response, routed, features))
         except queue.Full:
             self._counts["dropped"].inc()
 

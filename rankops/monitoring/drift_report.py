@@ -61,7 +61,8 @@ def served_features(lake: Lake, settings: Settings, rows: pd.DataFrame, at: date
     for name, default in registry.defaults().items():
         if name in frame:
             frame[name] = frame[name].astype("float64").fillna(default)
-    ts_s = frame["ts"].astype("int64").to_numpy() / 1e9 if len(frame) else np.array([])
+    # seconds whatever the column's unit (the feedback log keeps milliseconds; "int64 / 1e9" assumed ns)
+    ts_s = (frame["ts"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() if len(frame) else np.array([])
     codes = np.array([on_demand.category_code(c) for c in frame[CONTEXT_CATEGORY]], dtype=np.float64)
     stored = {n: frame[n].to_numpy(dtype=np.float64) for n in on_demand.input_names()}
     for name, values in on_demand.compute(stored, ts_s, codes).items():

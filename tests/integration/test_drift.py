@@ -47,6 +47,8 @@ def test_drift_flags_the_shifted_hour_on_the_shifted_columns(market, tmp_path: P
     # the "training" reference: steady traffic, as the processing step would summarize it
     steady = dr.shown_rows(to_table(traffic(items, end - timedelta(hours=5), 300, seed=1)))
     frame = dr.served_features(lake, settings, steady, end)
+    # request times in the log's milliseconds: listings are aged from them (they are not all "new")
+    assert (frame["days_since_creation"] > 1).mean() > 0.5, frame["days_since_creation"].describe()
     manifest = {
         "dataset_hash": "test",
         "reference": reference_histograms(frame, registry.model_features(), [CONTEXT_CATEGORY]),

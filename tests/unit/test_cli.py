@@ -25,6 +25,7 @@ COMMAND_NAMES = [
     "ope",
     "drift",
     "online-metrics",
+    "simulate",
     "demo",
     "config",
 ]
@@ -67,6 +68,7 @@ def test_help_lists_exactly_the_registered_commands() -> None:
         ["release", "promote"],
         ["release", "rollback"],
         ["release", "status"],
+        ["simulate"],
         ["demo"],
         ["config"],
         ["features"],
