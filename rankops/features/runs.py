@@ -54,20 +54,28 @@ class JobSettings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> JobSettings:
-        names = ("APPLICATION_ID", "JOB_ROLE_ARN", "ENTRY_POINT", "METRICS_NAMESPACE", "RANKOPS_ENV")
-        missing = [n for n in names if not environ.get(n)]
-        if missing:
-            raise KeyError(f"start_feature_job: environment variable(s) {missing} are not set")
         return cls(
-            application_id=environ["APPLICATION_ID"],
-            role_arn=environ["JOB_ROLE_ARN"],
-            entry_point=environ["ENTRY_POINT"],
-            arguments=tuple(json.loads(environ.get("ENTRY_POINT_ARGUMENTS", "[]"))),
-            spark_parameters=environ.get("SPARK_SUBMIT_PARAMETERS", ""),
+            **emr_job_fields(environ, "start_feature_job"),
             timeout_minutes=int(environ.get("EXECUTION_TIMEOUT_MINUTES", "60")),
-            namespace=environ["METRICS_NAMESPACE"],
-            environment=environ["RANKOPS_ENV"],
         )
+
+
+def emr_job_fields(environ: Mapping[str, str], starter: str) -> dict[str, Any]:
+    """The EMR Serverless job fields every starter Lambda reads from its environment (set by CDK);
+    a missing one is a ``KeyError`` naming the starter and the variables."""
+    names = ("APPLICATION_ID", "JOB_ROLE_ARN", "ENTRY_POINT", "METRICS_NAMESPACE", "RANKOPS_ENV")
+    missing = [n for n in names if not environ.get(n)]
+    if missing:
+        raise KeyError(f"{starter}: environment variable(s) {missing} are not set")
+    return {
+        "application_id": environ["APPLICATION_ID"],
+        "role_arn": environ["JOB_ROLE_ARN"],
+        "entry_point": environ["ENTRY_POINT"],
+        "arguments": tuple(json.loads(environ.get("ENTRY_POINT_ARGUMENTS", "[]"))),
+        "spark_parameters": environ.get("SPARK_SUBMIT_PARAMETERS", ""),
+        "namespace": environ["METRICS_NAMESPACE"],
+        "environment": environ["RANKOPS_ENV"],
+    }
 
 
 def scheduled_time(event: Mapping[str, Any], now: datetime) -> datetime:

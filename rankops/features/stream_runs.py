@@ -18,15 +18,15 @@ Standard library only at import time (the keeper Lambda's runtime).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rankops.features.runs import ACTIVE_STATES, emr_job_fields
+
 RUN_NAME = "stream-features"  # not ``features-*``: the hourly starter does not wait for it
-ACTIVE_STATES = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED")
 ACTIVE_METRIC = "StreamJobActive"
 FRESHNESS_METRIC = "StreamFreshnessSeconds"
 KINESIS_SCHEME = "kinesis://"
@@ -48,19 +48,9 @@ class StreamJobSettings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> StreamJobSettings:
-        names = ("APPLICATION_ID", "JOB_ROLE_ARN", "ENTRY_POINT", "METRICS_NAMESPACE", "RANKOPS_ENV")
-        missing = [n for n in names if not environ.get(n)]
-        if missing:
-            raise KeyError(f"keep_stream_job: environment variable(s) {missing} are not set")
         return cls(
-            application_id=environ["APPLICATION_ID"],
-            role_arn=environ["JOB_ROLE_ARN"],
-            entry_point=environ["ENTRY_POINT"],
-            arguments=tuple(json.loads(environ.get("ENTRY_POINT_ARGUMENTS", "[]"))),
-            spark_parameters=environ.get("SPARK_SUBMIT_PARAMETERS", ""),
+            **emr_job_fields(environ, "keep_stream_job"),
             max_failed_attempts_per_hour=int(environ.get("MAX_FAILED_ATTEMPTS_PER_HOUR", "5")),
-            namespace=environ["METRICS_NAMESPACE"],
-            environment=environ["RANKOPS_ENV"],
         )
 
 
