@@ -142,29 +142,17 @@ def build_server(
     )
     explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt)
     fallback: models.LoadedModel | None
+    loaded: dict[str, models.LoadedModel] = {}
+
+    def load(version: str, role: str) -> models.LoadedModel:
+        return models.load_version(settings, version, role)
+
+    seen = None
     if model_dir is not None:
         check_gated(model_dir)
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
         fallback = models.load_fallback_from_dir(model_dir, cfg.predict_threads)
-        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
-        ranker = Ranker(
-            lookup,
-            routing,
-            fallback,
-            metrics,
-            cfg.score_sample,
-            shadow,
-            budget_s,
-            explorer=explorer,
-            stream=stream,
-            snapshot=snapshot,
-        )
     else:
-        loaded: dict[str, models.LoadedModel] = {}
-
-        def load(version: str, role: str) -> models.LoadedModel:
-            return models.load_version(settings, version, role)
-
         seen = signature(state_path(settings.home))  # before reading: a concurrent change is not missed
         try:
             routing = build_routing(_initial_state(settings), loaded, load, settings.release.bucket_salt)
@@ -176,20 +164,11 @@ def build_server(
         except ModelError as err:
             log.warning("no fallback model: %s", err)
             fallback = None
-        snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
-        ranker = Ranker(
-            lookup,
-            routing,
-            fallback,
-            metrics,
-            cfg.score_sample,
-            shadow,
-            budget_s,
-            feedback,
-            explorer,
-            stream,
-            snapshot,
-        )
+    snapshot = for_fallback_levels(cfg.snapshot_items, fallback.feature_names if fallback else [])
+    ranker = Ranker(
+        lookup, routing, fallback, metrics, cfg.score_sample, shadow, budget_s, feedback, explorer, stream, snapshot
+    )
+    if model_dir is None:  # a container serves its folder; a local server follows the release state
         watcher = ReleaseWatcher(
             state_path(settings.home),
             ranker,
