@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import threading
 import time
 import traceback
@@ -50,6 +49,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from rankops.environ import overlay
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 LOCAL_SERVICES = frozenset({"sagemaker", "emr-serverless", "elasticmapreduce"})
@@ -166,17 +167,8 @@ _invoke_lock = threading.RLock()
 def _function_environment(variables: Mapping[str, str]) -> Iterator[None]:
     """The function's environment over this process's for one invocation (one at a time: the
     environment is process-wide), then this process's again."""
-    with _invoke_lock:
-        before = {k: os.environ.get(k) for k in variables}
-        os.environ.update({k: str(v) for k, v in variables.items()})
-        try:
-            yield
-        finally:
-            for key, value in before.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with _invoke_lock, overlay(variables):
+        yield
 
 
 @contextmanager

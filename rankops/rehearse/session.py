@@ -4,15 +4,15 @@ bootstrap endpoint, and production traffic while the pipeline runs."""
 from __future__ import annotations
 
 import json
-import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rankops.config import Settings
+from rankops.environ import overlay
 from rankops.rehearse import stage
 from rankops.rehearse.sagemaker_emulator import Emulator
 from rankops.rehearse.sagemaker_http import serving
@@ -32,20 +32,6 @@ class Rehearsal:
 
     def request(self) -> dict[str, Any]:
         return dict(json.loads(self.requests[0]))
-
-
-@contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager
@@ -103,7 +89,7 @@ def open_rehearsal(
     say(f"world: {env} from its synthesized templates (moto server, redis-server, sqlite MLflow)")
     with open_world(env, workdir / "world", cdk_out) as world:
         emulator = Emulator(world, workdir / "endpoints", clock_factor=clock_factor)
-        with serving(emulator) as url, _environ(
+        with serving(emulator) as url, overlay(
             {"AWS_ENDPOINT_URL_SAGEMAKER": url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url}
         ), _release_clock(emulator), _cloudwatch_percentiles():  # fmt: skip
             check_local_endpoints()
