@@ -212,26 +212,31 @@ class FeatureCompute(Construct):
                 "METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
         )
-        starter.role.add_to_policy(
+        self.allow_job_starts(starter.role, "emr-serverless:GetApplication")
+        return starter
+
+    def allow_job_starts(self, role: iam.IRole, *extra_actions: str) -> None:
+        """What a Lambda that starts this application's job runs may do: start and list runs, pass
+        the job role to EMR Serverless only, publish metrics (the hourly starter and the stream keeper)."""
+        role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["emr-serverless:StartJobRun", "emr-serverless:ListJobRuns", "emr-serverless:GetApplication"],
+                actions=["emr-serverless:StartJobRun", "emr-serverless:ListJobRuns", *extra_actions],
                 resources=[self.application_arn, f"{self.application_arn}/jobruns/*"],
             )
         )
-        starter.role.add_to_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
                 resources=[self.job_role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}},
             )
         )
-        grant_put_metrics(starter.role)
+        grant_put_metrics(role)
         acknowledge_wildcards(
-            starter.role,
+            role,
             "Wildcards: the application's job runs (ids unknown until started), its own log group's streams, "
             "X-Ray and cloudwatch:PutMetricData (no resource types; the latter pinned to the rankops namespace).",
             r"Resource::arn:<AWS::Partition>:emr-serverless:.*:/applications/<FeaturesApplication[^>]*>/jobruns/\*",
             OWN_LOG_STREAMS,
             NO_RESOURCE_TYPE,
         )
-        return starter

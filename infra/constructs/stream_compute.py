@@ -24,7 +24,6 @@ from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -33,8 +32,8 @@ from infra.config import METRICS_NAMESPACE, EnvConfig
 from infra.constructs.feature_compute import FeatureCompute
 from infra.constructs.lambda_function import HandlerFunction
 from infra.data_access import DataAccess
-from infra.grants import grant_objects_read_write, grant_put_metrics
-from infra.nag import NO_RESOURCE_TYPE, OWN_LOG_STREAMS, acknowledge_wildcards, lake_objects
+from infra.grants import grant_objects_read_write
+from infra.nag import acknowledge_wildcards, lake_objects
 from rankops.features import registry
 from rankops.features.stream_runs import FRESHNESS_METRIC, KINESIS_SCHEME, RUN_NAME
 
@@ -173,26 +172,5 @@ class StreamCompute(Construct):
                 "METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
         )
-        keeper.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["emr-serverless:StartJobRun", "emr-serverless:ListJobRuns"],
-                resources=[compute.application_arn, f"{compute.application_arn}/jobruns/*"],
-            )
-        )
-        keeper.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[compute.job_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}},
-            )
-        )
-        grant_put_metrics(keeper.role)
-        acknowledge_wildcards(
-            keeper.role,
-            "Wildcards: the application's job runs (ids unknown until started), its own log group's streams, "
-            "X-Ray and cloudwatch:PutMetricData (no resource types; the latter pinned to the rankops namespace).",
-            r"Resource::arn:<AWS::Partition>:emr-serverless:.*:/applications/<FeaturesApplication[^>]*>/jobruns/\*",
-            OWN_LOG_STREAMS,
-            NO_RESOURCE_TYPE,
-        )
+        compute.allow_job_starts(keeper.role)
         return keeper
