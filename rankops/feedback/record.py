@@ -20,6 +20,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import orjson
 import pyarrow as pa
 
 from rankops.errors import DataError
@@ -61,8 +63,14 @@ def shown_features(candidates: list[str], items: list[str], columns: dict[str, A
     if not columns:
         return None
     index = {item: k for k, item in enumerate(candidates)}
-    shown = [index[item] for item in items]
-    return json.dumps({name: [float(values[k]) for k in shown] for name, values in sorted(columns.items())})
+    shown = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
+    names = sorted(columns)
+    matrix = np.ascontiguousarray(np.vstack([np.asarray(columns[name], dtype=np.float64) for name in names])[:, shown])
+    if not np.isfinite(matrix).all():  # orjson writes NaN/inf as null; json keeps them (NaN, Infinity)
+        return json.dumps(dict(zip(names, matrix.tolist(), strict=True)))
+    # One record per answer, ~2,000 numbers: json's float encoding cost the feedback thread ~1.4 ms
+    # of CPU per answer, more than ranking it; orjson writes the same numbers (shortest round trip).
+    return orjson.dumps(dict(zip(names, matrix, strict=True)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def from_answer(
