@@ -93,6 +93,7 @@ class FeedbackLog:
                     pending.append(from_answer(request, response, routed, at, features))
                 except (FeedbackError, KeyError, TypeError) as err:
                     rejects.append((f"{type(err).__name__}: {err}", store.dumps(response)))
+                time.sleep(0)  # hand the GIL to a waiting request between records (tail latency)
             if stopping or len(pending) >= self.flush_rows or time.monotonic() - last >= self.flush_s:
                 self.flush(pending, rejects)
                 pending, rejects, last = [], [], time.monotonic()
