@@ -70,7 +70,7 @@ def shown_features(candidates: list[str], items: list[str], columns: dict[str, A
     # of CPU per answer, more than ranking it. orjson writes the same numbers (shortest round trip)
     # but NaN and inf as null, which no finite number prints as: in a row without inf each null is
     # a NaN (a missing value), written as json writes it; a row holding inf is left to json.
-    infinite = np.isinf(matrix).any(axis=1).tolist()
+    infinite: list[bool] = np.isinf(matrix).any(axis=1).tolist()  # type: ignore[assignment]
     parts = [
         orjson.dumps(name).decode()
         + ":"
