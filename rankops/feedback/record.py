@@ -20,6 +20,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import orjson
 import pyarrow as pa
 
 from rankops.errors import DataError
@@ -61,8 +63,25 @@ def shown_features(candidates: list[str], items: list[str], columns: dict[str, A
     if not columns:
         return None
     index = {item: k for k, item in enumerate(candidates)}
-    shown = [index[item] for item in items]
-    return json.dumps({name: [float(values[k]) for k in shown] for name, values in sorted(columns.items())})
+    shown = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
+    names = sorted(columns)
+    matrix = np.ascontiguousarray(np.vstack([np.asarray(columns[name], dtype=np.float64) for name in names])[:, shown])
+    # One record per answer, ~2,000 numbers: json's float encoding cost the feedback thread ~1.4 ms
+    # of CPU per answer, more than ranking it. orjson writes the same numbers (shortest round trip)
+    # but NaN and inf as null, which no finite number prints as: in a row without inf each null is
+    # a NaN (a missing value), written as json writes it; a row holding inf is left to json.
+    infinite: list[bool] = np.isinf(matrix).any(axis=1).tolist()  # type: ignore[assignment]
+    parts = [
+        orjson.dumps(name).decode()
+        + ":"
+        + (
+            json.dumps(row.tolist())
+            if has_inf
+            else orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("null", "NaN")
+        )
+        for name, row, has_inf in zip(names, matrix, infinite, strict=True)
+    ]
+    return "{" + ",".join(parts) + "}"
 
 
 def from_answer(
@@ -161,11 +180,11 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _numbers(values: Any, count: int) -> bool:
-    return (
-        isinstance(values, list)
-        and len(values) == count
-        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-    )
+    if not isinstance(values, list) or len(values) != count:
+        return False
+    if set(map(type, values)) <= {float, int}:  # the server's own answers: one vectorised check
+        return bool(np.isfinite(np.array(values, dtype=np.float64)).all())
+    return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
 def to_table(records: list[dict[str, Any]]) -> pa.Table:
