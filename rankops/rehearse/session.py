@@ -39,7 +39,7 @@ def _release_clock(emulator: Emulator) -> Iterator[None]:
     """The release Lambda's checks end their window at the emulator's time (see SageMakerEndpoint.now)."""
     from rankops.release.sagemaker_endpoint import SageMakerEndpoint
 
-    original = SageMakerEndpoint.now
+    original = SageMakerEndpoint.__dict__["now"]  # the staticmethod itself: restored as one, not as a method
     SageMakerEndpoint.now = staticmethod(emulator.clock.now)  # type: ignore[method-assign]
     try:
         yield

@@ -28,7 +28,13 @@ REGISTRY = {"rankops/features/registry.py", "rankops/features/declaration.py"}
 # columns in Spark, draw typical catalog values), where the literal names the column, not the feature; they
 # may name catalog columns only.
 CATALOG_COLUMNS = frozenset(typing.get_args(registry.CatalogColumn))
-CATALOG_MODULES = ("rankops/ingest/", "rankops/synthetic.py", "rankops/features/spark.py", "rankops/features/samples")
+CATALOG_MODULES = (
+    "rankops/ingest/",
+    "rankops/synthetic.py",
+    "rankops/features/spark.py",
+    "rankops/features/samples",
+    "rankops/simulate/truth.py",  # the generator's catalog redrawn for the simulator
+)
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
