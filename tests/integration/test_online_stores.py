@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,14 +25,6 @@ COLUMNS = ["x", "y"]
 def redis_store(redis_target: Any, **overrides: Any) -> RedisStore:
     cfg = RedisConfig(url=redis_target.url, key_prefix=f"{redis_target.prefix}:{uuid.uuid4().hex[:6]}", **overrides)
     return RedisStore(make_redis(cfg), cfg, recheck_seconds=0)
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
 
 
 @pytest.fixture
