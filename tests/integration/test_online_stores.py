@@ -305,12 +305,46 @@ def test_dynamodb_store_and_the_deployed_table_agree_on_key_and_ttl(aws, stores_
     assert values_ and all(ttl in item for item in values_)
 
 
-def test_dynamodb_writer_lock(aws, stores_template) -> None:  # type: ignore[no-untyped-def]
-    store = dynamodb_store(stores_template)
-    other = DynamoDBStore(store.client, store.cfg, recheck_seconds=0)
-    store.write_batch("seller", "v1", ["a"], pack_rows("v1", np.array([[1.0, 1.0]])))
-    with pytest.raises(StoreError, match="another materialization"):
-        other.write_batch("seller", "v2", ["a"], pack_rows("v2", np.array([[2.0, 2.0]])))
+@pytest.fixture(params=["redis", "dynamodb"])
+def leased(request, redis_target):  # type: ignore[no-untyped-def]
+    """Two writers on one Redis or DynamoDB store, with a one-second writer lease."""
+    if request.param == "redis":
+        first: Any = redis_store(redis_target, writer_lease_seconds=1)
+        second: Any = RedisStore(first.client, first.cfg, recheck_seconds=0)
+    else:
+        request.getfixturevalue("aws")
+        first = dynamodb_store(request.getfixturevalue("stores_template"), writer_lease_seconds=1)
+        second = DynamoDBStore(first.client, first.cfg, recheck_seconds=0)
+    return first, second
+
+
+def one_row(version: str) -> tuple[list[str], list[bytes]]:
+    return ["a"], pack_rows(version, np.array([[1.0, 1.0]]))
+
+
+def test_a_dead_writers_lease_lapses_and_a_lost_lease_stops_its_writer(leased) -> None:  # type: ignore[no-untyped-def]
+    """A writer killed mid-run (here: one that stops writing) blocks the next materialization only
+    until its lease lapses, not for an hour; when it resumes after another version took the lease,
+    its renewal fails instead of writing into a slot that is no longer its own."""
+    import time
+
+    dead, next_run = leased
+    dead.write_batch("seller", "v1", *one_row("v1"))
+    with pytest.raises(StoreError, match=r"another materialization \(version v1\) .* frees it within 1 s"):
+        next_run.write_batch("seller", "v2", *one_row("v2"))
+    while True:  # the event waited for: the lease lapsed (bounded by pytest's timeout)
+        try:
+            next_run.write_batch("seller", "v2", *one_row("v2"))
+            break
+        except StoreError:
+            time.sleep(0.05)
+    dead._leases.renew_after_s = 0.0  # its next write renews first
+    with pytest.raises(StoreError, match=r"lease on 'seller' for version v1 was lost \(version v2 now holds it"):
+        dead.write_batch("seller", "v1", *one_row("v1"))
+    next_run._leases.renew_after_s = 0.0
+    next_run.write_batch("seller", "v2", *one_row("v2"))  # the holder's own renewal succeeds
+    next_run.activate("seller", "v2", COLUMNS, [])
+    assert next_run.active_version("seller").version == "v2"
 
 
 def test_dynamodb_timeouts_surface_quickly_as_store_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
