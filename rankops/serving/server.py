@@ -46,6 +46,7 @@ from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
 from rankops.serving.snapshot import for_fallback_levels
+from rankops.serving.snapshot_warm import start_seeding
 from rankops.serving.stream_reads import build_stream_lookup
 
 if TYPE_CHECKING:
@@ -183,6 +184,12 @@ def build_server(
     stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [summary.stop, shadow.stop, lookup.close]
     if feedback is not None:
         starts, stops = [*starts, feedback.start], [feedback.stop, *stops]
+    if cfg.snapshot_seed and snapshot is not None:
+
+        def seed_snapshot() -> None:
+            start_seeding(snapshot, Lake.from_settings(settings), settings)
+
+        starts.append(seed_snapshot)
     app = create_app(ranker, Limits(cfg.max_candidates, cfg.max_body_bytes), starts, stops)
     return Server(ranker, app, watcher, shadow)
 
