@@ -38,6 +38,7 @@ from tests.integration.test_serving_container import model_archive
 
 REQUESTS, SLATE = 900, 6  # each position's effective sample size under the uniform slice: ~REQUESTS / SLATE
 EXAMINATION = 1.0 / np.arange(1, SLATE + 1) ** 0.8
+pytestmark = pytest.mark.slow  # ~1.5-3 min: the world, a container, 900 invocations through the emulator
 UNIFORM = {"RANKOPS_EXPLORATION__SHARE": "0", "RANKOPS_EXPLORATION__UNIFORM_SHARE": "1",  # a loaded machine:
            "RANKOPS_SERVING__LATENCY_BUDGET_MS": "600000", "RANKOPS_SERVING__STORE_TIMEOUT_MS": "10000"}  # fmt: skip
 
@@ -68,8 +69,10 @@ def seed_online_stores(settings: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def aws(serving_home: Any, prod_templates: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    work = tmp_path_factory.mktemp("ope-aws")
+def captured(
+    serving_home: Any, prod_templates: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    work = tmp_path_factory.mktemp("ope-captured")
     model_archive(serving_home.settings, work / "model")
     with tarfile.open(work / "model.tar.gz", "w:gz") as tar:
         for path in (work / "model").iterdir():
@@ -125,16 +128,20 @@ def deployed_job(world: Any) -> tuple[list[str], dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def job(aws: dict[str, Any]) -> Any:
+def job(captured: dict[str, Any]) -> Any:
     """Outcomes drawn from the truth on the captured slates, then ``run(version, champion)``: the
     job's decision, as the deployed state would run it."""
-    world = aws["world"]
+    world = captured["world"]
     args, environ = deployed_job(world)
-    settings = load_settings(env="prod", home=aws["work"] / "home", config_file=REPO / "rankops.toml", environ=environ)
+    settings = load_settings(
+        env="prod", home=captured["work"] / "home", config_file=REPO / "rankops.toml", environ=environ
+    )
     lake = Lake.from_settings(settings)  # the lake the job sees (its template environment)
     feedback = store.read_capture(lake, args[1], args[3])
     rng, events = np.random.default_rng(4), []
     for row in feedback.to_pylist():
+        if row["features"] is None:  # a degraded (deterministic) answer: the gate does not read it
+            continue
         p_click = EXAMINATION * relevance(json.loads(row["features"]))
         for pos in np.flatnonzero(rng.random(SLATE) < p_click):
             events.append((row["request_id"], int(pos) + 1, "click", row["ts"]))
@@ -143,7 +150,7 @@ def job(aws: dict[str, Any]) -> Any:
     )
 
     def run(version: str, champion: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        folder = aws["work"] / f"job-{version}-{champion}"
+        folder = captured["work"] / f"job-{version}-{champion}"
         gate_uri = lake.uri("artifacts", "gate", "capture-test", f"v{version}-{champion}", "record.json")
         lake.write_json(gate_uri, {"decision": "promote"})
         (folder / "evaluation").mkdir(parents=True)
@@ -158,9 +165,9 @@ def job(aws: dict[str, Any]) -> Any:
     return {"run": run, "args": args, "feedback": feedback}
 
 
-def test_the_job_reads_the_capture_destination_the_template_configures(aws: dict[str, Any], job: Any) -> None:
-    destination = aws["config"]["DataCaptureConfig"]["DestinationS3Uri"]
-    (endpoint,) = aws["world"].sagemaker["AWS::SageMaker::Endpoint"]
+def test_the_job_reads_the_capture_destination_the_template_configures(captured: dict[str, Any], job: Any) -> None:
+    destination = captured["config"]["DataCaptureConfig"]["DestinationS3Uri"]
+    (endpoint,) = captured["world"].sagemaker["AWS::SageMaker::Endpoint"]
     assert job["args"] == ["--data-capture", destination, "--endpoint", endpoint["EndpointName"]]
     rows = job["feedback"].select(["policy", "fallback_level", "features"]).to_pandas()
     assert len(rows) == REQUESTS, "every answer captured"
@@ -172,8 +179,8 @@ def test_the_job_reads_the_capture_destination_the_template_configures(aws: dict
     assert set(feature_registry.model_features()) <= set(first) and all(len(v) == SLATE for v in first.values())
 
 
-def test_the_off_policy_gate_decides_on_data_capture(aws: dict[str, Any], job: Any) -> None:
-    versions = aws["versions"]
+def test_the_off_policy_gate_decides_on_data_capture(captured: dict[str, Any], job: Any) -> None:
+    versions = captured["versions"]
     doc, record = job["run"](versions["bad"], versions["good"])  # trained on inverted labels
     assert doc["decision"] == "stop" and doc["stop"], doc["reasons"]
     assert doc["estimate"]["lift_ci95"][1] < 0 and doc["estimate"]["requests"] >= 0.97 * REQUESTS
