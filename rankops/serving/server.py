@@ -141,7 +141,6 @@ def build_server(
         if cfg.feedback_log and model_dir is None
         else None
     )
-    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt)
     fallback: models.LoadedModel | None
     loaded: dict[str, models.LoadedModel] = {}
 
@@ -149,6 +148,8 @@ def build_server(
         return models.load_version(settings, version, role)
 
     seen = None
+    # in a container randomised answers carry their features: data capture is then all OPE needs
+    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt, model_dir is not None)
     if model_dir is not None:
         check_gated(model_dir)
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
