@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DTYPE = np.dtype("<f8")
+WORD = np.dtype("<u8")  # a value read as 8-byte words (tag, then one per float)
 TAG_BYTES = 8
 SEPARATOR = "\x1f"
 
@@ -140,11 +141,12 @@ def _unpack_fixed(
         else:
             blank = bytes(end)
             values = [p or blank for p in values]
-    raw = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(n, end)
-    found = (raw[:, :TAG_BYTES] == np.frombuffer(tag, dtype=np.uint8)).all(axis=1)
+    # Each value is 1 + width 8-byte words: the tag compares as one integer, the floats copy bit for bit.
+    words = np.frombuffer(b"".join(values), dtype=WORD).reshape(n, 1 + width)
+    found = words[:, 0] == np.frombuffer(tag, dtype=WORD)[0]
     if lengths.count(end) != n:  # missing (or empty) values
         found &= np.array(lengths) == end
-    out = raw[:, TAG_BYTES:].copy().view(DTYPE).reshape(n, width)
+    out = words[:, 1:].copy().view(DTYPE)
     if not found.all():
         out[~found] = defaults
     return out, found, []
