@@ -323,7 +323,7 @@ class RedisStore:
         pool = self.client.connection_pool
         conn = pool.get_connection()
         try:
-            conn.send_packed_command(encode_mget(names), check_health=False)
+            conn.send_packed_command([encode_mget(names)], check_health=False)
             values = conn.read_response()
         except BaseException:
             conn.disconnect()
