@@ -22,7 +22,7 @@ about ``socket_timeout_ms``, never a hang.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -39,7 +39,10 @@ from rankops.features.online.base import (
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import redis
+
+    Chunk = tuple[Sequence[str] | pa.Array, Sequence[bytes] | pa.Array]  # keys, packed values
 
 
 class RedisConfig(StoreSettings):
@@ -111,18 +114,22 @@ def auth_token(secret_arn: str, client: Any = None) -> str:
     return str(doc.get("password") or doc.get("token") or value) if isinstance(doc, dict) else str(value)
 
 
-def encode_sets(base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -> bytes | memoryview:
+def encode_sets(
+    base: bytes, keys: Sequence[str] | pa.Array, payloads: Sequence[bytes] | pa.Array, ttl: int
+) -> bytes | memoryview:
     """RESP encoding of ``SET <base><key> <payload> EX <ttl>`` for every row, built column-wise
     with Arrow's element-wise string kernels (no per-row Python): the result is the values
-    buffer of one binary array, i.e. the commands back to back."""
+    buffer of one binary array, i.e. the commands back to back. ``keys`` and ``payloads`` may be
+    Arrow arrays already (materialization passes them so, skipping a round trip through Python objects)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not keys:
+    if not len(keys):
         return b""
     ttl_b = str(ttl).encode()
-    names = pc.binary_join_element_wise(base, pa.array(keys, pa.string()).cast(pa.binary()), b"")
-    values = pa.array(payloads, pa.binary())
+    key_column = keys if isinstance(keys, pa.Array) else pa.array(keys, pa.string())
+    names = pc.binary_join_element_wise(base, key_column.cast(pa.binary()), b"")
+    values = payloads if isinstance(payloads, pa.Array) else pa.array(payloads, pa.binary())
 
     def length(column: pa.Array) -> pa.Array:
         return pc.binary_length(column).cast(pa.string()).cast(pa.binary())
@@ -239,8 +246,15 @@ class RedisStore:
         batch TTL (streaming windows expire after window + freshness SLA)."""
         if len(keys) != len(payloads):
             raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
+        self.write_stream(entity, version, [(keys, payloads)], ttl_s)
+
+    def write_stream(self, entity: str, version: str, chunks: Iterable[Chunk], ttl_s: int | None = None) -> None:
+        """:meth:`write_batch` of every ``(keys, payloads)`` chunk on one connection, without a pause
+        between chunks: the caller's iterator makes chunk k+1 (materialization packs it then) while
+        Redis executes chunk k; only the last replies are waited for at the end. Keys and payloads
+        may be Arrow arrays. Returns once every write is acknowledged; an error reply fails it all."""
         base = f"{self._base(entity)}:{self._slot_for(entity, version)}:".encode()
-        self._call("write", self._send, base, keys, payloads, ttl_s or self.cfg.ttl_seconds)
+        self._call("write", self._send, base, chunks, ttl_s or self.cfg.ttl_seconds)
 
     def write_live(
         self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
@@ -248,7 +262,7 @@ class RedisStore:
         """Upsert into the live version in place (see :func:`base.write_into_live`)."""
         write_into_live(self, entity, version, keys, payloads, ttl_s)
 
-    def _send(self, base: bytes, keys: list[str], payloads: list[bytes], ttl: int) -> None:
+    def _send(self, base: bytes, chunks: Iterable[Chunk], ttl: int) -> None:
         import redis as redis_lib
 
         step = self.cfg.pipeline_rows
@@ -256,11 +270,14 @@ class RedisStore:
         try:
             replies = Replies(conn)
             sent = 0
-            for lo in range(0, len(keys), step):
-                chunk = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], ttl)
-                conn.send_packed_command([chunk], check_health=False)
-                replies.read_until(sent)  # the previous chunk's replies, while Redis runs this one
-                sent += min(step, len(keys) - lo)
+            for keys, payloads in chunks:
+                if len(keys) != len(payloads):
+                    raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
+                for lo in range(0, len(keys), step):
+                    wire = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], ttl)
+                    conn.send_packed_command([wire], check_health=False)
+                    replies.read_until(sent)  # the previous part's replies, while Redis runs this one
+                    sent += min(step, len(keys) - lo)
             replies.finish(sent)
             if replies.errors:
                 raise redis_lib.ResponseError(f"{len(replies.errors)} writes failed, first: {replies.errors[0]}")
