@@ -115,7 +115,7 @@ def server_ceiling(client: Any, item_ids: list[str], slot: str) -> int:
     again (to other keys) as one pre-encoded pipeline, replies counted off the socket; only the
     send and the server's work are timed (no reading, packing or encoding): what
     ``materialize_rows_per_s`` could reach if the client cost nothing."""
-    from rankops.features.online.redis import Replies, encode_sets
+    from rankops.features.online.redis_wire import Replies, encode_sets
 
     payloads = client.mget([f"bench:item:{slot}:{k}" for k in item_ids])
     wire = bytes(encode_sets(b"ceiling:item:", item_ids, payloads, 3600))

@@ -52,18 +52,26 @@ def widen(
     flag and the values of the row whose key the entity's join column names (``joined``: that
     entity's keys and values, as materialized), registry defaults where there is none. Copies the
     float64 values, so they are bit for bit the joined entity's own."""
-    blocks = [np.asarray(own, dtype=np.float64)]
+    own = np.asarray(own, dtype=np.float64)
     n = len(own)
-    for name, keys in zip(registry.joined_entities(entity), join_keys, strict=True):
+    names = registry.joined_entities(entity)
+    out = np.empty((n, own.shape[1] + sum(1 + joined[name][1].shape[1] for name in names)), dtype=np.float64)
+    out[:, : own.shape[1]] = own  # written in place: no per-entity blocks stacked afterwards
+    at = own.shape[1]
+    for name, keys in zip(names, join_keys, strict=True):
         their_keys, their_values = joined[name]
         position = pc.fill_null(pc.index_in(keys, value_set=their_keys), -1).to_numpy(zero_copy_only=False)
         hit = position >= 0
-        block = np.empty((n, 1 + their_values.shape[1]), dtype=np.float64)
-        block[:, 0] = hit
-        block[:, 1:] = [f.default for f in registry.stored_features(name)]
-        block[hit, 1:] = their_values[position[hit]]
-        blocks.append(block)
-    return np.hstack(blocks)
+        width = their_values.shape[1]
+        out[:, at] = hit
+        block = out[:, at + 1 : at + 1 + width]
+        if hit.all():
+            block[:] = their_values[position]
+        else:
+            block[:] = [f.default for f in registry.stored_features(name)]
+            block[hit] = their_values[position[hit]]
+        at += 1 + width
+    return out
 
 
 class Split:

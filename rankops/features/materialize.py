@@ -23,7 +23,7 @@ from rankops.features import inline, registry
 from rankops.features.offline import feature_set_version, latest_values
 from rankops.features.online.base import OnlineStore
 from rankops.features.online.factory import open_stores
-from rankops.features.online.packing import pack_columns
+from rankops.features.online.packing import pack_arrow, pack_columns
 from rankops.lake import Lake, new_run_id
 
 if TYPE_CHECKING:
@@ -89,11 +89,23 @@ def write_version(
 ) -> None:
     """Write every row under ``version``, then activate it; on any failure the version
     is abandoned and the previous one stays live. ``columns``: the value's column list
-    (default: the entity's stored names; see :func:`inlined`)."""
-    payloads = pack_columns(version, rows.values, rows.joins)
+    (default: the entity's stored names; see :func:`inlined`). Rows are packed ``batch_rows`` at a
+    time as they are written; a store class with ``write_stream`` (Redis) takes them as one stream,
+    so packing a batch overlaps with the store writing the previous one (a wrapper that only
+    overrides ``write_batch`` gets ``write_batch`` calls: the method is looked up on the class)."""
+    stream = getattr(type(store), "write_stream", None)
     try:
-        for lo in range(0, len(rows.keys), batch_rows):
-            store.write_batch(entity, version, rows.keys[lo : lo + batch_rows], payloads[lo : lo + batch_rows])
+        if stream is not None:
+            keys = rows.key_array if rows.key_array is not None else rows.keys
+            chunks = (
+                (keys[lo : lo + batch_rows], pack_arrow(version, *_batch(rows, lo, batch_rows)))
+                for lo in range(0, len(rows.keys), batch_rows)
+            )
+            stream(store, entity, version, chunks)
+        else:
+            for lo in range(0, len(rows.keys), batch_rows):
+                payloads = pack_columns(version, *_batch(rows, lo, batch_rows))
+                store.write_batch(entity, version, rows.keys[lo : lo + batch_rows], payloads)
         names = columns if columns is not None else registry.stored_names(entity)
         store.activate(entity, version, names, registry.joined_entities(entity) if rows.joins else [])
     except BaseException:
@@ -101,6 +113,11 @@ def write_version(
             store.abort(entity, version)
         finally:
             raise
+
+
+def _batch(rows: Rows, lo: int, size: int) -> tuple[np.ndarray, list[pa.Array]]:
+    """Rows ``lo`` to ``lo + size``: their values and join-key columns (views, no copies)."""
+    return rows.values[lo : lo + size], [column[lo : lo + size] for column in rows.joins]
 
 
 def materialize(
@@ -125,7 +142,7 @@ def materialize(
         seconds: dict[str, float] = {}
         for entity in entities:
             started = time.perf_counter()
-            read[entity] = rows_of(latest_values(lake, settings, entity, before), entity)
+            read[entity] = rows_of(latest_values(lake, settings, entity, before, by_key=False), entity)
             check_rows(entity, read[entity])
             seconds[entity] = time.perf_counter() - started
         for entity in entities:

@@ -34,7 +34,6 @@ them can still answer.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from rankops.features.lookup import ROOT
 from rankops.monitoring.metrics import ServingMetrics
 from rankops.serving import reasons, stream_reads
 from rankops.serving.exploration import Explorer
+from rankops.serving.request_ids import new_request_id
 from rankops.serving.routing import Routing
 from rankops.training.baseline import RULE_INPUTS, rule_scores
 
@@ -285,7 +285,7 @@ class Ranker:
             "model_version": version,
             "variant": level,
             "fallback": reasons.client_text(problems) if degraded else None,
-            "request_id": request.request_id or uuid.uuid4().hex,
+            "request_id": request.request_id or new_request_id(),
             "propensities": propensities,
             "policy": policy,
         }

@@ -437,3 +437,55 @@ def test_streaming_values_expire_with_their_window_in_dynamodb(stores_template, 
         expires = int(item["expires_at"]["N"])
         assert before + ttls[ns] <= expires <= int(time.time()) + ttls[ns], item["pk"]
     store.close()
+
+
+def test_redis_streamed_writes_of_arrow_chunks_read_back_as_write_batch_writes_them(redis_target) -> None:  # type: ignore[no-untyped-def]
+    """``write_stream`` (materialization: Arrow chunks, no drain between them, pipelined in parts of
+    ``pipeline_rows``) stores exactly the values ``write_batch`` stores for the same rows."""
+    import pyarrow as pa
+
+    from rankops.features.online.packing import pack_arrow
+
+    store = redis_store(redis_target, pipeline_rows=7)
+    keys = [f"i-{k}-é" if k % 3 else f"i-{k}\r\n$*" for k in range(100)]
+    values_ = np.arange(300, dtype=np.float64).reshape(100, 3) / 7
+    joins = [pa.array([f"s-{k}" if k % 4 else None for k in range(100)]), pa.array(["toys"] * 100)]
+    expected = pack_rows("v1", values_, [list(row) for row in zip(*(j.to_pylist() for j in joins), strict=True)])
+    chunks = [
+        (pa.array(keys[lo : lo + 30]), pack_arrow("v1", values_[lo : lo + 30], [j[lo : lo + 30] for j in joins]))
+        for lo in range(0, 100, 30)
+    ]
+    store.write_stream("item", "v1", iter(chunks))
+    store.activate("item", "v1", ["x", "y", "z"], ["seller", "category"])
+    assert store.read_many({"item": keys})["item"] == expected
+    with pytest.raises(ValueError, match="3 keys for 2 values"):
+        store.write_stream("item", "v2", [(keys[:3], expected[:2])])
+    store.close()
+
+
+def test_redis_reads_reconnect_after_the_server_restarts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The connection a store holds between reads is checked before each read, as redis-py's pool
+    checks its connections: after a restart the next read reconnects and answers; while the server
+    is down a read is a StoreError, and the store reads again once it is back."""
+    from benchmarks.serving_store import PrivateRedis
+
+    private = PrivateRedis(tmp_path / "redis")
+    private.start()
+    try:
+        cfg = RedisConfig(url=private.url, key_prefix="restart")
+        store = RedisStore(make_redis(cfg), cfg, recheck_seconds=0)
+        payloads = pack_rows("v1", np.ones((3, 2)))
+        store.write_batch("item", "v1", ["a", "b", "c"], payloads)
+        store.activate("item", "v1", COLUMNS, [])
+        assert store.read_many({"item": ["a", "b", "c"]})["item"] == payloads
+        private.stop()
+        with pytest.raises(StoreError, match="redis read failed"):
+            store.read_many({"item": ["a"]})
+        private.start()
+        assert store.read_many({"item": ["c", "a", "zz"]})["item"] == [payloads[2], payloads[0], None]
+        private.stop()
+        private.start()  # the held connection is now closed by the server: checked, reconnected
+        assert store.read_many({"item": ["b"]})["item"] == [payloads[1]]
+        store.close()
+    finally:
+        private.stop()
