@@ -12,8 +12,8 @@ The chain, each link the deployed one:
    (:mod:`rankops.rehearse.alarms`; moto keeps alarms but never evaluates them) and must be in
    ALARM when the hourly job has run.
 4. **The rule**: the alarm's state-change event, as CloudWatch puts it on the default bus, is
-   matched against every EventBridge rule of the templates by EventBridge's own pattern test
-   (``TestEventPattern``), and delivered to each matching rule's Lambda target through the
+   matched against every EventBridge rule of the templates (moto's EventBridge pattern matching),
+   and delivered to each matching rule's Lambda target through the
    Lambda API: the ``retrain_trigger`` handler runs with its template environment.
 5. **One execution**: the event is delivered twice (EventBridge delivers at least once; the
    target retries), and again as the alarm re-entering ALARM an hour later. Exactly one
@@ -91,7 +91,7 @@ def watching_alarm(cw: Any, datum: dict[str, Any], namespace: str) -> dict[str, 
     return dict(found[0])
 
 
-def state_change(world: World, alarm: dict[str, Any], reason: str, at: datetime, previous: str) -> dict[str, Any]:
+def state_change(region: str, alarm: dict[str, Any], reason: str, at: datetime, previous: str) -> dict[str, Any]:
     """The event CloudWatch puts on the default bus when ``alarm`` enters ALARM."""
     arn = alarm["AlarmArn"]
     return {
@@ -101,7 +101,7 @@ def state_change(world: World, alarm: dict[str, Any], reason: str, at: datetime,
         "source": "aws.cloudwatch",
         "account": arn.split(":")[4],
         "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": world.region,
+        "region": region,
         "resources": [arn],
         "detail": {
             "alarmName": alarm["AlarmName"],
@@ -118,17 +118,25 @@ def _target_input(rule: str, target: dict[str, Any], event: dict[str, Any]) -> d
     return dict(json.loads(target["Input"])) if "Input" in target else event
 
 
+def matches(pattern: str, event: dict[str, Any]) -> bool:
+    """Whether an EventBridge rule's ``EventPattern`` (JSON text) matches ``event``: moto's
+    implementation of EventBridge's matching, the one its ``PutEvents`` routes with (moto does not
+    implement the ``TestEventPattern`` API)."""
+    from moto.events.models import EventPattern
+
+    return bool(EventPattern.load(pattern).matches_event(event))
+
+
 def deliver(world: World, event: dict[str, Any]) -> list[dict[str, Any]]:
     """Route ``event`` as EventBridge does: every enabled rule of the default bus whose pattern
-    matches (EventBridge's pattern test) sends it to its Lambda targets (the Lambda API); returns
-    what each target answered."""
+    matches sends it to its Lambda targets (the Lambda API); returns what each target answered."""
     events, lam = world.client("events"), world.client("lambda")
     rules = [r for page in events.get_paginator("list_rules").paginate() for r in page["Rules"]]
     answers = []
     for rule in rules:
         if rule.get("State") != "ENABLED" or not rule.get("EventPattern"):
             continue
-        if not events.test_event_pattern(EventPattern=rule["EventPattern"], Event=json.dumps(event))["Result"]:
+        if not matches(rule["EventPattern"], event):
             continue
         for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
             if ":lambda:" not in target["Arn"]:
@@ -185,8 +193,8 @@ def retrain_trigger(r: Rehearsal, on_state: OnState | None = None, requests: int
     cw.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="ALARM", StateReason=reason)
     before = {e["executionArn"] for e in _executions(r.world)}
     now = datetime.now(UTC)
-    first = state_change(r.world, alarm, reason, now, "OK")
-    again = state_change(r.world, alarm, reason, now + timedelta(hours=1), "OK")
+    first = state_change(r.world.region, alarm, reason, now, "OK")
+    again = state_change(r.world.region, alarm, reason, now + timedelta(hours=1), "OK")
     deliveries: list[dict[str, Any]] = []
     with deployed_engine(r.world, r.home, time_scale=r.emulator.clock.factor):
         deliveries += deliver(r.world, first)
