@@ -124,7 +124,7 @@ def matches(pattern: str, event: dict[str, Any]) -> bool:
     implement the ``TestEventPattern`` API)."""
     from moto.events.models import EventPattern
 
-    return bool(EventPattern.load(pattern).matches_event(event))
+    return bool(EventPattern.load(pattern).matches_event(event))  # type: ignore[arg-type]
 
 
 def deliver(world: World, event: dict[str, Any]) -> list[dict[str, Any]]:
