@@ -157,6 +157,13 @@ class EnvConfig:
             "min_rank_correlation": cfg.min_rank_correlation,
             "max_kl_divergence": cfg.max_kl_divergence,
             "shadow_bins": cfg.shadow_bins,
+            # the canary judged on CTR and contact rate (rankops.release.capture_outcomes)
+            "canary_outcomes": cfg.canary_outcomes,
+            "canary_ctr_mde": cfg.canary_ctr_mde,
+            "canary_contact_mde": cfg.canary_contact_mde,
+            "canary_alpha": cfg.canary_alpha,
+            "canary_power": cfg.canary_power,
+            "canary_ctr_k": cfg.canary_ctr_k,
         }
 
     @property

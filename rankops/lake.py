@@ -102,6 +102,14 @@ class Lake:
         self._s3_client, self._clock = s3_client, clock
 
     @classmethod
+    def zone_reader(cls, zone: Zone, uri: str) -> Lake:
+        """A lake that knows only ``zone`` at ``uri`` (a function granted one bucket, e.g. the release
+        Lambda reading outcome events); any other zone is an error naming it."""
+        lake = cls(dict.fromkeys(ZONES, uri))
+        lake._zones = {zone: uri.rstrip("/")}
+        return lake
+
+    @classmethod
     def from_settings(cls, settings: Any) -> Lake:
         """Zones from ``settings.lake``: explicit zone URIs win over ``root/<zone>``."""
         lake = settings.lake
@@ -111,7 +119,7 @@ class Lake:
     # -- paths -------------------------------------------------------------------------------
     def zone_uri(self, zone: Zone) -> str:
         if zone not in self._zones:
-            raise LakeError(f"unknown lake zone {zone!r}; expected one of {ZONES}")
+            raise LakeError(f"unknown lake zone {zone!r}; this lake has {tuple(self._zones)}")
         return self._zones[zone]
 
     def uri(self, zone: Zone, *parts: str) -> str:

@@ -27,7 +27,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import METRICS_NAMESPACE, EnvConfig
-from infra.constructs.lambda_function import HandlerFunction, handler_exists
+from infra.constructs.lambda_function import HandlerFunction
 from infra.constructs.pipeline_definition_source import LAMBDA_KEY_PREFIX, LAMBDAS, RESOURCE_KEYS, render_definition
 from infra.data_access import DataAccess
 from infra.nag import (
@@ -39,15 +39,14 @@ from infra.nag import (
     cfn_lint_ignore,
     lake_objects,
 )
+from rankops.release.capture_outcomes import OUTCOMES_DATASET, RAW_ZONE_VARIABLE
 from rankops.release.endpoint import CHECK_THRESHOLDS_VARIABLE, DEPLOYMENT_POLICY_VARIABLE, ROUTING_SALT_VARIABLE
-
-DEPLOY_HOOKS = ("pre_traffic", "post_traffic")  # the serving release's hooks, wired when present
 
 
 def pipeline_lambda_names(config: EnvConfig) -> list[str]:
-    """The definition's step Lambdas, the deploy hooks whose handler exists, then ``aws.pipeline_lambdas``."""
-    names = [*LAMBDAS, *(n for n in DEPLOY_HOOKS if handler_exists(n))]
-    return names + [n for n in config.aws.pipeline_lambdas if n not in names]
+    """The definition's step Lambdas, then ``aws.pipeline_lambdas``. No deploy-hook Lambdas: the
+    release Lambda's checks do their work (docs/release.md, "What judges a release in AWS")."""
+    return [*LAMBDAS, *(n for n in config.aws.pipeline_lambdas if n not in LAMBDAS)]
 
 
 class Pipeline(Construct):
@@ -74,6 +73,8 @@ class Pipeline(Construct):
                 environment[DEPLOYMENT_POLICY_VARIABLE] = json.dumps(config.deployment_policy(), sort_keys=True)
                 environment[CHECK_THRESHOLDS_VARIABLE] = json.dumps(config.check_thresholds(), sort_keys=True)
                 environment[ROUTING_SALT_VARIABLE] = config.settings.release.bucket_salt
+                # the canary's outcome events (rankops.release.capture_outcomes): the lake's raw zone
+                environment[RAW_ZONE_VARIABLE] = f"s3://{data.buckets['raw'].bucket_name}"
             self.functions[name] = HandlerFunction(
                 self,
                 f"Fn{name.title().replace('_', '')}",
@@ -83,7 +84,7 @@ class Pipeline(Construct):
                 timeout_seconds=300,
                 environment=environment,
             )
-            if name in (*DEPLOY_HOOKS, "release"):
+            if name == "release":
                 self._grant_endpoint_checks(config, self.functions[name])
         self._grant_release(config, self.functions["release"].role)
         # the sticky canary's routing document (rankops.release.routing_document); callers get read access
@@ -92,6 +93,13 @@ class Pipeline(Construct):
             self.functions["release"].role,
             "Wildcards: writes the routing documents under artifacts/release/ (S3 put and KMS grants).",
             S3_GRANT_ACTIONS, KMS_GRANT_ACTIONS, lake_objects("artifacts", "release/"),
+        )  # fmt: skip
+        # a canary step is judged on the outcome events that joined its answers (raw/outcomes/)
+        data.buckets["raw"].grant_read(self.functions["release"].role, f"{OUTCOMES_DATASET}/*")
+        acknowledge_wildcards(
+            self.functions["release"].role,
+            "Wildcards: reads the lake's outcome events under raw/outcomes/ to judge a canary's CTR.",
+            S3_GRANT_ACTIONS, KMS_GRANT_ACTIONS, lake_objects("raw", f"{OUTCOMES_DATASET}/"),
         )  # fmt: skip
         # the model archive it releases is checked against the gate's digests first (rankops.integrity)
         data.buckets["artifacts"].grant_read(self.functions["release"].role, "pipeline/*")

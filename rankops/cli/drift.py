@@ -20,6 +20,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--since", help="window start, ISO time in UTC (default: 24 hours before --until)")
     p.add_argument("--until", help="window end, ISO time in UTC (default: the start of this hour)")
+    p.add_argument(
+        "--endpoint",
+        help="in AWS: judge the answers this SageMaker endpoint captured (data capture), not the lake's feedback log",
+    )
     p.add_argument("--dataset", help="dataset hash of the reference (default: the newest processed dataset)")
     p.add_argument("--out", help="folder for drift.json and drift.png (default: RANKOPS_HOME/reports/drift)")
     p.add_argument(
@@ -35,35 +39,27 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rankops.features.offline import parse_time
-    from rankops.feedback import store
     from rankops.lake import Lake
+    from rankops.monitoring import drift_job as job
     from rankops.monitoring import drift_report as dr
     from rankops.monitoring.metrics import job_metrics_dir, write_job_metrics
-    from rankops.monitoring.score_drift import load_references
 
     settings = settings_from(args)
     lake = Lake.from_settings(settings)
     since, until = dr.default_window(
         parse_time(args.until) if args.until else None, parse_time(args.since) if args.since else None
     )
-    feedback = store.read(lake, since, until)
-    dr.require_traffic(feedback, since, until)  # before looking for a reference: say what is missing first
-    versions = sorted({v for v in feedback["model_version"].to_pylist() if v is not None})
-    references = load_references(settings, versions)
-    manifest = dr.reference_manifest(lake, args.dataset)
-    report = dr.drift_report(lake, settings, manifest, feedback, since, until, references)
+    feedback = job.served(lake, since, until, endpoint=args.endpoint)
+    report = job.drift_of(settings, lake, feedback, since, until, args.dataset)
     out = Path(args.out) if args.out else settings.home / "reports" / "drift"
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.json").write_text(json.dumps(report, indent=2))
     dr.plot(report, out / "drift.png")
     write_job_metrics(job_metrics_dir(settings.home), "drift", dr.prometheus_text(report))  # for /metrics
     if args.cloudwatch:
-        import os
-
         import boto3
 
-        namespace = os.environ.get("METRICS_NAMESPACE", "rankops")
-        dr.publish_cloudwatch(report, boto3.client("cloudwatch"), namespace, settings.env)
+        dr.publish_cloudwatch(report, boto3.client("cloudwatch"), job.metrics_namespace(), settings.env)
     drifted = ", ".join(report["drifted"]) or "none"
     print(f"max PSI {report['max_psi']:.3f} in the last hour; drifted (> {report['threshold']}): {drifted}")
     for version, entry in (report["score_kl"] or {}).items():

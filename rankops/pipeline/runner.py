@@ -243,6 +243,28 @@ def start_and_follow(
     execution = sfn.start_execution(stateMachineArn=machine, name=execution_name, input=json.dumps(execution_input))[
         "executionArn"
     ]
+    return follow(
+        sfn, execution, execution_input, on_state=on_state, approver=approver, timeout_s=timeout_s,
+        template_sha=template_sha, definition_sha=sha(stored), started=started,
+    )  # fmt: skip
+
+
+def follow(
+    sfn: Any,
+    execution: str,
+    execution_input: Mapping[str, Any],
+    *,
+    on_state: Callable[[StateRecord], None] | None = None,
+    approver: Approver | None = None,
+    timeout_s: float = 3600,
+    template_sha: str = "",
+    definition_sha: str = "",
+    started: float | None = None,
+) -> ExecutionRecord:
+    """Follow the execution ``execution`` (an ARN; started here or by someone else, e.g. a trigger
+    Lambda): report each state, answer approval requests, return its record once it ends."""
+    execution_name = execution.rsplit(":", 1)[-1]
+    started = time.time() if started is None else started
     records: dict[str, StateRecord] = {}
     order: list[StateRecord] = []
     approvals: list[dict[str, Any]] = []
@@ -278,7 +300,7 @@ def start_and_follow(
         states=order,
         events=[{**e, "timestamp": e["timestamp"].timestamp()} for e in events],
         template_sha=template_sha,
-        definition_sha=sha(stored),
+        definition_sha=definition_sha,
         approvals=approvals,
     )
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,26 @@ def code_files(definition: Mapping[str, Any]) -> dict[str, Path]:
     return found
 
 
+@contextmanager
+def deployed_engine(
+    world: World, home: Path, *, job_env: Mapping[str, str] | None = None, time_scale: float = 0.01
+) -> Iterator[None]:
+    """The engine's seams for the world's pipeline: Lambda tasks run their handlers (with their
+    template environment), SageMaker/EMR jobs the local job runners on moto S3. Anything that
+    starts an execution of the pipeline while this is open (a run, or the retrain trigger) runs it."""
+    definition = json.loads(world.definition())
+    storage = S3JobStorage(world.client("s3"), code_files(definition))
+    jobs = LocalJobs(
+        home,
+        storage,
+        REPO,
+        commands={"train": [str(Path(sys.executable).with_name("train"))]},
+        base_env={"RANKOPS_HOME": str(home), "RANKOPS_CONFIG": str(REPO / "rankops.toml"), **(job_env or {})},
+    )
+    with installed({"sagemaker": jobs.sagemaker, "emr-serverless": jobs.emr_serverless}, time_scale):
+        yield
+
+
 def run_deployed(
     world: World,
     home: Path,
@@ -104,17 +125,7 @@ def run_deployed(
 ) -> runner.ExecutionRecord:
     """One execution of the world's pipeline state machine; the record is saved under ``home``."""
     machine = world.state_machines[f"{world.prefix}-pipeline"]
-    definition = json.loads(world.definition())
-    storage = S3JobStorage(world.client("s3"), code_files(definition))
-    jobs = LocalJobs(
-        home,
-        storage,
-        REPO,
-        commands={"train": [str(Path(sys.executable).with_name("train"))]},
-        base_env={"RANKOPS_HOME": str(home), "RANKOPS_CONFIG": str(REPO / "rankops.toml"), **(job_env or {})},
-    )
-    handlers = {"sagemaker": jobs.sagemaker, "emr-serverless": jobs.emr_serverless}
-    with installed(handlers, time_scale):
+    with deployed_engine(world, home, job_env=job_env, time_scale=time_scale):
         record = runner.start_and_follow(
             world.client("stepfunctions"),
             machine,

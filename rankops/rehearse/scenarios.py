@@ -11,32 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from rankops.errors import RankopsError
 from rankops.pipeline.runner import ExecutionRecord, StateRecord
 from rankops.rehearse import agreement as agree
+from rankops.rehearse import scenario_trigger
+from rankops.rehearse.outcome import OnState, ScenarioFailed, ScenarioResult
 from rankops.rehearse.pipeline_run import run_deployed
 from rankops.rehearse.session import RELEASE_STATES, Rehearsal, traffic
-
-OnState = Callable[[StateRecord], None]
-
-
-class ScenarioFailed(RankopsError):
-    """A scenario did not reach its expected end state; names the scenario and the state."""
-
-    def __init__(self, scenario: str, state: str, problem: str) -> None:
-        super().__init__(f"scenario {scenario}: state {state}: {problem}")
-        self.scenario, self.state = scenario, state
-
-
-@dataclass
-class ScenarioResult:
-    name: str
-    record: ExecutionRecord
-    agreement: agree.Agreement
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def _visited(record: ExecutionRecord) -> list[str]:
@@ -156,6 +139,7 @@ def bad_challenger(r: Rehearsal, on_state: OnState | None = None) -> ScenarioRes
 
 
 SCENARIOS["bad-challenger"] = bad_challenger
+SCENARIOS["retrain-trigger"] = scenario_trigger.retrain_trigger
 
 
 def selected(name: str) -> list[str]:

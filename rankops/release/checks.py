@@ -1,28 +1,20 @@
-"""Deployment-hook checks: pure functions the Lambda handlers and the local CLI share.
+"""The release Lambda's traffic checks (``SageMakerEndpoint.check``), pure functions: after traffic
+moved, the variant's error rate, p95 latency, the share of degraded answers of the new model
+version (``DegradedAnswers``/``Answers``, the metrics the servers' answer summaries become, see
+:mod:`rankops.monitoring.answer_summary`) and a business proxy metric from CloudWatch must be
+within bounds.
 
-* pre-traffic: golden requests sent to the new variant must rank sanely (every
-  candidate once, finite scores in order, not all equal, answered by the model
-  itself rather than a fallback, expected orderings kept) within the latency
-  ceiling;
-* post-traffic: after traffic moved, the variant's error rate, p95 latency, the share of
-  degraded answers of the new model version (``DegradedAnswers``/``Answers``, the metrics the
-  servers' answer summaries become, see :mod:`rankops.monitoring.answer_summary`) and a
-  business proxy metric from CloudWatch must be within bounds.
-
-Standard library and NumPy only: the deploy-hook Lambdas import this module.
+Standard library and NumPy only: the release Lambda imports this module.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-
-Invoke = Callable[[dict[str, Any]], tuple[dict[str, Any], float]]  # request -> (response, latency in ms)
 
 # The servers' answer summaries (one JSON line per model version on stdout) and the CloudWatch
 # metrics the endpoint's log metric filters make of them (infra/constructs/endpoint_alarms.py).
@@ -57,83 +49,6 @@ def _require(event: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) 
     if not isinstance(value, kind):
         raise ValueError(f"event field {key!r} has the wrong type ({type(value).__name__})")
     return value
-
-
-# -- pre-traffic ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PreTrafficEvent:
-    endpoint_name: str
-    golden: list[dict[str, Any]]  # {"request": {...}, "expect": {"top": id, "above": [[a, b], ...]}}
-    target_variant: str | None = None
-    max_latency_p95_ms: float = 100.0
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> PreTrafficEvent:
-        golden = _require(event, "golden_requests", list)
-        if not golden or not all(isinstance(g, dict) and isinstance(g.get("request"), dict) for g in golden):
-            raise ValueError('golden_requests must be a non-empty list of {"request": {...}, "expect": {...}}')
-        return cls(
-            _require(event, "endpoint_name", str),
-            golden,
-            event.get("target_variant"),
-            float(event.get("max_latency_p95_ms", 100.0)),
-        )
-
-
-def ranking_problems(request: Mapping[str, Any], response: Any, expect: Mapping[str, Any] | None = None) -> list[str]:
-    """What is wrong with one response to one request (empty: it ranks sanely)."""
-    if not isinstance(response, dict) or not isinstance(response.get("ranking"), list):
-        return ["the response has no ranking list"]
-    ranking = response["ranking"]
-    ids = [r.get("item_id") if isinstance(r, dict) else None for r in ranking]
-    scores = [r.get("score") if isinstance(r, dict) else None for r in ranking]
-    problems: list[str] = []
-    candidates = list(request.get("candidates", []))
-    if sorted(map(str, ids)) != sorted(candidates) or len(set(ids)) != len(ids):
-        problems.append(f"ranked items {ids} are not exactly the candidates {candidates}")
-    if not all(isinstance(s, int | float) and math.isfinite(s) for s in scores):
-        problems.append("scores are missing or not finite")
-    else:
-        values = np.asarray(scores, dtype=np.float64)
-        if np.any(np.diff(values) > 0):
-            problems.append("scores are not in descending order")
-        if len(values) > 1 and np.ptp(values) == 0:
-            problems.append("every candidate got the same score")
-    if response.get("fallback") is not None:
-        problems.append(f"answered by the {response.get('variant')} level: {response['fallback']}")
-    expect = expect or {}
-    if "top" in expect and (not ids or ids[0] != expect["top"]):
-        problems.append(f"expected {expect['top']} first, got {ids[0] if ids else None}")
-    position = {item: i for i, item in enumerate(ids)}
-    for better, worse in expect.get("above", []):
-        if position.get(better, math.inf) > position.get(worse, -math.inf):
-            problems.append(f"expected {better} above {worse}")
-    return problems
-
-
-def run_pre_traffic(golden: list[dict[str, Any]], invoke: Invoke, max_latency_p95_ms: float) -> CheckResult:
-    """Send every golden request through ``invoke`` and judge the answers and the latency."""
-    checks: list[dict[str, Any]] = []
-    latencies: list[float] = []
-    for index, case in enumerate(golden):
-        name = case.get("name", f"golden-{index}")
-        try:
-            response, latency_ms = invoke(case["request"])
-        except Exception as err:  # an endpoint error is a failed check, reported, not a crashed hook
-            checks.append({"name": name, "passed": False, "detail": f"invocation failed: {err}"})
-            continue
-        latencies.append(latency_ms)
-        problems = ranking_problems(case["request"], response, case.get("expect"))
-        checks.append({"name": name, "passed": not problems, "detail": "; ".join(problems) or "ranks sanely"})
-    p95 = float(np.percentile(latencies, 95)) if latencies else None
-    checks.append(
-        {
-            "name": "latency",
-            "passed": p95 is not None and p95 <= max_latency_p95_ms,
-            "detail": f"p95 {p95 if p95 is None else round(p95, 2)} ms (ceiling {max_latency_p95_ms} ms)",
-        }
-    )
-    return _result(checks, {"requests": len(golden), "latency_p95_ms": p95})
 
 
 # -- post-traffic -----------------------------------------------------------------------------

@@ -21,28 +21,33 @@ error and the two-sided ``1 - alpha`` interval ``[lo, hi]``:
   inside the noise -> **hold**.
 
 Every verdict carries its evidence (counts, rates, difference, interval, z, p-value, ``n*``, the
-test's name), which :mod:`rankops.release.local` puts in the step's record. SciPy's normal
-distribution gives the quantiles and the p-value.
+test's name), which :mod:`rankops.release.local` puts in the step's record. The standard library's
+:class:`statistics.NormalDist` gives the quantiles and the p-value, and :func:`count_cohorts` counts
+in plain Python: the AWS release Lambda (standard library, boto3 and the AWS SDK for pandas layer)
+runs this judge too (:mod:`rankops.release.capture_outcomes`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
-
-import pandas as pd
-import pyarrow as pa
 
 from rankops.release.decisions import Action, Decision
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
     from rankops.config import Settings
     from rankops.release.state import ReleaseState
 
 TEST = "two-proportion z-test, unpooled Wald interval, fixed horizon from the minimum detectable effect"
 CONTROL, CANARY = "champion", "challenger"
+_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True)
@@ -59,12 +64,10 @@ def required_answers(p_control: float, mde: float, alpha: float, power: float, r
     """Answers the canary arm needs (``ratio`` = control answers per canary answer) to detect an
     absolute difference of ``mde`` from a rate of ``p_control`` with a two-sided ``alpha`` test at
     ``power`` (the normal approximation, the variance taken at the control's rate)."""
-    from scipy.stats import norm
-
     if not 0 < mde < 1 or not 0 < alpha < 1 or not 0 < power < 1 or ratio <= 0:
         raise ValueError(f"need 0 < mde, alpha, power < 1 and ratio > 0 (got {mde}, {alpha}, {power}, {ratio})")
     variance = max(p_control * (1 - p_control), 1e-12)
-    z = float(norm.ppf(1 - alpha / 2) + norm.ppf(power))
+    z = _NORMAL.inv_cdf(1 - alpha / 2) + _NORMAL.inv_cdf(power)
     return math.ceil(z * z * variance * (1 + 1 / ratio) / (mde * mde))
 
 
@@ -72,8 +75,6 @@ def judge(
     metric: str, control: tuple[int, int], canary: tuple[int, int], *, mde: float, alpha: float, power: float
 ) -> Verdict:
     """``control`` and ``canary`` are ``(answers, successes)``; see the module docstring."""
-    from scipy.stats import norm
-
     (n0, x0), (n1, x1) = control, canary
     if min(x0, x1) < 0 or x0 > n0 or x1 > n1:
         raise ValueError(f"{metric}: successes must lie between 0 and the answers (got {control}, {canary})")
@@ -94,9 +95,9 @@ def judge(
     diff = p1 - p0
     se = math.sqrt(p0 * (1 - p0) / n0 + p1 * (1 - p1) / n1)
     n_required = required_answers(p0, mde, alpha, power, ratio=n0 / n1)
-    half = float(norm.ppf(1 - alpha / 2)) * se
+    half = _NORMAL.inv_cdf(1 - alpha / 2) * se
     z = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
-    p_value = float(2 * norm.sf(abs(z)))
+    p_value = 2 * (1 - _NORMAL.cdf(abs(z)))
     evidence["control"]["rate"], evidence["canary"]["rate"] = p0, p1
     evidence.update(difference=diff, interval=[diff - half, diff + half], z=z, p_value=p_value, n_required=n_required)
     figures = (
@@ -119,20 +120,41 @@ def combine(verdicts: list[Verdict]) -> Decision:
     return Decision(action, [v.reason for v in verdicts], {v.metric: v.evidence for v in verdicts})
 
 
-def cohort_counts(feedback: pa.Table, outcomes: pd.DataFrame, k: int) -> dict[str, dict[str, int]]:
-    """Per cohort (``variant``): answers, answers with a click in the top ``k``, answers with a contact."""
-    from rankops.feedback.store import join_outcomes
+def count_cohorts(
+    shown: Iterable[tuple[str, str, int]], outcomes: Iterable[tuple[str, int, str]], k: int
+) -> dict[str, dict[str, int]]:
+    """Per cohort: answers, answers with a click in the top ``k`` positions, answers with a contact.
+    ``shown`` holds ``(variant, request_id, items shown)`` per answer, ``outcomes`` ``(request_id,
+    position from 1, outcome)``; an outcome joins its answer by request id and a shown position."""
+    answers: dict[tuple[str, str], int] = {}
+    for variant, request_id, items in shown:
+        answers[(variant, request_id)] = max(items, answers.get((variant, request_id), 0))
+    clicked: set[tuple[str, int]] = set()
+    contacted: set[tuple[str, int]] = set()
+    for request_id, position, outcome in outcomes:
+        if outcome == "click" and position <= k:
+            clicked.add((request_id, position))
+        elif outcome == "contact":
+            contacted.add((request_id, position))
+    counts: dict[str, dict[str, int]] = {}
+    for (variant, request_id), items in answers.items():
+        row = counts.setdefault(variant, {"answers": 0, "clicked": 0, "contacted": 0})
+        row["answers"] += 1
+        row["clicked"] += any((request_id, p) in clicked for p in range(1, min(items, k) + 1))
+        row["contacted"] += any((request_id, p) in contacted for p in range(1, items + 1))
+    return counts
 
-    if feedback.num_rows == 0:
-        return {}
-    joined = join_outcomes(feedback, outcomes)
-    joined["top_click"] = (joined["click"] > 0) & (joined["position"] <= k)
-    joined["contacted"] = joined["contact"] > 0
-    per_answer = joined.groupby(["variant", "request_id"])[["top_click", "contacted"]].any()
-    counts = per_answer.groupby("variant").agg(
-        answers=("top_click", "size"), clicked=("top_click", "sum"), contacted=("contacted", "sum")
+
+def cohort_counts(feedback: pa.Table, outcomes: pd.DataFrame, k: int) -> dict[str, dict[str, int]]:
+    """:func:`count_cohorts` of the feedback log's answers and outcome events (a table and a frame)."""
+    shown = zip(
+        feedback["variant"].to_pylist(),
+        feedback["request_id"].to_pylist(),
+        [len(items or []) for items in feedback["items"].to_pylist()],
+        strict=True,
     )
-    return {str(v): {c: int(n) for c, n in row.items()} for v, row in counts.iterrows()}
+    events = zip(outcomes["request_id"], outcomes["position"].astype(int), outcomes["outcome"], strict=True)
+    return count_cohorts(((str(v), str(r), n) for v, r, n in shown), events, k)
 
 
 def judge_cohorts(

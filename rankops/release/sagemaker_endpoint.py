@@ -18,6 +18,7 @@ from typing import Any
 
 from rankops.errors import ReleaseError
 from rankops.integrity import MODEL_DIGEST_ENV  # standard library only
+from rankops.release import capture_outcomes, shadow_capture
 from rankops.release.endpoint import ROUTING_SALT_VARIABLE, check_thresholds, deployment_policy
 
 
@@ -238,18 +239,54 @@ class SageMakerEndpoint:
         reasons = [c["detail"] for c in result.checks if not c["passed"]]
         answer: dict[str, Any] = {"figures": result.figures}
         ok = result.passed
+        thresholds = {**check_thresholds(), **event.get("post_traffic", {})}
         if event.get("stage") == "shadow":  # a shadow also compares the scores (data capture)
-            shadow, decision = self._shadow_comparison(start, {**check_thresholds(), **event.get("post_traffic", {})})
+            shadow, decision = self._shadow_comparison(start, thresholds)
             answer["shadow"] = shadow
             ok = ok and decision.action == "advance"
             reasons += [] if decision.action == "advance" else decision.reasons
+        if event.get("stage") == "canary":  # a canary is also judged on what users did (CTR, contacts)
+            judged = self._canary_outcomes(start, end, thresholds)
+            if judged is not None:
+                answer["outcomes"] = {"action": judged.action, "reasons": judged.reasons, **judged.evidence}
+                if capture_outcomes.blocks(judged, thresholds):
+                    ok, reasons = False, [*reasons, *judged.reasons]
         return {"ok": ok, "action": "advance" if ok else "rollback", "reasons": reasons, **answer}
+
+    def _canary_outcomes(self, since: datetime, until: datetime, thresholds: dict[str, Any]) -> Any:
+        """Both variants' captured answers since ``since`` joined to the lake's outcome events
+        (:mod:`rankops.release.capture_outcomes`); ``None`` when outcomes are not judged."""
+        import boto3
+
+        from rankops.release import sagemaker as requests
+
+        if thresholds.get("canary_outcomes", "when_logged") == "off":
+            return None
+        raw = os.environ.get(capture_outcomes.RAW_ZONE_VARIABLE)
+        if not raw:
+            raise ReleaseError(
+                f"${capture_outcomes.RAW_ZONE_VARIABLE} is not set: the canary's outcomes cannot be read"
+            )
+        destination = self._live_config().get("DataCaptureConfig", {}).get("DestinationS3Uri")
+        if not destination:
+            raise ReleaseError(f"endpoint {self.name} has no data capture: a canary cannot be judged on outcomes")
+        s3 = self.s3 or boto3.client("s3")
+        answers = [
+            row
+            for variant in (requests.CHAMPION_VARIANT, requests.CHALLENGER_VARIANT)
+            for row in capture_outcomes.shown(
+                i for i in shadow_capture.read_variant(s3, destination, self.name, variant, since)[0]
+                if i.inference_time < until
+            )
+        ]  # fmt: skip
+        window = {"since": since.isoformat(), "until": until.isoformat(), "answers": len(answers)}
+        return capture_outcomes.decide(answers, capture_outcomes.read_outcomes(raw, since), thresholds, window)
 
     def _shadow_comparison(self, since: Any, thresholds: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """Rank correlation and score KL of the shadow, from both variants' data capture since ``since``."""
         import boto3
 
-        from rankops.release import decisions, shadow_capture
+        from rankops.release import decisions
         from rankops.release import sagemaker as requests
 
         destination = self._live_config().get("DataCaptureConfig", {}).get("DestinationS3Uri")

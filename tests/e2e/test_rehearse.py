@@ -41,3 +41,18 @@ def test_bad_challenger_is_stopped_and_the_champion_serves(rehearsal: Rehearsal)
     result = scenarios.bad_challenger(rehearsal)
     assert result.notes["challenger"] != champion
     assert result.agreement.served == (champion,) and result.agreement.challenger_alias is None
+
+
+def test_retrain_trigger_drift_alarm_starts_exactly_one_execution(rehearsal: Rehearsal) -> None:
+    result = scenarios.SCENARIOS["retrain-trigger"](rehearsal, None)
+    notes = result.notes
+    assert "query_category" in notes["drifted"], "the campaign moved the searches' category"
+    assert notes["alarm"].endswith("p2-feature-drift"), "the template's drift alarm watches what the job publishes"
+    answers = [d["answer"] for d in notes["deliveries"]]
+    assert {d["function"] for d in notes["deliveries"]} == {f"{rehearsal.world.prefix}-retrain-trigger"}
+    assert [a["started"] for a in answers] == [True, False, False], answers
+    assert answers[1]["reason"] == "an execution is running", "the redelivered event while the retrain runs"
+    assert answers[2]["reason"].startswith("cooldown: auto-"), "the alarm re-entering ALARM an hour later"
+    assert notes["execution"] == answers[0]["name"] and notes["execution"].startswith("auto-")
+    assert result.record.status == "SUCCEEDED" and "Gate" in [s.name for s in result.record.states]
+    assert result.agreement.agrees

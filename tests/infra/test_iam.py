@@ -22,7 +22,7 @@ ALLOWED_ON_ANY_RESOURCE = {
     "xray:GetSamplingRules": "X-Ray has no resource types",
     "xray:GetSamplingTargets": "X-Ray has no resource types",
     "cloudwatch:PutMetricData": "no resource types; every grant is pinned to the rankops namespace (checked below)",
-    "cloudwatch:GetMetricData": "no resource types (deploy hooks read endpoint metrics)",
+    "cloudwatch:GetMetricData": "no resource types (the release Lambda's checks read endpoint metrics)",
     "sagemaker:ListModels": "List calls have no resource types (the release Lambda reuses a model it made)",
     "sagemaker:ListEndpointConfigs": "List calls have no resource types (the release Lambda reuses its configs)",
     "ecr:GetAuthorizationToken": "registry-wide login token; image pulls/pushes are scoped to our repositories",

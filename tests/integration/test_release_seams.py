@@ -4,6 +4,7 @@ real release Lambda handler with the template's environment, SageMaker and Cloud
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from tests.deployed import (
     run_states,
     with_percentiles,
 )
+from tests.moto_s3 import moto_s3
 from tests.unit.test_pipeline_endpoint import archive
 
 ENDPOINT = "rankops-prod-ranker"
@@ -54,7 +56,10 @@ def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
     monkeypatch.setattr(SageMakerResponse, "list_models", moto_list_models)
     monkeypatch.setattr(models.Statistics, "get_statistics_for_type", with_percentiles())
     UPDATES.clear()
-    with mock_aws(config=MOTO_CONFIG), installed({}, time_scale=0.0):
+    with mock_aws(config=MOTO_CONFIG), installed({}, time_scale=0.0), contextlib.ExitStack() as stack:
+        # pyarrow (the lake's outcome events, read by the canary check) reaches moto only through a
+        # server; moto's state is per process, so the server sees what the mock created
+        stack.enter_context(contextlib.contextmanager(moto_s3)(monkeypatch))
         deployed = deployed_world(prod)
         for key, value in lambda_environment(prod.template("pipeline"), RELEASE_HANDLER, deployed).items():
             monkeypatch.setenv(key, value)
@@ -257,3 +262,64 @@ def test_the_shadow_check_compares_scores_from_data_capture(world) -> None:  # t
     accepted = run_state(shadow, "ShadowCheck", state)["shadow"]["result"]
     assert accepted["ok"] is True, accepted["reasons"]
     assert accepted["shadow"]["spearman_mean"] == 1.0 and accepted["shadow"]["requests"] == 150
+
+
+def capture_canary(
+    world: dict[str, Any], when: datetime, answers: int, clicks: dict[str, float], contacts: float
+) -> None:
+    """A canary's data capture (both production variants answer their users) and the outcome events
+    users sent for those answers, joined by request id: ``clicks[variant]`` of a variant's answers got
+    a click at position 1, ``contacts`` of every variant's answers a contact at position 2."""
+    import pandas as pd
+
+    from rankops.feedback import store
+    from rankops.lake import Lake
+    from rankops.monitoring.data_capture import capture_key, capture_line
+
+    s3, events = boto3.client("s3", region_name=REGION), []
+    destination = world["sagemaker"]["EndpointConfig"]["DataCaptureConfig"]["DestinationS3Uri"]
+    for variant, rate in clicks.items():
+        lines = []
+        for n in range(answers):
+            request_id, items = f"{variant}-{n}", [f"i-{n}-{k}" for k in range(6)]
+            body = json.dumps({"user_id": f"u-{variant}-{n}", "candidates": items}).encode()
+            ranking = [{"item_id": i, "score": 6.0 - k} for k, i in enumerate(items)]
+            answer = {"request_id": request_id, "ranking": ranking, "model_version": "8"}
+            lines.append(capture_line(body, json.dumps(answer).encode(), inference_time=when))
+            events += [(request_id, 1, "click")] * (n < rate * answers)
+            events += [(request_id, 2, "contact")] * (n < contacts * answers)
+        bucket, key = capture_key(destination, ENDPOINT, variant, when).removeprefix("s3://").split("/", 1)
+        s3.put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode())
+    frame = pd.DataFrame(events, columns=["request_id", "position", "outcome"])
+    frame["value"], frame["ts"] = 1.0, pd.Timestamp(when + timedelta(seconds=20)).floor("ms")
+    store.write_outcomes(Lake.zone_reader("raw", os.environ["RANKOPS_LAKE__RAW"]), frame)
+
+
+def test_the_canary_check_judges_ctr_from_data_capture_and_outcomes(world) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 in AWS: CanaryCheck (the rendered state, the real handler) joins both variants' captured
+    answers to the lake's outcome events by request id and judges CTR and contact rate with the CTR
+    judge: a significant CTR loss rolls back although every serving figure is healthy; an equal CTR
+    past the horizon advances, with the evidence in the step's result."""
+    live_endpoint(world)
+    challenger_traffic(invocations=400, errors=0, latency_ms=20.0)
+    canary = world["definition"]["States"]["Canary"]["ItemProcessor"]["States"]["CanaryCheck"]
+    item = pipeline_state(world, share=0.1)
+    capture_canary(world, datetime.now(UTC) - timedelta(seconds=60), 10_000, {"champion": 0.3, "challenger": 0.2}, 0.05)
+    lost = run_state(canary, "CanaryCheck", item)["check"]["result"]
+    assert lost["ok"] is False and lost["outcomes"]["action"] == "rollback", lost
+    assert lost["outcomes"]["cohorts"]["challenger"] == {"answers": 10_000, "clicked": 2_000, "contacted": 500}
+    assert lost["outcomes"]["ctr"]["interval"][1] < 0 and any("significant loss" in r for r in lost["reasons"])
+
+    s3 = boto3.client("s3", region_name=REGION)
+    for uri in (world["sagemaker"]["EndpointConfig"]["DataCaptureConfig"]["DestinationS3Uri"],
+                os.environ["RANKOPS_LAKE__RAW"] + "/outcomes"):  # fmt: skip
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    capture_canary(
+        world, datetime.now(UTC) - timedelta(seconds=60), 10_000, {"champion": 0.25, "challenger": 0.25}, 0.05
+    )
+    equal = run_state(canary, "CanaryCheck", item)["check"]["result"]
+    assert equal["ok"] is True and equal["outcomes"]["action"] == "advance", equal["outcomes"]["reasons"]
+    assert equal["outcomes"]["ctr"]["n_required"] <= 10_000 and equal["outcomes"]["outcome_events"] == 6_000

@@ -1,4 +1,4 @@
-"""The deploy-hook handlers (and the rankops modules they or the pipeline import from Lambda)
+"""The Lambda handlers (and the rankops modules they or the pipeline import from Lambda)
 load with only the standard library, boto3 and NumPy, as in the Lambda runtime."""
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ import textwrap
 
 ALLOWED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "numpy", "rankops", "lambdas"}
 MODULES = [
-    "lambdas.pre_traffic.handler",
-    "lambdas.post_traffic.handler",
     "rankops.release.sagemaker",
     "rankops.release.bucketing",
     "rankops.release.state",
@@ -24,6 +22,8 @@ MODULES = [
     "rankops.release.sagemaker_endpoint",
     "rankops.release.shadow_capture",
     "rankops.release.routing_document",
+    "rankops.release.capture_outcomes",
+    "rankops.release.ctr_judge",
 ]
 
 
@@ -60,3 +60,45 @@ def test_the_guard_does_block_other_packages() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0 and "blocked" in result.stderr
+
+
+def test_the_canary_outcome_judgement_runs_on_the_layer_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The release Lambda's canary check reads outcome events (parquet, pyarrow from the AWS SDK for
+    pandas layer) and judges them (standard library): run it in a process where nothing else exists."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from rankops.feedback import store
+    from rankops.lake import Lake
+    from rankops.release import capture_outcomes
+
+    assert capture_outcomes.OUTCOMES_DATASET == store.OUTCOMES_DATASET
+    when = pd.Timestamp(datetime(2026, 12, 1, 9, tzinfo=UTC))
+    events = [(f"champion-{n}", 1, "click", 1.0, when) for n in range(3000)]
+    events += [(f"challenger-{n}", 1, "click", 1.0, when) for n in range(1000)]
+    frame = pd.DataFrame(events, columns=["request_id", "position", "outcome", "value", "ts"])
+    store.write_outcomes(Lake.zone_reader("raw", str(tmp_path)), frame)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from datetime import UTC, datetime
+        allowed = {sorted(ALLOWED | {"pyarrow", "pandas", "pytz", "tzdata"})!r}
+        class Guard:
+            def find_spec(self, name, path=None, target=None):
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in allowed or top.startswith("_"):
+                    return None
+                raise ImportError(f"{{name}} is not available in the Lambda runtime")
+        sys.meta_path.insert(0, Guard())
+        from rankops.release import capture_outcomes as co
+        outcomes = co.read_outcomes({str(tmp_path)!r}, datetime(2026, 12, 1, 8, tzinfo=UTC))
+        answers = [(v, f"{{v}}-{{n}}", 6) for v in ("champion", "challenger") for n in range(10_000)]
+        thresholds = {{"canary_outcomes": "required", "canary_contact_mde": 0}}
+        decision = co.decide(answers, outcomes, thresholds, {{}})
+        print(len(outcomes), decision.action, co.blocks(decision, thresholds))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["4000", "rollback", "True"]

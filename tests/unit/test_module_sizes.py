@@ -32,7 +32,7 @@ def test_the_globs_find_the_entrypoints() -> None:
     """Not vacuous: every Lambda handler, EMR job, SageMaker entry and the CDK app is counted."""
     rel = {p.relative_to(ROOT).as_posix() for p in entrypoints()}
     assert {"app.py", "emr_jobs/build_features.py", "sagemaker_jobs/training/entry.py"} <= rel
-    assert len([r for r in rel if r.startswith("lambdas/")]) == len(list(ROOT.glob("lambdas/*/handler.py"))) >= 7
+    assert len([r for r in rel if r.startswith("lambdas/")]) == len(list(ROOT.glob("lambdas/*/handler.py"))) >= 6
     assert len(modules()) > 100
 
 

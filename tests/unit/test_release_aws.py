@@ -1,5 +1,5 @@
 """SageMaker release requests (validated against botocore's service model, sent through
-botocore's Stubber) and the deploy-hook checks."""
+botocore's Stubber) and the release checks."""
 
 from __future__ import annotations
 
@@ -149,48 +149,6 @@ def test_canary_ramp_and_deploy_through_the_sagemaker_client() -> None:
 
 
 # -- checks -------------------------------------------------------------------------------------
-REQUEST = {"user_id": "u", "candidates": ["a", "b", "c"]}
-
-
-def answer(ids: list[str], scores: list[float], fallback: str | None = None) -> dict:  # type: ignore[type-arg]
-    ranking = [{"item_id": i, "score": s} for i, s in zip(ids, scores, strict=True)]
-    return {"ranking": ranking, "model_version": "2", "variant": "challenger", "fallback": fallback}
-
-
-@pytest.mark.parametrize(
-    ("response", "expect", "problem"),
-    [
-        (answer(["a", "b"], [2, 1]), None, "not exactly the candidates"),
-        (answer(["a", "a", "c"], [3, 2, 1]), None, "not exactly the candidates"),
-        (answer(["a", "b", "c"], [1, 2, 3]), None, "not in descending order"),
-        (answer(["a", "b", "c"], [1, 1, 1]), None, "same score"),
-        (answer(["a", "b", "c"], [3, 2, float("nan")]), None, "not finite"),
-        (answer(["a", "b", "c"], [3, 2, 1], "store down"), None, "answered by the challenger level"),
-        (answer(["a", "b", "c"], [3, 2, 1]), {"top": "b"}, "expected b first"),
-        (answer(["a", "b", "c"], [3, 2, 1]), {"above": [["c", "a"]]}, "expected c above a"),
-        ({"error": "boom"}, None, "no ranking"),
-    ],
-)
-def test_ranking_problems_are_named(response, expect, problem: str) -> None:  # type: ignore[no-untyped-def]
-    assert any(problem in p for p in checks.ranking_problems(REQUEST, response, expect))
-
-
-def test_pre_traffic_judges_answers_and_latency() -> None:
-    golden = [{"name": "g1", "request": REQUEST, "expect": {"top": "a", "above": [["b", "c"]]}}]
-    ok = checks.run_pre_traffic(golden * 5, lambda r: (answer(["a", "b", "c"], [3, 2, 1]), 4.0), 50.0)
-    assert ok.passed and ok.figures["latency_p95_ms"] == 4.0
-    slow = checks.run_pre_traffic(golden, lambda r: (answer(["a", "b", "c"], [3, 2, 1]), 80.0), 50.0)
-    assert not slow.passed and [c["name"] for c in slow.checks if not c["passed"]] == ["latency"]
-
-    def failing(_: dict) -> tuple[dict, float]:  # type: ignore[type-arg]
-        raise ConnectionError("endpoint not found")
-
-    broken = checks.run_pre_traffic(golden, failing, 50.0)
-    assert not broken.passed and "endpoint not found" in broken.checks[0]["detail"]
-    with pytest.raises(ValueError, match="golden_requests must be a non-empty list"):
-        checks.PreTrafficEvent.from_event({"endpoint_name": "e", "golden_requests": []})
-
-
 def test_post_traffic_thresholds_and_request_shape() -> None:
     event = checks.PostTrafficEvent.from_event(
         {
