@@ -97,19 +97,23 @@ class SimulatedEndpoint(LocalEndpoint):
         return {k: summary.get(k) for k in ("requests", "kl_divergence", "spearman_mean")}
 
     def _decide(self, state: Any) -> Any:
-        from rankops.release import local
+        """The local endpoint's evidence, with the CTR window ending at the simulated time."""
+        from rankops.release import ctr_judge, local
 
-        settings = self.settings
+        self.sim.flush()
         if state.mode == "shadow":
             self.sim.server.shadow.drain()
             self.sim.server.shadow.write_report()
-        elif state.mode == "canary" and state.canary_share >= 1.0:
-            # every user is in the canary cohort: there is no control to compare clicks with (the
-            # CTR was judged at the previous step); the serving checks still decide this one
-            off = settings.release.model_copy(update={"canary_outcomes": "off"})
-            settings = settings.model_copy(update={"release": off})
-        self.sim.flush()
-        return local.step_evidence(settings, state, self.sim.http.url)
+            return local.shadow_evidence(self.settings, state)
+        serving_only = self.settings.model_copy(
+            update={"release": self.settings.release.model_copy(update={"canary_outcomes": "off"})}
+        )
+        serving = local.canary_evidence(serving_only, state, self.sim.http.url)
+        if state.mode == "canary" and state.canary_share >= 1.0:
+            # every user is in the canary cohort: no control to compare clicks with (the CTR was
+            # judged at the previous step); the serving checks decide this one
+            return serving
+        return ctr_judge.with_outcomes(serving, ctr_judge.outcome_decision(self.settings, state, now=self.sim.now))
 
 
 @contextlib.contextmanager
