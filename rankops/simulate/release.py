@@ -21,6 +21,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -206,8 +207,9 @@ def bad_challenger(sim: Simulation, seed: int) -> tuple[str, Any]:
     state_input = {**state_input, "execution": execution, "gate": {**state_input["gate"], "result": result}}
     entered = {"type": "OffPolicyStateEntered", "timestamp": 0.0,
                "stateEnteredEventDetails": {"name": "OffPolicy", "input": _json(state_input)}}  # fmt: skip
-    runner.save(sim.settings.home, runner.ExecutionRecord(f"0-{execution}", "FAILED", 0, 0, {}, None, None, None,
-                                                          events=[entered]))  # fmt: skip
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"  # history sorts by name, newest first: resumed from here
+    record = runner.ExecutionRecord(f"{stamp}-{execution}", "FAILED", 0, 0, {}, None, None, None, events=[entered])
+    runner.save(sim.settings.home, record)
     with installed(sim):
         return version, run_local(sim.settings, {}, start="OffPolicy", timeout_s=3600)
 
