@@ -25,6 +25,9 @@ from rankops.simulate import report
 from rankops.simulate.run import Sizes, simulate, to_json
 from tests.conftest import make_settings
 
+# the module's fixture runs the demo and four simulated days with two pipeline runs: minutes on a
+# quiet machine, more than pytest's default 600 s on a loaded one
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 DAYS, BAD_DAY = 4, 2
 SIZES = Sizes(requests_per_day=2000, drift_every_h=12, bad_day=BAD_DAY)
 # what the traffic mix does not move: item traits and within-category figures
