@@ -184,7 +184,27 @@ def shuffled_challenger(sim: Simulation, seed: int) -> str:
         sim.settings, booster, params={"trees": booster.num_trees(), "labels": "shuffled"}, metrics={},
         history={}, input_example=frame.head(3), tags={"rankops.simulate": "bad challenger (shuffled labels)"},
     )  # fmt: skip
+    _lineage(sim, registered, champion, slates.requests)
     return str(registered.version)
+
+
+def _lineage(sim: Simulation, registered: Any, champion: Any, requests: int) -> None:
+    """Its lineage record, as the evaluation job writes one for a trained version (the pipeline's
+    ``Register`` refuses a version without): made from the feedback log, not a processed dataset."""
+    from rankops import lineage
+
+    root = sim.lake.zone_uri("artifacts")
+    base = lineage.read_record(root, sim.settings.mlflow.model_name, str(champion))
+    record = lineage.LineageRecord(
+        model_name=sim.settings.mlflow.model_name, model_version=str(registered.version),
+        dataset_hash=f"feedback-log-shuffled-{requests}", dataset_manifest_uri=sim.lake.uri("raw", "feedback"),
+        feature_set_version=base.feature_set_version, run_id=registered.run_id, code_version=base.code_version,
+        pipeline_execution_id="simulate", details={"labels": "clicks of the feedback log, shuffled",
+                                                    "requests": requests},
+        events=[{"type": "registered", "at": lineage.now_iso()}],
+    )  # fmt: skip
+    written = lineage.write_record(root, record)
+    registry.set_version_tags(sim.settings, str(registered.version), {"lineage_uri": written})
 
 
 def bad_challenger(sim: Simulation, seed: int) -> tuple[str, Any]:
