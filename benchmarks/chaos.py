@@ -69,8 +69,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         if "crashes" in r:
             crash = (f"{r['crashes']} crashes, {r['reads']} reads: {r['partial_reads']} partial, "
                      f"{r['failed_reads']} failed; next write ok {r['writes_after_crash_ok']}/{r['crashes']}"
-                     + (f" ({r['next_run_refused_by_dead_writer_lock']} after deleting the dead writer's lock)"
-                        if r.get("next_run_refused_by_dead_writer_lock") else ""))  # fmt: skip
+                     + (f" (next run waited up to {r['waited_for_dead_writer_lease_s']} s for the dead writer's lease)"
+                        if r.get("next_run_refused_by_dead_writer_lease") else ""))  # fmt: skip
         verdict = "; ".join(r["missed"]) or "met"
         lines.append(f"| {r['scenario']} | {r.get('requests', '-')} | {r.get('server_5xx', '-')} | "
                      f"{r.get('connection_errors', '-')} | {answered} | {crash} | {verdict} |")  # fmt: skip

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from benchmarks.serving_setup import NOW, VERSION, free_port, item_features, set
 from benchmarks.serving_store import seed_items
 
 TRAIN_ROWS = 4000
+REPLACEMENT_WAIT_S = 60.0  # how long the supervisor may take to start a killed worker's replacement
 
 
 @dataclass
@@ -106,7 +108,15 @@ def worker_kill(world: World, folder: Path, seconds: float, concurrency: int) ->
         load.join(seconds / 3)  # a third into the load: both workers are serving
         victim = before[0]
         os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
         load.join()
+        # the event waited for: the supervisor's replacement worker (a loaded machine starts it slowly)
+        while time.monotonic() - killed_at < REPLACEMENT_WAIT_S:
+            workers_after = _workers(server.pid)
+            if victim not in workers_after and len(workers_after) == 2:
+                break
+            time.sleep(0.1)
+        replaced_after_s = round(time.monotonic() - killed_at, 1)
         after = run_load("127.0.0.1", port, raws, concurrency, count=20, keep_bodies=True)
         workers_after = _workers(server.pid)
     finally:
@@ -117,6 +127,7 @@ def worker_kill(world: World, folder: Path, seconds: float, concurrency: int) ->
         killed_workers=1,
         workers_after=len(workers_after),
         worker_replaced=victim not in workers_after and len(workers_after) == 2,
+        replaced_within_s=replaced_after_s,
         after_kill=_row("after", after),
     )
 

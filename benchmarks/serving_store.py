@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import redis
@@ -29,9 +30,9 @@ def redis_client(url: str, timeout_s: float = 0.05) -> redis.Redis:
     return make_redis(RedisConfig(url=url, socket_timeout_ms=max(1, int(timeout_s * 1000))))
 
 
-def redis_store(url: str, prefix: str, timeout_ms: int, recheck_seconds: float = 1.0) -> RedisStore:
-    """The production Redis backend on ``url`` under ``prefix``."""
-    cfg = RedisConfig(url=url, key_prefix=prefix, socket_timeout_ms=timeout_ms)
+def redis_store(url: str, prefix: str, timeout_ms: int, recheck_seconds: float = 1.0, **settings: Any) -> RedisStore:
+    """The production Redis backend on ``url`` under ``prefix`` (``settings``: more of its config)."""
+    cfg = RedisConfig(url=url, key_prefix=prefix, socket_timeout_ms=timeout_ms, **settings)
     return RedisStore(make_redis(cfg), cfg, recheck_seconds=recheck_seconds)
 
 

@@ -259,6 +259,9 @@ class ServingConfig(Section):
     # items whose fallback-level features the server keeps in memory for store outages
     # (rankops.serving.snapshot; memory per million items in docs/serving.md); 0: none
     snapshot_items: int = Field(1_000_000, ge=0)
+    # seed it at start from the offline store's latest values (rankops.serving.snapshot_warm), so a
+    # server started during a store outage still ranks; a background thread, never delays start
+    snapshot_seed: bool = True
 
 
 class ExplorationConfig(Section):

@@ -66,6 +66,7 @@ RESOURCE_KEYS: tuple[str, ...] = (
     "EndpointInstanceType",
     "RollbackAlarmNames",
     "ServingSecurityGroupId",
+    "DataCaptureUri",
     "LambdaArn_check_features",
     "LambdaArn_gate",
     "LambdaArn_release",

@@ -1,7 +1,9 @@
 """The off-policy gate's states, between the offline ``Gate`` and ``Register``.
 
 ``OffPolicy`` (a processing job: challenger vs champion re-scored on the feedback log,
-rankops/ope/gate.py) -> ``OffPolicyGate`` (the gate Lambda reads its decision) ->
+rankops/ope/gate.py; in AWS the endpoint's data capture at ``DataCaptureUri``, the destination
+the serving template configures; locally ``none``: the lake's log) -> ``OffPolicyGate`` (the
+gate Lambda reads its decision) ->
 ``OffPolicyOk?``: ``stop`` goes to ``OffPolicyRejected`` (SNS) and then ``rejected``; ``pass``
 and ``inconclusive`` go on to ``next_state``. Kept apart from :mod:`stepfunctions.definition`
 so the graph stays readable there.
@@ -22,7 +24,7 @@ def states(r: Mapping[str, str], *, next_state: str, rejected: str, on_error: st
             r,
             "offpolicy",
             "sagemaker_jobs.offpolicy.entry",
-            t.job_arguments(),
+            t.job_arguments("--data-capture", r["DataCaptureUri"], "--endpoint", r["EndpointName"]),
             [t.processing_input("evaluation", t.uri(r, "ArtifactsBucket", "evaluation/evaluation"))],
             ["offpolicy"],
             next_state="OffPolicyGate",

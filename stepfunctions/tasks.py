@@ -42,8 +42,8 @@ def job_environment(r: Mapping[str, str]) -> dict[str, str]:
 
 def job_arguments(*extra: str) -> str:
     """Container arguments: environment, execution id, the input's config overrides, then ``extra``
-    (``extra`` items are literal strings or ``$.`` paths)."""
-    items = ", ".join(e if e.startswith("$") else f"'{e}'" for e in extra)
+    (``extra`` items are literal strings, ``${Key}`` substitutions included, or ``$.`` paths)."""
+    items = ", ".join(e if e.startswith("$.") else f"'{e}'" for e in extra)
     return (
         "States.Array('--env', $.run.env, '--pipeline-execution-id', $.execution, "
         f"'--overrides', States.JsonToString($.run.overrides){', ' + items if items else ''})"

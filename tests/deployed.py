@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -40,10 +41,50 @@ def lambda_arn(name: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
 
 
-def deployed_definition(template: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class DeployedWorld:
+    """An environment's KMS keys, IAM roles and S3 buckets created in (in-process) moto from its
+    synthesized templates, with the resolver that names everything else as deployed."""
+
+    resolver: Any
+    stack_prefix: str
+
+    def resolve(self, stack_suffix: str, value: Any) -> Any:
+        return self.resolver.resolve(f"{self.stack_prefix}-{stack_suffix}", value)
+
+    def properties(self, type_: str) -> dict[str, Any]:
+        """The resolved properties of the environment's one resource of ``type_``."""
+        (found,) = self.resolver.resources(type_)
+        return dict(self.resolver.resolve(found[0], found[2]["Properties"]))
+
+
+def deployed_world(synthesized: Any) -> DeployedWorld:
+    """Build ``synthesized``'s buckets (versioning, encryption), keys and roles in the active moto
+    mock through the rehearsal's resource builders. ElastiCache has no moto counterpart: its
+    endpoint resolves to a local stand-in address (nothing here connects to it)."""
+    from rankops.rehearse import resources
+    from rankops.rehearse.intrinsics import Resolver
+    from rankops.rehearse.world import load_templates
+
+    prefix = synthesized.config.prefix
+    resolver = Resolver(load_templates(synthesized.outdir, prefix), REGION, secret_value=lambda arn: "stand-in")
+    for stack, logical_id, _ in resolver.resources("AWS::ElastiCache::ReplicationGroup"):
+        resolver.assign(stack, logical_id, "PrimaryEndPoint.Address", "127.0.0.1")
+        resolver.assign(stack, logical_id, "PrimaryEndPoint.Port", "6379")
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    for create in (resources.create_kms_keys, resources.create_roles, resources.create_buckets):
+        create(resolver, client)
+    return DeployedWorld(resolver, prefix)
+
+
+def deployed_definition(template: dict[str, Any], world: DeployedWorld | None = None) -> dict[str, Any]:
     """The state machine's definition with its ``DefinitionSubstitutions`` filled: literal values as
-    deployed; values CloudFormation resolves at deploy time (imports, ARNs) as stand-ins named after
-    their key (step Lambdas: ``rankops-<name>``, see :func:`lambda_arn`)."""
+    deployed; step Lambdas as ``rankops-<name>`` (see :func:`lambda_arn`); other values CloudFormation
+    resolves at deploy time (imports, ARNs) resolved in ``world`` when given, else stand-ins named
+    after their key."""
     from stepfunctions.definition import substitute
 
     props = only_resource(template, "AWS::StepFunctions::StateMachine")
@@ -53,13 +94,18 @@ def deployed_definition(template: dict[str, Any]) -> dict[str, Any]:
             values[key] = value
         elif key.startswith("LambdaArn_"):
             values[key] = lambda_arn("rankops-" + key.removeprefix("LambdaArn_"))
+        elif world is not None:
+            values[key] = str(world.resolve("pipeline", value))
         else:
             values[key] = f"deployed-{key}"
     return dict(json.loads(substitute(props["DefinitionString"], values)))
 
 
-def lambda_environment(template: dict[str, Any], handler: str) -> dict[str, str]:
-    """The literal environment variables of the function whose handler is ``handler``."""
+def lambda_environment(
+    template: dict[str, Any], handler: str, world: DeployedWorld | None = None, stack_suffix: str = "pipeline"
+) -> dict[str, str]:
+    """The environment variables of the function whose handler is ``handler``: the literal ones, and
+    with ``world`` also those CloudFormation resolves (bucket names, imports) as deployed."""
     functions = [
         r["Properties"]
         for r in template["Resources"].values()
@@ -67,6 +113,8 @@ def lambda_environment(template: dict[str, Any], handler: str) -> dict[str, str]
     ]
     assert len(functions) == 1, f"expected one function with handler {handler}, found {len(functions)}"
     variables = functions[0].get("Environment", {}).get("Variables", {})
+    if world is not None:
+        return {k: str(world.resolve(stack_suffix, v)) for k, v in variables.items()}
     return {k: v for k, v in variables.items() if isinstance(v, str)}
 
 

@@ -224,6 +224,9 @@ class ServingEndpoint(Construct):
                 )
             )
         data.buckets["raw"].grant_put(role, f"{DATA_CAPTURE_PREFIX}/*")
+        # the offline store's latest values: the item snapshot's seed at start (rankops.serving.snapshot_warm)
+        feature_set = f"{config.settings.features.feature_set}/"
+        data.buckets["features"].grant_read(role, f"{feature_set}*")
         data.grant_store_read(role)
         grant_sagemaker_logs(role, "Endpoints")
         grant_put_metrics(role)
@@ -231,7 +234,8 @@ class ServingEndpoint(Construct):
         acknowledge_wildcards(
             role,
             "Wildcards: model artifacts under artifacts/models/ and the pipeline's training outputs "
-            "(artifacts/pipeline/<run>/training/), data capture under raw/datacapture/ (object "
+            "(artifacts/pipeline/<run>/training/), the offline store's feature set (read: the item "
+            "snapshot's seed), data capture under raw/datacapture/ (object "
             "names are made by SageMaker), SageMaker's /aws/sagemaker/Endpoints* log groups, ECR's "
             "GetAuthorizationToken, SageMaker's documented VPC ENI actions and namespaced PutMetricData.",
             S3_GRANT_ACTIONS,
@@ -239,6 +243,7 @@ class ServingEndpoint(Construct):
             lake_objects("artifacts", "models/"),
             lake_objects("artifacts", PIPELINE_MODEL_DATA),
             lake_objects("raw", f"{DATA_CAPTURE_PREFIX}/"),
+            lake_objects("features", feature_set),
             r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints\*",
             NO_RESOURCE_TYPE,
         )

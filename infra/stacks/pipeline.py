@@ -21,6 +21,7 @@ from infra.constructs.network import Network
 from infra.constructs.pipeline import Pipeline
 from infra.constructs.pipeline_triggers import PipelineTriggers
 from infra.constructs.sagemaker_jobs import SageMakerJobRole
+from infra.constructs.serving_endpoint import DATA_CAPTURE_PREFIX
 from infra.data_access import DataAccess
 
 
@@ -72,6 +73,8 @@ class PipelineStack(Stack):
             "EndpointInstanceType": aws.endpoint.instance_type,
             "RollbackAlarmNames": ",".join(config.alarm_name(a) for a in ENDPOINT_ALARMS),
             "ServingSecurityGroupId": network.serving_sg.security_group_id,
+            # the endpoint's data capture (the feedback log in AWS), as the serving stack configures it
+            "DataCaptureUri": f"s3://{data.buckets['raw'].bucket_name}/{DATA_CAPTURE_PREFIX}",
         }
         self.pipeline = Pipeline(
             self,

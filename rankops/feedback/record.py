@@ -8,8 +8,10 @@ cohort, degraded answers included. ``propensities`` are the per-position probabi
 shown ranking under the serving policy: 1.0 for a deterministic ranking; ``policy`` names that
 policy (``deterministic``, ``explore``, ``uniform``: rankops/serving/exploration.py).
 ``features`` (JSON, ``{name: [value per shown item, in the order shown]}``; null when not
-known, e.g. from data capture) holds what the answer was scored on, so off-policy evaluation
-can re-score the shown items with another model (rankops/ope/feedback_eval.py).
+known) holds what the answer was scored on, so off-policy evaluation can re-score the shown
+items with another model (rankops/ope/feedback_eval.py). Locally the server logs it for every
+answer; in data capture only randomised answers carry it (the response's ``logged_features``,
+:func:`captured_features`): the only ones off-policy evaluation reads.
 """
 
 from __future__ import annotations
@@ -66,11 +68,16 @@ def shown_features(candidates: list[str], items: list[str], columns: dict[str, A
     shown = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
     names = sorted(columns)
     matrix = np.ascontiguousarray(np.vstack([np.asarray(columns[name], dtype=np.float64) for name in names])[:, shown])
+    return _features_json(names, matrix)
+
+
+def _features_json(names: list[str], matrix: np.ndarray) -> str:
+    """``{name: row}`` as the ``features`` column's JSON (one row of ``matrix`` per name)."""
     # One record per answer, ~2,000 numbers: json's float encoding cost the feedback thread ~1.4 ms
     # of CPU per answer, more than ranking it. orjson writes the same numbers (shortest round trip)
     # but NaN and inf as null, which no finite number prints as: in a row without inf each null is
     # a NaN (a missing value), written as json writes it; a row holding inf is left to json.
-    infinite: list[bool] = np.isinf(matrix).any(axis=1).tolist()  # type: ignore[assignment]
+    infinite: list[bool] = np.isinf(matrix).any(axis=1).tolist()
     parts = [
         orjson.dumps(name).decode()
         + ":"
@@ -132,9 +139,28 @@ def from_capture(captured: CapturedInvocation) -> dict[str, Any]:
             "model_version": response.get("model_version"),
             "fallback_level": response.get("variant"),
             "policy": response.get("policy"),
-            "features": None,
+            "features": captured_features(response.get("logged_features"), len(items)),
         }
     )
+
+
+def captured_features(logged: Any, shown: int) -> str | None:
+    """A response's ``logged_features`` (``{name: [value per shown item, in the order shown]}``,
+    ``null`` for a missing value; randomised answers from a SageMaker container carry it:
+    rankops/serving/exploration.py) as the ``features`` column, or ``None`` when absent."""
+    if logged is None:
+        return None
+    if not isinstance(logged, dict) or not logged:
+        raise FeedbackError("logged_features must be a non-empty object of per-item lists")
+    names = sorted(logged)
+    for name in names:
+        values = logged[name]
+        if not isinstance(values, list) or len(values) != shown:
+            raise FeedbackError(f"logged_features.{name} must be a list of {shown} values, one per shown item")
+        if not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+            raise FeedbackError(f"logged_features.{name} must hold numbers or null")
+    matrix = np.array([[np.nan if v is None else v for v in logged[name]] for name in names], dtype=np.float64)
+    return _features_json(names, matrix)
 
 
 def validate(record: dict[str, Any]) -> dict[str, Any]:

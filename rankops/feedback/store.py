@@ -11,7 +11,7 @@ never replace each other's rows). In AWS the endpoint's data capture holds the s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,19 +107,44 @@ def parse_capture(lines: Iterable[tuple[str, str]], endpoint: str) -> tuple[pa.T
 def read_capture(
     lake: Lake, destination_uri: str, endpoint: str, since: datetime | None = None, until: datetime | None = None
 ) -> pa.Table:
-    """The answers an endpoint captured (every variant), as the feedback table; bad lines quarantined."""
-    fs, base = Lake.filesystem(f"{destination_uri.rstrip('/')}/{endpoint}")
+    """The answers an endpoint captured (every variant), as the feedback table; bad lines quarantined.
+    With ``since`` only the day folders from ``since`` on are listed (capture keys are
+    ``<variant>/yyyy/mm/dd/hh/``), so a 14-day window reads 14 days, not the whole history."""
+    root = f"{destination_uri.rstrip('/')}/{endpoint}"
+    fs, base = Lake.filesystem(root)
     lines: list[tuple[str, str]] = []
-    for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
-        if info.type != pafs.FileType.File or not info.path.endswith(".jsonl"):
-            continue
-        variant = variant_of_key(f"{destination_uri.rstrip('/')}/{endpoint}/{info.path[len(base) :].lstrip('/')}",
-                                 destination_uri, endpoint)  # fmt: skip
-        with fs.open_input_stream(info.path) as stream:
+    for path in _capture_files(fs, base, since, until):
+        variant = variant_of_key(f"{root}/{path[len(base) :].lstrip('/')}", destination_uri, endpoint)
+        with fs.open_input_stream(path) as stream:
             lines += [(variant, line) for line in stream.read().decode("utf-8", "replace").splitlines()]
     table, rejects = parse_capture(lines, endpoint)
     quarantine(lake, rejects, f"capture:{endpoint}")
     return _window(table, since, until)
+
+
+def _capture_files(fs: pafs.FileSystem, base: str, since: datetime | None, until: datetime | None) -> list[str]:
+    """The ``.jsonl`` files under ``base`` (``<variant>/yyyy/mm/dd/hh/...``) in the days of the window."""
+    if since is None:
+        folders = [base]
+    else:
+        last = (until or datetime.now(UTC)).astimezone(UTC)
+        days = pd.date_range(since.astimezone(UTC).date(), last.date(), freq="D")
+        variants = [i.path for i in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+                    if i.type == pafs.FileType.Directory]  # fmt: skip
+        folders = [f"{v}/{day:%Y/%m/%d}" for v in variants for day in days]
+    return sorted(
+        info.path
+        for folder in folders
+        for info in fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
+        if info.type == pafs.FileType.File and info.path.endswith(".jsonl")
+    )
+
+
+def capture_reader(
+    lake: Lake, destination_uri: str, endpoint: str
+) -> Callable[[datetime | None, datetime | None], pa.Table]:
+    """``read(since, until)`` over an endpoint's data capture (what the off-policy job reads in AWS)."""
+    return lambda since, until: read_capture(lake, destination_uri, endpoint, since, until)
 
 
 def write_outcomes(lake: Lake, outcomes: pd.DataFrame) -> list[Partition]:

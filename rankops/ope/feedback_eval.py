@@ -12,6 +12,7 @@ contacts per request) or of :func:`rankops.ope.lift.compare` (the off-policy gat
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from rankops.lake import Lake
 
 OUTCOMES = ("click", "contact")
+FeedbackReader = Callable[[datetime | None, datetime | None], pa.Table]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class LoggedSlates:
     rows: pd.DataFrame
     features: dict[str, np.ndarray]
     requests: int
-    without_features: int  # answers logged without features (e.g. from data capture): not scorable
+    without_features: int  # answers logged without features (e.g. deterministic ones in data capture)
     policies: dict[str, int]  # logged answers per logging policy
 
     def table(self, outcome: str = "click") -> pa.Table:
@@ -54,10 +56,16 @@ class LoggedSlates:
 
 
 def load(
-    lake: Lake, since: datetime | None = None, until: datetime | None = None, policies: list[str] | None = None
+    lake: Lake,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    policies: Sequence[str] | None = None,
+    read: FeedbackReader | None = None,
 ) -> LoggedSlates:
-    """The logged slates of ``[since, until)`` answered by one of ``policies`` (default: all)."""
-    feedback = store.read(lake, since, until)
+    """The logged slates of ``[since, until)`` answered by one of ``policies`` (default: all).
+    ``read(since, until)`` gives the feedback table (default the lake's log; in AWS the endpoint's
+    data capture, :func:`rankops.feedback.store.capture_reader`); outcomes come from the lake."""
+    feedback = read(since, until) if read is not None else store.read(lake, since, until)
     if policies:
         feedback = feedback.filter(pc.is_in(feedback["policy"], pa.array(policies)))
     counted = {str(k): int(v) for k, v in pd.Series(feedback["policy"].to_pylist()).value_counts().items()}

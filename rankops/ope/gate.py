@@ -67,8 +67,16 @@ def decide(comparison: dict[str, Any], settings: Settings) -> tuple[str, list[st
     return "pass", [f"{estimate}: the lower bound is within the allowed drop of -{allowed:.4f}"]
 
 
-def run(settings: Settings, lake: Lake, evaluation: dict[str, Any], now: datetime, n_boot: int = 500) -> dict[str, Any]:
-    """The off-policy decision for the evaluation's challenger, recorded in its gate record."""
+def run(
+    settings: Settings,
+    lake: Lake,
+    evaluation: dict[str, Any],
+    now: datetime,
+    n_boot: int = 500,
+    read: feedback_eval.FeedbackReader | None = None,
+) -> dict[str, Any]:
+    """The off-policy decision for the evaluation's challenger, recorded in its gate record.
+    ``read``: where the feedback comes from (default the lake's log; in AWS the data capture)."""
     version = str(evaluation["version"])
     champion = evaluation.get("champion_version")
     champion = None if champion is None else str(champion)
@@ -84,7 +92,8 @@ def run(settings: Settings, lake: Lake, evaluation: dict[str, Any], now: datetim
         doc.update(decision="inconclusive", reasons=["no other champion to compare with: the shadow and canary judge"])
     else:
         try:
-            slates = feedback_eval.load(lake, now - timedelta(days=g.offpolicy_days), now, list(g.offpolicy_policies))
+            since, policies = now - timedelta(days=g.offpolicy_days), list(g.offpolicy_policies)
+            slates = feedback_eval.load(lake, since, now, policies, read)
             if slates.requests < g.offpolicy_min_requests:
                 raise DataError(
                     f"{slates.requests} logged answers by {', '.join(g.offpolicy_policies)} in the last "

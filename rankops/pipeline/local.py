@@ -69,6 +69,7 @@ def local_resources(settings: Settings) -> dict[str, str]:
         "EndpointInstanceType": "local",
         "RollbackAlarmNames": "",
         "ServingSecurityGroupId": "local",
+        "DataCaptureUri": "none",  # the local server writes the feedback log to the lake
         **{f"{zone.capitalize()}Bucket": f"rankops-local-{zone}" for zone in ZONES},
         **{f"LambdaArn_{name}": name for name in LAMBDAS},
     }

@@ -280,7 +280,7 @@ class Ranker:
             m.fallback.labels(variant, level).inc()
             self.details.record(level, problems)
         m.request_seconds.labels(variant, "degraded" if degraded else "ok").observe(time.perf_counter() - started)
-        response = {
+        response: dict[str, Any] = {
             "ranking": [{"item_id": candidates[i], "score": s} for i, s in zip(order, ranked, strict=True)],
             "model_version": version,
             "variant": level,
@@ -289,6 +289,10 @@ class Ranker:
             "propensities": propensities,
             "policy": policy,
         }
+        if policy != "deterministic" and features is not None:  # what data capture needs for OPE
+            logged = self.explorer.logged_features(policy, features.columns, idx)
+            if logged is not None:
+                response["logged_features"] = logged
         if self.feedback is not None:
             self.feedback.submit(request, response, variant, features.columns if features is not None else None)
         return response

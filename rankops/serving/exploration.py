@@ -13,6 +13,11 @@ the canary's):
 
 The draw is seeded by user and request (:func:`rankops.ope.exploration.user_rng`): a user
 repeating a search sees the same order, and the logged order can be reproduced.
+
+With ``log_features`` (a SageMaker container, where data capture is the feedback log) an explored
+or uniform answer also carries the feature values it was scored on (:meth:`Explorer.logged_features`,
+the response's ``logged_features``), so off-policy evaluation can re-score the logged slate from
+the capture alone; deterministic answers never do, so they stay as small and as fast as before.
 """
 
 from __future__ import annotations
@@ -40,10 +45,11 @@ class Explorer:
     temperature: float = 1.0
     top_k: int = 4
     salt: str = "explore"
+    log_features: bool = False  # randomised answers carry their features (data capture is the log)
 
     @classmethod
-    def from_config(cls, cfg: ExplorationConfig, salt_base: str) -> Explorer:
-        return cls(cfg.share, cfg.uniform_share, cfg.temperature, cfg.top_k, f"{salt_base}:{cfg.salt}")
+    def from_config(cls, cfg: ExplorationConfig, salt_base: str, log_features: bool = False) -> Explorer:
+        return cls(cfg.share, cfg.uniform_share, cfg.temperature, cfg.top_k, f"{salt_base}:{cfg.salt}", log_features)
 
     @property
     def active(self) -> bool:
@@ -69,3 +75,12 @@ class Explorer:
             n = len(scores)
             return rng.permutation(n), np.full(n, 1.0 / n)
         return pl.sample(scores, self.temperature, self.top_k, rng)
+
+    def logged_features(
+        self, policy: str, columns: dict[str, np.ndarray], order: np.ndarray
+    ) -> dict[str, np.ndarray] | None:
+        """``{name: value per shown item, in the order shown}`` for a randomised answer when
+        ``log_features`` is on, else ``None``. The arrays are encoded by orjson (NaN as ``null``)."""
+        if not self.log_features or policy == "deterministic":
+            return None
+        return {name: np.asarray(column, dtype=np.float64)[order] for name, column in columns.items()}

@@ -46,6 +46,7 @@ from rankops.serving.release_watch import ReleaseWatcher, signature
 from rankops.serving.routing import Routing, build_routing
 from rankops.serving.shadow import ShadowScorer
 from rankops.serving.snapshot import for_fallback_levels
+from rankops.serving.snapshot_warm import start_seeding
 from rankops.serving.stream_reads import build_stream_lookup
 
 if TYPE_CHECKING:
@@ -140,7 +141,6 @@ def build_server(
         if cfg.feedback_log and model_dir is None
         else None
     )
-    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt)
     fallback: models.LoadedModel | None
     loaded: dict[str, models.LoadedModel] = {}
 
@@ -148,6 +148,8 @@ def build_server(
         return models.load_version(settings, version, role)
 
     seen = None
+    # in a container randomised answers carry their features: data capture is then all OPE needs
+    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt, model_dir is not None)
     if model_dir is not None:
         check_gated(model_dir)
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))
@@ -183,6 +185,12 @@ def build_server(
     stops: list[Callable[[], None]] = ([watcher.stop] if watcher else []) + [summary.stop, shadow.stop, lookup.close]
     if feedback is not None:
         starts, stops = [*starts, feedback.start], [feedback.stop, *stops]
+    if cfg.snapshot_seed and snapshot is not None:
+
+        def seed_snapshot() -> None:
+            start_seeding(snapshot, Lake.from_settings(settings), settings)
+
+        starts.append(seed_snapshot)
     app = create_app(ranker, Limits(cfg.max_candidates, cfg.max_body_bytes), starts, stops)
     return Server(ranker, app, watcher, shadow)
 

@@ -10,8 +10,10 @@ joined for that item), as the store last returned them.
 It is filled from the server's own successful reads (:meth:`ItemSnapshot.observe`), so
 it holds exactly the items that traffic asks for, in the store's live version: when a
 materialization publishes a new version, each item's row is replaced the next time the
-item is read. That needs no scan of the store (DynamoDB and Redis have no cheap one), no
-extra store and no start-up cost. It is bounded: at most ``serving.snapshot_items`` rows;
+item is read. That needs no scan of the store (DynamoDB and Redis have no cheap one) and no
+extra store. At start a background thread seeds it from the offline store
+(:mod:`rankops.serving.snapshot_warm`), so a server started during an outage is not empty.
+It is bounded: at most ``serving.snapshot_items`` rows;
 beyond that the oldest-inserted row gives its place to a new item (FIFO). Memory per
 million items is stated in docs/serving.md.
 
@@ -95,6 +97,19 @@ class ItemSnapshot:
                 keep = np.asarray(found, dtype=bool)
                 for name, values in zip(self.columns, self._values, strict=True):
                     values[at_slots[keep]] = np.asarray(columns[name])[keep]
+
+    def seed(self, item_ids: Sequence[str], columns: Mapping[str, np.ndarray]) -> int:
+        """Rows for items the snapshot does not hold yet, while it has free slots (a seed never
+        replaces a row traffic put there and never evicts); returns how many it added."""
+        with self._lock:
+            free = self.capacity - len(self._index)
+            fresh = [at for at, k in enumerate(item_ids) if k not in self._index][: max(free, 0)]
+            if not fresh:
+                return 0
+            slots = np.array([self._claim(item_ids[at]) for at in fresh], dtype=np.int64)
+            for name, values in zip(self.columns, self._values, strict=True):
+                values[slots] = np.asarray(columns[name])[fresh]
+        return len(fresh)
 
     def _claim(self, item_id: str) -> int:
         slot = self._next

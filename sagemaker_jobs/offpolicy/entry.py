@@ -3,6 +3,9 @@
     python -m sagemaker_jobs.offpolicy.entry                     # in the container
     python -m sagemaker_jobs.offpolicy.entry --base-dir /tmp/run  # locally
 
+Feedback: ``--data-capture s3://<raw>/datacapture --endpoint NAME`` (AWS: the endpoint's data
+capture, the destination the serving template configures, passed by the state machine) or
+``--data-capture none`` (default; the lake's feedback log, which the local server writes).
 Input under ``/opt/ml/processing/input``: ``evaluation`` (the evaluation job's output folder,
 with ``evaluation.json``: the challenger version, the champion version and the gate record).
 Output: ``/opt/ml/processing/output/offpolicy/offpolicy.json`` with the decision (``pass``,
@@ -26,12 +29,15 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     parser = job_parser(__doc__ or "")
     parser.add_argument("--evaluation-dir", help="evaluation output (default under <base>)")
     parser.add_argument("--output-dir", help="folder receiving output/offpolicy (default under <base>)")
+    parser.add_argument("--data-capture", default="none", help="data capture destination URI, or none (the lake)")
+    parser.add_argument("--endpoint", help="the endpoint whose data capture holds the feedback")
     args = parser.parse_args(argv)
 
     def body() -> dict[str, Any]:
         from datetime import UTC, datetime
 
         from rankops.errors import DataError
+        from rankops.feedback import store
         from rankops.lake import Lake
         from rankops.ope import gate
 
@@ -41,7 +47,12 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         source = paths.input("evaluation") / "evaluation.json"
         if not source.is_file():
             raise DataError(f"no evaluation report at {source}; the evaluation job writes it")
-        doc = gate.run(settings, Lake.from_settings(settings), json.loads(source.read_text()), datetime.now(UTC))
+        lake, read = Lake.from_settings(settings), None
+        if args.data_capture != "none":
+            if not args.endpoint:
+                raise DataError("--data-capture needs --endpoint (the endpoint whose capture to read)")
+            read = store.capture_reader(lake, args.data_capture, args.endpoint)
+        doc = gate.run(settings, lake, json.loads(source.read_text()), datetime.now(UTC), read=read)
         out = paths.output("offpolicy")
         out.mkdir(parents=True, exist_ok=True)
         (out / "offpolicy.json").write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))

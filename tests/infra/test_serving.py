@@ -227,3 +227,7 @@ def test_the_model_role_reads_the_models_the_pipeline_trains(synthesized) -> Non
     ]
     assert any("LakeArtifactsBucket" in r and "/pipeline/*/training/*" in r for r in reads)
     assert any("LakeArtifactsBucket" in r and "/models/*" in r for r in reads)
+    # the item snapshot's seed at start reads the offline store's feature set, nothing else there
+    feature_set = synthesized["dev"].config.settings.features.feature_set
+    features = [r for r in reads if "LakeFeaturesBucket" in r and "/*" in r]  # object grants
+    assert features and all(f"/{feature_set}/*" in r for r in features), features

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emrserverless.models import emrserverless_backends
 
@@ -117,28 +115,20 @@ def test_alarms_on_freshness_and_iterator_age_page_p2(synthesized, env: str) -> 
 
 # -- the keeper's AWS calls (moto), with the environment CDK gives the function --------------------
 @pytest.fixture
-def keeper_env(synthesized, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def keeper_env(synthesized, aws, monkeypatch: pytest.MonkeyPatch) -> str:  # type: ignore[no-untyped-def]
+    deployed = keeper_environment(synthesized["dev"].template("feature-compute"))
+    emr = boto3.client("emr-serverless", region_name=REGION)
+    app_id = emr.create_application(name="rankops-dev-features", releaseLabel="emr-7.9.0", type="SPARK")[
+        "applicationId"
+    ]
+    emrserverless_backends[DEFAULT_ACCOUNT_ID][REGION].job_runs.setdefault(app_id, [])  # moto: [] not 404
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
+        **deployed,
+        "APPLICATION_ID": app_id,
+        "JOB_ROLE_ARN": f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/job",
     }.items():
         monkeypatch.setenv(name, value)
-    deployed = keeper_environment(synthesized["dev"].template("feature-compute"))
-    with mock_aws():
-        emr = boto3.client("emr-serverless", region_name=REGION)
-        app_id = emr.create_application(name="rankops-dev-features", releaseLabel="emr-7.9.0", type="SPARK")[
-            "applicationId"
-        ]
-        emrserverless_backends[DEFAULT_ACCOUNT_ID][REGION].job_runs.setdefault(app_id, [])  # moto: [] not 404
-        for name, value in {
-            **deployed,
-            "APPLICATION_ID": app_id,
-            "JOB_ROLE_ARN": f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/job",
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield app_id
+    return app_id
 
 
 def test_keeper_starts_one_streaming_run_and_restarts_it_when_it_ends(keeper_env: str) -> None:

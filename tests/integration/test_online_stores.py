@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,38 +28,30 @@ def redis_store(redis_target: Any, **overrides: Any) -> RedisStore:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    from moto import mock_aws
-
-    with mock_aws():
-        yield
+def stores_template(synthesized_env) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The online-stores stack as ``cdk synth`` renders it: every DynamoDB table below is built from it."""
+    return synthesized_env("dev").template("online-stores")  # type: ignore[no-any-return]
 
 
-def dynamodb_store(template: dict[str, Any] | None = None, **overrides: Any) -> DynamoDBStore:
-    """A store on a fresh moto table: the deployed one's shape (read from the synthesized
-    ``template``), or, without a template, the store's own ``create_table`` (local runs)."""
+def dynamodb_store(template: dict[str, Any], **overrides: Any) -> DynamoDBStore:
+    """A store on a fresh moto table of the deployed shape (key schema, TTL, billing read from the
+    synthesized ``template``; sellers live there in AWS)."""
     cfg = DynamoDBConfig(table=f"features-{uuid.uuid4().hex[:6]}", region="eu-west-1", **overrides)
     store = DynamoDBStore(make_dynamodb(cfg), cfg, recheck_seconds=0)
-    if template is None:
-        store.create_table()
-    else:
-        create_dynamodb_table(store.client, template, cfg.table)
+    create_dynamodb_table(store.client, template, cfg.table)
     return store
 
 
-@pytest.fixture(params=["embedded", "redis", "dynamodb", "dynamodb-deployed"])
+@pytest.fixture(params=["embedded", "redis", "dynamodb"])
 def store(request, tmp_path, redis_target):  # type: ignore[no-untyped-def]
     if request.param == "embedded":
         made: Any = EmbeddedStore(tmp_path / "s.sqlite", recheck_seconds=0)
     elif request.param == "redis":
         made = redis_store(redis_target)
-    elif request.param == "dynamodb-deployed":  # the table CDK deploys (sellers live there in AWS)
-        template = request.getfixturevalue("synthesized_env")("dev").template("online-stores")
+    else:
+        template = request.getfixturevalue("stores_template")
         request.getfixturevalue("aws")
         made = dynamodb_store(template)
-    else:
-        request.getfixturevalue("aws")
-        made = dynamodb_store()
     yield made
     made.close()
 
@@ -273,8 +264,8 @@ class Throttled:
         return {"Responses": got["Responses"], "UnprocessedKeys": {table: {**spec, "Keys": spec["Keys"][half:]}}}
 
 
-def test_dynamodb_retries_unprocessed_items_until_all_are_written_and_read(aws) -> None:  # type: ignore[no-untyped-def]
-    plain = dynamodb_store(max_attempts=5, write_threads=1)
+def test_dynamodb_retries_unprocessed_items_until_all_are_written_and_read(aws, stores_template) -> None:  # type: ignore[no-untyped-def]
+    plain = dynamodb_store(stores_template, max_attempts=5, write_threads=1)
     throttled = Throttled(plain.client, throttled_calls=4)
     store = DynamoDBStore(throttled, plain.cfg, recheck_seconds=0)
     rows = {f"k{i}": [float(i), float(-i)] for i in range(260)}
@@ -285,8 +276,8 @@ def test_dynamodb_retries_unprocessed_items_until_all_are_written_and_read(aws) 
     assert throttled.calls > 11 + 3, "batches of 25 items / 100 keys plus the retries"
 
 
-def test_dynamodb_gives_up_with_a_store_error_when_throttling_persists(aws) -> None:  # type: ignore[no-untyped-def]
-    plain = dynamodb_store(max_attempts=2, write_threads=1)
+def test_dynamodb_gives_up_with_a_store_error_when_throttling_persists(aws, stores_template) -> None:  # type: ignore[no-untyped-def]
+    plain = dynamodb_store(stores_template, max_attempts=2, write_threads=1)
     store = DynamoDBStore(Throttled(plain.client, throttled_calls=100), plain.cfg, recheck_seconds=0)
     with pytest.raises(StoreError, match="unprocessed"):
         write(store, "seller", "v1", {f"k{i}": [1.0, 1.0] for i in range(10)})
@@ -300,23 +291,60 @@ def table_shape(store: DynamoDBStore) -> tuple[Any, ...]:
     return keys, table["BillingModeSummary"]["BillingMode"], ttl
 
 
-def test_dynamodb_store_and_the_deployed_table_agree_on_key_and_ttl(aws, synthesized_env) -> None:  # type: ignore[no-untyped-def]
+def test_dynamodb_store_and_the_deployed_table_agree_on_key_and_ttl(aws, stores_template) -> None:  # type: ignore[no-untyped-def]
     """The store's own create_table (local runs) makes the table CDK deploys, and every value
     carries the deployed TTL attribute (a value without it would never expire in AWS)."""
-    deployed = dynamodb_store(synthesized_env("dev").template("online-stores"))
-    assert table_shape(dynamodb_store()) == table_shape(deployed)
+    deployed = dynamodb_store(stores_template)
+    cfg = DynamoDBConfig(table=f"features-{uuid.uuid4().hex[:6]}", region="eu-west-1")
+    own = DynamoDBStore(make_dynamodb(cfg), cfg, recheck_seconds=0)
+    own.create_table()
+    assert table_shape(own) == table_shape(deployed)
     write(deployed, "seller", "v1", {"s-1": [1.0, 2.0]})
     ttl = table_shape(deployed)[2]
     values_ = [i for i in deployed.client.scan(TableName=deployed.table)["Items"] if "v" in i]
     assert values_ and all(ttl in item for item in values_)
 
 
-def test_dynamodb_writer_lock(aws) -> None:  # type: ignore[no-untyped-def]
-    store = dynamodb_store()
-    other = DynamoDBStore(store.client, store.cfg, recheck_seconds=0)
-    store.write_batch("seller", "v1", ["a"], pack_rows("v1", np.array([[1.0, 1.0]])))
-    with pytest.raises(StoreError, match="another materialization"):
-        other.write_batch("seller", "v2", ["a"], pack_rows("v2", np.array([[2.0, 2.0]])))
+@pytest.fixture(params=["redis", "dynamodb"])
+def leased(request, redis_target):  # type: ignore[no-untyped-def]
+    """Two writers on one Redis or DynamoDB store, with a one-second writer lease."""
+    if request.param == "redis":
+        first: Any = redis_store(redis_target, writer_lease_seconds=1)
+        second: Any = RedisStore(first.client, first.cfg, recheck_seconds=0)
+    else:
+        request.getfixturevalue("aws")
+        first = dynamodb_store(request.getfixturevalue("stores_template"), writer_lease_seconds=1)
+        second = DynamoDBStore(first.client, first.cfg, recheck_seconds=0)
+    return first, second
+
+
+def one_row(version: str) -> tuple[list[str], list[bytes]]:
+    return ["a"], pack_rows(version, np.array([[1.0, 1.0]]))
+
+
+def test_a_dead_writers_lease_lapses_and_a_lost_lease_stops_its_writer(leased) -> None:  # type: ignore[no-untyped-def]
+    """A writer killed mid-run (here: one that stops writing) blocks the next materialization only
+    until its lease lapses, not for an hour; when it resumes after another version took the lease,
+    its renewal fails instead of writing into a slot that is no longer its own."""
+    import time
+
+    dead, next_run = leased
+    dead.write_batch("seller", "v1", *one_row("v1"))
+    with pytest.raises(StoreError, match=r"another materialization \(version v1\) .* frees it within 1 s"):
+        next_run.write_batch("seller", "v2", *one_row("v2"))
+    while True:  # the event waited for: the lease lapsed (bounded by pytest's timeout)
+        try:
+            next_run.write_batch("seller", "v2", *one_row("v2"))
+            break
+        except StoreError:
+            time.sleep(0.05)
+    dead._leases.renew_after_s = 0.0  # its next write renews first
+    with pytest.raises(StoreError, match=r"lease on 'seller' for version v1 was lost \(version v2 now holds it"):
+        dead.write_batch("seller", "v1", *one_row("v1"))
+    next_run._leases.renew_after_s = 0.0
+    next_run.write_batch("seller", "v2", *one_row("v2"))  # the holder's own renewal succeeds
+    next_run.activate("seller", "v2", COLUMNS, [])
+    assert next_run.active_version("seller").version == "v2"
 
 
 def test_dynamodb_timeouts_surface_quickly_as_store_errors(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -395,10 +423,10 @@ def test_streaming_values_expire_with_their_window_in_redis(redis_target, settin
     store.close()
 
 
-def test_streaming_values_expire_with_their_window_in_dynamodb(synthesized_env, aws, settings) -> None:  # type: ignore[no-untyped-def]
+def test_streaming_values_expire_with_their_window_in_dynamodb(stores_template, aws, settings) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    store = dynamodb_store(synthesized_env("dev").template("online-stores"))
+    store = dynamodb_store(stores_template)
     before = int(time.time())
     ttls = _stream_write(store, settings)
     items = store.client.scan(TableName=store.cfg.table)["Items"]

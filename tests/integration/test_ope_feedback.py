@@ -45,7 +45,11 @@ def logged(serving_home, tmp_path_factory):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(3)
     try:
         for r in range(REQUESTS):
-            body = h.request(SLATE, f"u-{r}", h.CATEGORIES[r % 3], start=int(rng.integers(0, 300 - SLATE)))
+            # the request time is the catalogue's fixed NOW, so request-time features (days since an
+            # item's creation) and with them every model's rankings do not depend on the wall clock;
+            # the log's own ``ts`` is when the answer was given, inside the gate's window
+            start = int(rng.integers(0, 300 - SLATE))
+            body = h.request(SLATE, f"u-{r}", h.CATEGORIES[r % 3], start=start, ts=h.NOW)
             assert client.post("/invocations", json={**body, "request_id": f"r-{r}"}).json()["policy"] == "uniform"
     finally:
         client.close()
@@ -157,13 +161,6 @@ def shuffled_booster(seed: int = 5):  # type: ignore[no-untyped-def]
     return lgb.train(params, lgb.Dataset(frame.to_numpy(), label, group=groups, feature_name=list(frame.columns)), 20)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="time-dependent: the shared serving home's items are created relative to a fixed NOW (2027) while the "
-    "logged requests use the wall clock, so the shuffled model's rankings (and the support check) drift hour by "
-    "hour; passed until 18:30 UTC on 2026-12-05, inconclusive on support after. Fix: log requests at a fixed ts "
-    "inside the gate's window (known defect, closing note)",
-)
 def test_a_local_pipeline_run_stops_a_shuffled_label_challenger_at_the_off_policy_gate(logged) -> None:  # type: ignore[no-untyped-def]
     """The deployed definition, run by the local runner from ``OffPolicy`` (``--from``): the real
     job in a subprocess, the gate Lambda's handler, the Choice, the reject path."""

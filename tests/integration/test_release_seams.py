@@ -20,10 +20,12 @@ from tests.deployed import (
     UPDATES,
     botocore_instance_types,
     deployed_definition,
+    deployed_world,
     lambda_arn,
     lambda_environment,
     moto_list_models,
     moto_update_endpoint,
+    only_resource,
     run_state,
     run_states,
     with_percentiles,
@@ -41,7 +43,8 @@ def prod(synthesized_env: Any) -> Any:
 
 @pytest.fixture
 def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """moto with the release Lambda deployed as the template says (handler, environment)."""
+    """moto with the environment's buckets, keys and roles built from the synthesized templates, and
+    the release Lambda deployed as the template says (handler, environment)."""
     from moto.cloudwatch import models
     from moto.sagemaker.models import FakeEndpointConfig
     from moto.sagemaker.responses import SageMakerResponse
@@ -49,11 +52,12 @@ def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
     monkeypatch.setattr(SageMakerResponse, "update_endpoint", moto_update_endpoint, raising=False)
     monkeypatch.setattr(FakeEndpointConfig, "validate_instance_type", botocore_instance_types)
     monkeypatch.setattr(SageMakerResponse, "list_models", moto_list_models)
-    UPDATES.clear()
-    for key, value in lambda_environment(prod.template("pipeline"), RELEASE_HANDLER).items():
-        monkeypatch.setenv(key, value)
     monkeypatch.setattr(models.Statistics, "get_statistics_for_type", with_percentiles())
+    UPDATES.clear()
     with mock_aws(config=MOTO_CONFIG), installed({}, time_scale=0.0):
+        deployed = deployed_world(prod)
+        for key, value in lambda_environment(prod.template("pipeline"), RELEASE_HANDLER, deployed).items():
+            monkeypatch.setenv(key, value)
         role = boto3.client("iam", region_name=REGION).create_role(RoleName="fn", AssumeRolePolicyDocument="{}")
         boto3.client("lambda", region_name=REGION).create_function(
             FunctionName=lambda_arn("rankops-release").rsplit(":", 1)[1],
@@ -62,21 +66,21 @@ def world(prod: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
             Handler=RELEASE_HANDLER,
             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
         )
-        definition = deployed_definition(prod.template("pipeline"))
-        # the artifacts bucket (the lake stack's; its name a stand-in): routing documents land there
-        payload = definition["States"]["Promote"]["Parameters"]["Payload"]
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=payload["routing_uri"].split("/")[2], CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+        definition = deployed_definition(prod.template("pipeline"), deployed)
+        subs = only_resource(prod.template("pipeline"), "AWS::StepFunctions::StateMachine")["DefinitionSubstitutions"]
+        artifacts = deployed.resolve("pipeline", subs["ArtifactsBucket"])
         # the training job's model archive, which the release step checks against the gate's digests
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_object(Bucket="artifacts", Key="pipeline/exec-8/training/model.tar.gz", Body=archive()[0])
-        # the raw bucket: the endpoint's data capture destination (see live_endpoint)
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket="raw", CreateBucketConfiguration={"LocationConstraint": REGION}
+        model_data = f"s3://{artifacts}/pipeline/exec-8/training/model.tar.gz"
+        boto3.client("s3", region_name=REGION).put_object(
+            Bucket=artifacts, Key=model_data.split("/", 3)[3], Body=archive()[0]
         )
-        yield {"definition": definition}
+        yield {
+            "definition": definition,
+            "model_data": model_data,
+            "sagemaker": {
+                t: deployed.properties(f"AWS::SageMaker::{t}") for t in ("Model", "EndpointConfig", "Endpoint")
+            },
+        }
 
 
 def challenger_traffic(invocations: int, errors: int, latency_ms: float, degraded: int = 0) -> None:
@@ -103,7 +107,7 @@ def challenger_traffic(invocations: int, errors: int, latency_ms: float, degrade
     )
 
 
-def pipeline_state(**extra: Any) -> dict[str, Any]:
+def pipeline_state(world: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """The execution state when the checks run (what Configure, Training and Gate put there)."""
     return {
         "execution": "exec-8",
@@ -111,7 +115,7 @@ def pipeline_state(**extra: Any) -> dict[str, Any]:
         "gate": {
             "result": {"version": "8", "champion_version": "7", "promote": True, "artifacts": {"files": archive()[1]}}
         },
-        "training": {"model_data": "s3://artifacts/pipeline/exec-8/training/model.tar.gz"},
+        "training": {"model_data": world["model_data"]},
         **extra,
     }
 
@@ -122,34 +126,30 @@ def test_shadow_and_canary_checks_judge_the_challenger_through_the_deployed_defi
     states = world["definition"]["States"]
     shadow = states["ShadowCheck"]
     canary = states["Canary"]["ItemProcessor"]["States"]["CanaryCheck"]
-    live_endpoint()
-    capture_shadow(150, "same", datetime.now(UTC))
+    live_endpoint(world)
+    capture_shadow(world, 150, "same", datetime.now(UTC))
     challenger_traffic(invocations=400, errors=0, latency_ms=20.0)
-    passed = run_state(shadow, "ShadowCheck", pipeline_state())["shadow"]["result"]
+    passed = run_state(shadow, "ShadowCheck", pipeline_state(world))["shadow"]["result"]
     assert passed["ok"] is True and passed["action"] == "advance", passed
     assert passed["figures"]["invocations"] == 400
-    item = pipeline_state(share=0.1)
+    item = pipeline_state(world, share=0.1)
     challenger_traffic(invocations=400, errors=40, latency_ms=20.0)  # 5% errors in the canary's window
     failed = run_state(canary, "CanaryCheck", item)["check"]["result"]
     assert failed["ok"] is False and failed["action"] == "rollback"
     assert any("5xx rate" in reason for reason in failed["reasons"]), failed["reasons"]
 
 
-def live_endpoint() -> dict[str, Any]:
-    """The serving stack's endpoint as first deployed: one ``champion`` variant on model 7."""
+def live_endpoint(world: dict[str, Any]) -> dict[str, Any]:
+    """The serving stack's Model, EndpointConfig and Endpoint as CloudFormation first creates them
+    (one ``champion`` variant on the bootstrap model, data capture into the raw bucket)."""
     sm = boto3.client("sagemaker", region_name=REGION)
-    sm.create_model(
-        ModelName="rankops-prod-ranker-v7",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/serving",
-        PrimaryContainer={"Image": "img:1", "ModelDataUrl": "s3://artifacts/v7/model.tar.gz"},
-    )
-    variant = {"VariantName": "champion", "ModelName": "rankops-prod-ranker-v7", "InitialInstanceCount": 2,
-               "InstanceType": "ml.c6i.xlarge", "InitialVariantWeight": 1.0}  # fmt: skip
-    capture = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://raw/datacapture",
-               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}  # fmt: skip
-    sm.create_endpoint_config(EndpointConfigName="rankops-prod-ranker-initial", ProductionVariants=[variant],
-                              DataCaptureConfig=capture)  # fmt: skip
-    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="rankops-prod-ranker-initial")
+    model, config, endpoint = (world["sagemaker"][t] for t in ("Model", "EndpointConfig", "Endpoint"))
+    assert endpoint["EndpointName"] == ENDPOINT and [v["VariantName"] for v in config["ProductionVariants"]] == [
+        "champion"
+    ]
+    sm.create_model(**{k: v for k, v in model.items() if k != "Tags"})
+    sm.create_endpoint_config(**{k: v for k, v in config.items() if k != "Tags"})
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=endpoint["EndpointConfigName"])
     return sm.describe_endpoint(EndpointName=ENDPOINT)
 
 
@@ -168,8 +168,9 @@ def test_a_release_promoted_under_guardrails_rolls_back_to_what_served_before(wo
     (already model 8)."""
     states = world["definition"]["States"]
     canary = states["Canary"]["ItemProcessor"]["States"]
-    live_endpoint()
-    state = pipeline_state()
+    live_endpoint(world)
+    before = serving()  # the template's config and bootstrap model
+    state = pipeline_state(world)
     state = run_state(states["Baseline"], "Baseline", state)
     state = run_state(states["Shadow"], "Shadow", state)
     for share in (0.1, 1.0):
@@ -180,13 +181,13 @@ def test_a_release_promoted_under_guardrails_rolls_back_to_what_served_before(wo
     assert promotion["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"], "promotion is alarm-watched"
     assert state["release"]["result"]["guardrails"] is True
     config, models = serving()
-    assert config == state["release"]["result"]["endpoint_config"] and "rankops-prod-ranker-v7" not in models
+    assert config == state["release"]["result"]["endpoint_config"] and before[1][0] not in models
 
     assert run_states(states, ["PromotedDescribe", "PromotedReady?"], state)["ended_in"] == "PromoteRegistry"
 
     # PromoteRegistry failed: the live champion variant already serves model 8
     state = run_state(states["Rollback"], "Rollback", state | {"failure": {"Error": "States.TaskFailed"}})
-    assert serving() == ("rankops-prod-ranker-initial", ["rankops-prod-ranker-v7"])
+    assert serving() == before
 
     # An alarm during the baking period: SageMaker rolls the guarded update back by itself and the
     # endpoint is InService again, on the old config; the poll must not take that for a promotion.
@@ -206,7 +207,7 @@ def test_canary_users_stay_on_their_variant_as_the_share_grows(world) -> None:  
     users = [f"u-{i}" for i in range(1000)]
     seen: dict[str, str] = {}
     for share in (0.1, 0.5, 1.0):
-        state = pipeline_state() | {"share": share}
+        state = pipeline_state(world) | {"share": share}
         routing = run_state(canary["PublishRouting"], "PublishRouting", state)["routing"]["result"]
         invoker = StickyInvoker(runtime, ENDPOINT, routing["routing_uri"])  # reads the document once
         targets = {u: invoker.request({"user_id": u, "candidates": ["a"]})["TargetVariant"] for u in users}
@@ -218,12 +219,13 @@ def test_canary_users_stay_on_their_variant_as_the_share_grows(world) -> None:  
         seen = targets
 
 
-def capture_shadow(requests: int, challenger_order: str, when: datetime) -> None:
+def capture_shadow(world: dict[str, Any], requests: int, challenger_order: str, when: datetime) -> None:
     """What SageMaker's data capture writes in a shadow: each request answered by the production
     variant (champion) and, as a copy, by the shadow variant (challenger)."""
     from rankops.monitoring.data_capture import capture_key, capture_line
 
     s3 = boto3.client("s3", region_name=REGION)
+    destination = world["sagemaker"]["EndpointConfig"]["DataCaptureConfig"]["DestinationS3Uri"]
     lines: dict[str, list[str]] = {"champion": [], "challenger": []}
     for r in range(requests):
         items = [f"i-{r}-{k}" for k in range(6)]
@@ -235,22 +237,23 @@ def capture_shadow(requests: int, challenger_order: str, when: datetime) -> None
                                                                                 key=lambda p: -p[1])]}  # fmt: skip
             lines[variant].append(capture_line(body, json.dumps(answer).encode(), inference_time=when))
     for variant, text in lines.items():
-        uri = capture_key("s3://raw/datacapture", ENDPOINT, variant, when)
-        s3.put_object(Bucket="raw", Key=uri.removeprefix("s3://raw/"), Body="\n".join(text).encode())
+        uri = capture_key(destination, ENDPOINT, variant, when)
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        s3.put_object(Bucket=bucket, Key=key, Body="\n".join(text).encode())
 
 
 def test_the_shadow_check_compares_scores_from_data_capture(world) -> None:  # type: ignore[no-untyped-def]
     """Seam 6: ShadowCheck reads both variants' data capture for the soak window, pairs the copies of
     each request and judges rank correlation and score KL; healthy traffic alone does not pass it."""
-    live_endpoint()
+    live_endpoint(world)
     challenger_traffic(invocations=400, errors=0, latency_ms=20.0)
     shadow = world["definition"]["States"]["ShadowCheck"]
-    capture_shadow(150, "reversed", datetime.now(UTC) - timedelta(seconds=120))
-    rejected = run_state(shadow, "ShadowCheck", pipeline_state())["shadow"]["result"]
+    capture_shadow(world, 150, "reversed", datetime.now(UTC) - timedelta(seconds=120))
+    rejected = run_state(shadow, "ShadowCheck", pipeline_state(world))["shadow"]["result"]
     assert rejected["ok"] is False and rejected["shadow"]["requests"] == 150
     assert any("rank correlation" in reason for reason in rejected["reasons"]), rejected["reasons"]
-    capture_shadow(150, "same", datetime.now(UTC))  # the first capture is outside this window
-    state = pipeline_state(run={"soak_seconds": 60, "env": "prod"})
+    capture_shadow(world, 150, "same", datetime.now(UTC))  # the first capture is outside this window
+    state = pipeline_state(world, run={"soak_seconds": 60, "env": "prod"})
     accepted = run_state(shadow, "ShadowCheck", state)["shadow"]["result"]
     assert accepted["ok"] is True, accepted["reasons"]
     assert accepted["shadow"]["spearman_mean"] == 1.0 and accepted["shadow"]["requests"] == 150

@@ -40,6 +40,7 @@ CONFIG_REACHES = {
     "rankops.features.online.embedded",
     "rankops.features.online.redis",
     "rankops.features.online.dynamodb",
+    "rankops.features.online.lease",  # a leaf (stdlib only): the stores' writer lease default
     "rankops.redaction",  # a leaf (stdlib only): the Redis store redacts its URL in errors
 }
 

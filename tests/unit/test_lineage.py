@@ -5,9 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from rankops import lineage
 from rankops.errors import DataError, LakeError
@@ -59,19 +57,6 @@ def test_release_events_are_appended(tmp_path: Path) -> None:
         lineage.append_event(root, "rankops-ranker", "9", "release")
     with pytest.raises(DataError, match="needs a type"):
         lineage.append_event(root, "rankops-ranker", "3", "")
-
-
-@mock_aws
-def test_records_live_on_s3_too() -> None:
-    s3 = boto3.client("s3", region_name="eu-west-1")
-    s3.create_bucket(Bucket="art", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    uri = lineage.write_record("s3://art/zone", record(), s3=s3)
-    assert uri == "s3://art/zone/lineage/rankops-ranker/v3.json"
-    lineage.append_event("s3://art/zone", "rankops-ranker", "3", "rollback", {"to": "2"}, s3=s3)
-    body = json.loads(s3.get_object(Bucket="art", Key="zone/lineage/rankops-ranker/v3.json")["Body"].read())
-    assert body["events"][-1]["type"] == "rollback" and body["events"][-1]["to"] == "2"
-    with pytest.raises(LakeError, match="no lineage record"):
-        lineage.read_record("s3://art/zone", "rankops-ranker", "4", s3=s3)
 
 
 def test_lineage_imports_only_what_a_lambda_has() -> None:

@@ -56,3 +56,14 @@ def test_it_never_holds_more_than_its_capacity_and_replaces_the_oldest_first() -
     assert filled is not None and filled[0]["ctr_7d"].tolist() == [2.0, 3.0, 4.0]
     with pytest.raises(ValueError, match="at least 1 item"):
         ItemSnapshot(["ctr_7d"], 0)
+
+
+def test_a_seed_fills_free_slots_only_and_never_replaces_what_traffic_put_there() -> None:
+    snapshot = ItemSnapshot(["ctr_7d", "price"], capacity=3)
+    snapshot.observe(["a"], _columns(["a"], 100.0), np.array([True]))
+    ids = ["a", "b", "c", "d"]
+    assert snapshot.seed(ids, _columns(ids, 1.0)) == 2, "b and c: a is held, d finds the snapshot full"
+    filled = snapshot.fill(ids, ["price"])
+    assert filled is not None
+    assert filled[0]["price"].tolist() == [100.1, 2.1, 3.1, registry.feature("price").default]
+    assert snapshot.seed(["e"], _columns(["e"], 1.0)) == 0 and len(snapshot) == 3, "a seed never evicts"

@@ -8,7 +8,8 @@ key schema replaces the table. Every item has its own ``pk`` (values spread over
 
     pk = "<entity>#active"       sk = "active"  attribute meta: JSON ActiveVersion (version, columns, joins, slot)
     pk = "<entity>#<slot>#<id>"  sk = "value"   attribute v: packed value (binary), expires_at: epoch s (TTL)
-    pk = "<entity>#lock"         sk = "lock"    the writing version and when the lock expires
+    pk = "<entity>#lock"         sk = "lock"    the writing version and when its lease expires
+                                                (renewed while writing: rankops.features.online.lease)
 
 Versions alternate between two key slots, exactly as in the Redis store (see
 :mod:`rankops.features.online.redis` for why): a write never touches the slot
@@ -37,6 +38,7 @@ from rankops.features.online.base import (
     serving_worst_call_s,
     write_into_live,
 )
+from rankops.features.online.lease import LEASE_SECONDS, LeaseClock
 
 
 class DynamoDBConfig(StoreSettings):
@@ -51,12 +53,12 @@ class DynamoDBConfig(StoreSettings):
     max_attempts: int = Field(3, ge=1)  # botocore retries, and rounds of unprocessed-item retries
     ttl_seconds: int = Field(30 * 24 * 3600, gt=0)
     write_threads: int = Field(4, ge=1)
+    writer_lease_seconds: int = Field(LEASE_SECONDS, ge=1)  # a dead materialization blocks the next this long
 
 
 SLOTS = ("a", "b")
 WRITE_BATCH = 25
 READ_BATCH = 100
-LOCK_SECONDS = 3600
 # The deployed table's key and TTL attribute names (infra/constructs/online_stores.py).
 PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE = "pk", "sk", "expires_at"
 
@@ -104,6 +106,7 @@ class DynamoDBStore:
         self.table = cfg.table
         self._pointers = PointerCache(self._load_active, recheck_seconds)
         self._writing: dict[tuple[str, str], str] = {}
+        self._leases = LeaseClock(cfg.writer_lease_seconds)
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -142,32 +145,13 @@ class DynamoDBStore:
 
     # -- writes ------------------------------------------------------------------------------
     def _slot_for(self, entity: str, version: str) -> str:
+        """The slot a version writes to, under a writer lease (renewed while writing)."""
         slot = self._writing.get((entity, version))
         if slot is not None:
+            if self._leases.due(entity, version):
+                self._lease(entity, version, renew=True)
             return slot
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        now = int(time.time())
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    **_key(f"{entity}#lock", "lock"),
-                    "version": {"S": version},
-                    "expires": {"N": str(now + LOCK_SECONDS)},
-                },
-                ConditionExpression="attribute_not_exists(pk) OR expires < :now OR version = :v",
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":v": {"S": version}},
-            )
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise StoreError(
-                    f"another materialization is writing {entity!r} to dynamodb table {self.table!r}; "
-                    "retry when it finishes"
-                ) from err
-            raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
-        except BotoCoreError as err:
-            raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
+        self._lease(entity, version, renew=False)
         active = self._load_active(entity)
         slot = SLOTS[1] if active is not None and active.slot == SLOTS[0] else SLOTS[0]
         self._writing[(entity, version)] = slot
@@ -206,6 +190,37 @@ class DynamoDBStore:
         """Upsert into the live version in place (see :func:`base.write_into_live`)."""
         write_into_live(self, entity, version, keys, payloads, ttl_s)
 
+    def _lease(self, entity: str, version: str, renew: bool) -> None:
+        """Take the lease (free, expired or this version's) or renew it (only while this version
+        still holds it: a lapsed or taken lease stops the writer, see the lease module)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        now = int(time.time())
+        condition = "version = :v" if renew else "attribute_not_exists(pk) OR expires < :now OR version = :v"
+        values = {":v": {"S": version}} | ({} if renew else {":now": {"N": str(now)}})
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    **_key(f"{entity}#lock", "lock"),
+                    "version": {"S": version},
+                    "expires": {"N": str(now + self._leases.lease_s)},
+                },
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
+            holder = err.response.get("Item", {}).get("version", {}).get("S")
+            if renew:
+                raise StoreError(self._leases.lapsed("dynamodb", entity, version, holder)) from err
+            raise StoreError(self._leases.held_by_other(f"dynamodb table {self.table!r}", entity, holder)) from err
+        except BotoCoreError as err:
+            raise StoreError(f"dynamodb lock on table {self.table!r} failed: {err}") from err
+        self._leases.held(entity, version)
+
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         slot = self._slot_for(entity, version)
         meta = ActiveVersion(version, columns, joins, slot).to_json()
@@ -218,9 +233,11 @@ class DynamoDBStore:
             ],
         )
         self._writing.pop((entity, version), None)
+        self._leases.forget(entity, version)
         self._pointers.forget(entity)
 
     def abort(self, entity: str, version: str) -> None:
+        self._leases.forget(entity, version)
         if self._writing.pop((entity, version), None) is not None:
             self._call(
                 "delete_item",

@@ -5,7 +5,8 @@ Keys::
 
     <prefix>:<entity>:active          JSON ActiveVersion (version, columns, joins, slot)
     <prefix>:<entity>:<slot>:<id>     packed value (8-byte version tag + float64s + join keys), with TTL
-    <prefix>:<entity>:lock            the writing version while a materialization runs
+    <prefix>:<entity>:lock            the writing version while a materialization runs (a renewed lease,
+                                      :mod:`rankops.features.online.lease`)
 
 Versions alternate between two key *slots* (``a``/``b``, blue/green): a new
 materialization writes the slot readers are not using, then one ``SET`` of the
@@ -37,6 +38,7 @@ from rankops.features.online.base import (
     serving_worst_call_s,
     write_into_live,
 )
+from rankops.features.online.lease import LEASE_SECONDS, LeaseClock
 
 if TYPE_CHECKING:
     import redis
@@ -55,10 +57,18 @@ class RedisConfig(StoreSettings):
     connect_timeout_ms: int = Field(200, gt=0)
     write_timeout_ms: int = Field(5_000, gt=0)  # materialization pipelines are large
     pipeline_rows: int = Field(10_000, gt=0)
+    writer_lease_seconds: int = Field(LEASE_SECONDS, ge=1)  # a dead materialization blocks the next this long
 
 
 SLOTS = ("a", "b")
-LOCK_SECONDS = 3600
+# take the lease when it is free, renew it when this version holds it; else name the holder
+_ACQUIRE = """local v = redis.call('GET', KEYS[1])
+if (not v) or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return '' end
+return v"""
+# renew only what this version still holds (a lapsed or taken lease is not taken back)
+_RENEW = """local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) return '' end
+return v or false"""
 
 
 def make_redis(cfg: RedisConfig, for_writes: bool = False, serving_timeout_s: float | None = None) -> redis.Redis:
@@ -181,6 +191,7 @@ class RedisStore:
         self.prefix = cfg.key_prefix
         self._pointers = PointerCache(self._load_active, recheck_seconds)
         self._writing: dict[tuple[str, str], str] = {}
+        self._leases = LeaseClock(cfg.writer_lease_seconds)
 
     # -- keys --------------------------------------------------------------------------------
     def _base(self, entity: str) -> str:
@@ -197,20 +208,21 @@ class RedisStore:
 
     # -- writes ------------------------------------------------------------------------------
     def _slot_for(self, entity: str, version: str) -> str:
-        """The slot a version writes to: the one readers are not using. Taken under a lock
-        so two materializations never write the same slot."""
+        """The slot a version writes to: the one readers are not using. Taken under a writer
+        lease (renewed while writing) so two materializations never write the same slot."""
+        lock = f"{self._base(entity)}:lock"
         slot = self._writing.get((entity, version))
         if slot is not None:
+            if self._leases.due(entity, version):
+                holder = self._call("lock", self.client.eval, _RENEW, 1, lock, version, self._leases.lease_s)
+                if holder != b"":
+                    raise StoreError(self._leases.lapsed("redis", entity, version, holder.decode() if holder else None))
+                self._leases.held(entity, version)
             return slot
-        lock = f"{self._base(entity)}:lock"
-        acquired = self._call("lock", lambda: self.client.set(lock, version, nx=True, ex=LOCK_SECONDS))
-        if not acquired:
-            holder = self._call("lock", self.client.get, lock)
-            if holder is not None and holder.decode() != version:
-                raise StoreError(
-                    f"another materialization (version {holder.decode()}) is writing {entity!r} to redis; "
-                    f"retry when it finishes (or delete the key {lock} if it died)"
-                )
+        holder = self._call("lock", self.client.eval, _ACQUIRE, 1, lock, version, self._leases.lease_s)
+        if holder != b"":
+            raise StoreError(self._leases.held_by_other("redis", entity, holder.decode()))
+        self._leases.held(entity, version)
         active = self._load_active(entity)
         slot = SLOTS[1] if active is not None and active.slot == SLOTS[0] else SLOTS[0]
         self._writing[(entity, version)] = slot
@@ -265,10 +277,12 @@ class RedisStore:
         pipe.delete(f"{self._base(entity)}:lock")
         self._call("activate", pipe.execute)
         self._writing.pop((entity, version), None)
+        self._leases.forget(entity, version)
         self._pointers.forget(entity)
 
     def abort(self, entity: str, version: str) -> None:
         """Give up a version that will not be activated (releases the writer lock)."""
+        self._leases.forget(entity, version)
         if self._writing.pop((entity, version), None) is not None:
             lock = f"{self._base(entity)}:lock"
             if self._call("abort", self.client.get, lock) == version.encode():
