@@ -75,6 +75,13 @@ def _decision(checks: list[dict[str, Any]], steps: list[dict[str, Any]] = ()) ->
     return "; ".join(parts)
 
 
+def _drifted(f: dict[str, Any]) -> str:
+    """The judged drifted features, then the ageing ones over the threshold (not judged)."""
+    text = ", ".join(f["drifted"]) or "none"
+    ageing = f.get("ageing_over") or []
+    return f"{text} (ageing, not judged: {', '.join(ageing)})" if ageing else text
+
+
 def table(days: list[dict[str, Any]], k: int = 10) -> str:
     """One line per day: event, drift (max PSI, drifted features), score KL, CTR and click NDCG per
     cohort, and the trigger's decisions."""
@@ -85,7 +92,7 @@ def table(days: list[dict[str, Any]], k: int = 10) -> str:
         f = d["figures"]
         kl = ", ".join(f"v{v} {x:.3f}" if x is not None else f"v{v} n/a" for v, x in f["score_kl"].items()) or "-"
         ndcg = ", ".join(f"{c} {x:.3f}" for c, x in f[f"click_ndcg@{k}"].items() if x is not None) or "-"
-        rows.append([str(d["day"]), d["date"], d["event"], f"{f['max_psi']:.3f}", ", ".join(f["drifted"]) or "none",
+        rows.append([str(d["day"]), d["date"], d["event"], f"{f['max_psi']:.3f}", _drifted(f),
                      kl, _rate(f, "champion", "ctr"), _rate(f, "challenger", "ctr"), ndcg,
                      "-" if f.get("p99_ms") is None else f"{f['p99_ms']:.1f}",
                      _decision(d["checks"], d.get("releases", []))])  # fmt: skip
