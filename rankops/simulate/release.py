@@ -81,11 +81,11 @@ class SimulatedEndpoint(LocalEndpoint):
             state = local.current_state(self.settings)
             decision = self._decide(state)
             if decision.action != "hold" or hours >= self.sim.max_check_hours or self.sim.finished:
-                result = {"ok": decision.ok, **decision.as_dict(), "mode": state.mode, "hours": hours}
+                result = {"ok": decision.ok, **decision.as_dict(), "mode": state.mode, "hours": hours,
+                          "share": state.canary_share}  # fmt: skip
                 if state.mode == "shadow":
                     result["shadow"] = self._shadow_figures(state)
-                self.sim.release_event("check", {**result, "share": state.canary_share})
-                return result
+                return result  # recorded once, by run()
             self.sim.advance_hour()
             hours += 1
 
