@@ -42,7 +42,6 @@ def week(tmp_path_factory, spark):  # type: ignore[no-untyped-def]
     first_champion = registry.alias_version(settings, registry.CHAMPION)
     lines: list[str] = []
     days = simulate(settings, days=DAYS, seed=5, sizes=SIZES, progress=lines.append)
-    (settings.home / "day-table.txt").write_text(report.table(to_json(days)))  # kept with pytest's tmp dirs
     return settings, to_json(days), lines, first_champion
 
 
