@@ -27,11 +27,12 @@ MODULES = [
 ]
 
 
-def test_handlers_import_only_what_lambda_provides() -> None:
-    script = textwrap.dedent(
+def in_lambda_runtime(allowed: set[str], body: str) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` in a fresh interpreter where only the standard library and ``allowed`` import."""
+    guard = textwrap.dedent(
         f"""
-        import importlib, sys
-        allowed = {sorted(ALLOWED)!r}
+        import sys
+        allowed = {sorted(allowed)!r}
         class Guard:
             def find_spec(self, name, path=None, target=None):
                 top = name.split(".")[0]
@@ -39,12 +40,20 @@ def test_handlers_import_only_what_lambda_provides() -> None:
                     return None
                 raise ImportError(f"{{name}} is not available in the Lambda runtime")
         sys.meta_path.insert(0, Guard())
+        """
+    )
+    script = guard + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_handlers_import_only_what_lambda_provides() -> None:
+    body = f"""
+        import importlib
         for module in {MODULES!r}:
             importlib.import_module(module)
         print("ok")
         """
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    result = in_lambda_runtime(ALLOWED, body)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
@@ -79,18 +88,8 @@ def test_the_canary_outcome_judgement_runs_on_the_layer_alone(tmp_path) -> None:
     events += [(f"challenger-{n}", 1, "click", 1.0, when) for n in range(1000)]
     frame = pd.DataFrame(events, columns=["request_id", "position", "outcome", "value", "ts"])
     store.write_outcomes(Lake.zone_reader("raw", str(tmp_path)), frame)
-    script = textwrap.dedent(
-        f"""
-        import sys
+    body = f"""
         from datetime import UTC, datetime
-        allowed = {sorted(ALLOWED | {"pyarrow", "pandas", "pytz", "tzdata"})!r}
-        class Guard:
-            def find_spec(self, name, path=None, target=None):
-                top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top in allowed or top.startswith("_"):
-                    return None
-                raise ImportError(f"{{name}} is not available in the Lambda runtime")
-        sys.meta_path.insert(0, Guard())
         from rankops.release import capture_outcomes as co
         outcomes = co.read_outcomes({str(tmp_path)!r}, datetime(2026, 12, 1, 8, tzinfo=UTC))
         answers = [(v, f"{{v}}-{{n}}", 6) for v in ("champion", "challenger") for n in range(10_000)]
@@ -98,7 +97,6 @@ def test_the_canary_outcome_judgement_runs_on_the_layer_alone(tmp_path) -> None:
         decision = co.decide(answers, outcomes, thresholds, {{}})
         print(len(outcomes), decision.action, co.blocks(decision, thresholds))
         """
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    result = in_lambda_runtime(ALLOWED | {"pyarrow", "pandas", "pytz", "tzdata"}, body)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["4000", "rollback", "True"]
