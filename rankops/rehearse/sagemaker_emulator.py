@@ -19,12 +19,14 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rankops.monitoring.data_capture import capture_key, capture_line
 from rankops.rehearse import alarms
 from rankops.rehearse.clock import Clock, traffic_shares
+from rankops.rehearse.container_logs import LogShipper, scaled_environment
 from rankops.rehearse.variants import Answer, VariantServer
 
 
@@ -79,6 +81,8 @@ class Emulator:
         self._changed = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._s3, self._cw = world.client("s3"), world.client("cloudwatch")
+        self.logs = LogShipper(world.client("logs"), self._cw)  # the containers' stdout -> CloudWatch Logs
+        self.fleet_started: list[Any] = []  # fault hooks: each called with (endpoint, fleet) before traffic shifts
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.world.region}:123456789012:{kind}/{name.lower()}"
@@ -136,6 +140,9 @@ class Emulator:
             ep.events.append(status)
             self._changed.notify_all()
 
+    def _ship(self, endpoint: str, stream: str, line: str) -> int:
+        return self.logs.ship(endpoint, stream, line, self.clock.now())
+
     def _start_fleet(self, ep: Endpoint, config_name: str, weights: dict[str, float] | None = None) -> Fleet:
         config = self.configs[config_name]
         servers = {}
@@ -143,9 +150,12 @@ class Emulator:
             model = self.models[variant["ModelName"]]
             container = model["PrimaryContainer"]
             folder = self.folder / ep.name / config_name / variant["VariantName"]
+            environment = scaled_environment(container.get("Environment", {}), self.clock.factor)
+            stream = f"{variant['VariantName']}/{config_name}"
             servers[variant["VariantName"]] = VariantServer(
-                folder, container["ModelDataUrl"], container.get("Environment", {}), self._s3
-            )
+                folder, container["ModelDataUrl"], environment, self._s3,
+                partial(self._ship, ep.name, stream),
+            )  # fmt: skip
         for server in servers.values():
             server.wait_ready()
         given = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in config["ProductionVariants"]}
@@ -276,6 +286,8 @@ class Emulator:
             ep.failure_reason = f"new fleet did not start: {err}"
             self._set(ep, "InService")  # the old fleet keeps serving, as SageMaker keeps the old config
             return
+        for hook in list(self.fleet_started):
+            hook(ep, new)
         config = p.get("DeploymentConfig") or {}
         policy = config.get("BlueGreenUpdatePolicy", {})
         routing = policy.get("TrafficRoutingConfiguration", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0})
