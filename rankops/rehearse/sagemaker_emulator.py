@@ -82,7 +82,9 @@ class Emulator:
         self._threads: list[threading.Thread] = []
         self._s3, self._cw = world.client("s3"), world.client("cloudwatch")
         self.logs = LogShipper(world.client("logs"), self._cw)  # the containers' stdout -> CloudWatch Logs
-        self.fleet_started: list[Any] = []  # fault hooks: each called with (endpoint, fleet) before traffic shifts
+        self.fleet_started: list[
+            Any
+        ] = []  # fault hooks: (endpoint, new fleet, UpdateEndpoint request) before traffic shifts
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.world.region}:123456789012:{kind}/{name.lower()}"
@@ -287,7 +289,7 @@ class Emulator:
             self._set(ep, "InService")  # the old fleet keeps serving, as SageMaker keeps the old config
             return
         for hook in list(self.fleet_started):
-            hook(ep, new)
+            hook(ep, new, p)
         config = p.get("DeploymentConfig") or {}
         policy = config.get("BlueGreenUpdatePolicy", {})
         routing = policy.get("TrafficRoutingConfiguration", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0})
