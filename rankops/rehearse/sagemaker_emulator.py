@@ -67,6 +67,7 @@ class Endpoint:
     failure_reason: str | None = None
     last_deployment: dict[str, Any] | None = None
     events: list[str] = field(default_factory=list)  # status history, for tests and the report
+    rollbacks: list[str] = field(default_factory=list)  # each auto-rollback's FailureReason (the next update clears it)
 
 
 class Emulator:
@@ -314,6 +315,7 @@ class Emulator:
                 self._set(ep, "RollingBack")
                 ep.new, ep.new_share = None, 0.0
                 ep.failure_reason = f"Rolled back: alarm {fired} went into ALARM during the deployment"
+                ep.rollbacks.append(ep.failure_reason)
                 stopped = new
             else:
                 ep.live, ep.new, ep.new_share = new, None, 0.0

@@ -218,6 +218,7 @@ def alarm_after_promote(r: Rehearsal, on_state: OnState | None = None) -> Scenar
     before = _champion(name, r)
     old = str(before.champion_alias)
     crashed: list[str] = []
+    rollbacks = len(r.emulator.endpoints[r.endpoint].rollbacks)
     execution_input = {"reason": f"rehearsal: {name}", "overrides": {"training": {"seed": 13}}}
     with _crash_guarded_fleet(r, crashed):
         record, _users = _run(r, execution_input, on_state, [])
@@ -229,9 +230,11 @@ def alarm_after_promote(r: Rehearsal, on_state: OnState | None = None) -> Scenar
     if not crashed:
         raise ScenarioFailed(name, "Promote", "the promotion started no guarded (alarm-watched) fleet to crash")
     ep = r.emulator.endpoints[r.endpoint]
-    alarm = str(ep.failure_reason or "")
-    if "RollingBack" not in ep.events or "alarm" not in alarm:
-        raise ScenarioFailed(name, "PromotedWait", f"the emulator did not roll the promotion back by alarm: {alarm!r}")
+    if len(ep.rollbacks) != rollbacks + 1:
+        raise ScenarioFailed(
+            name, "PromotedWait", f"the emulator did not roll the promotion back by an alarm: {ep.events}"
+        )
+    alarm = ep.rollbacks[-1]
     baseline = output_of(record, "Baseline")["baseline"]["result"]["endpoint_config"]
     if ep.config_name != baseline:
         raise ScenarioFailed(name, "Rollback", f"the endpoint is on {ep.config_name}, not the baseline {baseline}")
