@@ -86,6 +86,7 @@ class Emulator:
         self.fleet_started: list[
             Any
         ] = []  # fault hooks: (endpoint, new fleet, UpdateEndpoint request) before traffic shifts
+        self.host_environment: dict[str, str] = {}  # over every container's (session.loaded_host_budget)
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.world.region}:123456789012:{kind}/{name.lower()}"
@@ -153,7 +154,8 @@ class Emulator:
             model = self.models[variant["ModelName"]]
             container = model["PrimaryContainer"]
             folder = self.folder / ep.name / config_name / variant["VariantName"]
-            environment = scaled_environment(container.get("Environment", {}), self.clock.factor)
+            environment = {**scaled_environment(container.get("Environment", {}), self.clock.factor),
+                           **self.host_environment}  # fmt: skip
             stream = f"{variant['VariantName']}/{config_name}"
             servers[variant["VariantName"]] = VariantServer(
                 folder, container["ModelDataUrl"], environment, self._s3,
