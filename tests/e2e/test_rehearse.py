@@ -15,7 +15,9 @@ from rankops.rehearse import scenario_release, scenarios
 from rankops.rehearse.session import Rehearsal, open_rehearsal
 from tests.integration.conftest import prod_templates  # noqa: F401 - the synthesized prod templates
 
-pytestmark = pytest.mark.slow
+# the module fixture stages the world (Spark features, a bootstrap model): its time counts toward the
+# first test, so the bound is the fixture's plus one scenario's on a loaded 2-core machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
