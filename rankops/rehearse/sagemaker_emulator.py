@@ -19,12 +19,14 @@ import random
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from rankops.monitoring.data_capture import capture_key, capture_line
 from rankops.rehearse import alarms
 from rankops.rehearse.clock import Clock, traffic_shares
+from rankops.rehearse.container_logs import LogShipper, scaled_environment
 from rankops.rehearse.variants import Answer, VariantServer
 
 
@@ -65,6 +67,7 @@ class Endpoint:
     failure_reason: str | None = None
     last_deployment: dict[str, Any] | None = None
     events: list[str] = field(default_factory=list)  # status history, for tests and the report
+    rollbacks: list[str] = field(default_factory=list)  # each auto-rollback's FailureReason (the next update clears it)
 
 
 class Emulator:
@@ -79,6 +82,11 @@ class Emulator:
         self._changed = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._s3, self._cw = world.client("s3"), world.client("cloudwatch")
+        self.logs = LogShipper(world.client("logs"), self._cw)  # the containers' stdout -> CloudWatch Logs
+        self.fleet_started: list[
+            Any
+        ] = []  # fault hooks: (endpoint, new fleet, UpdateEndpoint request) before traffic shifts
+        self.host_environment: dict[str, str] = {}  # over every container's (session.loaded_host_budget)
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.world.region}:123456789012:{kind}/{name.lower()}"
@@ -136,6 +144,9 @@ class Emulator:
             ep.events.append(status)
             self._changed.notify_all()
 
+    def _ship(self, endpoint: str, stream: str, line: str) -> int:
+        return self.logs.ship(endpoint, stream, line, self.clock.now())
+
     def _start_fleet(self, ep: Endpoint, config_name: str, weights: dict[str, float] | None = None) -> Fleet:
         config = self.configs[config_name]
         servers = {}
@@ -143,9 +154,13 @@ class Emulator:
             model = self.models[variant["ModelName"]]
             container = model["PrimaryContainer"]
             folder = self.folder / ep.name / config_name / variant["VariantName"]
+            environment = {**scaled_environment(container.get("Environment", {}), self.clock.factor),
+                           **self.host_environment}  # fmt: skip
+            stream = f"{variant['VariantName']}/{config_name}"
             servers[variant["VariantName"]] = VariantServer(
-                folder, container["ModelDataUrl"], container.get("Environment", {}), self._s3
-            )
+                folder, container["ModelDataUrl"], environment, self._s3,
+                partial(self._ship, ep.name, stream),
+            )  # fmt: skip
         for server in servers.values():
             server.wait_ready()
         given = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0)) for v in config["ProductionVariants"]}
@@ -276,6 +291,8 @@ class Emulator:
             ep.failure_reason = f"new fleet did not start: {err}"
             self._set(ep, "InService")  # the old fleet keeps serving, as SageMaker keeps the old config
             return
+        for hook in list(self.fleet_started):
+            hook(ep, new, p)
         config = p.get("DeploymentConfig") or {}
         policy = config.get("BlueGreenUpdatePolicy", {})
         routing = policy.get("TrafficRoutingConfiguration", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0})
@@ -300,6 +317,7 @@ class Emulator:
                 self._set(ep, "RollingBack")
                 ep.new, ep.new_share = None, 0.0
                 ep.failure_reason = f"Rolled back: alarm {fired} went into ALARM during the deployment"
+                ep.rollbacks.append(ep.failure_reason)
                 stopped = new
             else:
                 ep.live, ep.new, ep.new_share = new, None, 0.0

@@ -5,69 +5,26 @@ Scenarios run in order on one rehearsal (a release needs the one before it): ``f
 puts the first champion in front of the bootstrap endpoint's traffic; ``bad-challenger`` trains a
 challenger whose serving container dies once it is in shadow (the check sees its 5xx and missing
 capture), and the pipeline rolls back to the champion and removes the challenger's alias.
+``full-release`` and ``alarm-after-promote`` live in :mod:`rankops.rehearse.scenario_release`,
+``retrain-trigger`` in :mod:`rankops.rehearse.scenario_trigger` (docs/rehearsal.md lists them all).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from rankops.errors import RankopsError
 from rankops.pipeline.runner import ExecutionRecord, StateRecord
 from rankops.rehearse import agreement as agree
-from rankops.rehearse import scenario_trigger
+from rankops.rehearse import expect, scenario_release, scenario_trigger
 from rankops.rehearse.outcome import OnState, ScenarioFailed, ScenarioResult
 from rankops.rehearse.pipeline_run import run_deployed
 from rankops.rehearse.session import RELEASE_STATES, Rehearsal, traffic
 
-
-def _visited(record: ExecutionRecord) -> list[str]:
-    return [s.name for s in record.states]
-
-
-def _last_state(record: ExecutionRecord) -> str:
-    failed = [s for s in record.states if s.status == "failed" or s.error]
-    return (failed or record.states or [StateRecord("(none)", "", 0.0)])[-1].name
-
-
-def _expect(name: str, record: ExecutionRecord, status: str, visits: list[str], skips: list[str] = ()) -> None:  # type: ignore[assignment]
-    seen = _visited(record)
-    if record.status != status:
-        raise ScenarioFailed(
-            name,
-            _last_state(record),
-            f"execution {record.status}, expected {status} ({record.error}: {str(record.cause)[:300]})",
-        )
-    for state in visits:
-        if state not in seen:
-            raise ScenarioFailed(name, _last_state(record), f"never reached {state} (visited {', '.join(seen)})")
-    for state in skips:
-        if state in seen:
-            raise ScenarioFailed(name, state, f"reached {state}, which this scenario must not")
-
-
-def _output_of(record: ExecutionRecord, state: str) -> dict[str, Any]:
-    """The output of the last exit of ``state`` in the execution's history."""
-    for event in reversed(record.events):
-        details = event.get("stateExitedEventDetails") or {}
-        if details.get("name") == state:
-            return dict(json.loads(details["output"]))
-    raise ScenarioFailed("?", state, f"{state} never finished")
-
-
-def _version(record: ExecutionRecord) -> str:
-    return str(_output_of(record, "Gate")["gate"]["result"]["version"])
-
-
-def _agreement(name: str, r: Rehearsal, champion: str, challenger: str | None = None) -> agree.Agreement:
-    found = agree.check(r.settings, r.endpoint, r.request(), r.world.client("s3"))
-    if not found.agrees or found.champion_alias != champion or found.challenger_alias != challenger:
-        rows = "; ".join(f"{k}={v}" for k, v in found.rows())
-        raise ScenarioFailed(
-            name, "(after the run)", f"expected champion {champion}, challenger {challenger or '-'}: {rows}"
-        )
-    return found
+# the checks every scenario module shares (rankops.rehearse.expect), under this module's old names
+_visited, _last_state, _expect, _output_of = expect.visited, expect.last_state, expect.expect, expect.output_of
+_version, _agreement = expect.version, expect.agreement
 
 
 def _run(
@@ -101,6 +58,7 @@ def first_release(r: Rehearsal, on_state: OnState | None = None) -> ScenarioResu
 
 SCENARIOS: dict[str, Callable[[Rehearsal, OnState | None], ScenarioResult]] = {
     "first-release": first_release,
+    "full-release": scenario_release.full_release,
 }
 
 
@@ -139,6 +97,7 @@ def bad_challenger(r: Rehearsal, on_state: OnState | None = None) -> ScenarioRes
 
 
 SCENARIOS["bad-challenger"] = bad_challenger
+SCENARIOS["alarm-after-promote"] = scenario_release.alarm_after_promote
 SCENARIOS["retrain-trigger"] = scenario_trigger.retrain_trigger
 
 

@@ -73,6 +73,47 @@ def _cloudwatch_percentiles() -> Iterator[None]:
         Statistics.get_statistics_for_type = original  # type: ignore[method-assign]
 
 
+# The release checks' traffic-volume minimums at rehearsal traffic. A soak is 600 emulated seconds
+# (6 s at clock factor 0.01) in which this machine replays some tens of requests, where the deployed
+# minimums assume production traffic (200 challenger invocations, 100 shadowed requests per window:
+# 2,000 requests in a 10 % canary step). Every other threshold (5xx rate, p95 latency, degraded
+# answers, rank correlation, score KL) stays as deployed.
+TRAFFIC_MINIMUMS = {"min_invocations": 1, "shadow_min_requests": 20}
+
+
+def scale_traffic_minimums(world: World, say: Say) -> dict[str, Any]:
+    """Lower the release Lambda's ``CHECK_THRESHOLDS`` volume minimums to :data:`TRAFFIC_MINIMUMS`
+    through Lambda's ``UpdateFunctionConfiguration`` (an operator's change, said out loud); returns
+    the deployed thresholds."""
+    from rankops.release.endpoint import CHECK_THRESHOLDS_VARIABLE
+
+    name = f"{world.prefix}-release"
+    environment = dict(world.function_env("release"))
+    deployed = json.loads(environment.get(CHECK_THRESHOLDS_VARIABLE) or "{}")
+    lowered = {**deployed, **TRAFFIC_MINIMUMS}
+    environment[CHECK_THRESHOLDS_VARIABLE] = json.dumps(lowered, sort_keys=True)
+    world.client("lambda").update_function_configuration(FunctionName=name, Environment={"Variables": environment})
+    world.lambda_env[name] = environment
+    changed = ", ".join(f"{k} {deployed.get(k, '-')} -> {v}" for k, v in TRAFFIC_MINIMUMS.items())
+    say(f"stage: rehearsal traffic is far below production's: release check minimums {changed} (the rest as deployed)")
+    return dict(deployed)
+
+
+# The serve processes' latency budget on the rehearsal's host: 2 cores shared with Spark, MLflow,
+# moto and other runs (load 10-25), where a feature lookup can outlast the deployed 150 ms and the
+# answer degrades to the fallback chain, which the deployed degraded-answers check (1 %) then
+# judges as the challenger's fault. Only the budget is raised; the check stays as deployed.
+HOST_LATENCY_BUDGET_MS = 30_000
+
+
+def loaded_host_budget(emulator: Emulator, settings: Settings, say: Say) -> None:
+    """Give every serve process the emulator starts :data:`HOST_LATENCY_BUDGET_MS` (over its
+    Model's container environment, as an instance's own setting would be), said out loud."""
+    emulator.host_environment["RANKOPS_SERVING__LATENCY_BUDGET_MS"] = str(HOST_LATENCY_BUDGET_MS)
+    deployed = settings.serving.latency_budget_ms
+    say(f"stage: loaded host: serving latency budget {deployed} -> {HOST_LATENCY_BUDGET_MS} ms (checks as deployed)")
+
+
 @contextmanager
 def open_rehearsal(
     env: str, workdir: Path, *, cdk_out: Path | None = None, events: int = 20_000, clock_factor: float = 0.01,
@@ -93,8 +134,10 @@ def open_rehearsal(
             {"AWS_ENDPOINT_URL_SAGEMAKER": url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url}
         ), _release_clock(emulator), _cloudwatch_percentiles():  # fmt: skip
             check_local_endpoints()
+            scale_traffic_minimums(world, say)
             home = workdir / "home"
             settings = stage.world_settings(world, home)
+            loaded_host_budget(emulator, settings, say)
             spark = get_spark(settings)
             say(f"stage: {events:,} logged searches in the raw bucket, features offline and online")
             stage.seed(settings, spark, events)

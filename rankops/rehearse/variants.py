@@ -13,10 +13,11 @@ import os
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,10 @@ class Answer:
 class VariantServer:
     """The ``serve`` process of one variant (one Model) of an endpoint."""
 
-    def __init__(self, folder: Path, model_data_url: str, environment: Mapping[str, str], s3: Any) -> None:
+    def __init__(
+        self, folder: Path, model_data_url: str, environment: Mapping[str, str], s3: Any,
+        on_line: Callable[[str], object] | None = None,
+    ) -> None:  # fmt: skip
         self.folder = folder
         self.model_data_url = model_data_url
         folder.mkdir(parents=True, exist_ok=True)
@@ -63,8 +67,22 @@ class VariantServer:
         serve = Path(sys.executable).with_name("serve")
         self._log = (folder / "serve.log").open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - the container's own entrypoint
-            [str(serve), "serve"], env=env, stdout=self._log, stderr=subprocess.STDOUT
+            [str(serve), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
+        # the container's output: kept in serve.log, and each line handed on (SageMaker ships it to CloudWatch Logs)
+        self._reader = threading.Thread(target=self._read, args=(on_line,), daemon=True, name=f"serve-log-{self.port}")
+        self._reader.start()
+
+    def _read(self, on_line: Callable[[str], object] | None) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self._log.write(raw)
+            self._log.flush()
+            if on_line is not None:
+                try:
+                    on_line(raw.decode("utf-8", errors="replace"))
+                except Exception as err:  # a shipping fault is written down, never kills the reader
+                    self._log.write(f"rehearsal: could not ship this line: {err!r}\n".encode())
 
     @property
     def url(self) -> str:
@@ -111,4 +129,5 @@ class VariantServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._reader.join(timeout=10)
         self._log.close()

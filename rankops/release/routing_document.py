@@ -41,8 +41,14 @@ class RoutingDocument:
     challenger_variant: str = CHALLENGER_VARIANT
 
     @classmethod
-    def canary(cls, endpoint: str, share: float, salt_base: str, challenger_version: str) -> RoutingDocument:
-        if not 0.0 < share <= 1.0:
+    def canary(
+        cls, endpoint: str, share: float, salt_base: str, challenger_version: str, pinned: bool = False
+    ) -> RoutingDocument:
+        """A canary at ``share``; ``pinned``: share 0, every user named to the champion variant (while
+        the canary's variants are being set up, so that the endpoint's weights route nobody)."""
+        if pinned:
+            share = 0.0
+        elif not 0.0 < share <= 1.0:
             raise ValueError(f"canary share must be in (0, 1], got {share}")
         return cls(endpoint, "canary", float(share), bucketing.release_salt(salt_base, challenger_version))
 

@@ -161,6 +161,10 @@ class SageMakerEndpoint:
             if any(v["VariantName"] == requests.CHALLENGER_VARIANT for v in live["ProductionVariants"]):
                 self.sm.update_endpoint_weights_and_capacities(**requests.canary_weights_request(self.name, share))
                 return {"mode": "canary", "canary_share": share}
+            # the canary's first step: until ``route`` publishes its share, sticky callers name the
+            # champion (weights alone would send a random tenth of requests to the challenger, and
+            # those users back to the champion once the share is published)
+            self._publish_routing(event, 0.0, pinned=True)
             return self._apply(event, "canary", share)
         if action == "baseline":  # what serves before this release: Rollback restores exactly this
             live = self._live_config()
@@ -170,17 +174,18 @@ class SageMakerEndpoint:
             return self._rollback(event)
         return self.check(event)
 
-    def _publish_routing(self, event: dict[str, Any], share: float) -> dict[str, Any]:
+    def _publish_routing(self, event: dict[str, Any], share: float, pinned: bool = False) -> dict[str, Any]:
         """Publish the routing document (:mod:`rankops.release.routing_document`): a canary at
-        ``share``, or ``off`` (share 0). Without ``routing_uri`` in the event nothing is published."""
+        ``share``, or ``off`` (share 0), or ``pinned``: every user named to the champion variant.
+        Without ``routing_uri`` in the event nothing is published."""
         from rankops.release import routing_document as routing
 
         uri = event.get("routing_uri")
         if not uri:
             return {"published": False}
-        if share > 0:
+        if share > 0 or pinned:
             salt = os.environ.get(ROUTING_SALT_VARIABLE) or "rankops"
-            doc = routing.RoutingDocument.canary(self.name, share, salt, str(event["version"]))
+            doc = routing.RoutingDocument.canary(self.name, share, salt, str(event["version"]), pinned)
         else:
             doc = routing.RoutingDocument(self.name)
         routing.publish(str(uri), doc)

@@ -9,6 +9,7 @@ import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import boto3
 import pytest
 
 from rankops.monitoring.data_capture import parse_line
+from rankops.rehearse.container_logs import parse_pattern
 from rankops.rehearse.sagemaker_emulator import Emulator
 from rankops.rehearse.sagemaker_http import serving
 from rankops.rehearse.world import World, open_world
@@ -84,6 +86,33 @@ def test_template_endpoint_serves_captures_and_publishes(endpoint: tuple[World, 
     assert {"Invocations", "Invocation5XXErrors", "ModelLatency"} <= {m["MetricName"] for m in metrics}
 
 
+def test_container_output_becomes_the_templates_answer_metrics(endpoint: tuple[World, Emulator]) -> None:
+    """The serve process's answer summaries reach the endpoint's log group, and the template's metric
+    filters (moto stores, never applies them) turn them into Answers/DegradedAnswers per model version."""
+    world, emulator = endpoint
+    (ep,) = world.sagemaker["AWS::SageMaker::Endpoint"]
+    name, cw, logs = ep["EndpointName"], world.client("cloudwatch"), world.client("logs")
+    before = emulator.logs.datapoints
+    _invoke(3)
+    # a summary line every 60 emulated s: 4 datapoints (answers and degraded, total and per version)
+    assert emulator.logs.wait_for_datapoints(before + 4, timeout_s=60), "no answer summary shipped"
+    found = cw.list_metrics(Namespace=f"rankops/{name}", MetricName="Answers")["Metrics"]
+    versions = {d["Value"] for m in found for d in m["Dimensions"] if d["Name"] == "ModelVersion"}
+    assert versions, found
+    now, version = emulator.clock.now(), [{"Name": "ModelVersion", "Value": min(versions)}]
+    answered = cw.get_metric_statistics(
+        Namespace=f"rankops/{name}", MetricName="Answers", Dimensions=version,
+        StartTime=now - timedelta(hours=2), EndTime=now + timedelta(minutes=1), Period=7200, Statistics=["Sum"],
+    )["Datapoints"]  # fmt: skip
+    assert sum(p["Sum"] for p in answered) >= 3
+    streams = logs.describe_log_streams(logGroupName=f"/aws/sagemaker/Endpoints/{name}")["logStreams"]
+    assert any(s["logStreamName"].startswith("champion/") for s in streams)
+    filters = logs.describe_metric_filters(logGroupName=f"/aws/sagemaker/Endpoints/{name}")["metricFilters"]
+    assert {f["metricTransformations"][0]["metricName"] for f in filters} == {"Answers", "DegradedAnswers"}
+    with pytest.raises(ValueError, match="does not apply"):
+        parse_pattern("[ip, user, status = 5*]")  # a space-delimited pattern: refused, never silently unmatched
+
+
 def test_requests_are_validated_against_botocore_model(endpoint: tuple[World, Emulator]) -> None:
     url = boto3.client("sagemaker").meta.endpoint_url
     request = urllib.request.Request(
@@ -105,7 +134,13 @@ def test_canary_update_is_rolled_back_by_the_template_5xx_alarm(endpoint: tuple[
     sm.create_model(**{**{k: v for k, v in model.items() if k != "Tags"}, "ModelName": "challenger"})
     variants = [{**config["ProductionVariants"][0], "ModelName": "challenger"}]
     sm.create_endpoint_config(**{**config, "EndpointConfigName": "challenger", "ProductionVariants": variants})
-    sm.update_endpoint(EndpointName=name, EndpointConfigName="challenger", DeploymentConfig=ep["DeploymentConfig"])
+    # the template's deployment, watched by its 5xx alarm alone: this fixture's answers all come from
+    # the fallback chain (its online stores are empty), which the degraded-answers alarm judges below
+    deployment = ep["DeploymentConfig"]
+    fivexx = [a for a in deployment["AutoRollbackConfiguration"]["Alarms"] if a["AlarmName"].endswith("-5xx")]
+    assert len(fivexx) == 1
+    deployment = {**deployment, "AutoRollbackConfiguration": {"Alarms": fivexx}}
+    sm.update_endpoint(EndpointName=name, EndpointConfigName="challenger", DeploymentConfig=deployment)
     assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating"
     live = emulator.endpoints[name]
     while live.new is None or live.new_share == 0.0:  # the canary fleet is up and takes its share
@@ -124,3 +159,26 @@ def test_canary_update_is_rolled_back_by_the_template_5xx_alarm(endpoint: tuple[
     alarm = world.client("cloudwatch").describe_alarms(AlarmNames=["rankops-prod-p1-endpoint-5xx"])["MetricAlarms"][0]
     assert alarm["StateValue"] == "ALARM"
     assert set(_invoke(3)) == {"champion"}
+
+
+def test_an_update_whose_answers_degrade_is_rolled_back_by_the_log_derived_alarm(
+    endpoint: tuple[World, Emulator],
+) -> None:
+    """Every answer of this fixture comes from the fallback chain (the world's online stores are
+    empty): the servers' summaries, shipped and filtered into DegradedAnswers, drive the template's
+    degraded-answers alarm, which rolls the template's blue/green update back (no 5xx at all)."""
+    world, emulator = endpoint
+    sm = boto3.client("sagemaker")
+    (config,), (ep,) = (world.sagemaker[f"AWS::SageMaker::{t}"] for t in ("EndpointConfig", "Endpoint"))
+    name = ep["EndpointName"]
+    sm.create_endpoint_config(**{**config, "EndpointConfigName": "degraded"})
+    sm.update_endpoint(EndpointName=name, EndpointConfigName="degraded", DeploymentConfig=ep["DeploymentConfig"])
+    live = emulator.endpoints[name]
+    before = len(live.events)
+    while sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating":
+        _invoke(1)
+    assert emulator.wait_for(name) == "InService"
+    described = sm.describe_endpoint(EndpointName=name)
+    assert described["EndpointConfigName"] == ep["EndpointConfigName"], "the old fleet serves again"
+    assert "rankops-prod-p1-endpoint-degraded-answers" in described["FailureReason"]
+    assert "RollingBack" in live.events[before:]

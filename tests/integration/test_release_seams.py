@@ -224,6 +224,32 @@ def test_canary_users_stay_on_their_variant_as_the_share_grows(world) -> None:  
         seen = targets
 
 
+def test_the_first_canary_step_names_the_champion_until_its_share_is_published(world) -> None:  # type: ignore[no-untyped-def]
+    """Seam 5, the first step: the deployed SetCanaryShare adds the challenger variant at its weight,
+    but sticky callers must not be routed by weights before PublishRouting (a random tenth of requests
+    would reach the challenger, and those users go back to the champion once the share is out): the
+    step first publishes a pinned document, every user named to the champion."""
+    from rankops.release.routing_document import StickyInvoker
+
+    states = world["definition"]["States"]
+    canary = states["Canary"]["ItemProcessor"]["States"]
+    live_endpoint(world)
+    state = run_state(states["Shadow"], "Shadow", pipeline_state(world))
+    uri = states["Shadow"]["Parameters"]["Payload"]["routing_uri"]
+    item = {k: state[k] for k in ("execution", "run", "gate", "training")} | {"share": 0.1}
+    run_state(canary["SetCanaryShare"], "SetCanaryShare", item)
+    _, models = serving()
+    assert len(models) == 2, "the canary config (champion and challenger variants) is live"
+    runtime = boto3.client("sagemaker-runtime", region_name=REGION)
+    pinned = StickyInvoker(runtime, ENDPOINT, uri)
+    assert {pinned.request({"user_id": f"u-{i}"}).get("TargetVariant") for i in range(500)} == {"champion"}
+    run_state(canary["PublishRouting"], "PublishRouting", item)
+    published = {
+        StickyInvoker(runtime, ENDPOINT, uri).request({"user_id": f"u-{i}"})["TargetVariant"] for i in range(500)
+    }
+    assert published == {"champion", "challenger"}
+
+
 def capture_shadow(world: dict[str, Any], requests: int, challenger_order: str, when: datetime) -> None:
     """What SageMaker's data capture writes in a shadow: each request answered by the production
     variant (champion) and, as a copy, by the shadow variant (challenger)."""
