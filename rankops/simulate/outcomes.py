@@ -81,3 +81,28 @@ def write(lake: Lake, truth: Truth, feedback: pa.Table, seed: int) -> tuple[pd.D
     """Draw the outcomes of ``feedback`` and commit them where the readers look (``raw/outcomes``)."""
     events = draw(truth, feedback, seed)
     return events, (store.write_outcomes(lake, events) if len(events) else [])
+
+
+def as_events(feedback: pa.Table, events: pd.DataFrame) -> pa.Table:
+    """The hour's answers and outcomes as the marketplace's event log rows (``raw/events``: one row
+    per shown item, clicked / contacted / revenue), what a client's event stream would have sent:
+    the next retrain's processing job learns from the simulated users as from the logged ones."""
+    from rankops.synthetic import EVENTS_SCHEMA
+
+    frame = feedback.select(["request_id", "ts", "user_id", "context", "items"]).to_pandas()
+    context = [json.loads(c) for c in frame["context"]]
+    frame["query_category"] = [c.get("category") for c in context]
+    frame["device"] = [c.get("device") for c in context]
+    shown = frame.drop(columns="context").explode("items").rename(columns={"items": "item_id"})
+    shown["position"] = shown.groupby("request_id").cumcount() + 1
+    kinds = events.pivot_table(index=["request_id", "position"], columns="outcome", values="value", aggfunc="count")
+    value = events[events["outcome"] == "purchase"].groupby(["request_id", "position"])["value"].sum()
+    shown = shown.join(kinds, on=["request_id", "position"]).join(
+        value.rename("revenue"), on=["request_id", "position"]
+    )
+    for kind in ("click", "contact"):
+        shown[kind] = shown[kind].fillna(0) > 0 if kind in shown else False
+    shown = shown.rename(columns={"click": "clicked", "contact": "contacted"})
+    shown["revenue"] = shown["revenue"].fillna(0.0).astype("float64")
+    shown["position"] = shown["position"].astype("int16")
+    return pa.Table.from_pandas(shown[EVENTS_SCHEMA.names], schema=EVENTS_SCHEMA, preserve_index=False, safe=False)

@@ -92,6 +92,10 @@ class Searches:
         """``count`` searches in the hour from ``start_ms``, in time order."""
         spec, rng = self.truth.spec, self.rng
         rows = rng.integers(len(self.mix.user), size=count)
+        # searchers drawn over all of the marketplace's users: its logged searches come from few heavy
+        # users (Zipf activity), and sticky per-user buckets (canary, exploration) would then get far
+        # from their configured share of searches (docs/simulate.md)
+        users = rng.integers(spec.n_users, size=count)
         ts = np.sort(start_ms + rng.integers(0, 3_600_000, count))
         query = self.mix.query[rows].copy()
         if campaign is not None:
@@ -99,10 +103,10 @@ class Searches:
         sizes = rng.integers(spec.slate_min, spec.slate_max + 1, count)
         return [
             {
-                "user_id": f"u-{self.mix.user[r]}",
+                "user_id": f"u-{u}",
                 "context": {"category": CATEGORIES[q], "device": DEVICES[self.mix.device[r]]},
                 "candidates": self._candidates(int(q), int(t), int(n)),
                 "ts": t / 1000,
             }
-            for r, q, t, n in zip(rows, query, ts, sizes, strict=True)
+            for r, u, q, t, n in zip(rows, users, query, ts, sizes, strict=True)
         ]

@@ -3,8 +3,9 @@
 In AWS the trigger asks Step Functions which executions ran and starts one by name; here a JSON
 ledger (``RANKOPS_HOME/simulate/executions.json``) answers the same two calls with the same
 contract (newest first, ``ExecutionAlreadyExists`` for a taken name), so the cooldown and the
-single-flight name are the ones the Lambda applies, not a copy. A started execution is recorded as
-finished at once: the simulator does not run the pipeline for it (docs/simulate.md).
+single-flight name are the ones the Lambda applies, not a copy. A started execution is ``RUNNING``
+until the simulator's pipeline run for it ends (:meth:`Ledger.finish`), so a drift while it runs
+is held as "an execution is running", as Step Functions would answer.
 """
 
 from __future__ import annotations
@@ -48,12 +49,22 @@ class Ledger:
         if any(r["name"] == name for r in rows):
             raise ExecutionAlreadyExists(name)
         started = json.loads(input)["trigger"]["requested_at"].replace("Z", "+00:00")
-        rows.append({"name": name, "status": "SUCCEEDED", "startDate": started})
+        rows.append({"name": name, "status": "RUNNING", "startDate": started})
+        self._write(rows)
+        return {"executionArn": f"local:{name}"}
+
+    def finish(self, name: str, status: str) -> None:
+        """The execution ``name`` ended with ``status`` (``SUCCEEDED``, ``FAILED``, ...)."""
+        rows = self.rows
+        if not any(r["name"] == name for r in rows):
+            raise KeyError(f"no execution {name!r} in the ledger {self.path}")
+        self._write([{**r, "status": status} if r["name"] == name else r for r in rows])
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(rows, indent=2))
         tmp.replace(self.path)  # atomic: a crash leaves the old ledger or the new one
-        return {"executionArn": f"local:{name}"}
 
 
 def on_drift(ledger: Ledger, at: datetime, reason: str, cooldown: timedelta) -> dict[str, Any]:

@@ -15,9 +15,12 @@ T0 = datetime(2026, 11, 5, 12, tzinfo=UTC)
 def test_one_drift_run_per_cooldown(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "executions.json")
     first = on_drift(ledger, T0, "drift: PSI 3 > 0.2 on query_category", DAY)
+    running = on_drift(ledger, T0 + timedelta(hours=1), "drift: still", DAY)
+    ledger.finish(first["name"], "SUCCEEDED")
     held = on_drift(ledger, T0 + timedelta(hours=12), "drift: still", DAY)
     later = on_drift(ledger, T0 + DAY, "drift: still", DAY)
     assert first["started"] and first["name"] == "auto-20261105T0000"
+    assert not running["started"] and running["reason"] == "an execution is running", "single flight while it runs"
     assert not held["started"] and held["reason"] == "cooldown: auto-20261105T0000 started 2026-11-05 12:00 UTC"
     assert later["started"] and later["name"] == "auto-20261106T0000"
     assert [r["name"] for r in Ledger(tmp_path / "executions.json").rows] == [first["name"], later["name"]]
