@@ -53,6 +53,8 @@ class AwsEmrConfig(Section):
     max_memory: str = "64 GB"
     idle_timeout_minutes: int = Field(15, ge=1, le=10080)
     schedule: str = "rate(1 hour)"  # EventBridge schedule expression of the feature job
+    # the hourly monitoring run (drift, online metrics): minutes past the hour, so its capture is complete
+    monitor_schedule: str = "cron(5 * * * ? *)"
     spark_submit_parameters: str = (
         "--conf spark.executor.cores=2 --conf spark.executor.memory=4g --conf spark.driver.cores=1 "
         "--conf spark.driver.memory=4g --conf spark.dynamicAllocation.maxExecutors=6"

@@ -1,5 +1,6 @@
-"""Deployable unit: the EMR Serverless feature application, its hourly schedule, and the streaming
-features (Kinesis event stream, the streaming job run kept alive, its alarms)."""
+"""Deployable unit: the EMR Serverless feature application, its hourly schedule, the streaming
+features (Kinesis event stream, the streaming job run kept alive, its alarms), and the hourly
+monitoring run on the same application (drift and online metrics of the endpoint's data capture)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.constructs.feature_compute import FeatureCompute
+from infra.constructs.monitor_schedule import MonitorSchedule
 from infra.constructs.network import Network
 from infra.constructs.stream_compute import StreamCompute
 from infra.data_access import DataAccess
@@ -43,6 +45,7 @@ class FeatureComputeStack(Stack):
             failures_topic=failures,
         )
         self.stream = StreamCompute(self, "Stream", config=config, data=data, compute=self.compute, alarm_topic=alarms)
+        self.monitor = MonitorSchedule(self, "Monitor", config=config, data=data, compute=self.compute)
         CfnOutput(self, "EventStreamName", value=self.stream.stream.stream_name)
         CfnOutput(self, "EmrApplicationId", value=self.compute.application.attr_application_id)
         CfnOutput(self, "EmrJobRoleArn", value=self.compute.job_role.role_arn)

@@ -8,8 +8,6 @@ from typing import Any
 
 from rankops.cli.common import command, settings_from
 
-OUTCOMES_DDL = "request_id string, position int, outcome string, value double, ts timestamp"
-
 
 def register(sub: Any) -> None:
     p = command(
@@ -43,29 +41,17 @@ def run(args: argparse.Namespace) -> int:
     since = parse_time(args.since) if args.since else until - timedelta(hours=1)
     feedback = store.read(lake, since, until)
     require_traffic(feedback, since, until)
-    outcomes = store.read_outcomes(lake, since)
-    spark = get_spark(settings, "rankops-online-metrics")
-    items = lake.read("raw", "items", columns=["item_id"]) if lake.partitions("raw", "items") else None
-    catalogue = len(set(items["item_id"].to_pylist())) if items is not None else 0
-    frame = om.online_metrics(
-        spark.createDataFrame(feedback.to_pandas()),
-        spark.createDataFrame(outcomes.to_pandas(), schema=OUTCOMES_DDL),
-        catalogue,
-        args.k,
-    )
-    rows = [r.asDict() for r in frame.collect()]
+    rows = om.rows_of(get_spark(settings, "rankops-online-metrics"), lake, feedback, since, args.k)
     out = settings.home / "reports" / "online"
     out.mkdir(parents=True, exist_ok=True)
     (out / "online_metrics.json").write_text(json.dumps(rows, indent=2, default=str))
     write_job_metrics(job_metrics_dir(settings.home), "online", om.prometheus_text(rows))
     if args.cloudwatch:
-        import os
-
         import boto3
 
-        datum = om.revenue_datum(rows, settings.env)
-        namespace = os.environ.get("METRICS_NAMESPACE", "rankops")
-        boto3.client("cloudwatch").put_metric_data(Namespace=namespace, MetricData=[datum])
+        from rankops.monitoring.drift_job import metrics_namespace
+
+        om.publish_cloudwatch(rows, boto3.client("cloudwatch"), metrics_namespace(), settings.env)
     for r in rows:
         cohort = f"{r['hour']:%Y-%m-%d %H}h {r['variant']} v{r['model_version']}"
         figures = f"CTR@{args.k} {r['ctr_at_k']:.3f}, contact {r['contact_rate']:.3f}, revenue {r['revenue_proxy']:.1f}"

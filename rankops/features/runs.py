@@ -126,18 +126,25 @@ def start_hourly(
     if active:
         return {"started": False, "reason": "a feature run is still active", "active": active[0]["id"],
                 "lag_minutes": lag}  # fmt: skip
+    job_run_id = submit_run(emr, settings, name, settings.arguments)
+    return {"started": True, "job_run_id": job_run_id, "name": name, "lag_minutes": lag}
+
+
+def submit_run(emr: Any, settings: JobSettings, name: str, arguments: tuple[str, ...] | list[str]) -> str:
+    """Start ``settings.entry_point`` with ``arguments`` as the run ``name``; returns its id. The name
+    is also the client token: a start retried for the same scheduled run never starts it twice."""
     response = emr.start_job_run(
         applicationId=settings.application_id,
-        clientToken=name,  # the same scheduled hour never starts twice
+        clientToken=name,
         executionRoleArn=settings.role_arn,
         name=name,
         jobDriver={
             "sparkSubmit": {
                 "entryPoint": settings.entry_point,
-                "entryPointArguments": list(settings.arguments),
+                "entryPointArguments": list(arguments),
                 **({"sparkSubmitParameters": settings.spark_parameters} if settings.spark_parameters else {}),
             }
         },
         executionTimeoutMinutes=settings.timeout_minutes,
     )
-    return {"started": True, "job_run_id": response["jobRunId"], "name": name, "lag_minutes": lag}
+    return str(response["jobRunId"])

@@ -41,32 +41,50 @@ def capture_destination(sagemaker: Any, endpoint: str) -> str:
 
 
 def served(
-    lake: Lake, since: datetime, until: datetime, *, endpoint: str | None = None, sagemaker: Any = None
+    lake: Lake,
+    since: datetime,
+    until: datetime,
+    *,
+    endpoint: str | None = None,
+    sagemaker: Any = None,
+    destination: str | None = None,
 ) -> pa.Table:
     """The answers served in ``[since, until)``: the lake's feedback log, or with ``endpoint`` that
-    SageMaker endpoint's data capture (lines that do not parse are quarantined by the reader)."""
+    SageMaker endpoint's data capture (lines that do not parse are quarantined by the reader). The
+    capture's ``destination`` is the endpoint's live config's unless given (the hourly job in AWS is
+    handed the one the serving stack configures, so it needs no SageMaker API)."""
     from rankops.feedback import store
 
     if endpoint is None:
         return store.read(lake, since, until)
-    if sagemaker is None:
-        import boto3
+    if destination is None:
+        if sagemaker is None:
+            import boto3
 
-        sagemaker = boto3.client("sagemaker")
-    return store.read_capture(lake, capture_destination(sagemaker, endpoint), endpoint, since, until)
+            sagemaker = boto3.client("sagemaker")
+        destination = capture_destination(sagemaker, endpoint)
+    return store.read_capture(lake, destination, endpoint, since, until)
 
 
 def drift_of(
-    settings: Settings, lake: Lake, feedback: pa.Table, since: datetime, until: datetime, dataset: str | None = None
+    settings: Settings,
+    lake: Lake,
+    feedback: pa.Table,
+    since: datetime,
+    until: datetime,
+    dataset: str | None = None,
+    *,
+    score_kl: bool = True,
 ) -> dict[str, Any]:
     """The drift report of ``feedback`` against the reference of ``dataset`` (default: the newest
-    processed dataset), with each served model version's score KL; a window without traffic is an
-    error that says so."""
+    processed dataset), with each served model version's score KL unless ``score_kl`` is off (its
+    references live in MLflow, which the hourly EMR job does not reach); a window without traffic is
+    an error that says so."""
     from rankops.monitoring import drift_report as dr
     from rankops.monitoring.score_drift import load_references
 
     dr.require_traffic(feedback, since, until)  # before looking for a reference: say what is missing first
     versions = sorted({v for v in feedback["model_version"].to_pylist() if v is not None})
-    references = load_references(settings, versions)
+    references = load_references(settings, versions) if score_kl else None
     manifest = dr.reference_manifest(lake, dataset)
     return dr.drift_report(lake, settings, manifest, feedback, since, until, references)

@@ -22,8 +22,14 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from datetime import datetime
 
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+    from rankops.lake import Lake
+
+OUTCOMES_DDL = "request_id string, position int, outcome string, value double, ts timestamp"
 GAINS = {"click": 1, "contact": 2, "purchase": 3}
 KEYS = ["hour", "variant", "model_version"]
 LEVELS = ("champion", "challenger", "previous", "fallback", "rule", "input_order")  # the fallback chain's levels
@@ -95,6 +101,24 @@ def online_metrics(feedback: DataFrame, outcomes: DataFrame, catalogue_size: int
     )
 
 
+def rows_of(spark: SparkSession, lake: Lake, feedback: pa.Table, since: datetime, k: int = 10) -> list[dict[str, Any]]:
+    """:func:`online_metrics` of ``feedback`` (the logged or captured answers of the window) joined
+    with the lake's outcome events from ``since`` on, as plain rows; the catalogue is the raw zone's
+    items (``rankops online-metrics`` and the hourly job in AWS both run this)."""
+    from rankops.feedback import store
+
+    outcomes = store.read_outcomes(lake, since)
+    items = lake.read("raw", "items", columns=["item_id"]) if lake.partitions("raw", "items") else None
+    catalogue = len(set(items["item_id"].to_pylist())) if items is not None else 0
+    frame = online_metrics(
+        spark.createDataFrame(feedback.to_pandas()),
+        spark.createDataFrame(outcomes.to_pandas(), schema=OUTCOMES_DDL),
+        catalogue,
+        k,
+    )
+    return [r.asDict() for r in frame.collect()]
+
+
 def prometheus_text(rows: list[dict[str, Any]]) -> bytes:
     """The latest hour's figures as the ``rankops_online_*`` gauges of :mod:`rankops.monitoring.metrics`."""
     registry = CollectorRegistry()
@@ -128,3 +152,13 @@ def revenue_datum(rows: list[dict[str, Any]], environment: str) -> dict[str, Any
         "Value": float(sum(r["revenue_proxy"] for r in rows if r["hour"] == latest)),
         "Unit": "None",
     }
+
+
+def publish_cloudwatch(
+    rows: list[dict[str, Any]], cloudwatch: Any, namespace: str, environment: str
+) -> dict[str, Any] | None:
+    """Put ``RevenueProxy`` of the latest hour where the P1 alarm watches it (nothing without rows)."""
+    datum = revenue_datum(rows, environment)
+    if datum is not None:
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=[datum])
+    return datum

@@ -140,7 +140,10 @@ def test_buildspec_pushes_both_images_and_publishes_the_job_script() -> None:
         assert f"-f {dockerfile}" in text
     assert 'docker push "$REPOSITORY_URI:$IMAGE_TAG"' in text
     assert 'docker push "$EMR_REPOSITORY_URI:$IMAGE_TAG"' in text
-    assert "s3://$ARTIFACTS_BUCKET/emr/$IMAGE_TAG/build_features.py" in text
+    # every EMR entry point the templates name (feature, streaming and monitoring jobs) is uploaded
+    (upload,) = [c for c in commands if "s3://$ARTIFACTS_BUCKET/emr/$IMAGE_TAG/$job.py" in c]
+    jobs = re.search(r"for job in ([a-z_ ]+); do", upload)
+    assert jobs and set(jobs.group(1).split()) == {p.stem for p in (REPO / "emr_jobs").glob("*.py")} - {"__init__"}
 
 
 def test_base_images_are_pinned_by_digest_and_jars_by_checksum() -> None:

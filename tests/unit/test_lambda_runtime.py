@@ -15,6 +15,8 @@ MODULES = [
     "rankops.release.decisions",
     "lambdas.start_feature_job.handler",
     "rankops.features.runs",
+    "lambdas.start_monitor_job.handler",
+    "rankops.monitoring.runs",
     "lambdas.keep_stream_job.handler",
     "rankops.features.stream_runs",
     "lambdas.release.handler",
