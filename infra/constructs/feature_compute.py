@@ -176,7 +176,7 @@ class FeatureCompute(Construct):
         self.failures = events.Rule(
             self,
             "JobFailed",
-            description=f"{config.prefix}: a feature job run failed",
+            description=f"{config.prefix}: a job run on the feature application failed (feature, stream, monitor)",
             event_pattern=events.EventPattern(
                 source=["aws.emr-serverless"],
                 detail_type=["EMR Serverless Job Run State Change"],
@@ -187,7 +187,8 @@ class FeatureCompute(Construct):
                     failures_topic,
                     dead_letter_queue=dlq,
                     message=events.RuleTargetInput.from_text(
-                        f"{config.prefix} feature job run {events.EventField.from_path('$.detail.jobRunId')} "
+                        f"{config.prefix} job run {events.EventField.from_path('$.detail.jobRunId')} on the feature "
+                        "application (feature, streaming or monitoring job) "
                         f"failed: {events.EventField.from_path('$.detail.stateDetails')}"
                     ),
                 )

@@ -6,7 +6,8 @@ its anomaly band. P2 (ticket, P2 topic): feature drift (which also triggers retr
 :mod:`infra.constructs.pipeline_triggers`), feature freshness lag, pipeline failure.
 
 Custom metrics live in the ``rankops`` namespace with dimension ``Environment``:
-``RevenueProxy`` and ``FeatureDriftPSI`` are published by the serving/monitoring code;
+``RevenueProxy`` and ``FeatureDriftPSI`` are published by the hourly monitoring run
+(:mod:`infra.constructs.monitor_schedule`);
 ``FeatureFreshnessLagMinutes`` by ``lambdas/start_feature_job`` every hour (its absence
 is itself an alarm). docs/deploy.md lists this contract.
 """
