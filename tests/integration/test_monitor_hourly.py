@@ -192,3 +192,22 @@ def test_an_hour_without_captured_answers_publishes_nothing(deployed: dict[str, 
                       namespace="rankops")  # fmt: skip
     assert result["requests"] == 0 and "no captured answers" in result["skipped"] and result["errors"] == {}
     assert cloudwatch.list_metrics(Namespace="rankops")["Metrics"] == []
+
+
+def test_the_entry_point_runs_with_the_starters_arguments(
+    deployed: dict[str, Any], market: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``emr_jobs/monitor.py`` with the arguments the starter passes (template's, plus ``--hour``): an
+    hour without captured answers is judged, publishes nothing, and the job succeeds."""
+    from emr_jobs import monitor
+
+    raw = deployed["arguments"]["--capture-uri"].rsplit("/", 1)[0]
+    zones = {"RAW": raw, **{z.upper(): market.lake.uri(z) for z in ("curated", "features", "artifacts")}}
+    for zone, uri in zones.items():
+        monkeypatch.setenv(f"RANKOPS_LAKE__{zone}", uri)
+    monkeypatch.setenv("RANKOPS_SPARK__MASTER", "local[2]")
+    argv = [*json.loads(deployed["environment"]["ENTRY_POINT_ARGUMENTS"]), "--hour", "2026-12-01T09:00:00+00:00"]
+    assert monitor.main(argv) == 0, capsys.readouterr().err
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["hour"] == "2026-12-01T09:00:00+00:00" and printed["requests"] == 0 and printed["drift"] is None
+    assert boto3.client("cloudwatch", region_name=REGION).list_metrics(Namespace="rankops")["Metrics"] == []
