@@ -102,16 +102,23 @@ def scale_traffic_minimums(world: World, say: Say) -> dict[str, Any]:
 # The serve processes' latency budget on the rehearsal's host: 2 cores shared with Spark, MLflow,
 # moto and other runs (load 10-25), where a feature lookup can outlast the deployed 150 ms and the
 # answer degrades to the fallback chain, which the deployed degraded-answers check (1 %) then
-# judges as the challenger's fault. Only the budget is raised; the check stays as deployed.
+# judges as the challenger's fault; and a Redis read can outlast the deployed store timeout (30 ms),
+# which counts towards opening the circuit breaker (whose skipped reads degrade answers too). Only
+# the budget and the store timeout are raised; the checks stay as deployed.
 HOST_LATENCY_BUDGET_MS = 30_000
+HOST_STORE_TIMEOUT_MS = 5_000
 
 
 def loaded_host_budget(emulator: Emulator, settings: Settings, say: Say) -> None:
     """Give every serve process the emulator starts :data:`HOST_LATENCY_BUDGET_MS` (over its
     Model's container environment, as an instance's own setting would be), said out loud."""
     emulator.host_environment["RANKOPS_SERVING__LATENCY_BUDGET_MS"] = str(HOST_LATENCY_BUDGET_MS)
-    deployed = settings.serving.latency_budget_ms
-    say(f"stage: loaded host: serving latency budget {deployed} -> {HOST_LATENCY_BUDGET_MS} ms (checks as deployed)")
+    emulator.host_environment["RANKOPS_SERVING__STORE_TIMEOUT_MS"] = str(HOST_STORE_TIMEOUT_MS)
+    budget, timeout = settings.serving.latency_budget_ms, settings.serving.store_timeout_ms
+    say(
+        f"stage: loaded host: serving latency budget {budget} -> {HOST_LATENCY_BUDGET_MS} ms, store timeout "
+        f"{timeout} -> {HOST_STORE_TIMEOUT_MS} ms (checks as deployed)"
+    )
 
 
 @contextmanager

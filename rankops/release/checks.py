@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from rankops.release.rate_limit import judge_rate
+
 # The servers' answer summaries (one JSON line per model version on stdout) and the CloudWatch
 # metrics the endpoint's log metric filters make of them (infra/constructs/endpoint_alarms.py).
 ANSWER_EVENT = "answers"
@@ -171,14 +173,15 @@ def post_traffic(figures: Mapping[str, float | None], event: PostTrafficEvent) -
     ]
     if event.model_version is not None:
         answers, degraded = figures.get("answers") or 0.0, figures.get("degraded") or 0.0
-        share = degraded / answers if answers else None
+        judged = judge_rate(degraded, answers, event.max_degraded_rate)
         checks.append(
             {
                 "name": "degraded_answers",
-                # no summary yet is no evidence: a server that cannot even log must not pass
-                "passed": share is not None and share <= event.max_degraded_rate,
-                "detail": f"model version {event.model_version}: {degraded:.0f} of {answers:.0f} answers came from "
-                f"a lower level of the fallback chain (limit {event.max_degraded_rate:.1%})",
+                # no summary yet is no evidence: a server that cannot even log must not pass; a share
+                # over the limit fails when it is significantly so (rankops.release.rate_limit)
+                "passed": judged.share is not None and not judged.exceeded,
+                "detail": f"model version {event.model_version}: answers from a lower level of the fallback "
+                f"chain: {judged.describe(degraded, answers, event.max_degraded_rate)}",
             }
         )
     if event.business is not None:

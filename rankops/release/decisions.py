@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rankops.release.rate_limit import judge_rate
+
 Action = Literal["advance", "hold", "rollback"]
 
 
@@ -103,9 +105,11 @@ def canary_decision(
     if challenger.requests < min_requests:
         return Decision("hold", [f"the challenger served {challenger.requests} requests; need {min_requests}"])
     reasons: list[str] = []
-    if challenger.degraded_rate > max_fallback_rate:
+    fell_back = judge_rate(challenger.degraded, challenger.requests, max_fallback_rate)
+    if fell_back.exceeded:
         reasons.append(
-            f"{challenger.degraded_rate:.2%} of the challenger's requests fell back (limit {max_fallback_rate:.2%})"
+            "the challenger's requests fell back significantly more often than the limit: "
+            + fell_back.describe(challenger.degraded, challenger.requests, max_fallback_rate)
         )
     if challenger.p95_s is not None:
         if challenger.p95_s > latency_budget_s:

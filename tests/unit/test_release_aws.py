@@ -212,7 +212,11 @@ def test_post_traffic_judges_the_new_versions_degraded_answers() -> None:
     assert (figures["answers"], figures["degraded"]) == (1000.0, 50.0)
     degraded = checks.post_traffic(figures, event)
     assert [c["name"] for c in degraded.checks if not c["passed"]] == ["degraded_answers"]
-    assert "50 of 1000 answers" in next(c["detail"] for c in degraded.checks if not c["passed"])
+    assert "50 of 1000 (5.0%" in next(c["detail"] for c in degraded.checks if not c["passed"])
+    # a short window: one degraded answer of 18 is noise at a 1 % limit, two are not
+    short = {**figures, "answers": 18.0, "degraded": 1.0}
+    assert checks.post_traffic(short, event).passed
+    assert not checks.post_traffic({**short, "degraded": 2.0}, event).passed
     assert checks.post_traffic({**figures, "degraded": 0.0}, event).passed
     silent = checks.post_traffic({**figures, "answers": None, "degraded": None}, event)
     assert not silent.passed, "no summary lines at all is no evidence"
