@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import Any, NoReturn
 
 from rankops.config import Settings, load_settings
@@ -101,3 +102,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(
         env=getattr(args, "env", None), home=getattr(args, "home", None), config_file=getattr(args, "config", None)
     )
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (a CI timeout, ``kill``, a container stop) into ``SystemExit(143)`` in long
+    commands that start servers: Python's default would end the process at once, orphaning the
+    serve processes, moto and redis-server their ``with`` blocks stop on the way out."""
+
+    def _exit(signum: int, _frame: object) -> NoReturn:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)

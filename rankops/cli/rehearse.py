@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rankops.cli.common import command
+from rankops.cli.common import command, exit_on_sigterm
 from rankops.cli.pipeline import progress_line
 from rankops.errors import ConfigError
 
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if env not in ENVS:
         raise ConfigError(f"unknown environment {env!r} for a rehearsal; choose one of {', '.join(ENVS)}")
     names = selected(args.scenario)
+    exit_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="rankops-rehearse-") as scratch:
         workdir = Path(args.workdir) if args.workdir else Path(scratch)
         cdk_out = Path(args.cdk_out) if args.cdk_out else None

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from rankops.cli.common import command, settings_from
+from rankops.cli.common import command, exit_on_sigterm, settings_from
 
 
 def register(sub: Any) -> None:
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr: the per-day progress lines
     settings = settings_from(args)
+    exit_on_sigterm()
     bad = None if args.bad_challenger_day == -1 else args.bad_challenger_day
     sizes = Sizes(args.requests_per_day, args.drift_every_h, campaign_share=args.campaign_share, bad_day=bad,
                   canary_mde=args.canary_mde)  # fmt: skip
