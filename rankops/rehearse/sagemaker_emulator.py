@@ -8,7 +8,8 @@ says (blue/green ALL_AT_ONCE, CANARY, LINEAR; wait intervals; ``TerminationWaitI
 and the ``AutoRollbackConfiguration`` alarms are evaluated against the metrics the emulator
 publishes to (moto) CloudWatch (:mod:`rankops.rehearse.alarms`); an alarm rolls traffic back to
 the old fleet. Invocations route by variant weight (or ``TargetVariant``), copy to shadow
-variants, write data capture (:mod:`rankops.monitoring.data_capture`) and publish per-variant
+variants, write data capture (:mod:`rankops.monitoring.data_capture`; batched into JSON Lines
+files per flush as SageMaker writes them, :mod:`rankops.rehearse.capture_writer`) and publish per-variant
 ``Invocations``, ``Invocation5XXErrors`` and ``ModelLatency``. The wire protocol and the
 botocore validation of every request and response live in :mod:`rankops.rehearse.sagemaker_http`.
 """
@@ -23,8 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from rankops.monitoring.data_capture import capture_key, capture_line
+from rankops.monitoring.data_capture import capture_line
 from rankops.rehearse import alarms
+from rankops.rehearse.capture_writer import FLUSH_S, CaptureWriter
 from rankops.rehearse.clock import Clock, traffic_shares
 from rankops.rehearse.container_logs import LogShipper, scaled_environment
 from rankops.rehearse.variants import Answer, VariantServer
@@ -73,7 +75,7 @@ class Endpoint:
 class Emulator:
     """The SageMaker control plane and runtime for one rehearsal (see the module docstring)."""
 
-    def __init__(self, world: Any, folder: Path, clock_factor: float = 0.01) -> None:
+    def __init__(self, world: Any, folder: Path, clock_factor: float = 0.01, capture_flush_s: float = FLUSH_S) -> None:
         self.world, self.folder, self.clock = world, folder, Clock(clock_factor)
         self.models: dict[str, dict[str, Any]] = {}
         self.configs: dict[str, dict[str, Any]] = {}
@@ -83,9 +85,9 @@ class Emulator:
         self._threads: list[threading.Thread] = []
         self._s3, self._cw = world.client("s3"), world.client("cloudwatch")
         self.logs = LogShipper(world.client("logs"), self._cw)  # the containers' stdout -> CloudWatch Logs
-        self.fleet_started: list[
-            Any
-        ] = []  # fault hooks: (endpoint, new fleet, UpdateEndpoint request) before traffic shifts
+        self.capture = CaptureWriter(self._s3, self.clock.factor, capture_flush_s)  # a .jsonl file per flush
+        # fault hooks: (endpoint, new fleet, UpdateEndpoint request) before traffic shifts
+        self.fleet_started: list[Any] = []
         self.host_environment: dict[str, str] = {}  # over every container's (session.loaded_host_budget)
 
     def _arn(self, kind: str, name: str) -> str:
@@ -359,38 +361,32 @@ class Emulator:
     def _observe(self, ep: Endpoint, fleet: Fleet, variant: str, body: bytes, ctype: str, answer: Answer) -> None:
         now = self.clock.now()
         dims = [{"Name": "EndpointName", "Value": ep.name}, {"Name": "VariantName", "Value": variant}]
+        figures = (("Invocations", 1.0, "None"), ("Invocation5XXErrors", float(answer.status >= 500), "None"),
+                   ("ModelLatency", float(answer.latency_us), "Microseconds"))  # fmt: skip
         self._cw.put_metric_data(
             Namespace="AWS/SageMaker",
-            MetricData=[
-                {"MetricName": "Invocations", "Dimensions": dims, "Value": 1.0, "Unit": "None", "Timestamp": now},
-                {
-                    "MetricName": "Invocation5XXErrors",
-                    "Dimensions": dims,
-                    "Value": float(answer.status >= 500),
-                    "Unit": "None",
-                    "Timestamp": now,
-                },
-                {
-                    "MetricName": "ModelLatency",
-                    "Dimensions": dims,
-                    "Value": float(answer.latency_us),
-                    "Unit": "Microseconds",
-                    "Timestamp": now,
-                },
-            ],
-        )
+            MetricData=[{"MetricName": name, "Dimensions": dims, "Value": value, "Unit": unit, "Timestamp": now}
+                        for name, value, unit in figures],
+        )  # fmt: skip
         capture = fleet.config.get("DataCaptureConfig") or {}
         if capture.get("EnableCapture") and answer.status < 500:
             types = capture.get("CaptureContentTypeHeader", {}).get("JsonContentTypes", ["application/json"])
             line = capture_line(
                 body, answer.body, content_type=ctype, accept=answer.content_type, inference_time=now, json_types=types
             )
-            uri = capture_key(capture["DestinationS3Uri"], ep.name, variant, now)
-            bucket, _, key = uri.removeprefix("s3://").partition("/")
-            self._s3.put_object(Bucket=bucket, Key=key, Body=(line + "\n").encode())
+            self.capture.add(capture["DestinationS3Uri"], ep.name, variant, now, line)
+
+    def flush_capture(self) -> int:
+        """Write every buffered capture line to S3 now (returns the objects written). SageMaker's
+        capture lags its traffic; a rehearsal step that reads capture right after sending traffic
+        calls this first, where a job in AWS would run minutes later."""
+        return self.capture.flush()
 
     def close(self) -> None:
-        for ep in self.endpoints.values():
-            for fleet in (ep.live, ep.new):
-                for server in fleet.servers.values() if fleet else ():
-                    server.stop()
+        try:
+            self.capture.close()
+        finally:
+            for ep in self.endpoints.values():
+                for fleet in (ep.live, ep.new):
+                    for server in fleet.servers.values() if fleet else ():
+                        server.stop()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -69,10 +69,16 @@ def compare(pairs: Iterable[tuple[CapturedInvocation, CapturedInvocation]], bins
 def read_variant(
     s3: Any, destination_uri: str, endpoint: str, variant: str, since: datetime
 ) -> tuple[list[CapturedInvocation], int]:
-    """One variant's captured invocations since ``since`` (and how many lines did not parse)."""
+    """One variant's captured invocations since ``since`` (and how many lines did not parse).
+
+    A capture file holds many invocations (JSON Lines) in the hour folder of its first line
+    (``<variant>/yyyy/mm/dd/hh/``): the listing starts at the folder of the hour before ``since``'s
+    (slack for a file whose last lines run past its folder's hour), so a check reads its window,
+    not the endpoint's whole history, with one GetObject per file."""
     bucket, prefix = documents.split_s3(data_capture.variant_prefix(destination_uri, endpoint, variant))
+    start = prefix + f"{(since - timedelta(hours=1)).astimezone(UTC):%Y/%m/%d/%H}"
     found, broken = [], 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, StartAfter=start):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode("utf-8")
             for line in filter(None, body.splitlines()):

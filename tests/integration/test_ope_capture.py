@@ -105,6 +105,7 @@ def captured(
                     EndpointName=ep["EndpointName"], Body=json.dumps(body), ContentType="application/json"
                 )["Body"].read()
                 sizes.append(len(answer))
+            emulator.flush_capture()  # the job reads capture minutes later in AWS, when it is written
             versions = {  # the serving home's rankers, registered in the world's (empty) registry
                 role: h.register(settings, registry.load_version_booster(serving_home.settings, v))
                 for role, v in serving_home.versions.items()
