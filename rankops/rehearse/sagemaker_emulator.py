@@ -29,6 +29,7 @@ from rankops.rehearse import alarms
 from rankops.rehearse.capture_writer import FLUSH_S, CaptureWriter
 from rankops.rehearse.clock import Clock, traffic_shares
 from rankops.rehearse.container_logs import LogShipper, scaled_environment
+from rankops.rehearse.metric_publisher import MetricPublisher
 from rankops.rehearse.variants import Answer, VariantServer
 
 
@@ -86,6 +87,7 @@ class Emulator:
         self._s3, self._cw = world.client("s3"), world.client("cloudwatch")
         self.logs = LogShipper(world.client("logs"), self._cw)  # the containers' stdout -> CloudWatch Logs
         self.capture = CaptureWriter(self._s3, self.clock.factor, capture_flush_s)  # a .jsonl file per flush
+        self.metrics = MetricPublisher(self._cw, self.clock.factor)  # off the request path, batched
         # fault hooks: (endpoint, new fleet, UpdateEndpoint request) before traffic shifts
         self.fleet_started: list[Any] = []
         self.host_environment: dict[str, str] = {}  # over every container's (session.loaded_host_budget)
@@ -363,10 +365,10 @@ class Emulator:
         dims = [{"Name": "EndpointName", "Value": ep.name}, {"Name": "VariantName", "Value": variant}]
         figures = (("Invocations", 1.0, "None"), ("Invocation5XXErrors", float(answer.status >= 500), "None"),
                    ("ModelLatency", float(answer.latency_us), "Microseconds"))  # fmt: skip
-        self._cw.put_metric_data(
-            Namespace="AWS/SageMaker",
-            MetricData=[{"MetricName": name, "Dimensions": dims, "Value": value, "Unit": unit, "Timestamp": now}
-                        for name, value, unit in figures],
+        self.metrics.put(
+            "AWS/SageMaker",
+            [{"MetricName": name, "Dimensions": dims, "Value": value, "Unit": unit, "Timestamp": now}
+             for name, value, unit in figures],
         )  # fmt: skip
         capture = fleet.config.get("DataCaptureConfig") or {}
         if capture.get("EnableCapture") and answer.status < 500:
@@ -382,8 +384,13 @@ class Emulator:
         calls this first, where a job in AWS would run minutes later."""
         return self.capture.flush()
 
+    def flush_metrics(self) -> None:
+        """Send every queued endpoint metric to CloudWatch now (as :meth:`flush_capture`)."""
+        self.metrics.flush()
+
     def close(self) -> None:
         try:
+            self.metrics.close()
             self.capture.close()
         finally:
             for ep in self.endpoints.values():

@@ -85,6 +85,7 @@ def test_template_endpoint_serves_captures_and_publishes(endpoint: tuple[World, 
     assert written == len(keys) in (1, 2) and all(f"/{ep['EndpointName']}/champion/" in k for k in keys)
     bodies = [world.client("s3").get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys]
     assert len([parse_line(line, ep["EndpointName"], "champion") for b in bodies for line in b.splitlines()]) == 4
+    emulator.flush_metrics()  # published off the request path, in batches
     metrics = world.client("cloudwatch").list_metrics(Namespace="AWS/SageMaker")["Metrics"]
     assert {"Invocations", "Invocation5XXErrors", "ModelLatency"} <= {m["MetricName"] for m in metrics}
 
