@@ -59,8 +59,12 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two pytest workers, one test file each at a time (module fixtures stay whole): the rehearsal and
+# the simulation are long and mostly single-threaded, so the rest of the suite runs beside them.
+TEST_WORKERS ?= 2
+
 test: $(INSTALLED) $(NODE_OK) promtool lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 unit: $(INSTALLED)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)

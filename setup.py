@@ -52,6 +52,7 @@ DEV = [
     "moto[server,stepfunctions,dynamodb,s3,sns,events,sagemaker]==5.2.5",
     "pytest>=8,<10",
     "pytest-timeout>=2.3,<3",
+    "pytest-xdist>=3.5,<4",
     "hypothesis>=6.100,<7",
     "networkx>=3,<4",
     "httpx>=0.27,<1",
