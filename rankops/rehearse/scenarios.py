@@ -111,7 +111,7 @@ def selected(name: str) -> list[str]:
 
 
 def run_scenarios(
-    env: str, workdir: Any, names: list[str], *, cdk_out: Any = None, events: int = 20_000,
+    env: str, workdir: Any, names: list[str], *, cdk_out: Any = None, events: int = 12_000,
     on_state: OnState | None = None, say: Callable[[str], None] = print,
 ) -> list[ScenarioResult]:  # fmt: skip
     """Open one rehearsal of ``env`` and run the scenarios ``names`` in order (each one that needs
