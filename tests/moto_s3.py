@@ -1,5 +1,6 @@
-"""S3 for integration tests: moto's server on a free local port, buckets shaped like the deployed
-lake buckets (the fixtures ``s3_endpoint`` and ``lake_bucket`` are in tests/integration/conftest.py)."""
+"""S3 for integration tests: moto's server on a free local port, the deployed lake buckets built
+from the synthesized templates (the fixtures ``s3_endpoint`` and ``lake_bucket`` are in
+tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
@@ -34,21 +35,21 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
-def deployed_lake_bucket(synthesized_env: Any) -> dict[str, Any]:
-    """The properties of the raw zone's bucket as CDK deploys it (versioned, like every lake bucket)."""
-    template = synthesized_env("dev").template("data-lake")
-    (props,) = [
-        r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket" and "Raw" in k
-    ]
-    return dict(props)
+def deployed_lake_bucket(endpoint: str, synthesized: Any) -> str:
+    """The raw zone's bucket as CDK deploys it (versioning, KMS encryption, public access block),
+    with the environment's keys, roles and other buckets, built from ``synthesized``'s templates on
+    the moto server at ``endpoint`` by the rehearsal's resource builders; returns its deployed name.
+    moto keeps its state per process, across servers: the server is reset first."""
+    import urllib.request
+
+    from tests.deployed import deployed_world
+
+    with urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")):
+        pass
+    world = deployed_world(synthesized)  # boto3 reaches the server through AWS_ENDPOINT_URL
+    (found,) = [(stack, lid) for stack, lid, _ in world.resolver.resources("AWS::S3::Bucket") if "Raw" in lid]
+    return str(world.resolver.name(*found))
 
 
-def make_bucket(endpoint: str, bucket: str, deployed: dict[str, Any]) -> Any:
-    """A fresh bucket shaped like the deployed lake bucket (its versioning): moto keeps its state per
-    process, across servers, so each test names its own."""
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    versioning = deployed.get("VersioningConfiguration")
-    if versioning:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
-    return s3
+def s3_client(endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,7 +32,8 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield from moto_s3.moto_s3(monkeypatch)
 
 
-@pytest.fixture(scope="module")
-def lake_bucket(synthesized_env) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """The properties of a lake bucket as CDK deploys it: pass to ``moto_s3.make_bucket``."""
-    return moto_s3.deployed_lake_bucket(synthesized_env)
+@pytest.fixture
+def lake_bucket(s3_endpoint: str, synthesized_env) -> str:  # type: ignore[no-untyped-def]
+    """The dev environment's raw-zone bucket, built from its synthesized templates on the moto
+    server (see ``moto_s3.deployed_lake_bucket``): its deployed name."""
+    return moto_s3.deployed_lake_bucket(s3_endpoint, synthesized_env("dev"))

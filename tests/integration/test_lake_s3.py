@@ -3,7 +3,6 @@ including the writers' conditional-write lease (``If-None-Match: *``)."""
 
 import json
 import time
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -12,17 +11,17 @@ from rankops.errors import LakeError
 from rankops.lake import ZONES, Lake
 from rankops.lake_writers import LEASE
 from tests.lake_concurrency import WRITES, final_write, two_writers_and_a_reader
-from tests.moto_s3 import make_bucket
+from tests.moto_s3 import s3_client
 
 
-def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str, lake_bucket: dict[str, Any]) -> None:
-    s3 = make_bucket(s3_endpoint, "lake", lake_bucket)
-    lake = Lake({z: f"s3://lake/{z}" for z in ZONES}, retire_after_s=0)
+def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str, lake_bucket: str) -> None:
+    s3 = s3_client(s3_endpoint)
+    lake = Lake({z: f"s3://{lake_bucket}/{z}" for z in ZONES}, retire_after_s=0)
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1, 2]}), run_id="a")
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [3]}), run_id="b")
     lake.write_partition("raw", "events", {"dt": "2026-11-02"}, pa.table({"x": [4]}), run_id="b")
     assert sorted(lake.read("raw", "events")["x"].to_pylist()) == [3, 4]
-    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="raw/")["Contents"])
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=lake_bucket, Prefix="raw/")["Contents"])
     assert "raw/events/dt=2026-11-01/_SUCCESS" in keys
     assert not [k for k in keys if "part-a-" in k], "files of the replaced run are deleted after commit"
     assert not [k for k in keys if "_staging" in k and k.endswith(".parquet")], "nothing is left staged"
@@ -30,44 +29,41 @@ def test_partitions_commit_and_read_back_on_s3(s3_endpoint: str, lake_bucket: di
     assert lake.read_json(lake.uri("artifacts", "x.json")) == {"ok": True}
 
 
-def test_two_writers_and_a_reader_on_one_s3_partition(s3_endpoint: str, lake_bucket: dict[str, Any]) -> None:
-    make_bucket(s3_endpoint, "lake-concurrent", lake_bucket)
-    lake = Lake({z: f"s3://lake-concurrent/{z}" for z in ZONES})
+def test_two_writers_and_a_reader_on_one_s3_partition(s3_endpoint: str, lake_bucket: str) -> None:
+    lake = Lake({z: f"s3://{lake_bucket}/{z}" for z in ZONES})
     outcome = two_writers_and_a_reader(lake)
     assert outcome.writer_errors == [] and outcome.failed_reads == [] and outcome.torn_reads == []
     assert outcome.reads >= 1
     assert final_write(lake) in {f"a-{WRITES - 1}", f"b-{WRITES - 1}"}
 
 
-def test_s3_lease_waits_for_a_live_writer_and_takes_over_an_expired_one(
-    s3_endpoint: str, lake_bucket: dict[str, Any]
-) -> None:
-    s3 = make_bucket(s3_endpoint, "lake-lease", lake_bucket)
-    lake = Lake({z: f"s3://lake-lease/{z}" for z in ZONES}, lease_timeout_s=0.0, s3_client=s3)
+def test_s3_lease_waits_for_a_live_writer_and_takes_over_an_expired_one(s3_endpoint: str, lake_bucket: str) -> None:
+    s3 = s3_client(s3_endpoint)
+    lake = Lake({z: f"s3://{lake_bucket}/{z}" for z in ZONES}, lease_timeout_s=0.0, s3_client=s3)
     key = f"raw/events/{LEASE}"
     live = {"owner": "other-writer", "expires_at": time.time() + 3600}
-    s3.put_object(Bucket="lake-lease", Key=key, Body=json.dumps(live).encode())
+    s3.put_object(Bucket=lake_bucket, Key=key, Body=json.dumps(live).encode())
     with pytest.raises(LakeError, match="held by writer other-writer"):
         lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}))
     assert lake.partitions("raw", "events") == []
     crashed = {"owner": "crashed-writer", "expires_at": time.time() - 1}
-    s3.put_object(Bucket="lake-lease", Key=key, Body=json.dumps(crashed).encode())
+    s3.put_object(Bucket=lake_bucket, Key=key, Body=json.dumps(crashed).encode())
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}))
     assert lake.read("raw", "events")["x"].to_pylist() == [1]
-    assert "Contents" not in s3.list_objects_v2(Bucket="lake-lease", Prefix=key), "the lease is released after commit"
+    assert "Contents" not in s3.list_objects_v2(Bucket=lake_bucket, Prefix=key), "the lease is released after commit"
 
 
-def test_replaced_files_stay_readable_on_s3_until_collected(s3_endpoint: str, lake_bucket: dict[str, Any]) -> None:
-    s3 = make_bucket(s3_endpoint, "lake-retire", lake_bucket)
+def test_replaced_files_stay_readable_on_s3_until_collected(s3_endpoint: str, lake_bucket: str) -> None:
+    s3 = s3_client(s3_endpoint)
     now = [1_800_000_000.0]
-    lake = Lake({z: f"s3://lake-retire/{z}" for z in ZONES}, retire_after_s=600, clock=lambda: now[0])
+    lake = Lake({z: f"s3://{lake_bucket}/{z}" for z in ZONES}, retire_after_s=600, clock=lambda: now[0])
     first = lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [1]}), run_id="a")
     lake.write_partition("raw", "events", {"dt": "2026-11-01"}, pa.table({"x": [2]}), run_id="b")
-    record = s3.get_object(Bucket="lake-retire", Key="raw/events/dt=2026-11-01/_RETIRED")["Body"].read()
+    record = s3.get_object(Bucket=lake_bucket, Key="raw/events/dt=2026-11-01/_RETIRED")["Body"].read()
     assert json.loads(record) == {first.files[0]: now[0]}, "the retirement record lives in the bucket"
     assert lake.read("raw", "events", partitions=[first])["x"].to_pylist() == [1]
     now[0] += 600
     lake.collect_garbage("raw", "events")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake-retire", Prefix="raw/")["Contents"]]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=lake_bucket, Prefix="raw/")["Contents"]]
     assert not [k for k in keys if "part-a-" in k or k.endswith("_RETIRED")], keys
     assert lake.read("raw", "events")["x"].to_pylist() == [2]

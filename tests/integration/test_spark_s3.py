@@ -4,20 +4,17 @@ client, with the same rows and the same types as a local lake."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rankops.features.spark import read_committed
 from rankops.lake import ZONES, Lake
 from rankops.spark_session import s3a_available, write_parquet
-from tests.moto_s3 import make_bucket
 
 
 @pytest.fixture
-def s3_lake(s3_endpoint: str, lake_bucket: dict[str, Any]) -> Lake:
-    make_bucket(s3_endpoint, "spark-lake", lake_bucket)
-    return Lake({z: f"s3://spark-lake/{z}" for z in ZONES})
+def s3_lake(lake_bucket: str) -> Lake:
+    return Lake({z: f"s3://{lake_bucket}/{z}" for z in ZONES})
 
 
 def _round_trip(spark, lake: Lake) -> tuple[list[tuple], str]:  # type: ignore[no-untyped-def]
@@ -31,10 +28,10 @@ def _round_trip(spark, lake: Lake) -> tuple[list[tuple], str]:  # type: ignore[n
     return sorted(tuple(r) for r in back.collect()), back.schema.simpleString()
 
 
-def test_s3_lake_round_trip_matches_local(spark, s3_lake: Lake, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_s3_lake_round_trip_matches_local(spark, s3_lake: Lake, lake_bucket: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert not s3a_available(spark), "this machine has no hadoop-aws; the pyarrow path is the one under test"
     local = _round_trip(spark, Lake({z: str(tmp_path / z) for z in ZONES}))
     on_s3 = _round_trip(spark, s3_lake)
     assert on_s3 == local
     assert len(on_s3[0]) == 2
-    assert s3_lake.files("features", "items")[0].startswith("s3://spark-lake/features/items/dt=")
+    assert s3_lake.files("features", "items")[0].startswith(f"s3://{lake_bucket}/features/items/dt=")
