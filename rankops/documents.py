@@ -20,9 +20,9 @@ def split_s3(uri: str) -> tuple[str, str]:
 
 
 def s3_client() -> Any:
-    import boto3
+    from rankops.aws_clients import client
 
-    return boto3.client("s3")
+    return client("s3")
 
 
 LOCAL_BUCKETS_ENV = "RANKOPS_LOCAL_BUCKETS"

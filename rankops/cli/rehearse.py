@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +45,28 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown environment {env!r} for a rehearsal; choose one of {', '.join(ENVS)}")
     names = selected(args.scenario)
     exit_on_sigterm()
+    started = time.monotonic()
+
+    def say(text: str) -> None:  # each stage and scenario with the time since the start
+        print(f"[{time.monotonic() - started:6.1f}s] {text}", flush=True)
+
     with tempfile.TemporaryDirectory(prefix="rankops-rehearse-") as scratch:
         workdir = Path(args.workdir) if args.workdir else Path(scratch)
         cdk_out = Path(args.cdk_out) if args.cdk_out else None
-        results = run_scenarios(env, workdir, names, cdk_out=cdk_out, events=args.events, on_state=progress_line)
+        results = run_scenarios(
+            env, workdir, names, cdk_out=cdk_out, events=args.events, on_state=progress_line, say=say
+        )
     width = max(len(r.name) for r in results)
     print(
-        f"\n{'scenario':<{width}}  {'end':<9}  endpoint serves  registry champion/challenger  lineage champion  agree"
+        f"\n{'scenario':<{width}}  {'end':<9}  {'seconds':>7}  endpoint serves  registry champion/challenger  "
+        "lineage champion  agree"
     )
     for r in results:
         a = r.agreement
         print(
-            f"{r.name:<{width}}  {r.record.status:<9}  {', '.join(a.served) or '-':<15}  "
+            f"{r.name:<{width}}  {r.record.status:<9}  {r.seconds:>7.0f}  {', '.join(a.served) or '-':<15}  "
             f"{(a.champion_alias or '-') + '/' + (a.challenger_alias or '-'):<28}  {a.lineage_champion or '-':<16}  "
             f"{'yes' if a.agrees else 'NO'}"
         )
+    print(f"rehearsal: {len(results)} scenarios in {time.monotonic() - started:.0f} s (staging included)")
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 
 from rankops.errors import RankopsError
 from rankops.lake import new_run_id
+from rankops.pipeline import history
 from rankops.pipeline.engine import MOTO_CONFIG, LocalHandler, installed
 
 REGION = "eu-west-1"
@@ -265,16 +266,18 @@ def follow(
     Lambda): report each state, answer approval requests, return its record once it ends."""
     execution_name = execution.rsplit(":", 1)[-1]
     started = time.time() if started is None else started
+    read_history = history.reader(sfn, execution)
     records: dict[str, StateRecord] = {}
     order: list[StateRecord] = []
     approvals: list[dict[str, Any]] = []
-    seen = 0
+    events: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout_s
     timed_out = False
     while True:
+        polled = time.monotonic()
         status = sfn.describe_execution(executionArn=execution)
-        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-        fresh, seen = events[seen:], len(events)
+        fresh = read_history(events[-1]["id"] if events else 0)
+        events.extend(fresh)
         _state_events(fresh, records, order, on_state)
         if status["status"] != "RUNNING":
             break
@@ -283,7 +286,7 @@ def follow(
             sfn.stop_execution(executionArn=execution, error="LocalTimeout", cause=f"exceeded {timeout_s:.0f}s")
             timed_out = True
             continue
-        time.sleep(0.05)
+        time.sleep(history.poll_interval(time.monotonic() - polled))
     for record in order:
         if record.status == "running":
             record.ended, record.status = time.time(), "failed"

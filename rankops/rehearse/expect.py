@@ -7,6 +7,7 @@ and each failure message is written once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -26,18 +27,48 @@ def last_state(record: ExecutionRecord) -> str:
     return (failed or record.states or [StateRecord("(none)", "", 0.0)])[-1].name
 
 
+def verdicts(record: ExecutionRecord, limit: int = 600) -> str:
+    """What turned the execution: every judgement in the last state's output that said no (a
+    check's ``ok: false``, a gate's ``promote: false``, a ``rollback``/``stop`` action) with its
+    reasons; empty when none did. Keeps a failure message readable when a CI log is cut short."""
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            said_no = value.get("ok") is False or value.get("promote") is False
+            if said_no or value.get("action") in ("rollback", "stop", "hold"):
+                found.append(f"{path or '$'}: {'; '.join(map(str, value.get('reasons') or [])) or value.get('action')}")
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+
+    for event in reversed(record.events):
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("output"):
+            with contextlib.suppress(ValueError):  # an output that is not JSON says nothing here
+                walk(json.loads(details["output"]), "")
+            break
+    return " | ".join(found)[:limit]
+
+
 def expect(name: str, record: ExecutionRecord, status: str, visits: Sequence[str], skips: Sequence[str] = ()) -> None:
-    """The execution ended ``status`` after visiting every state of ``visits`` and none of ``skips``."""
+    """The execution ended ``status`` after visiting every state of ``visits`` and none of ``skips``;
+    a failure names what turned it (:func:`verdicts`)."""
     seen = visited(record)
+    why = verdicts(record)
+    why = f"; said no: {why}" if why else ""
     if record.status != status:
         raise ScenarioFailed(
             name,
             last_state(record),
-            f"execution {record.status}, expected {status} ({record.error}: {str(record.cause)[:300]})",
+            f"execution {record.status}, expected {status} ({record.error}: {str(record.cause)[:300]}){why}",
         )
     for state in visits:
         if state not in seen:
-            raise ScenarioFailed(name, last_state(record), f"never reached {state} (visited {', '.join(seen)})")
+            path = ", ".join(dict.fromkeys(seen))  # each state once, in first-visit order (polls repeat)
+            raise ScenarioFailed(name, last_state(record), f"never reached {state}{why} (visited {path})")
     for state in skips:
         if state in seen:
             raise ScenarioFailed(name, state, f"reached {state}, which this scenario must not")

@@ -31,3 +31,4 @@ class ScenarioResult:
     record: ExecutionRecord
     agreement: agree.Agreement
     notes: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0  # wall-clock time of the whole scenario (set by ``run_scenarios``)

@@ -11,6 +11,7 @@ capture), and the pipeline rolls back to the champion and removes the challenger
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -123,5 +124,8 @@ def run_scenarios(
     with open_rehearsal(env, workdir, cdk_out=cdk_out, events=events, say=say) as rehearsal:
         for name in needed:
             say(f"scenario {name}")
-            results.append(SCENARIOS[name](rehearsal, on_state))
+            started = time.monotonic()
+            result = SCENARIOS[name](rehearsal, on_state)
+            result.seconds = time.monotonic() - started
+            results.append(result)
     return results

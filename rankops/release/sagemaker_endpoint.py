@@ -16,6 +16,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+from rankops import aws_clients
 from rankops.errors import ReleaseError
 from rankops.integrity import MODEL_DIGEST_ENV  # standard library only
 from rankops.release import capture_outcomes, shadow_capture
@@ -40,9 +41,7 @@ class SageMakerEndpoint:
     @classmethod
     def open(cls, name: str) -> SageMakerEndpoint:
         """The endpoint through this process's boto3 clients (the Lambda's role and region)."""
-        import boto3
-
-        return cls(name, boto3.client("sagemaker"), boto3.client("cloudwatch"))
+        return cls(name, aws_clients.client("sagemaker"), aws_clients.client("cloudwatch"))
 
     @staticmethod
     def now() -> datetime:
@@ -89,14 +88,12 @@ class SageMakerEndpoint:
         """The model archive's tree digest, after checking each of its files against the digests
         the gate recorded (``artifacts`` of the gate result): a tampered or swapped archive is
         refused before any SageMaker model is made of it; the container re-checks at start."""
-        import boto3
-
         from rankops import integrity
 
         url = str(event["model_data_url"])
         gated = (event.get("artifacts") or {}).get("files") or {}
         bucket, _, key = url.removeprefix("s3://").partition("/")
-        s3 = self.s3 or boto3.client("s3")
+        s3 = self.s3 or aws_clients.client("s3")
         try:
             data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as err:  # botocore's errors: a release of an unreadable archive is refused
@@ -261,8 +258,6 @@ class SageMakerEndpoint:
     def _canary_outcomes(self, since: datetime, until: datetime, thresholds: dict[str, Any]) -> Any:
         """Both variants' captured answers since ``since`` joined to the lake's outcome events
         (:mod:`rankops.release.capture_outcomes`); ``None`` when outcomes are not judged."""
-        import boto3
-
         from rankops.release import sagemaker as requests
 
         if thresholds.get("canary_outcomes", "when_logged") == "off":
@@ -275,7 +270,7 @@ class SageMakerEndpoint:
         destination = self._live_config().get("DataCaptureConfig", {}).get("DestinationS3Uri")
         if not destination:
             raise ReleaseError(f"endpoint {self.name} has no data capture: a canary cannot be judged on outcomes")
-        s3 = self.s3 or boto3.client("s3")
+        s3 = self.s3 or aws_clients.client("s3")
         answers = [
             row
             for variant in (requests.CHAMPION_VARIANT, requests.CHALLENGER_VARIANT)
@@ -289,15 +284,13 @@ class SageMakerEndpoint:
 
     def _shadow_comparison(self, since: Any, thresholds: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         """Rank correlation and score KL of the shadow, from both variants' data capture since ``since``."""
-        import boto3
-
         from rankops.release import decisions
         from rankops.release import sagemaker as requests
 
         destination = self._live_config().get("DataCaptureConfig", {}).get("DestinationS3Uri")
         if not destination:
             raise ReleaseError(f"endpoint {self.name} has no data capture: a shadow cannot be compared")
-        s3 = self.s3 or boto3.client("s3")
+        s3 = self.s3 or aws_clients.client("s3")
         read = [shadow_capture.read_variant(s3, destination, self.name, v, since)
                 for v in (requests.CHAMPION_VARIANT, requests.CHALLENGER_VARIANT)]  # fmt: skip
         summary = shadow_capture.compare(
