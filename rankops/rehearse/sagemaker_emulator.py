@@ -7,11 +7,9 @@ processes start (:mod:`rankops.rehearse.variants`), traffic shifts as the ``Depl
 says (blue/green ALL_AT_ONCE, CANARY, LINEAR; wait intervals; ``TerminationWaitInSeconds``),
 and the ``AutoRollbackConfiguration`` alarms are evaluated against the metrics the emulator
 publishes to (moto) CloudWatch (:mod:`rankops.rehearse.alarms`); an alarm rolls traffic back to
-the old fleet. Invocations route by variant weight (or ``TargetVariant``), copy to shadow
-variants, write data capture (:mod:`rankops.monitoring.data_capture`; batched into JSON Lines
-files per flush as SageMaker writes them, :mod:`rankops.rehearse.capture_writer`) and publish per-variant
-``Invocations``, ``Invocation5XXErrors`` and ``ModelLatency``. The wire protocol and the
-botocore validation of every request and response live in :mod:`rankops.rehearse.sagemaker_http`.
+the old fleet. Invocations route by variant weight (or ``TargetVariant``), copy to shadow variants,
+write data capture in batches (:mod:`rankops.rehearse.capture_writer`) and queue per-variant metrics
+(:mod:`rankops.rehearse.metric_publisher`). Wire protocol: :mod:`rankops.rehearse.sagemaker_http`.
 """
 
 from __future__ import annotations
@@ -255,13 +253,12 @@ class Emulator:
 
     # -- deployments ----------------------------------------------------------------------------
     def _watch(self, ep: Endpoint, alarm_names: list[str], seconds: float) -> str | None:
-        """Bake for ``seconds`` (emulated), evaluating the alarms; the first alarm in ALARM, else None."""
+        """Bake for ``seconds`` (emulated), evaluating the alarms; the first alarm in ALARM, else None.
+        Each evaluation first flushes the metric queue: its wall-clock lag is whole alarm periods
+        at the emulated pace, and could hide a crashed fleet's 5xx for an entire bake."""
         end = self.clock.now() + timedelta(seconds=seconds)
         while True:
             if alarm_names:
-                # CloudWatch holds every datum published up to now: the publisher's queue lags by
-                # wall-clock time, which at the emulated clock's pace is whole alarm periods (a lag
-                # of 3 s hid a crashed fleet's 5xx from a 5-minute alarm for the entire bake)
                 self.metrics.flush()
                 for alarm in self._cw.describe_alarms(AlarmNames=alarm_names)["MetricAlarms"]:
                     if alarms.evaluate(self._cw, alarm, self.clock.now()) == "ALARM":
