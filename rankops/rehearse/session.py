@@ -147,7 +147,7 @@ def open_rehearsal(
             loaded_host_budget(emulator, settings, say)
             spark = get_spark(settings)
             say(f"stage: {events:,} logged searches in the raw bucket, features offline and online")
-            stage.seed(settings, spark, events)
+            stage.seed(settings, spark, events, say=say)
             say("stage: the bootstrap model (its own registry) at the template's ModelDataUrl")
             archive = stage.bootstrap_archive(settings, spark, workdir / "bootstrap")
             name = stage.bootstrap_endpoint(world, archive, emulator)

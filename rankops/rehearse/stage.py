@@ -12,6 +12,7 @@ release), and the template's Model, EndpointConfig and Endpoint created through 
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,10 @@ def world_settings(world: World, home: Path) -> Settings:
     return load_settings(env=world.env, home=home, config_file=REPO / "rankops.toml", environ=environ)
 
 
-def seed(settings: Settings, spark: Any, events: int, days: int = 3, seed: int = 21) -> None:
-    """Logged traffic in the raw bucket, features built offline and materialized online."""
+def seed(
+    settings: Settings, spark: Any, events: int, days: int = 3, seed: int = 21, say: Callable[[str], None] = print
+) -> None:
+    """Logged traffic in the raw bucket, features built offline and materialized online (each step said)."""
     from rankops.features import offline
     from rankops.features.materialize import materialize
     from rankops.lake import Lake
@@ -40,7 +43,9 @@ def seed(settings: Settings, spark: Any, events: int, days: int = 3, seed: int =
 
     lake = Lake.from_settings(settings)
     write_marketplace(lake, generate(MarketplaceSpec(events=events, days=days, seed=seed, start=date(2026, 11, 1))))
+    say("stage: marketplace in the raw bucket; building features (Spark, the S3 lake)")
     offline.build(spark, lake, settings)
+    say("stage: features built; materializing them into Redis and DynamoDB")
     materialize(lake, settings)
 
 

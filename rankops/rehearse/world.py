@@ -103,14 +103,20 @@ def env_settings(env: str) -> tuple[str, str]:
     return f"{settings.project}-{env}", settings.aws.region
 
 
+MLFLOW_S3_ENDPOINT = "MLFLOW_S3_ENDPOINT_URL"
+
+
 @contextmanager
 def aws_settings(endpoint_url: str, region: str, workdir: Path) -> Iterator[None]:
-    """Point this process (and its children) at the local world only, then restore the settings."""
-    keep = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    """Point this process (and its children) at the local world only, then restore the settings.
+    MLflow's S3 artifact client is cached by its endpoint setting, not by ``AWS_ENDPOINT_URL``: it
+    gets the world's URL too, so a second world in one process never reuses a client of the first."""
+    keep = {k: v for k, v in os.environ.items() if k.startswith("AWS_") or k == MLFLOW_S3_ENDPOINT}
     for key in keep:
         del os.environ[key]
     os.environ.update(
         {
+            MLFLOW_S3_ENDPOINT: endpoint_url,
             "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS[0],
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS[1],
@@ -124,7 +130,7 @@ def aws_settings(endpoint_url: str, region: str, workdir: Path) -> Iterator[None
     try:
         yield
     finally:
-        for key in [k for k in os.environ if k.startswith("AWS_")]:
+        for key in [k for k in os.environ if k.startswith("AWS_") or k == MLFLOW_S3_ENDPOINT]:
             del os.environ[key]
         os.environ.update(keep)
 

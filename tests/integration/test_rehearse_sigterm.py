@@ -27,7 +27,7 @@ def test_sigterm_during_staging_exits_143_and_leaves_no_child_running(prod_templ
     seen = []
     for line in proc.stdout:  # the world (moto server, redis-server) is up once staging begins
         seen.append(line)
-        if line.startswith("stage:"):
+        if "] stage:" in line:  # "[  11.6s] stage: ..."
             break
     else:
         pytest.fail(f"the rehearsal ended before staging: {''.join(seen)[-2000:]}")
