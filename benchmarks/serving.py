@@ -62,11 +62,14 @@ from benchmarks.serving_store import redis_client, redis_store, seed_items
 MAX_ABS_DIFF = 1e-9  # compiled scores vs LightGBM's (rankops.scoring.scorer.MAX_ABS_DIFF)
 
 
-def serve_redis(home: Path, port: int, url: str, prefix: str) -> None:
-    """Subprocess mode: the rankops server reading item features from Redis."""
+def serve_redis(home: Path, port: int, url: str, prefix: str, feedback_log: bool = True) -> None:
+    """Subprocess mode: the rankops server reading item features from Redis (without the local
+    feedback log: as a SageMaker container serves, whose answers the endpoint's data capture logs)."""
     from rankops.serving.server import run
 
     settings = settings_for(home)
+    if not feedback_log:
+        settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"feedback_log": False})})
     store = redis_store(url, prefix, settings.online_store.redis.socket_timeout_ms)
     run(settings, "127.0.0.1", port, workers=1, stores={"item": store})
 
@@ -197,12 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--fault-phase-seconds", type=float, default=6.0)
+    parser.add_argument(
+        "--no-feedback-log",
+        action="store_true",
+        help="serve as a SageMaker container does: no local feedback log (the endpoint's data capture logs answers)",
+    )
     parser.add_argument("--serve-redis", nargs=2, metavar=("URL", "PREFIX"), help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_redis:
-        serve_redis(Path(args.home), args.port, *args.serve_redis)
+        serve_redis(Path(args.home), args.port, *args.serve_redis, feedback_log=not args.no_feedback_log)
         return 0
     if args.quick:
         args.trees, args.requests, args.load_seconds, args.fault_phase_seconds = 20, 40, 2.0, 1.5
@@ -276,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         http: dict[str, Any] = {}
         redis_port, embedded_port = free_port(), free_port()
         command = [sys.executable, "-m", "benchmarks.serving", "--serve-redis", SHARED_REDIS, prefix,
-                   "--home", str(home), "--port", str(redis_port)]  # fmt: skip
+                   "--home", str(home), "--port", str(redis_port),
+                   *(["--no-feedback-log"] if args.no_feedback_log else [])]  # fmt: skip
         redis_server = start(command, redis_port, work / "redis-server.log")
         procs.append(redis_server)
         # The floor (MGET + bare Booster.predict, unchanged) and rankops over HTTP, in alternating blocks.

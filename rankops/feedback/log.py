@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Columns = dict[str, "np.ndarray"]  # feature name -> one value per candidate, in request order
+YIELD_EVERY = 16  # records converted between two GIL hand-overs (a sleep(0) per record: 11% of server CPU)
 DRAIN_S = 0.05  # how often the worker takes what the request thread queued
 Entry = tuple[float, "RankRequest", dict[str, Any], str, "Columns | None"]
 
@@ -80,6 +81,7 @@ class FeedbackLog:
         stopping = False
         while not stopping:
             self._stopping.wait(min(DRAIN_S, max(0.0, self.flush_s - (time.monotonic() - last))))
+            drained = 0
             while True:
                 try:
                     entry = self.queue.get_nowait()
@@ -93,7 +95,9 @@ class FeedbackLog:
                     pending.append(from_answer(request, response, routed, at, features))
                 except (FeedbackError, KeyError, TypeError) as err:
                     rejects.append((f"{type(err).__name__}: {err}", store.dumps(response)))
-                time.sleep(0)  # hand the GIL to a waiting request between records (tail latency)
+                drained += 1
+                if drained % YIELD_EVERY == 0:  # hand the GIL to a waiting request now and then (tail latency)
+                    time.sleep(0)
             if stopping or len(pending) >= self.flush_rows or time.monotonic() - last >= self.flush_s:
                 self.flush(pending, rejects)
                 pending, rejects, last = [], [], time.monotonic()
