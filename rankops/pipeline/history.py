@@ -76,8 +76,12 @@ def in_process(execution: str) -> HistoryReader | None:
         if env is None:  # not started yet
             return []
         manager = env.event_manager
-        with manager._mutex:  # moto appends under this lock; events are never changed once listed
-            fresh = [event for event in manager._history_event_list[after_id:] if event["id"] > after_id]
+        with manager._mutex:  # moto appends under this lock, ids rising; a listed event never changes
+            listed = manager._history_event_list
+            start = len(listed)
+            while start > 0 and listed[start - 1]["id"] > after_id:
+                start -= 1
+            fresh = listed[start:]
         return [_as_the_api_returns(event) for event in copy.deepcopy(fresh)]
 
     return read
