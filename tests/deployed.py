@@ -10,10 +10,6 @@ from typing import Any
 
 import boto3
 
-# The properties of AWS::DynamoDB::Table that shape every call (encryption, PITR and deletion
-# protection change no request's validity, and moto ignores them).
-TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode")
-
 
 def only_resource(template: dict[str, Any], type_: str) -> dict[str, Any]:
     """The properties of the one resource of ``type_`` in ``template``."""
@@ -23,13 +19,12 @@ def only_resource(template: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 def create_dynamodb_table(client: Any, template: dict[str, Any], table_name: str) -> dict[str, Any]:
-    """Create the template's DynamoDB table (key schema, attribute definitions, billing, TTL) in moto
-    under ``table_name``; returns the template's properties."""
+    """Create the template's DynamoDB table in moto under ``table_name`` with the rehearsal's builder
+    (the one a rehearsal's world uses); returns the template's properties."""
+    from rankops.rehearse.resources import create_table
+
     props = only_resource(template, "AWS::DynamoDB::Table")
-    client.create_table(TableName=table_name, **{k: props[k] for k in TABLE_PROPERTIES if k in props})
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl:
-        client.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    create_table(client, props, table_name)  # the rehearsal's builder: every property it maps, as deployed
     return props
 
 

@@ -108,26 +108,30 @@ def create_buckets(r: Resolver, client: Clients) -> None:
 def create_tables(r: Resolver, client: Clients) -> None:
     ddb = client("dynamodb")
     for stack, logical_id, res in r.resources("AWS::DynamoDB::Table"):
-        props = r.resolve(stack, res["Properties"])
-        name = r.name(stack, logical_id)
-        args: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PROVISIONED"),
-            "Tags": _tags(props),
-        }
-        if args["BillingMode"] == "PROVISIONED":
-            args["ProvisionedThroughput"] = props["ProvisionedThroughput"]
-        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
-            if key in props:
-                args[key] = props[key]
-        if "DeletionProtectionEnabled" in props:
-            args["DeletionProtectionEnabled"] = props["DeletionProtectionEnabled"]
-        ddb.create_table(**args)
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl:
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        create_table(ddb, r.resolve(stack, res["Properties"]), r.name(stack, logical_id))
+
+
+def create_table(ddb: Any, props: dict[str, Any], name: str) -> None:
+    """One ``AWS::DynamoDB::Table`` (resolved properties) as ``name``: key schema, attribute
+    definitions, billing, indexes, stream, deletion protection, tags and TTL."""
+    args: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        "Tags": _tags(props),
+    }
+    if args["BillingMode"] == "PROVISIONED":
+        args["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
+        if key in props:
+            args[key] = props[key]
+    if "DeletionProtectionEnabled" in props:
+        args["DeletionProtectionEnabled"] = props["DeletionProtectionEnabled"]
+    ddb.create_table(**args)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
 
 
 def create_topics(r: Resolver, client: Clients) -> None:
