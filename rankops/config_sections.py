@@ -210,6 +210,13 @@ class GateConfig(Section):
     max_ndcg_drop_relative: float = Field(0.005, ge=0, lt=1)  # challenger >= champion * (1 - this)
     max_coverage_drop_relative: float = Field(0.02, ge=0, lt=1)  # challenger >= champion * (1 - this)
     ndcg_floor: float = Field(0.30, ge=0, le=1)  # absolute; the only rule when there is no champion
+    # the feedback-loop guard (rankops/training/loop_guard.py): coverage, long-tail share and new-item
+    # share of the top k, compounded over the last `loop_guard_releases` releases (this one included),
+    # may not shrink by more than these relative limits
+    loop_guard_releases: int = Field(3, ge=1)
+    loop_guard_max_coverage_drop: float = Field(0.05, ge=0, lt=1)
+    loop_guard_max_long_tail_share_drop: float = Field(0.10, ge=0, lt=1)
+    loop_guard_max_new_item_share_drop: float = Field(0.20, ge=0, lt=1)
     # Alias a passing challenger receives: `champion` at once (local runs), or `challenger`
     # for the release pipeline (shadow, canary) to promote later. A failing one gets none.
     on_pass: Literal["champion", "challenger"] = "champion"  # noqa: S105 - an alias name

@@ -213,15 +213,20 @@ def load_booster(settings: Settings, alias: str = CHAMPION, name: str | None = N
     return load_version_booster(settings, version, name), version
 
 
-def gated_sha256(settings: Settings, version: str, name: str | None = None) -> str | None:
-    """The SHA-256 the gate recorded for a version's model file (``gate.sha256``), if it was gated."""
+def version_tags(settings: Settings, version: str, name: str | None = None) -> dict[str, str]:
+    """A version's tags; ModelError naming the model and version when it does not exist."""
     from mlflow.exceptions import MlflowException
 
     client, _ = connect(settings)
     try:
-        return client.get_model_version(_model_name(settings, name), version).tags.get(integrity.GATE_TAG) or None
+        return dict(client.get_model_version(_model_name(settings, name), version).tags)
     except MlflowException as err:
         raise ModelError(f"model {_model_name(settings, name)!r} has no version {version!r}: {err}") from None
+
+
+def gated_sha256(settings: Settings, version: str, name: str | None = None) -> str | None:
+    """The SHA-256 the gate recorded for a version's model file (``gate.sha256``), if it was gated."""
+    return version_tags(settings, version, name).get(integrity.GATE_TAG) or None
 
 
 def load_version_booster(settings: Settings, version: str, name: str | None = None) -> lgb.Booster:

@@ -29,6 +29,7 @@ from rankops.lake import Lake
 from rankops.sagemaker_contract import layout_training, processing_paths, training_paths
 from rankops.scoring import compiled
 from rankops.serving.model import load_version
+from rankops.training import loop_guard
 from rankops.training.jobs import evaluation, processing, training
 from sagemaker_jobs.evaluation import entry as evaluation_entry
 from sagemaker_jobs.processing import entry as processing_entry
@@ -354,6 +355,25 @@ def test_the_registry_lifecycle(first: Run, spark, tmp_path: Path, market: Marke
     assert registry.aliases(settings) == {"champion": "1", "challenger": "3"}
     assert registry.promote(settings, "3")["champion"] == "1"
     assert registry.aliases(settings) == {"champion": "3", "previous": "1"}
+
+    # The feedback-loop guard's history: v3 carries its ratios to the champion it was judged against,
+    # and the next challenger's gate compounds them with its own (v1, the first champion, ends the chain).
+    guard3 = lake.read_json(waiting.gate_uri)["loop_guard"]
+    assert guard3["releases"] == [] and set(guard3["this_release"]) == set(loop_guard.FIGURES)
+    tag3 = json.loads(registry.version_tags(settings, "3")[loop_guard.TAG])
+    assert tag3 == {"champion": "1", "ratios": guard3["this_release"]}
+    fourth = train({"num_boost_round": 200, "seed": 8}, "t4")
+    paths = processing_paths(
+        {}, tmp_path / "e4", inputs={"model": Path(fourth.model_dir), "holdout": proc.output("holdout")}
+    )
+    guard4 = lake.read_json(evaluation.run(lenient, paths, lake=lake, on_pass="", code_version="c1").gate_uri)[
+        "loop_guard"
+    ]
+    assert [(r["version"], r["replaced"]) for r in guard4["releases"]] == [("3", "1")]
+    for figure in loop_guard.FIGURES:
+        own, before = guard4["this_release"][figure], tag3["ratios"][figure]
+        assert guard4["compounded"][figure] == pytest.approx(own * before, abs=1e-5)
+    assert registry.aliases(settings) == {"champion": "3", "previous": "1"}  # on_pass "": no alias moves
     record = lineage.append_event(
         lake.zone_uri("artifacts"), settings.mlflow.model_name, "3", "release", {"stage": "canary"}
     )

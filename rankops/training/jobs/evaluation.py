@@ -29,7 +29,7 @@ from rankops import integrity, lineage, ranker_model, registry
 from rankops.errors import DataError, ModelError
 from rankops.registry import metric_key
 from rankops.scoring import artifacts
-from rankops.training import evaluate, gate, rule_model
+from rankops.training import evaluate, gate, loop_guard, rule_model
 from rankops.training.evaluate import Holdout
 from rankops.training.jobs.processing import manifest_uri
 from rankops.training.jobs.training import FALLBACK_DIR, VERSION_FILE
@@ -143,11 +143,13 @@ def _record_mlflow(settings: Settings, doc: dict[str, Any], record: str) -> None
             client.log_batch(run_id, metrics=batch[start : start + 1000])
     report, evaluated = doc["metrics"], {"evaluated_dataset": doc["dataset_hash"]}
     gated = doc["artifacts"]["model_sha256"]
+    guard = doc.get("loop_guard") if doc["champion_version"] != version else None  # not a release of itself
     registry.set_version_tags(
         settings,
         version,
         _metric_tags(report["challenger"]["overall"], k, gate_decision=doc["decision"], **evaluated)
-        | {integrity.GATE_TAG: gated["model"]},
+        | {integrity.GATE_TAG: gated["model"]}
+        | ({loop_guard.TAG: loop_guard.tag_value(doc["champion_version"], guard["this_release"])} if guard else {}),
     )
     fb_decision = "champion" if doc["fallback"]["champion"] else "below floor"
     registry.set_version_tags(
@@ -246,12 +248,16 @@ def run(
         b: evaluate.evaluate_model(holdout, s, cfg, False)
         for b, s in evaluate.baseline_scores(holdout, settings.training.seed).items()
     }
+    earlier = loop_guard.chain(
+        champion_version, lambda v: registry.version_tags(settings, v), settings.gate.loop_guard_releases - 1
+    )
     decision = gate.decide(
         report["challenger"]["overall"],
         report["champion"]["overall"] if champion_version else None,
         settings.gate,
         k,
         champion_version,
+        earlier,
     )
     fb_ndcg = report["fallback"]["overall"][f"ndcg@{k}"]
     rule_ndcg = report["baselines"]["rule"]["overall"][f"ndcg@{k}"]
