@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from rankops import aws_clients
 from rankops.errors import LakeError
 from rankops.lake_writers import LEASE, RETIRED, LeaseCheck, file_lease, read_doc, s3_lease, sweep
 
@@ -130,7 +132,11 @@ class Lake:
         """(filesystem, path) for a local path or an ``s3://`` URI."""
         if "://" not in uri:
             return pafs.LocalFileSystem(), uri
+        parts = urlsplit(uri)
         try:
+            if parts.scheme == "s3" and parts.netloc and not parts.query and not parts.fragment:
+                # one client per bucket (rankops.aws_clients); the path as from_uri gives it
+                return aws_clients.s3_filesystem(parts.netloc), f"{parts.netloc}{unquote(parts.path)}".rstrip("/")
             fs, path = pafs.FileSystem.from_uri(uri)
         except (pa.ArrowInvalid, OSError) as err:
             raise LakeError(f"cannot open lake location {uri!r}: {err}") from err

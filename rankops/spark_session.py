@@ -89,7 +89,9 @@ def readable_uris(spark: SparkSession, base_uri: str, file_uris: list[str]) -> t
         return spark_uri(base_uri), [spark_uri(f) for f in file_uris]
     import pyarrow.fs as pafs
 
-    fs, _ = pafs.FileSystem.from_uri(base_uri)
+    from rankops.lake import Lake
+
+    fs, _ = Lake.filesystem(base_uri)
     root = _mirror_root()
     local = []
     for uri in file_uris:
@@ -119,10 +121,12 @@ def write_parquet(frame: DataFrame, uri: str, partition_by: str) -> None:
 
     import pyarrow.fs as pafs
 
+    from rankops.lake import Lake
+
     local = Path(tempfile.mkdtemp(prefix="rankops-s3-stage-"))
     try:
         frame.write.mode("overwrite").partitionBy(partition_by).parquet(spark_uri(str(local / "out")))
-        fs, path = pafs.FileSystem.from_uri(uri)
+        fs, path = Lake.filesystem(uri)
         for file in (local / "out").rglob("*.parquet"):
             relative = file.relative_to(local / "out").as_posix()
             pafs.copy_files(

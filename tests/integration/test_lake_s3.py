@@ -67,3 +67,20 @@ def test_replaced_files_stay_readable_on_s3_until_collected(s3_endpoint: str, la
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=lake_bucket, Prefix="raw/")["Contents"]]
     assert not [k for k in keys if "part-a-" in k or k.endswith("_RETIRED")], keys
     assert lake.read("raw", "events")["x"].to_pylist() == [2]
+
+
+def test_one_s3_filesystem_per_bucket_with_the_paths_from_uri_gives(s3_endpoint: str, lake_bucket: str) -> None:
+    """The lake reuses one pyarrow S3 client per bucket and configuration (rankops.aws_clients)
+    instead of pyarrow's from_uri per object, and addresses objects exactly as from_uri would."""
+    import pyarrow.fs as pafs
+
+    uris = [f"s3://{lake_bucket}/{p}" for p in ("raw/a/b/", "raw/a//b", "", "/", "raw/a%20b", "raw/x.json")]
+    made = [Lake.filesystem(uri) for uri in uris]
+    assert len({id(fs) for fs, _ in made}) == 1, "one filesystem for one bucket"
+    assert [path for _, path in made] == [pafs.FileSystem.from_uri(uri)[1] for uri in uris]
+    assert made[0][0].region == pafs.FileSystem.from_uri(uris[0])[0].region
+    lake = Lake({z: f"s3://{lake_bucket}/{z}" for z in ZONES})
+    lake.write_json(lake.uri("artifacts", "a b.json"), {"ok": 1})
+    assert s3_client(s3_endpoint).get_object(Bucket=lake_bucket, Key="artifacts/a b.json")["Body"].read()
+    with pytest.raises(LakeError, match="cannot open lake location"):
+        Lake.filesystem(f"s3://{lake_bucket}/raw?versionId=1")
