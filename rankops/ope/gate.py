@@ -25,6 +25,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pyarrow as pa
+
 from rankops import registry
 from rankops.errors import DataError
 from rankops.ope import feedback_eval, lift
@@ -32,6 +35,10 @@ from rankops.ope import feedback_eval, lift
 if TYPE_CHECKING:
     from rankops.config import Settings
     from rankops.lake import Lake
+
+# per position, with every position covered: an interval wholly below the allowed drop may stop a
+# release from this effective sample size on (coverage measured in docs/ope.md; MIN_ESS for the rest)
+MIN_ESS_CLEAR = 30.0
 
 
 def _thresholds(settings: Settings) -> dict[str, Any]:
@@ -46,17 +53,30 @@ def _thresholds(settings: Settings) -> dict[str, Any]:
 
 
 def decide(comparison: dict[str, Any], settings: Settings) -> tuple[str, list[str]]:
-    """``(decision, reasons)`` from a challenger (``a``) vs champion (``b``) comparison."""
+    """``(decision, reasons)`` from a challenger (``a``) vs champion (``b``) comparison.
+
+    Support says what the interval may be used for. A position the logging policy does not cover
+    (``support.uncovered_positions``) biases the estimate whatever its interval: inconclusive. An
+    effective sample size below ``estimators.MIN_ESS`` but at least ``MIN_ESS_CLEAR`` at every
+    judged position leaves an interval that still covered the true lift in >= 90% of measured logs
+    (docs/ope.md), so it may stop a release only when *all* of it is below the allowed drop;
+    thinner than that, inconclusive. With full support, the rule in the module docstring."""
     g = settings.gate
     champion = float(comparison["b"]["value"])
     low, high = comparison["lift_ci95"]
     allowed = g.offpolicy_max_drop_relative * champion
+    support = comparison["support"]
     estimate = (
         f"challenger {comparison['a']['value']:.4f} vs champion {champion:.4f} clicks/request, lift "
         f"{comparison['lift']:+.4f} [{low:+.4f}, {high:+.4f}] over {comparison['requests']} logged requests"
     )
     if comparison["warnings"]:
         shown = "; ".join(comparison["warnings"][:3])
+        if not support["uncovered_positions"] and support["min_ess"] >= MIN_ESS_CLEAR and high < -allowed:
+            return "stop", [
+                f"{estimate}: the whole interval is below the allowed drop of -{allowed:.4f} (effective sample "
+                f"size at least {support['min_ess']:.0f} per position, >= {MIN_ESS_CLEAR:.0f}: {shown})"
+            ]
         return "inconclusive", [f"too little support to judge ({estimate}): {shown}"]
     if low < -allowed and (high < 0 or high - low <= 2 * allowed):
         return "stop", [f"{estimate}: the lower bound is below the allowed drop of -{allowed:.4f}"]
@@ -65,6 +85,27 @@ def decide(comparison: dict[str, Any], settings: Settings) -> tuple[str, list[st
             f"{estimate}: the interval is too wide to resolve the allowed drop of -{allowed:.4f} and holds 0"
         ]
     return "pass", [f"{estimate}: the lower bound is within the allowed drop of -{allowed:.4f}"]
+
+
+def compare(
+    slates: feedback_eval.LoggedSlates, challenger: np.ndarray, champion: np.ndarray, positions: int, n_boot: int
+) -> dict[str, Any]:
+    """The lift on every logged randomised answer; if the explore answers leave the challenger's
+    rankings uncovered (it ranks first items the champion's top ``exploration.top_k`` never holds,
+    so the explore slice never shows them there), on the uniform slice alone, which covers every
+    ranking by construction (each item at each position with ``1/n``). ``judged_on`` says which."""
+    table = slates.table("click")
+    uniform = (slates.rows["policy"] == "uniform").to_numpy()
+    if uniform.all():
+        return {**lift.compare(table, challenger, champion, positions, n_boot, covered=True), "judged_on": ["uniform"]}
+    comparison = lift.compare(table, challenger, champion, positions, n_boot)
+    judged = sorted(slates.rows["policy"].unique())
+    if not comparison["support"]["uncovered_positions"] or not uniform.any():
+        return {**comparison, "judged_on": judged}
+    pooled = {k: comparison[k] for k in ("lift", "lift_ci95", "requests", "support")}
+    sub = table.filter(pa.array(uniform))
+    on_uniform = lift.compare(sub, challenger[uniform], champion[uniform], positions, n_boot, covered=True)
+    return {**on_uniform, "judged_on": ["uniform"], "all_randomised": {**pooled, "judged_on": judged}}
 
 
 def run(
@@ -105,8 +146,7 @@ def run(
         except DataError as err:
             doc.update(decision="inconclusive", reasons=[f"cannot estimate off-policy: {err}"])
         else:
-            challenger, champion_scores = scores
-            comparison = lift.compare(slates.table("click"), challenger, champion_scores, g.offpolicy_positions, n_boot)
+            comparison = compare(slates, *scores, g.offpolicy_positions, n_boot)
             decision, reasons = decide(comparison, settings)
             doc.update(decision=decision, reasons=reasons, estimate=comparison, logged_answers=slates.policies)
     doc["stop"] = doc["decision"] == "stop"
