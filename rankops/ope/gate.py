@@ -5,16 +5,21 @@ shadow). It re-scores the feedback log's randomised answers (``gate.offpolicy_po
 default the exploration and uniform slices, over the last ``gate.offpolicy_days``) with the
 challenger and the champion, and estimates the challenger's lift in clicks per request over
 the first ``gate.offpolicy_positions`` positions with a paired bootstrap interval
-(:func:`rankops.ope.lift.compare`). Three outcomes:
+(:func:`rankops.ope.lift.compare`). A challenger the explore slice does not cover -- it ranks first
+items the champion's top ``exploration.top_k`` never holds, so no explore answer shows them there --
+is judged on the uniform slice alone, which covers every ranking (:func:`compare`). Three outcomes:
 
-* ``stop`` -- the lift's lower bound is below the allowed drop (``-gate.offpolicy_max_drop_relative``
-  x the champion's clicks) and the estimate is decisive: the whole interval is below 0 (clearly
-  worse), or it is narrow enough to resolve the allowed drop (at most twice as wide). The release
-  ends on the reject path, nothing is registered.
+* ``stop`` -- every judged position is covered and either the sample is full (effective sample size
+  >= ``estimators.MIN_ESS`` everywhere), the lift's lower bound is below the allowed drop
+  (``-gate.offpolicy_max_drop_relative`` x the champion's clicks) and the estimate is decisive (the
+  whole interval below 0, or narrow enough to resolve the allowed drop: at most twice as wide); or
+  the sample is thin but not below ``MIN_ESS_CLEAR`` and the *whole* interval is below the allowed
+  drop. The release ends on the reject path, nothing is registered.
 * ``inconclusive`` -- no champion, fewer than ``gate.offpolicy_min_requests`` logged answers,
-  a model reading a feature the log lacks, too little support (the estimators' warnings), or a
-  lower bound below the allowed drop from an interval too wide to tell (it also holds 0): the
-  shadow and canary judge it, as before this gate existed. Weak evidence never stops a release.
+  a model reading a feature the log lacks, a position the logging policy does not cover, a sample
+  too thin for the interval it gave, or a lower bound below the allowed drop from an interval too
+  wide to tell (it also holds 0): the shadow and canary judge it, as before this gate existed.
+  Weak evidence never stops a release.
 * ``pass`` -- otherwise.
 
 The decision, with the estimate, goes into the evaluation's gate record (``offpolicy``).
@@ -146,7 +151,8 @@ def run(
         except DataError as err:
             doc.update(decision="inconclusive", reasons=[f"cannot estimate off-policy: {err}"])
         else:
-            comparison = compare(slates, *scores, g.offpolicy_positions, n_boot)
+            challenger, champion_scores = scores
+            comparison = compare(slates, challenger, champion_scores, g.offpolicy_positions, n_boot)
             decision, reasons = decide(comparison, settings)
             doc.update(decision=decision, reasons=reasons, estimate=comparison, logged_answers=slates.policies)
     doc["stop"] = doc["decision"] == "stop"
