@@ -4,7 +4,8 @@ What the short run shows, each asserted below: drift flagged on the campaign's w
 features the campaign can shift (steady windows, compared with the serving reference, flag
 nothing); one retrain started (the trigger's real rules hold the rest); that retrain through the
 local pipeline to a promotion whose canary CTR lift is reported with its interval, judged on the
-simulated users' logged clicks; the shuffled-label challenger stopped before it reaches 50%; and a
+simulated users' logged clicks; the shuffled-label challenger stopped at the off-policy gate before
+any user sees it (judged on the uniform slice, the whole interval below the allowed drop); and a
 day table whose figures are those of the lake's feedback log and outcome events."""
 
 from __future__ import annotations
