@@ -131,24 +131,39 @@ def effective_sample_size(w: np.ndarray) -> float:
     return float(np.sum(w) ** 2 / denom) if denom > 0 else 0.0
 
 
-def support_warnings(log: RankingLog, w: np.ndarray) -> list[str]:
-    """Too little support, per position: a mean weight clearly below 1 (``E_logging[w]`` is the
-    share of the target's mass the logging policy covers) means the target puts mass on (item,
-    position) pairs the logging policy never shows; a small ESS means a few rows carry the
-    estimate."""
-    out: list[str] = []
+def position_support(
+    log: RankingLog, w: np.ndarray, covered: bool = False
+) -> list[tuple[int, int, float, float, bool]]:
+    """Per position: ``(position, rows, ESS, mean weight, uncovered)``. ``uncovered``: the mean
+    weight is clearly below 1 (``E_logging[w]`` is the share of the target's mass the logging
+    policy covers), i.e. the target shows there what the logging policy never does -- a bias, not
+    noise, which no amount of data removes. ``covered``: the logging policy is known to show every
+    logged item at every position (a uniform log), so nothing is uncovered and the mean weight's
+    test, which a few rows can fail by chance, is not needed."""
+    out = []
     values, index = _positions(log)
     for j, pos in enumerate(values):
         wk = w[index == j]
-        ess, mean_w = effective_sample_size(wk), float(wk.mean())
+        mean_w = float(wk.mean())
         se = float(wk.std(ddof=1) / np.sqrt(len(wk))) if len(wk) > 1 else np.inf
-        if mean_w < MIN_WEIGHT_MEAN and mean_w + 2.0 * se < 1.0:  # clearly below 1, not noise
+        uncovered = not covered and mean_w < MIN_WEIGHT_MEAN and mean_w + 2.0 * se < 1.0  # clearly, not noise
+        out.append((int(pos), len(wk), effective_sample_size(wk), mean_w, uncovered))
+    return out
+
+
+def support_warnings(log: RankingLog, w: np.ndarray, covered: bool = False) -> list[str]:
+    """Too little support, per position (:func:`position_support`): positions the logging policy
+    does not cover, and positions whose effective sample size is below ``MIN_ESS`` (a few rows carry
+    the estimate)."""
+    out: list[str] = []
+    for pos, rows, ess, mean_w, uncovered in position_support(log, w, covered):
+        if uncovered:
             out.append(
-                f"position {int(pos)}: mean importance weight {mean_w:.2f} (1.0 expected): the logging "
+                f"position {pos}: mean importance weight {mean_w:.2f} (1.0 expected): the logging "
                 f"policy never shows about {1 - mean_w:.0%} of what the evaluated policy shows there"
             )
         if ess < MIN_ESS:
-            out.append(f"position {int(pos)}: effective sample size {ess:.0f} of {len(wk)} rows (< {MIN_ESS:.0f})")
+            out.append(f"position {pos}: effective sample size {ess:.0f} of {rows} rows (< {MIN_ESS:.0f})")
     return out
 
 

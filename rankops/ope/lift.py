@@ -5,6 +5,8 @@ the same logged rows, so their errors are correlated; the lift's interval resamp
 *requests* once for both (a paired bootstrap), which is much tighter than subtracting two
 independent intervals. Only the first ``max_position`` positions are judged (each ranker's
 target is computed on the whole logged slate first): that is where clicks and support are.
+``support`` summarises the weakest position of either ranker (its effective sample size, and the
+positions the logging policy does not cover) for :func:`rankops.ope.gate.decide`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ def compare(
     n_boot: int = 500,
     level: float = 0.95,
     seed: int = 0,
+    covered: bool = False,
 ) -> dict[str, Any]:
-    """SNIPS of ranker ``a`` and ranker ``b`` (scores per row of ``table``) and ``a - b``."""
+    """SNIPS of ranker ``a`` and ranker ``b`` (scores per row of ``table``) and ``a - b``.
+    ``covered``: the log is uniform, every item at every position (``estimators.position_support``)."""
     keep = table["propensity"].to_numpy(zero_copy_only=False).astype(float) > 0
     full, _, quarantined = ranking_log(table)
     targets = [deterministic_target(full, np.asarray(s, dtype=float)[keep]) for s in (score_a, score_b)]
@@ -41,10 +45,12 @@ def compare(
     log = est.RankingLog(full.request[top], full.position[top], full.click[top], full.propensity[top])
     positions, index = np.unique(log.position, return_inverse=True)
     n = log.n_requests
-    tables, estimates = [], []
+    tables, estimates, support, warnings = [], [], [], set()
     for target in targets:
         t = target[top]
         w = est.weights(log, t)
+        support += est.position_support(log, w, covered)
+        warnings |= set(est.support_warnings(log, w, covered))
         tables += [
             est._per_request(log, w * log.click, index, len(positions)),
             est._per_request(log, w, index, len(positions)),
@@ -66,5 +72,10 @@ def compare(
         "b": b.as_dict(),
         "lift": round(a.value - b.value, 6),
         "lift_ci95": [round(low, 6), round(high, 6)],
-        "warnings": sorted({*a.warnings, *b.warnings}),
+        "warnings": sorted(warnings),
+        # the weakest position of either ranker: what the gate's decision rule reads
+        "support": {
+            "min_ess": round(min(s[2] for s in support), 1),
+            "uncovered_positions": sorted({s[0] for s in support if s[4]}),
+        },
     }

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rankops.ope import estimators as est
+from rankops.ope import lift
 from rankops.ope.exploration import marginals
 from rankops.ope.reward import ItemPositionCTR, cross_fit
 from rankops.synthetic import DEVICES, MarketplaceSpec, click_probability, generate
@@ -110,3 +111,38 @@ def policies(w: World) -> dict[str, np.ndarray]:
         "better": marginals(w.utility, 0.5),  # ranks by true utility, a little randomised
         "worse": marginals(-w.utility, 1.0),
     }
+
+
+def ranking_value(w: World, score: np.ndarray, rows: np.ndarray) -> float:
+    """Exact expected clicks per request of ranking each of ``rows``' candidates by ``score``."""
+    order = np.argsort(-score[rows], axis=1)
+    positions = np.arange(order.shape[1])[None, :]
+    return float(w.click[rows[:, None], order, positions].sum(axis=1).mean())
+
+
+def uniform_lift(
+    w: World, score_a: np.ndarray, score_b: np.ndarray, n_requests: int, seed: int, n_boot: int = 200
+) -> tuple[float, dict[str, object]]:
+    """``(true lift, estimated lift)`` of ranker ``a`` over ranker ``b`` (scores per candidate,
+    (n, k)) from a uniform-random log of ``n_requests`` requests drawn from the world: every
+    candidate at every position with ``1/k``, the log the off-policy gate falls back to
+    (:func:`rankops.ope.gate.compare`). The estimate is :func:`rankops.ope.lift.compare`'s, so its
+    interval and ``support.min_ess`` are the gate's."""
+    rng = np.random.default_rng(seed)
+    n, k = w.item.shape
+    rows = rng.choice(n, n_requests, replace=False)
+    order = np.argsort(rng.random((n_requests, k)), axis=1)
+    request, position = np.repeat(np.arange(n_requests), k), np.tile(np.arange(k), n_requests)
+    shown, world_row = order.ravel(), rows[np.repeat(np.arange(n_requests), k)]
+    clicked = (rng.random(n_requests * k) < w.click[world_row, shown, position]).astype(float)
+    table = pa.table(
+        {
+            "request_id": request,
+            "position": position + 1,
+            "item_id": w.item[world_row, shown],
+            "clicked": clicked,
+            "propensity": np.full(n_requests * k, 1.0 / k),
+        }
+    )
+    estimate = lift.compare(table, score_a[world_row, shown], score_b[world_row, shown], k, n_boot, seed=seed)
+    return ranking_value(w, score_a, rows) - ranking_value(w, score_b, rows), estimate

@@ -14,7 +14,8 @@ drift job uses. Steady windows then differ from it by sampling noise only, and a
 users search (the campaign) shows on the features it moves.
 
 **Settings.** A simulated week has a few thousand searches, so the simulation runs with an
-exploration share (the off-policy gate needs randomised answers with propensities) and a canary
+exploration share and a uniform slice sized to that traffic (the off-policy gate needs randomised
+answers with propensities, and enough uniform ones to judge a challenger unlike the champion) and a canary
 CTR test sized to that traffic (``canary_mde``): the judge and its fixed horizon are the real
 ones, only its minimum detectable effect is the simulation's.
 """
@@ -33,7 +34,12 @@ if TYPE_CHECKING:
     from rankops.config import Settings
     from rankops.lake import Lake
 
-EXPLORATION = {"share": 0.2, "uniform_share": 0.05}  # when the home's environment explores less
+# when the home's environment explores less. The uniform slice is what judges a challenger far from the
+# champion (the explore slice only re-orders the champion's top k): the off-policy gate needs an
+# effective sample size of rankops.ope.gate.MIN_ESS_CLEAR (30) at each of its 10 positions, about 0.05
+# per uniform answer on 10-30 item slates, i.e. ~800 uniform answers; at 2000 searches a day a 20% slice
+# logs them in two days (a marketplace with 1000x the traffic would need 0.02%). Cost: docs/simulate.md.
+EXPLORATION = {"share": 0.2, "uniform_share": 0.2}
 
 
 def serving_reference(lake: Lake, settings: Settings, since: datetime, until: datetime) -> dict[str, Any]:
