@@ -64,7 +64,7 @@ def shown_features(candidates: list[str], items: list[str], columns: dict[str, A
     """``columns`` (one value per candidate, request order) as JSON in the order shown."""
     if not columns:
         return None
-    index = {item: k for k, item in enumerate(candidates)}
+    index = dict(zip(candidates, range(len(candidates)), strict=True))
     shown = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
     names = sorted(columns)
     matrix = np.array([columns[name] for name in names], dtype=np.float64)[:, shown]
@@ -175,7 +175,8 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
     items, scores = record.get("items"), record.get("scores")
     if not isinstance(items, list) or not items or not _item_ids(items):
         raise FeedbackError(f"request {rid}: the shown items must be a non-empty list of item ids")
-    if _finite(scores, len(items)) is None:
+    shown_scores = _finite(scores, len(items))
+    if shown_scores is None:
         raise FeedbackError(f"request {rid}: scores must be {len(items)} finite numbers, one per shown item")
     propensities = record.get("propensities")
     if propensities is None:
@@ -201,8 +202,8 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
         raise FeedbackError(f"request {rid}: features must be a JSON string or null")
     return {
         **record,
-        "scores": _as_floats(scores),
-        "propensities": _as_floats(propensities),
+        "scores": shown_scores.tolist(),  # Python floats (ints converted as float() does)
+        "propensities": shown_p.tolist(),
         "policy": policy,
         "features": features,
     }
@@ -221,18 +222,15 @@ def _finite(values: Any, count: int) -> np.ndarray | None:
     feedback worker checked 200 numbers one by one before (docs/scoring.md)."""
     if not isinstance(values, list) or len(values) != count:
         return None
-    if not set(map(type, values)) <= {float, int}:
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-            return None
+    plain = set(map(type, values)) <= {float, int}
+    if not plain and not all(_finite_number(v) for v in values):
+        return None
     array = np.array(values, dtype=np.float64)
     return array if np.isfinite(array).all() else None
 
 
-def _as_floats(values: list[Any]) -> list[float]:
-    """``values`` (checked numbers) as Python floats: the same objects when they already are."""
-    if set(map(type, values)) == {float}:
-        return list(values)
-    return [float(v) for v in values]
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def to_table(records: list[dict[str, Any]]) -> pa.Table:
