@@ -6,7 +6,8 @@ be compared across branches without the noise of a shared machine: turning answe
 records (:func:`rankops.feedback.record.from_answer`: the shown items' features as JSON, the
 checks) and committing them to a local lake (:func:`rankops.feedback.store.write`: Arrow and
 Parquet). The answers are shaped like the serving benchmark's: 100 candidates, every stored
-and on-demand feature the server logs, some values missing (NaN), a deterministic ranking.
+and on-demand feature the server logs (the serving benchmark's item values, some missing), a
+deterministic ranking.
 Best of ``--rounds`` rounds, CPU seconds of this process.
 
     python -m benchmarks.feedback_log            # 2,000 answers x 5 rounds
@@ -35,8 +36,9 @@ def answers(count: int, candidates: int, seed: int) -> list[tuple[Any, dict[str,
     from rankops.serving.schema import RankRequest
 
     rng = np.random.default_rng(seed)
+    # the serving benchmark's item values (benchmarks.serving_setup.item_features): some features
+    # hold missing values (NaN), logged as such
     stored = samples.stored_values("item", count * candidates, seed, NOW, CATEGORIES)
-    stored[rng.random(stored.shape) < 0.02] = np.nan  # missing values: logged as NaN
     out = []
     for k in range(count):
         rows = stored[k * candidates : (k + 1) * candidates]
