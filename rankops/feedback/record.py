@@ -64,10 +64,10 @@ def shown_features(candidates: list[str], items: list[str], columns: dict[str, A
     """``columns`` (one value per candidate, request order) as JSON in the order shown."""
     if not columns:
         return None
-    index = {item: k for k, item in enumerate(candidates)}
+    index = dict(zip(candidates, range(len(candidates)), strict=True))
     shown = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
     names = sorted(columns)
-    matrix = np.ascontiguousarray(np.vstack([np.asarray(columns[name], dtype=np.float64) for name in names])[:, shown])
+    matrix = np.array([columns[name] for name in names], dtype=np.float64)[:, shown]
     return _features_json(names, matrix)
 
 
@@ -77,18 +77,20 @@ def _features_json(names: list[str], matrix: np.ndarray) -> str:
     # of CPU per answer, more than ranking it. orjson writes the same numbers (shortest round trip)
     # but NaN and inf as null, which no finite number prints as: in a row without inf each null is
     # a NaN (a missing value), written as json writes it; a row holding inf is left to json.
+    # One orjson call for the whole object (rows as numpy views); only rows holding NaN or inf are
+    # encoded apart (orjson.Fragment: text put in as is), so no scan of the whole text for "null".
+    matrix = np.ascontiguousarray(matrix, dtype=np.float64)  # orjson writes C-ordered arrays only
     infinite: list[bool] = np.isinf(matrix).any(axis=1).tolist()
-    parts = [
-        orjson.dumps(name).decode()
-        + ":"
-        + (
-            json.dumps(row.tolist())
-            if has_inf
-            else orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("null", "NaN")
-        )
-        for name, row, has_inf in zip(names, matrix, infinite, strict=True)
-    ]
-    return "{" + ",".join(parts) + "}"
+    missing: list[bool] = np.isnan(matrix).any(axis=1).tolist()
+    rows: dict[str, Any] = {}
+    for name, row, has_inf, has_nan in zip(names, matrix, infinite, missing, strict=True):
+        if has_inf:
+            rows[name] = orjson.Fragment(json.dumps(row.tolist()))
+        elif has_nan:
+            rows[name] = orjson.Fragment(orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).replace(b"null", b"NaN"))
+        else:
+            rows[name] = row
+    return orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def from_answer(
@@ -171,14 +173,16 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(record.get("user_id"), str) or not record["user_id"]:
         raise FeedbackError(f"request {rid}: user_id must be a non-empty string")
     items, scores = record.get("items"), record.get("scores")
-    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+    if not isinstance(items, list) or not items or not _item_ids(items):
         raise FeedbackError(f"request {rid}: the shown items must be a non-empty list of item ids")
-    if not _numbers(scores, len(items)):
+    shown_scores = _finite(scores, len(items))
+    if shown_scores is None:
         raise FeedbackError(f"request {rid}: scores must be {len(items)} finite numbers, one per shown item")
     propensities = record.get("propensities")
     if propensities is None:
         propensities = [1.0] * len(items)  # a deterministic ranking shows each position with certainty
-    if not _numbers(propensities, len(items)) or not all(0 < p <= 1 for p in propensities):
+    shown_p = _finite(propensities, len(items))
+    if shown_p is None or not ((shown_p > 0) & (shown_p <= 1)).all():
         raise FeedbackError(f"request {rid}: propensities must be {len(items)} numbers in (0, 1]")
     for key in ("variant", "fallback_level"):
         if not isinstance(record.get(key), str) or not record[key]:
@@ -186,7 +190,7 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
     policy = record.get("policy") or "deterministic"  # answers logged before exploration existed
     if policy not in POLICIES:
         raise FeedbackError(f"request {rid}: policy must be one of {', '.join(POLICIES)}, got {policy!r}")
-    if policy == "deterministic" and any(p != 1.0 for p in propensities):
+    if policy == "deterministic" and not (shown_p == 1.0).all():
         raise FeedbackError(f"request {rid}: a deterministic answer has propensity 1.0 at every position")
     version = record.get("model_version")
     if version is not None and not isinstance(version, str):
@@ -198,19 +202,35 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
         raise FeedbackError(f"request {rid}: features must be a JSON string or null")
     return {
         **record,
-        "scores": [float(s) for s in scores or ()],
-        "propensities": [float(p) for p in propensities],
+        "scores": shown_scores.tolist(),  # Python floats (ints converted as float() does)
+        "propensities": shown_p.tolist(),
         "policy": policy,
         "features": features,
     }
 
 
-def _numbers(values: Any, count: int) -> bool:
+def _item_ids(items: list[Any]) -> bool:
+    """Every item is a non-empty string (the server's own answers: exact ``str``, checked in C)."""
+    if set(map(type, items)) == {str}:
+        return "" not in items
+    return all(isinstance(i, str) and i for i in items)
+
+
+def _finite(values: Any, count: int) -> np.ndarray | None:
+    """``values`` as float64 when it is a list of ``count`` finite numbers (bools are not), else None.
+    The server's own answers (plain floats and ints) take one vectorised check; per record the
+    feedback worker checked 200 numbers one by one before (docs/scoring.md)."""
     if not isinstance(values, list) or len(values) != count:
-        return False
-    if set(map(type, values)) <= {float, int}:  # the server's own answers: one vectorised check
-        return bool(np.isfinite(np.array(values, dtype=np.float64)).all())
-    return all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+        return None
+    plain = set(map(type, values)) <= {float, int}
+    if not plain and not all(_finite_number(v) for v in values):
+        return None
+    array = np.array(values, dtype=np.float64)
+    return array if np.isfinite(array).all() else None
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def to_table(records: list[dict[str, Any]]) -> pa.Table:

@@ -1,0 +1,35 @@
+"""The feedback-log benchmark runs at a tiny size and prints its figures; the answers it logs are
+ones the real log accepts (every record valid, the features JSON holding every logged column)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from benchmarks import feedback_log
+from rankops.feedback.record import from_answer
+from tests.conftest import REPO
+
+
+def test_feedback_log_benchmark_prints_its_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.feedback_log", "--answers", "30", "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=True,
+    )
+    out = json.loads(done.stdout)
+    assert out["record_cpu_us"] > 0 and out["write_cpu_us"] > 0
+    assert out["total_cpu_us"] == round(out["record_cpu_us"] + out["write_cpu_us"], 1)
+    assert len(out["rounds"]) == 2
+
+
+def test_its_answers_make_valid_records_with_every_logged_feature() -> None:
+    logged = feedback_log.answers(3, 20, seed=1)
+    for k, (request, response, columns) in enumerate(logged):
+        record = from_answer(request, response, "champion", feedback_log.NOW + k, columns)
+        assert record["items"] == [r["item_id"] for r in response["ranking"]]
+        assert record["features"] is not None and set(json.loads(record["features"])) == set(columns)
