@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rankops.errors import ModelError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -58,8 +60,9 @@ def tag_value(champion_version: str, figure_ratios: dict[str, float]) -> str:
 def chain(champion_version: str | None, tags_of: Callable[[str], dict[str, str]], releases: int) -> list[Release]:
     """The up to ``releases`` latest releases before this one, newest first, walked back from
     ``champion_version`` through each version's :data:`TAG` (``tags_of(version)`` -> its tags).
-    Ends at a version without the tag, or one whose tag cannot be read (said in the gate record
-    as a shorter chain, never an error: old versions must stay gateable)."""
+    Ends at a version without the tag, one whose tag cannot be read, or one the registry no longer
+    holds (said in the gate record as a shorter chain, never an error: old versions must stay
+    gateable)."""
     out: list[Release] = []
     version, seen = champion_version, set()
     while version is not None and len(out) < releases and version not in seen:
@@ -68,7 +71,7 @@ def chain(champion_version: str | None, tags_of: Callable[[str], dict[str, str]]
             doc = json.loads(tags_of(version).get(TAG, "null"))
             figure_ratios = {f: float(doc["ratios"][f]) for f in FIGURES}
             replaced = None if doc.get("champion") is None else str(doc["champion"])
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, ModelError):
             break
         if replaced == version:  # judged against itself: not a release
             break

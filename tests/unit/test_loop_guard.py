@@ -101,3 +101,14 @@ def test_an_unreadable_or_circular_tag_ends_the_chain_instead_of_failing_the_gat
     circular = {"1": {loop_guard.TAG: loop_guard.tag_value("2", dict.fromkeys(loop_guard.FIGURES, 1.0))},
                 "2": {loop_guard.TAG: good}}  # fmt: skip
     assert [r.version for r in loop_guard.chain("1", circular.__getitem__, 5)] == ["1", "2"]
+
+
+def test_a_version_the_registry_no_longer_holds_ends_the_chain() -> None:
+    from rankops.errors import ModelError
+
+    def tags_of(version: str) -> dict[str, str]:
+        if version == "4":
+            return {loop_guard.TAG: loop_guard.tag_value("2", dict.fromkeys(loop_guard.FIGURES, 0.99))}
+        raise ModelError(f"model 'rankops-ranker' has no version {version!r}")
+
+    assert [(r.version, r.replaced) for r in loop_guard.chain("4", tags_of, 5)] == [("4", "2")]
