@@ -13,11 +13,17 @@ import numpy as np
 import pytest
 
 from rankops.errors import StoreError
-from rankops.features.online.dynamodb import DynamoDBConfig, DynamoDBStore, make_dynamodb
+from rankops.features.online.dynamodb import (
+    TABLE_DEFINITION,
+    TTL_ATTRIBUTE,
+    DynamoDBConfig,
+    DynamoDBStore,
+    make_dynamodb,
+)
 from rankops.features.online.embedded import EmbeddedStore
 from rankops.features.online.packing import pack_rows, unpack_rows
 from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
-from tests.deployed import create_dynamodb_table
+from tests.deployed import create_dynamodb_table, only_resource
 
 COLUMNS = ["x", "y"]
 
@@ -292,17 +298,23 @@ def table_shape(store: DynamoDBStore) -> tuple[Any, ...]:
 
 
 def test_dynamodb_store_and_the_deployed_table_agree_on_key_and_ttl(aws, stores_template) -> None:  # type: ignore[no-untyped-def]
-    """The store's own create_table (local runs) makes the table CDK deploys, and every value
-    carries the deployed TTL attribute (a value without it would never expire in AWS)."""
+    """The table the store's own create_table makes (local runs) is the one CDK deploys -- compared
+    with the synthesized template, not with a table the test made -- and every value carries the
+    deployed TTL attribute (a value without it would never expire in AWS)."""
+    props = only_resource(stores_template, "AWS::DynamoDB::Table")
+    for key in ("KeySchema", "AttributeDefinitions"):
+        assert sorted(map(sorted_items, props[key])) == sorted(map(sorted_items, TABLE_DEFINITION[key])), key
+    assert props["BillingMode"] == TABLE_DEFINITION["BillingMode"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
     deployed = dynamodb_store(stores_template)
-    cfg = DynamoDBConfig(table=f"features-{uuid.uuid4().hex[:6]}", region="eu-west-1")
-    own = DynamoDBStore(make_dynamodb(cfg), cfg, recheck_seconds=0)
-    own.create_table()
-    assert table_shape(own) == table_shape(deployed)
+    assert table_shape(deployed)[2] == TTL_ATTRIBUTE
     write(deployed, "seller", "v1", {"s-1": [1.0, 2.0]})
-    ttl = table_shape(deployed)[2]
     values_ = [i for i in deployed.client.scan(TableName=deployed.table)["Items"] if "v" in i]
-    assert values_ and all(ttl in item for item in values_)
+    assert values_ and all(TTL_ATTRIBUTE in item for item in values_)
+
+
+def sorted_items(entry: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(entry.items()))
 
 
 @pytest.fixture(params=["redis", "dynamodb"])

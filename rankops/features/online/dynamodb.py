@@ -61,6 +61,19 @@ WRITE_BATCH = 25
 READ_BATCH = 100
 # The deployed table's key and TTL attribute names (infra/constructs/online_stores.py).
 PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE = "pk", "sk", "expires_at"
+# the table create_table makes for local runs; in AWS the CDK stack makes it, and
+# tests/integration/test_online_stores.py checks the two agree (key, billing, TTL)
+TABLE_DEFINITION: dict[str, Any] = {
+    "KeySchema": [
+        {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+        {"AttributeName": SORT_KEY, "AttributeType": "S"},
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
 
 
 def _key(pk: str, kind: str) -> dict[str, Any]:
@@ -121,20 +134,7 @@ class DynamoDBStore:
         existing = self._call("list_tables", self.client.list_tables).get("TableNames", [])
         if self.table in existing:
             return
-        self._call(
-            "create_table",
-            self.client.create_table,
-            TableName=self.table,
-            KeySchema=[
-                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": SORT_KEY, "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        self._call("create_table", self.client.create_table, TableName=self.table, **TABLE_DEFINITION)
         self.client.get_waiter("table_exists").wait(TableName=self.table)
         self._call(
             "update_time_to_live",
