@@ -9,9 +9,9 @@ shown ranking under the serving policy: 1.0 for a deterministic ranking; ``polic
 policy (``deterministic``, ``explore``, ``uniform``: rankops/serving/exploration.py).
 ``features`` (JSON, ``{name: [value per shown item, in the order shown]}``; null when not
 known) holds what the answer was scored on, so off-policy evaluation can re-score the shown
-items with another model (rankops/ope/feedback_eval.py). Locally the server logs it for every
-answer; in data capture only randomised answers carry it (the response's ``logged_features``,
-:func:`captured_features`): the only ones off-policy evaluation reads.
+items with another model (rankops/ope/feedback_eval.py). Only randomised answers carry it, the
+only ones off-policy evaluation reads: the local server logs it for them alone, and in data
+capture they carry it in the response (``logged_features``, :func:`captured_features`).
 """
 
 from __future__ import annotations

@@ -162,7 +162,8 @@ def retrain(sim: Simulation, reason: str) -> Any:
 
 def shuffled_challenger(sim: Simulation, seed: int) -> str:
     """Train a ranker on the simulated feedback with its click labels shuffled (it learns nothing
-    users want) on the champion's features, and register it; its version."""
+    users want) on the champion's features, and register it; its version. The slates are the
+    randomised answers' (the only ones that log their features)."""
     import lightgbm as lgb
     import pandas as pd
 

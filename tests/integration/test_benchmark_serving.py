@@ -32,8 +32,11 @@ def test_serving_benchmark_quick_run() -> None:
     for part in (*report["rankops_http"].values(), report["mlflow_serve_inline"]):
         assert latency <= set(part) and part["status"] == {"200": part["n"]}
     assert latency <= set(report["redis_then_mlflow_chained"])
-    load = report["load"]
-    assert load["requests"] > 0 and set(load["status"]) == {"200"} and load["requests_per_cpu_s"] > 0
+    # the same load with the local feedback log, then on a server without it (as a SageMaker container)
+    for load in (report["load"], report["load_without_feedback_log"]):
+        assert load["requests"] > 0 and set(load["status"]) == {"200"} and load["requests_per_cpu_s"] > 0
+    container = report["targets"]["requests_per_cpu_s_without_feedback_log"]
+    assert container == report["load_without_feedback_log"]["requests_per_cpu_s"]
     fault = report["fault"]
     phases = [p["phase"] for p in fault["phases"]]
     assert phases == ["normal", "redis stopped", "redis restarted", "redis frozen", "redis resumed"]
