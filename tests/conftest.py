@@ -25,6 +25,10 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20,22")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+# Two pytest workers on two cores: LightGBM's OpenMP threads (num_threads 2) must not spin-wait for a
+# descheduled sibling (up to ~10x slower training, identical models); children inherit it (local jobs,
+# rankops/pipeline/local_jobs.py::HOST_DEFAULTS). Set before anything loads libgomp.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 for _var in [v for v in os.environ if v.startswith("RANKOPS_")]:
     del os.environ[_var]  # a developer's shell must not change what the tests see
 

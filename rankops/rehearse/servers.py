@@ -36,6 +36,25 @@ def _reachable(port: int) -> bool:
 
 
 @contextmanager
+def _listed_services_once() -> Iterator[None]:
+    """moto's server finds a request's service by testing the host against
+    ``moto.backends.list_of_moto_modules()``, which lists moto's package folder and stats each of its
+    ~175 entries *on every request*. In a rehearsal (thousands of requests a minute, served by threads
+    of this process while Spark, the pipeline and the emulator compete for the GIL) that scan was the
+    largest piece of moto's own request handling (py-spy). The folder does not change while the
+    process runs: it is listed once and the same names are answered until the server stops."""
+    from moto import backends
+
+    original = backends.list_of_moto_modules
+    names = tuple(original())
+    backends.list_of_moto_modules = lambda: iter(names)
+    try:
+        yield
+    finally:
+        backends.list_of_moto_modules = original
+
+
+@contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server in this process; yields its URL (``http://127.0.0.1:<port>``). moto's backends
     are process-global: they are reset when the server starts and when it stops, so a world never
@@ -52,7 +71,7 @@ def moto_server() -> Iterator[str]:
     # Step Functions executes state machines and Lambda runs handlers without Docker (the engine's
     # seams run them in-process), as for the local pipeline: set before any resource is created,
     # since moto picks the backend that stores a resource from this configuration.
-    with patch.dict(default_user_config, {**default_user_config, **MOTO_CONFIG}):
+    with patch.dict(default_user_config, {**default_user_config, **MOTO_CONFIG}), _listed_services_once():
         server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()

@@ -164,3 +164,21 @@ def test_emr_serverless_job_runs_its_entry_point_with_spark_submit(jobs: LocalJo
     assert (tmp_path / "bucket" / "out" / "emr" / "ran.txt").read_text() == "--env=dev:items"
     with pytest.raises(LocalTaskFailed, match="ValidationException"):
         jobs.emr_serverless("startJobRun", {"ApplicationId": "local", "JobDriver": {}})
+
+
+OMP = (
+    "import pathlib, os; base = pathlib.Path(os.environ['RANKOPS_SM_BASE']) / 'opt/ml/processing';"
+    "(base / 'output/result/out.txt').write_text(os.environ.get('OMP_WAIT_POLICY', '-'))"
+)
+
+
+def test_a_job_s_openmp_threads_sleep_unless_the_environment_says_otherwise(
+    jobs: LocalJobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "bucket" / "out" / "result" / "out.txt"
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    jobs.sagemaker("createProcessingJob", processing(["python3", "-c", OMP], name="passive"))
+    assert out.read_text() == "PASSIVE", "a local job shares the host: waiting OpenMP threads sleep"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    jobs.sagemaker("createProcessingJob", processing(["python3", "-c", OMP], name="active"))
+    assert out.read_text() == "ACTIVE", "the environment's own setting wins"
