@@ -45,12 +45,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.serving_fault import fault_test
-from benchmarks.serving_http import encode_post, run_load
+from benchmarks.serving_http import encode_post, loaded, run_load
 from benchmarks.serving_setup import (
     NOW,
     SHARED_REDIS,
     VERSION,
-    cpu_seconds,
     free_port,
     item_features,
     model_matrix,
@@ -343,25 +342,6 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=2))
     return 0
-
-
-def loaded(pid: int, port: int, raws: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
-    """``concurrency`` keep-alive clients for ``seconds`` against the server ``pid``: status counts,
-    throughput and requests per second of the server's CPU (all its threads)."""
-    cpu_before = cpu_seconds(pid)
-    load = run_load("127.0.0.1", port, raws, concurrency, seconds=seconds)
-    cpu = cpu_seconds(pid) - cpu_before
-    return {
-        "seconds": round(load.elapsed_s, 2),
-        "concurrency": concurrency,
-        "requests": len(load.latencies_s),
-        "status": load.statuses,
-        "connection_errors": load.errors,
-        "requests_per_s": round(len(load.latencies_s) / load.elapsed_s, 1),
-        "server_cpu_s": round(cpu, 2),
-        "requests_per_cpu_s": round(len(load.latencies_s) / cpu, 1) if cpu else None,
-        "latency": percentiles(load.latencies_s),
-    }
 
 
 def targets(report: dict[str, Any]) -> dict[str, Any]:

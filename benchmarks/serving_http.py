@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.serving_setup import cpu_seconds, percentiles
 
 
 def encode_post(path: str, body: bytes, host: str = "127.0.0.1", content_type: str = "application/json") -> bytes:
@@ -119,3 +122,22 @@ def run_load(host: str, port: int, requests: list[bytes], concurrency: int = 1, 
         return uvloop.run(main())
     except ImportError:
         return asyncio.run(main())
+
+
+def loaded(pid: int, port: int, raws: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
+    """``concurrency`` keep-alive clients for ``seconds`` against the server ``pid``: status counts,
+    throughput and requests per second of the server's CPU (all its threads)."""
+    cpu_before = cpu_seconds(pid)
+    load = run_load("127.0.0.1", port, raws, concurrency, seconds=seconds)
+    cpu = cpu_seconds(pid) - cpu_before
+    return {
+        "seconds": round(load.elapsed_s, 2),
+        "concurrency": concurrency,
+        "requests": len(load.latencies_s),
+        "status": load.statuses,
+        "connection_errors": load.errors,
+        "requests_per_s": round(len(load.latencies_s) / load.elapsed_s, 1),
+        "server_cpu_s": round(cpu, 2),
+        "requests_per_cpu_s": round(len(load.latencies_s) / cpu, 1) if cpu else None,
+        "latency": percentiles(load.latencies_s),
+    }
