@@ -5,9 +5,10 @@ CPU (docs/scoring.md). This measures its two steps alone, without a server, so t
 be compared across branches without the noise of a shared machine: turning answers into
 records (:func:`rankops.feedback.record.from_answer`: the shown items' features as JSON, the
 checks) and committing them to a local lake (:func:`rankops.feedback.store.write`: Arrow and
-Parquet). The answers are shaped like the serving benchmark's: 100 candidates, every stored
-and on-demand feature the server logs (the serving benchmark's item values, some missing), a
-deterministic ranking.
+Parquet). The answers are shaped like the serving benchmark's (100 candidates), in the two kinds
+the server logs: deterministic answers without features (most answers; the top-level figures) and
+randomised (``uniform``) answers with every stored and on-demand feature the server scored (the
+serving benchmark's item values, some missing; ``randomised``).
 Best of ``--rounds`` rounds, CPU seconds of this process.
 
     python -m benchmarks.feedback_log            # 2,000 answers x 5 rounds
@@ -29,8 +30,12 @@ NOW = 1_800_000_000.0
 CATEGORIES = ("toys", "vehicles", "furniture", "fashion", "garden")
 
 
-def answers(count: int, candidates: int, seed: int) -> list[tuple[Any, dict[str, Any], dict[str, np.ndarray]]]:
-    """``count`` distinct (request, response, logged feature columns) as the server logs them."""
+Logged = list[tuple[Any, dict[str, Any], "dict[str, np.ndarray] | None"]]
+
+
+def answers(count: int, candidates: int, seed: int, randomised: bool = False) -> Logged:
+    """``count`` distinct (request, response, logged feature columns) as the server logs them: a
+    deterministic answer logs no features; a randomised (uniform) one logs what it was scored on."""
     from rankops.features import on_demand, registry, samples
     from rankops.serving.request_ids import new_request_id
     from rankops.serving.schema import RankRequest
@@ -56,14 +61,14 @@ def answers(count: int, candidates: int, seed: int) -> list[tuple[Any, dict[str,
             "variant": "champion",
             "fallback": None,
             "request_id": new_request_id(),
-            "propensities": [1.0] * candidates,
-            "policy": "deterministic",
+            "propensities": [1.0 / candidates if randomised else 1.0] * candidates,
+            "policy": "uniform" if randomised else "deterministic",
         }
-        out.append((request, response, columns))
+        out.append((request, response, columns if randomised else None))
     return out
 
 
-def one_round(logged: list[tuple[Any, dict[str, Any], dict[str, np.ndarray]]]) -> tuple[float, float]:
+def one_round(logged: Logged) -> tuple[float, float]:
     """CPU microseconds per answer: (records built, records written)."""
     from rankops.feedback import record, store
     from rankops.lake import Lake
@@ -88,18 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.answers, args.rounds = 200, 2
-    logged = answers(args.answers, args.candidates, seed=3)
-    one_round(logged[: min(100, len(logged))])  # warm-up: imports, first Parquet write
-    rounds = [one_round(logged) for _ in range(args.rounds)]
-    build, write = min(r[0] for r in rounds), min(r[1] for r in rounds)
-    report = {
-        "config": vars(args),
-        "features_per_answer": len(logged[0][2]),
-        "record_cpu_us": round(build, 1),
-        "write_cpu_us": round(write, 1),
-        "total_cpu_us": round(build + write, 1),
-        "rounds": [[round(a, 1), round(b, 1)] for a, b in rounds],
-    }
+    figures = {}
+    for randomised in (False, True):
+        logged = answers(args.answers, args.candidates, seed=3, randomised=randomised)
+        one_round(logged[: min(100, len(logged))])  # warm-up: imports, first Parquet write
+        rounds = [one_round(logged) for _ in range(args.rounds)]
+        build, write = min(r[0] for r in rounds), min(r[1] for r in rounds)
+        figures[randomised] = {
+            "features_per_answer": len(logged[0][2] or {}),
+            "record_cpu_us": round(build, 1),
+            "write_cpu_us": round(write, 1),
+            "total_cpu_us": round(build + write, 1),
+            "rounds": [[round(a, 1), round(b, 1)] for a, b in rounds],
+        }
+    report = {"config": vars(args), **figures[False], "randomised": figures[True]}
     print(json.dumps(report, indent=2))
     return 0
 
