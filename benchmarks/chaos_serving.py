@@ -35,7 +35,6 @@ REPLACEMENT_WAIT_S = 60.0  # how long the supervisor may take to start a killed 
 # a worker whose item snapshot is still seeding can then answer only with the rule: seen once in
 # ~3,800 answers (the likely path; its log was not kept). Its servers get the rehearsal's loaded-host
 # budget and store timeout (rankops/rehearse/session.py); the bound stays "every answer from a model".
-LOADED_HOST = {"RANKOPS_SERVING__LATENCY_BUDGET_MS": "20000", "RANKOPS_SERVING__STORE_TIMEOUT_MS": "5000"}
 
 
 @dataclass
@@ -103,7 +102,9 @@ def worker_kill(world: World, folder: Path, seconds: float, concurrency: int) ->
     port = free_port()
     rankops = str(Path(sys.executable).parent / "rankops")
     command = [rankops, "--home", str(world.home), "serve", "--port", str(port), "--workers", "2"]
-    env = {**os.environ, **LOADED_HOST}
+    from rankops.rehearse.session import LOADED_HOST_ENVIRONMENT
+
+    env = {**os.environ, **LOADED_HOST_ENVIRONMENT}
     server = start(command, port, folder / "workers.log", env=env)
     raws = [encode_post("/invocations", b) for b in world.bodies]
     try:

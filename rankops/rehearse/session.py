@@ -107,13 +107,17 @@ def scale_traffic_minimums(world: World, say: Say) -> dict[str, Any]:
 # the budget and the store timeout are raised; the checks stay as deployed.
 HOST_LATENCY_BUDGET_MS = 30_000
 HOST_STORE_TIMEOUT_MS = 5_000
+# as a serve process's environment (also the chaos suite's worker-kill servers: benchmarks/chaos_serving.py)
+LOADED_HOST_ENVIRONMENT = {
+    "RANKOPS_SERVING__LATENCY_BUDGET_MS": str(HOST_LATENCY_BUDGET_MS),
+    "RANKOPS_SERVING__STORE_TIMEOUT_MS": str(HOST_STORE_TIMEOUT_MS),
+}
 
 
 def loaded_host_budget(emulator: Emulator, settings: Settings, say: Say) -> None:
     """Give every serve process the emulator starts :data:`HOST_LATENCY_BUDGET_MS` (over its
     Model's container environment, as an instance's own setting would be), said out loud."""
-    emulator.host_environment["RANKOPS_SERVING__LATENCY_BUDGET_MS"] = str(HOST_LATENCY_BUDGET_MS)
-    emulator.host_environment["RANKOPS_SERVING__STORE_TIMEOUT_MS"] = str(HOST_STORE_TIMEOUT_MS)
+    emulator.host_environment.update(LOADED_HOST_ENVIRONMENT)
     budget, timeout = settings.serving.latency_budget_ms, settings.serving.store_timeout_ms
     say(
         f"stage: loaded host: serving latency budget {budget} -> {HOST_LATENCY_BUDGET_MS} ms, store timeout "
