@@ -148,7 +148,7 @@ def demo_log(settings: Settings) -> Path:
 def monitoring_lines(settings: Settings, url: str) -> list[str]:
     """Where the dashboards, the drift report and the feedback log are (part of the demo's summary)."""
     from rankops import monitoring
-    from rankops.feedback.store import DATASET as FEEDBACK
+    from rankops.feedback.log import LOCAL_ENDPOINT, capture_uri
 
     assets = Path(monitoring.__file__).parent / "assets"
     lake, home = Lake.from_settings(settings), settings.home
@@ -157,7 +157,8 @@ def monitoring_lines(settings: Settings, url: str) -> list[str]:
         f"  dashboards       {', '.join(str(assets / f'grafana-{d}.json') for d in ('business', 'model', 'system'))}",
         f"                   (import into Grafana; Prometheus scrapes {url}/metrics, alert rules "
         f"{assets / 'prometheus-rules.yml'})",
-        f"  feedback log     {lake.uri('raw', FEEDBACK)}  (every answer; the server commits every {flush:g}s)",
+        f"  feedback log     {capture_uri(lake)}/{LOCAL_ENDPOINT}  (every answer, as SageMaker data capture;"
+        f" written every {flush:g}s)",
         f"  drift report     .venv/bin/rankops --home {home} drift  ->  {home / 'reports' / 'drift' / 'drift.json'}"
         " and drift.png",
         f"  Spark/Java logs  {demo_log(settings)}",

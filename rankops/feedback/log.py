@@ -1,38 +1,47 @@
-"""The server's feedback log: every answer recorded off the request path.
+"""The local server's feedback log: every answer written as SageMaker data capture, off the request path.
 
-The request thread only puts ``(time, request, response, cohort)`` on a bounded queue
-(``put_nowait``: a full queue drops the record and counts it in
-``rankops_feedback_records_total{outcome="dropped"}``; the request is never slowed). One
-worker thread takes what is queued every ``DRAIN_S`` (it is never woken per answer), turns
-entries into records and commits them to the lake every ``flush_rows`` records or ``flush_s``
-seconds, and on stop. An entry that does not make a valid record is quarantined with its
-reason; a failed commit is counted as ``failed``.
+In AWS the endpoint's data capture is the feedback log; locally the server writes the same thing
+itself, in the same layout (``<raw>/datacapture/local/<cohort>/yyyy/mm/dd/hh/<file>.jsonl``: one
+folder per cohort, as capture has one per production variant), and the one reader
+(:func:`rankops.feedback.store.read`) builds the feedback records from it when they are read,
+as it does from capture in AWS. So the serving process does no record or Parquet work at all
+(that was ~100 µs of CPU per answer, ~12% of a server's throughput, docs/scoring.md).
+
+The request thread appends ``(time, cohort, request body, response body)`` (bytes it already
+holds) to a deque: it never waits, and beyond ``capacity`` waiting answers it drops one and counts
+it in ``rankops_feedback_records_total{outcome="dropped"}``. One worker thread takes what waits
+every ``DRAIN_S`` (never woken per answer), turns each entry into a capture line (~6 µs), and
+writes one file per cohort and hour every ``flush_rows`` answers or ``flush_s`` seconds, and on
+stop, atomically (a reader never sees half a file). A failed write is counted as ``failed``.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from rankops.feedback import store
-from rankops.feedback.record import FeedbackError, from_answer
+from rankops.lake import write_atomic
+from rankops.monitoring.data_capture import capture_bytes, capture_key, millisecond_time
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from rankops.lake import Lake
     from rankops.monitoring.metrics import ServingMetrics
-    from rankops.serving.schema import RankRequest
 
 log = logging.getLogger(__name__)
-Columns = dict[str, "np.ndarray"]  # feature name -> one value per candidate, in request order
-YIELD_EVERY = 16  # records converted between two GIL hand-overs (a sleep(0) per record: 11% of server CPU)
-DRAIN_S = 0.05  # how often the worker takes what the request thread queued
-Entry = tuple[float, "RankRequest", dict[str, Any], str, "Columns | None"]
+DRAIN_S = 0.05  # how often the worker takes what the request threads appended
+YIELD_EVERY = 64  # lines built between two GIL hand-overs (tail latency of waiting requests)
+LOCAL_ENDPOINT = "local"  # the endpoint folder of the local server's capture
+Entry = tuple[float, str, bytes, bytes]  # (epoch seconds answered, cohort, request body, response body)
+
+
+def capture_uri(lake: Lake) -> str:
+    """Where the local server's capture goes: the raw zone's ``datacapture/``, as in AWS."""
+    return lake.uri("raw", "datacapture")
 
 
 class FeedbackLog:
@@ -40,22 +49,21 @@ class FeedbackLog:
         self, lake: Lake, metrics: ServingMetrics, capacity: int = 10_000, flush_rows: int = 5000, flush_s: float = 30
     ) -> None:
         self.lake = lake
-        self.queue: queue.Queue[Entry | None] = queue.Queue(maxsize=capacity)
-        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self.destination = capture_uri(lake)
+        self.capacity, self.flush_rows, self.flush_s = capacity, flush_rows, flush_s
+        self._entries: deque[Entry] = deque()  # append and popleft are atomic: no lock on the request path
         self._counts = {o: metrics.feedback.labels(o) for o in ("logged", "dropped", "failed")}
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.clock: Callable[[], float] = time.time  # when an answer was given; the simulator's clock in simulation
 
-    def submit(
-        self, request: RankRequest, response: dict[str, Any], routed: str, features: Columns | None = None
-    ) -> None:
-        """Called once per answer, on the request path: enqueue or drop, never wait. ``features``
-        (what the answer was scored on) is logged so a new model can be re-scored offline (OPE)."""
-        try:
-            self.queue.put_nowait((self.clock(), request, response, routed, features))
-        except queue.Full:
+    def submit(self, body: bytes, answer: bytes, cohort: str) -> None:
+        """Called once per answer, on the request path, with the request and response bodies and
+        the cohort the user was routed to: append or drop, never wait."""
+        if len(self._entries) >= self.capacity:
             self._counts["dropped"].inc()
+            return
+        self._entries.append((self.clock(), cohort, body, answer))
 
     def start(self) -> None:
         if self._thread is None:
@@ -64,51 +72,50 @@ class FeedbackLog:
             self._thread.start()
 
     def stop(self) -> None:
-        """Flush what is queued, then end the worker."""
+        """Write what waits, then end the worker."""
         if self._thread is not None:
-            self.queue.put(None)
             self._stopping.set()
             self._thread.join()
             self._thread = None
 
     def _run(self) -> None:
-        # The worker drains the queue every DRAIN_S instead of blocking on it: a blocked get()
-        # is woken (and takes the GIL from the request thread) once per answer; draining in
-        # batches: 591 -> 629 requests per server CPU-second under 8-way load.
-        pending: list[dict[str, Any]] = []
-        rejects: list[tuple[str, str]] = []
+        files: dict[tuple[str, str], list[bytes]] = {}  # (cohort, hour folder) -> lines of the next file
+        first: dict[tuple[str, str], float] = {}  # the time of each file's first line (its name)
+        pending = 0
         last = time.monotonic()
-        stopping = False
-        while not stopping:
-            self._stopping.wait(min(DRAIN_S, max(0.0, self.flush_s - (time.monotonic() - last))))
+        while True:
+            stopping = self._stopping.wait(min(DRAIN_S, max(0.0, self.flush_s - (time.monotonic() - last))))
             drained = 0
             while True:
                 try:
-                    entry = self.queue.get_nowait()
-                except queue.Empty:
+                    at, cohort, body, answer = self._entries.popleft()
+                except IndexError:
                     break
-                if entry is None:
-                    stopping = True
-                    break
-                at, request, response, routed, features = entry
-                try:
-                    pending.append(from_answer(request, response, routed, at, features))
-                except (FeedbackError, KeyError, TypeError) as err:
-                    rejects.append((f"{type(err).__name__}: {err}", store.dumps(response)))
+                when = millisecond_time(at)
+                where = (cohort, when[:13])  # the UTC hour: a file never straddles one
+                lines = files.get(where)
+                if lines is None:
+                    lines, first[where] = files.setdefault(where, []), at
+                lines.append(capture_bytes(body, answer, inference_time=when))
+                pending += 1
                 drained += 1
-                if drained % YIELD_EVERY == 0:  # hand the GIL to a waiting request now and then (tail latency)
+                if drained % YIELD_EVERY == 0:  # hand the GIL to a waiting request now and then
                     time.sleep(0)
-            if stopping or len(pending) >= self.flush_rows or time.monotonic() - last >= self.flush_s:
-                self.flush(pending, rejects)
-                pending, rejects, last = [], [], time.monotonic()
+            if stopping or pending >= self.flush_rows or time.monotonic() - last >= self.flush_s:
+                self.flush(files, first)
+                files, first, pending, last = {}, {}, 0, time.monotonic()
+            if stopping:
+                return
 
-    def flush(self, records: list[dict[str, Any]], rejects: list[tuple[str, str]]) -> None:
-        try:
-            store.quarantine(self.lake, rejects, "server")
-            if records:
-                store.write(self.lake, records)
-        except Exception as err:  # the lake is down: count the loss (alerted on), keep serving
-            self._counts["failed"].inc(len(records))
-            log.error("feedback log: %d records could not be written: %s", len(records), err)
-            return
-        self._counts["logged"].inc(len(records))
+    def flush(self, files: dict[tuple[str, str], list[bytes]], first: dict[tuple[str, str], float]) -> None:
+        """Write one capture file per (cohort, hour); a failed write is counted, serving goes on."""
+        for (cohort, hour), lines in files.items():
+            opened = datetime.fromtimestamp(first[(cohort, hour)], UTC)
+            uri = capture_key(self.destination, LOCAL_ENDPOINT, cohort, opened)
+            try:
+                write_atomic(*self.lake.filesystem(uri), b"\n".join(lines) + b"\n")
+            except Exception as err:  # the lake is down: count the loss (alerted on), keep serving
+                self._counts["failed"].inc(len(lines))
+                log.error("feedback log: %d answers could not be written to %s: %s", len(lines), uri, err)
+                continue
+            self._counts["logged"].inc(len(lines))

@@ -1,7 +1,8 @@
-"""One feedback record per answer, built from the server's answer or from SageMaker data capture.
+"""One feedback record per answer, built from its SageMaker data capture line.
 
-Both sources give the same columns (:data:`SCHEMA`), so everything downstream (drift, online
-metrics, off-policy evaluation) reads one table whatever produced it. ``variant`` is the cohort
+The endpoint's capture in AWS and the local server's feedback log (which writes the same format,
+:mod:`rankops.feedback.log`) give the same columns (:data:`SCHEMA`), so everything downstream
+(drift, online metrics, off-policy evaluation) reads one table whatever produced it. ``variant`` is the cohort
 the user was routed to (champion, challenger; in AWS the production variant) and
 ``fallback_level`` the level of the fallback chain that answered: a canary is judged on its
 cohort, degraded answers included. ``propensities`` are the per-position probabilities of the
@@ -10,8 +11,8 @@ policy (``deterministic``, ``explore``, ``uniform``: rankops/serving/exploration
 ``features`` (JSON, ``{name: [value per shown item, in the order shown]}``; null when not
 known) holds what the answer was scored on, so off-policy evaluation can re-score the shown
 items with another model (rankops/ope/feedback_eval.py). Only randomised answers carry it, the
-only ones off-policy evaluation reads: the local server logs it for them alone, and in data
-capture they carry it in the response (``logged_features``, :func:`captured_features`).
+only ones off-policy evaluation reads, in their response (``logged_features``,
+:func:`captured_features`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +31,6 @@ from rankops.errors import DataError
 
 if TYPE_CHECKING:
     from rankops.monitoring.data_capture import CapturedInvocation
-    from rankops.serving.schema import RankRequest
 
 SCHEMA = pa.schema(
     [
@@ -60,17 +60,6 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def shown_features(candidates: list[str], items: list[str], columns: dict[str, Any] | None) -> str | None:
-    """``columns`` (one value per candidate, request order) as JSON in the order shown."""
-    if not columns:
-        return None
-    index = dict(zip(candidates, range(len(candidates)), strict=True))
-    shown = np.fromiter(map(index.__getitem__, items), dtype=np.intp, count=len(items))
-    names = sorted(columns)
-    matrix = np.array([columns[name] for name in names], dtype=np.float64)[:, shown]
-    return _features_json(names, matrix)
-
-
 def _features_json(names: list[str], matrix: np.ndarray) -> str:
     """``{name: row}`` as the ``features`` column's JSON (one row of ``matrix`` per name)."""
     # One record per answer, ~2,000 numbers: json's float encoding cost the feedback thread ~1.4 ms
@@ -91,29 +80,6 @@ def _features_json(names: list[str], matrix: np.ndarray) -> str:
         else:
             rows[name] = row
     return orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def from_answer(
-    request: RankRequest, response: dict[str, Any], routed: str, at: float, features: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The record of an answer the local server gave (``at``: epoch seconds it was given)."""
-    items = [r["item_id"] for r in response["ranking"]]
-    return validate(
-        {
-            "request_id": response.get("request_id"),
-            "ts": datetime.fromtimestamp(at, UTC),
-            "user_id": request.user_id,
-            "context": json.dumps(request.context, sort_keys=True, default=str),
-            "items": items,
-            "scores": [r["score"] for r in response["ranking"]],
-            "propensities": response.get("propensities"),
-            "variant": routed,
-            "model_version": response.get("model_version"),
-            "fallback_level": response.get("variant"),
-            "policy": response.get("policy"),
-            "features": shown_features(request.candidates, items, features),
-        }
-    )
 
 
 def from_capture(captured: CapturedInvocation) -> dict[str, Any]:

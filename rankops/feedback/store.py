@@ -1,18 +1,20 @@
-"""Where feedback lives: the lake locally, SageMaker data capture in AWS; one table from both.
+"""Where feedback lives: SageMaker data capture, in AWS and locally; one table from it.
 
-Locally the server's :class:`~rankops.feedback.log.FeedbackLog` commits
-``raw/feedback/dt=<day>/hour=<hh>/batch=<run id>/`` partitions through :class:`~rankops.lake.Lake`
-(atomic like every dataset; each flush of each worker process is its own partition, so writers
-never replace each other's rows). In AWS the endpoint's data capture holds the same answers and
-:func:`read_capture` turns them into the same columns. A record that does not parse goes to
-``raw/feedback_quarantine`` with its reason: never dropped silently.
+In AWS the endpoint's data capture holds every answer; locally the server's
+:class:`~rankops.feedback.log.FeedbackLog` writes the same format to the lake's
+``raw/datacapture/local/`` (one folder per cohort). :func:`read_capture` turns capture into the
+feedback columns (:data:`~rankops.feedback.record.SCHEMA`) when it is read, and :func:`read`
+reads the local lake: its capture plus the Parquet partitions ``raw/feedback/dt=/hour=/batch=/``
+that :func:`write` commits (records built elsewhere, and what servers logged before the log became
+capture). A record that does not parse goes to ``raw/feedback_quarantine`` with its reason: never
+dropped silently.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -28,6 +30,7 @@ DATASET = "feedback"
 QUARANTINE = "feedback_quarantine"
 QUARANTINE_SCHEMA = pa.schema([("quarantined_at", pa.timestamp("ms", tz="UTC")), ("source", pa.string()),
                                ("reason", pa.string()), ("payload", pa.string())])  # fmt: skip
+HOUR_FOLDERS_UP_TO = 48  # capture windows up to this many hours are listed hour folder by hour folder
 OUTCOMES = ("click", "contact", "purchase")
 OUTCOMES_DATASET = "outcomes"
 OUTCOMES_SCHEMA = pa.schema([("request_id", pa.string()), ("position", pa.int32()), ("outcome", pa.string()),
@@ -65,7 +68,17 @@ def _in_window(part: Partition, since: datetime | None, until: datetime | None) 
 
 
 def read(lake: Lake, since: datetime | None = None, until: datetime | None = None) -> pa.Table:
-    """The logged answers with ``since <= ts < until`` (an empty table when there are none)."""
+    """The logged answers with ``since <= ts < until``, oldest first (an empty table when there are
+    none): the local server's capture and the committed partitions."""
+    from rankops.feedback.log import LOCAL_ENDPOINT, capture_uri
+
+    captured = read_capture(lake, capture_uri(lake), LOCAL_ENDPOINT, since, until)
+    committed = _read_partitions(lake, since, until)
+    table = pa.concat_tables([committed, captured]) if committed.num_rows else captured
+    return table.sort_by("ts") if table.num_rows else table
+
+
+def _read_partitions(lake: Lake, since: datetime | None, until: datetime | None) -> pa.Table:
     parts = [p for p in lake.partitions("raw", DATASET) if _in_window(p, since, until)]
     if not parts:
         return SCHEMA.empty_table()
@@ -123,15 +136,21 @@ def read_capture(
 
 
 def _capture_files(fs: pafs.FileSystem, base: str, since: datetime | None, until: datetime | None) -> list[str]:
-    """The ``.jsonl`` files under ``base`` (``<variant>/yyyy/mm/dd/hh/...``) in the days of the window."""
+    """The ``.jsonl`` files under ``base`` (``<variant>/yyyy/mm/dd/hh/...``) in the window's hour
+    folders when it spans at most :data:`HOUR_FOLDERS_UP_TO` hours (the simulator reads hour by
+    hour), else in its day folders (one listing per day, not per hour, on S3)."""
     if since is None:
         folders = [base]
     else:
-        last = (until or datetime.now(UTC)).astimezone(UTC)
-        days = pd.date_range(since.astimezone(UTC).date(), last.date(), freq="D")
+        first, last = since.astimezone(UTC), (until or datetime.now(UTC)).astimezone(UTC)
         variants = [i.path for i in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
                     if i.type == pafs.FileType.Directory]  # fmt: skip
-        folders = [f"{v}/{day:%Y/%m/%d}" for v in variants for day in days]
+        if last - first <= timedelta(hours=HOUR_FOLDERS_UP_TO):
+            hours = pd.date_range(first.replace(minute=0, second=0, microsecond=0), last, freq="h")
+            folders = [f"{v}/{hour:%Y/%m/%d/%H}" for v in variants for hour in hours]
+        else:
+            days = pd.date_range(first.date(), last.date(), freq="D")
+            folders = [f"{v}/{day:%Y/%m/%d}" for v in variants for day in days]
     return sorted(
         info.path
         for folder in folders

@@ -16,9 +16,11 @@ each line one captured invocation::
 
 ``data`` is the body as text when its content type is listed in the config's
 ``CaptureContentTypeHeader.JsonContentTypes`` (``encoding: JSON``), else base64 (``BASE64``).
-The rehearsal's endpoint emulator writes exactly this (:func:`capture_line`, :func:`capture_key`)
-and every reader in rankops parses it here (:func:`parse_line`), so the shadow comparison and the
-feedback log read one format, the one AWS writes.
+The rehearsal's endpoint emulator writes exactly this (:func:`capture_line`, :func:`capture_key`),
+so does the local server's feedback log (:mod:`rankops.feedback.log`, under the lake's
+``raw/datacapture/local/``, ``inferenceTime`` with milliseconds), and every reader in rankops
+parses it here (:func:`parse_line`), so the shadow comparison and the feedback log read one
+format, the one AWS writes.
 """
 
 from __future__ import annotations
@@ -34,8 +36,15 @@ from typing import Any
 
 from rankops.errors import DataError
 
+try:  # the server and the jobs have orjson (several times faster); the Lambda runtime does not
+    import orjson
+except ImportError:  # pragma: no cover - exercised by tests/unit/test_lambda_runtime.py
+    orjson = None  # type: ignore[assignment]
+
 EVENT_VERSION = "0"
 JSON_CONTENT_TYPES = ("application/json",)
+SECONDS = "%Y-%m-%dT%H:%M:%SZ"  # the inferenceTime SageMaker writes
+MILLISECONDS = "%Y-%m-%dT%H:%M:%S.%fZ"  # what the local server writes (its simulator clock has milliseconds)
 
 
 class CaptureError(DataError):
@@ -56,7 +65,7 @@ class CapturedInvocation:
 
 
 def _encode(body: bytes, content_type: str, json_types: Iterable[str]) -> dict[str, str]:
-    if content_type.split(";")[0].strip() in set(json_types):
+    if content_type.split(";")[0].strip() in json_types:
         return {"data": body.decode("utf-8"), "encoding": "JSON"}
     return {"data": base64.b64encode(body).decode("ascii"), "encoding": "BASE64"}
 
@@ -73,11 +82,33 @@ def capture_line(
     json_types: Iterable[str] = JSON_CONTENT_TYPES,
 ) -> str:
     """One capture line (no newline), as SageMaker writes it for one invocation."""
+    return capture_bytes(
+        request_body,
+        response_body,
+        content_type=content_type,
+        accept=accept,
+        inference_time=inference_time.astimezone(UTC).strftime(SECONDS),
+        event_id=event_id,
+        inference_id=inference_id,
+        json_types=json_types,
+    ).decode()
+
+
+def capture_bytes(
+    request_body: bytes,
+    response_body: bytes,
+    *,
+    inference_time: str,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+    event_id: str | None = None,
+    inference_id: str | None = None,
+    json_types: Iterable[str] = JSON_CONTENT_TYPES,
+) -> bytes:
+    """:func:`capture_line` as UTF-8 bytes, ``inference_time`` already formatted (the local
+    feedback log writes milliseconds, :data:`MILLISECONDS`; about 6 µs for a 100-candidate answer)."""
     types = tuple(json_types)
-    metadata: dict[str, str] = {
-        "eventId": event_id or str(uuid.uuid4()),
-        "inferenceTime": inference_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    metadata: dict[str, str] = {"eventId": event_id or str(uuid.uuid4()), "inferenceTime": inference_time}
     if inference_id:
         metadata["inferenceId"] = inference_id
     record = {
@@ -96,7 +127,15 @@ def capture_line(
         "eventMetadata": metadata,
         "eventVersion": EVENT_VERSION,
     }
-    return json.dumps(record, separators=(",", ":"))
+    if orjson is None:
+        return json.dumps(record, separators=(",", ":")).encode()
+    return orjson.dumps(record)
+
+
+def millisecond_time(epoch_s: float) -> str:
+    """``epoch_s`` as an ``inferenceTime`` with milliseconds (:data:`MILLISECONDS`)."""
+    t = datetime.fromtimestamp(epoch_s, UTC)
+    return f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z"
 
 
 def capture_key(destination_uri: str, endpoint: str, variant: str, when: datetime, file_id: str | None = None) -> str:
@@ -120,7 +159,7 @@ def _decode(part: Any, what: str) -> dict[str, Any]:
             data = base64.b64decode(data, validate=True).decode("utf-8")
         elif encoding not in ("JSON", ""):
             raise CaptureError(f"{what} has encoding {encoding!r}; only JSON and BASE64 bodies are read")
-        body = json.loads(data)
+        body = _loads(data)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as err:
         raise CaptureError(f"{what} is not a JSON body: {err}") from None
     if not isinstance(body, dict):
@@ -128,10 +167,26 @@ def _decode(part: Any, what: str) -> dict[str, Any]:
     return body
 
 
+def _loads(text: str | bytes) -> Any:
+    """JSON via orjson (several times faster on the local log's reads); what orjson refuses but
+    json reads (``NaN``, ``Infinity``) is read by json."""
+    if orjson is None:
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _inference_time(text: str) -> datetime:
+    """An ``inferenceTime``: whole seconds as SageMaker writes it, or with a fraction."""
+    return datetime.strptime(text, MILLISECONDS if "." in text else SECONDS).replace(tzinfo=UTC)
+
+
 def parse_line(line: str | bytes, endpoint: str, variant: str) -> CapturedInvocation:
     """Parse one capture line of ``endpoint``/``variant``; :class:`CaptureError` names what is wrong."""
     try:
-        record = json.loads(line)
+        record = _loads(line)
     except ValueError as err:
         raise CaptureError(f"not JSON: {err}") from None
     if not isinstance(record, dict):
@@ -140,7 +195,7 @@ def parse_line(line: str | bytes, endpoint: str, variant: str) -> CapturedInvoca
     if not isinstance(capture, dict) or not isinstance(metadata, dict):
         raise CaptureError("captureData or eventMetadata is missing")
     try:
-        when = datetime.strptime(str(metadata["inferenceTime"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        when = _inference_time(str(metadata["inferenceTime"]))
     except (KeyError, ValueError):
         raise CaptureError(
             f"eventMetadata.inferenceTime is missing or malformed: {metadata.get('inferenceTime')!r}"

@@ -91,7 +91,7 @@ class Ranker:
         self.explorer = explorer or Explorer()  # which users get randomised answers (off by default)
         self._stream_wanted: frozenset[str] = frozenset()  # streaming features a loaded model reads
         self.snapshot = snapshot  # the fallback levels' copy of item features (None: no outage ranking)
-        self.feedback = feedback  # every answer is logged through it, off the request path
+        self.feedback = feedback  # every answer is logged through it, off the request path (invocations)
         self.latency_budget_s = latency_budget_s  # store reads share it (None: no deadline)
         self.fallback = fallback
         self.metrics = metrics or ServingMetrics()
@@ -182,11 +182,23 @@ class Ranker:
     # -- the chain --------------------------------------------------------------------------------
     def rank(self, request: RankRequest, started: float | None = None) -> dict[str, Any]:
         """Rank the candidates; never raises for a failing dependency (only ``RequestError``)."""
+        return self.answer(request, started)[0]
+
+    def answer(self, request: RankRequest, started: float | None = None) -> tuple[dict[str, Any], str]:
+        """:meth:`rank`'s response and the cohort the user was routed to (``champion``,
+        ``challenger``; what the feedback log files the answer under, as data capture files it
+        under the endpoint variant that answered)."""
         started = time.perf_counter() if started is None else started
         routing = self.routing
         variant, model = routing.route(request.user_id, request.target_variant)
         if request.target_variant is not None and model is None:
             raise RequestError(f"no {request.target_variant} model is loaded on this server")
+        return self._chain(request, started, routing, variant, model), variant
+
+    def _chain(
+        self, request: RankRequest, started: float, routing: Routing, variant: str, model: LoadedModel | None
+    ) -> dict[str, Any]:
+        """The fallback chain below the routed ``model`` (module docstring)."""
         problems: list[reasons.Reason] = []
         deadline = started + self.latency_budget_s if self.latency_budget_s is not None else None
         try:
@@ -293,11 +305,6 @@ class Ranker:
             logged = self.explorer.logged_features(policy, features.columns, idx)
             if logged is not None:
                 response["logged_features"] = logged
-        if self.feedback is not None:
-            # only randomised answers carry their features, as in data capture: off-policy evaluation
-            # reads no others, and ~1,700 numbers per answer were most of the log's CPU and bytes
-            scored = features.columns if features is not None and policy != "deterministic" else None
-            self.feedback.submit(request, response, variant, scored)
         return response
 
     def _sample_positions(self, count: int) -> list[int]:

@@ -14,8 +14,9 @@ the canary's):
 The draw is seeded by user and request (:func:`rankops.ope.exploration.user_rng`): a user
 repeating a search sees the same order, and the logged order can be reproduced.
 
-With ``log_features`` (a SageMaker container, where data capture is the feedback log) an explored
-or uniform answer also carries the feature values it was scored on (:meth:`Explorer.logged_features`,
+With ``log_features`` (wherever answers are captured: a SageMaker container's data capture, the
+local server's feedback log, which writes the same format) an explored or uniform answer also
+carries the feature values it was scored on (:meth:`Explorer.logged_features`,
 the response's ``logged_features``), so off-policy evaluation can re-score the logged slate from
 the capture alone; deterministic answers never do, so they stay as small and as fast as before.
 """
@@ -45,7 +46,7 @@ class Explorer:
     temperature: float = 1.0
     top_k: int = 4
     salt: str = "explore"
-    log_features: bool = False  # randomised answers carry their features (data capture is the log)
+    log_features: bool = False  # randomised answers carry their features (their capture is the log)
 
     @classmethod
     def from_config(cls, cfg: ExplorationConfig, salt_base: str, log_features: bool = False) -> Explorer:

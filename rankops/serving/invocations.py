@@ -58,7 +58,11 @@ def invocations(
         request = parse_request(
             body, content_type, limits.max_candidates, limits.max_body_bytes, header(headers, TARGET_HEADER)
         )
-        return 200, encode(ranker.rank(request, started))
+        response, cohort = ranker.answer(request, started)
+        answer = encode(response)
+        if ranker.feedback is not None:  # the bytes as sent, as data capture logs them
+            ranker.feedback.submit(body, answer, cohort)
+        return 200, answer
     except RequestError as err:
         return rejected(ranker, err, started)
 

@@ -148,8 +148,10 @@ def build_server(
         return models.load_version(settings, version, role)
 
     seen = None
-    # in a container randomised answers carry their features: data capture is then all OPE needs
-    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt, model_dir is not None)
+    # where answers are captured (data capture in a container, the local feedback log), randomised
+    # answers carry their features: the capture is then all off-policy evaluation needs
+    captured = model_dir is not None or feedback is not None
+    explorer = Explorer.from_config(settings.exploration, settings.release.bucket_salt, captured)
     if model_dir is not None:
         check_gated(model_dir)
         routing = Routing(models.load_from_dir(model_dir, threads=cfg.predict_threads))

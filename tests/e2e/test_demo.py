@@ -66,7 +66,7 @@ def test_summary_says_where_to_look(demo) -> None:  # type: ignore[no-untyped-de
         json.dumps(result.request),
         "grafana-business.json",
         "drift.json",
-        str(settings.home / "lake" / "raw" / "feedback"),
+        str(settings.home / "lake" / "raw" / "datacapture" / "local"),
         str(settings.home / "run" / "demo.log"),
     ):
         assert expected in text

@@ -1,5 +1,6 @@
-"""The feedback log: answers of the real server logged off the request path into the lake,
-SageMaker data capture read into the same table, outcomes joined back, bad records quarantined."""
+"""The feedback log: answers of the real server written off the request path into the lake as
+SageMaker data capture (the bodies as sent), read into the feedback table as AWS capture is,
+outcomes joined back, bad records quarantined, a full queue and a failed write counted."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from rankops.feedback import store
 from rankops.feedback.log import FeedbackLog
 from rankops.feedback.record import SCHEMA
 from rankops.lake import Lake
-from rankops.monitoring.data_capture import capture_key, capture_line
+from rankops.monitoring.data_capture import capture_key, capture_line, parse_line
 from rankops.monitoring.metrics import ServingMetrics
-from rankops.serving.schema import RankRequest
 from rankops.serving.server import build_server
 from tests import serving_helpers as h
 
@@ -41,7 +41,15 @@ def test_every_answer_is_logged_and_outcomes_join_back(serving_copy) -> None:  #
     assert given["request_id"] == "req-1" and len(generated["request_id"]) == 32
     assert counted(server.ranker.metrics, "logged") == 2
 
-    table = store.read(Lake.from_settings(serving_copy.settings))
+    # written as data capture, in AWS's layout: <raw>/datacapture/<endpoint>/<cohort>/yyyy/mm/dd/hh/
+    lake = Lake.from_settings(serving_copy.settings)
+    files = sorted((Path(lake.uri("raw", "datacapture")) / "local" / "champion").rglob("*.jsonl"))
+    assert len(files) == 1 and len(files[0].relative_to(lake.uri("raw", "datacapture")).parts) == 7
+    captured = [parse_line(line, "local", "champion") for line in files[0].read_text().splitlines()]
+    assert {c.response["request_id"] for c in captured} == {"req-1", generated["request_id"]}
+    assert {c.request["user_id"] for c in captured} == {"u-7", "u-8"}, "the request bodies as sent"
+
+    table = store.read(lake)
     assert table.schema == SCHEMA
     rows = {r["request_id"]: r for r in table.to_pylist()}
     logged = rows["req-1"]
@@ -65,12 +73,30 @@ def test_every_answer_is_logged_and_outcomes_join_back(serving_copy) -> None:  #
 
 def test_a_full_queue_drops_and_counts_without_waiting(tmp_path: Path) -> None:
     metrics = ServingMetrics()
-    log = FeedbackLog(Lake({z: str(tmp_path / z) for z in ("raw", "curated", "features", "artifacts")}), metrics, 2)
-    request = RankRequest("u-1", ["i-1"], {})
-    response = {"ranking": [{"item_id": "i-1", "score": 0.5}], "model_version": "1", "variant": "champion"}
-    for _ in range(5):  # no worker running: the queue fills after two
-        log.submit(request, {**response, "request_id": "r"}, "champion")
-    assert counted(metrics, "dropped") == 3 and log.queue.qsize() == 2
+    lake = Lake({z: str(tmp_path / z) for z in ("raw", "curated", "features", "artifacts")})
+    log = FeedbackLog(lake, metrics, 2)
+    body = orjson.dumps({"user_id": "u-1", "candidates": ["i-1"], "context": {}})
+    for k in range(5):  # no worker running: the queue is full after two
+        answer = {"ranking": [{"item_id": "i-1", "score": 0.5}], "model_version": "1", "variant": "champion",
+                  "request_id": f"r-{k}"}  # fmt: skip
+        log.submit(body, orjson.dumps(answer), "champion")
+    assert counted(metrics, "dropped") == 3
+    log.start()
+    log.stop()
+    assert counted(metrics, "logged") == 2
+    assert sorted(store.read(lake)["request_id"].to_pylist()) == ["r-0", "r-1"], "the first two were kept"
+
+
+def test_a_failed_write_is_counted_and_the_log_goes_on(tmp_path: Path) -> None:
+    metrics = ServingMetrics()
+    raw = tmp_path / "raw"
+    raw.write_text("a file where the raw zone's folder should be")  # every write under it fails
+    log = FeedbackLog(Lake({z: str(tmp_path / z) for z in ("raw", "curated", "features", "artifacts")}), metrics)
+    answer = {"ranking": [{"item_id": "i-1", "score": 0.5}], "model_version": "1", "variant": "champion"}
+    log.submit(orjson.dumps({"user_id": "u-1", "candidates": ["i-1"]}), orjson.dumps(answer), "champion")
+    log.start()
+    log.stop()
+    assert (counted(metrics, "failed"), counted(metrics, "logged")) == (1, 0)
 
 
 def test_capture_reads_into_the_same_table_and_bad_lines_are_quarantined(tmp_path: Path) -> None:

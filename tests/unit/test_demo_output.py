@@ -42,6 +42,6 @@ def test_the_summary_says_where_dashboards_drift_and_feedback_are(tmp_path: Path
         path = text.split(f"grafana-{name}.json")[0].split()[-1].rstrip(",") + f"grafana-{name}.json"
         assert Path(path).is_file(), path
     assert "http://127.0.0.1:8080/metrics" in text and "prometheus-rules.yml" in text
-    assert str(tmp_path / "home" / "lake" / "raw" / "feedback") in text
+    assert str(tmp_path / "home" / "lake" / "raw" / "datacapture" / "local") in text
     assert f"--home {settings.home} drift" in text and str(settings.home / "reports" / "drift" / "drift.json") in text
     assert str(demo_log(settings)) in text

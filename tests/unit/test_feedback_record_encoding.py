@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
-from rankops.feedback.record import FeedbackError, _features_json, shown_features, validate
+from rankops.feedback.record import FeedbackError, _features_json, captured_features, validate
 
 
 def row_by_row(names: list[str], matrix: np.ndarray) -> str:
@@ -60,10 +60,11 @@ def test_a_row_holding_inf_is_written_as_json_writes_it() -> None:
     assert '"b":[' in text and "Infinity" in text and "-Infinity" in text
 
 
-def test_shown_features_follow_the_order_shown() -> None:
-    columns = {"z": np.array([1.0, 2.0, np.nan]), "a": np.array([10, 20, 30])}
-    text = shown_features(["i-1", "i-2", "i-3"], ["i-3", "i-1", "i-2"], columns)
+def test_captured_features_keep_the_order_shown_and_read_null_as_missing() -> None:
+    text = captured_features({"z": [None, 1.0, 2], "a": [30.0, 10.0, 20.0]}, 3)
     assert text == '{"a":[30.0,10.0,20.0],"z":[NaN,1.0,2.0]}'
+    with pytest.raises(FeedbackError, match=r"logged_features\.z must be a list of 2 values"):
+        captured_features({"z": [1.0, 2.0, 3.0]}, 2)
 
 
 def record(**changes: Any) -> dict[str, Any]:
