@@ -255,8 +255,9 @@ class ServingConfig(Section):
     score_sample: int = Field(8, ge=0, le=1000)  # scores per request recorded in the score histogram
     release_recheck_ms: int = Field(500, gt=0)  # how often the server looks for a new release state
     shadow_queue: int = Field(1000, ge=1)  # pending shadow scorings; beyond this they are dropped and counted
-    # the feedback log (local server; in AWS, SageMaker data capture): queued answers beyond
-    # feedback_queue are dropped and counted; the lake gets a commit every feedback_flush_s
+    # the feedback log (local server, written as SageMaker data capture; in AWS, the endpoint's
+    # capture): queued answers beyond feedback_queue are dropped and counted; the lake gets a
+    # capture file per cohort and hour every feedback_flush_s
     feedback_log: bool = True
     feedback_queue: int = Field(10_000, ge=1)
     feedback_flush_s: float = Field(30.0, gt=0)

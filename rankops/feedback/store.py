@@ -75,7 +75,9 @@ def read(lake: Lake, since: datetime | None = None, until: datetime | None = Non
     captured = read_capture(lake, capture_uri(lake), LOCAL_ENDPOINT, since, until)
     committed = _read_partitions(lake, since, until)
     table = pa.concat_tables([committed, captured]) if committed.num_rows else captured
-    return table.sort_by("ts") if table.num_rows else table
+    ts = table["ts"]
+    ordered = table.num_rows < 2 or pc.all(pc.less_equal(ts[:-1], ts[1:])).as_py()
+    return table if ordered else table.sort_by("ts")
 
 
 def _read_partitions(lake: Lake, since: datetime | None, until: datetime | None) -> pa.Table:

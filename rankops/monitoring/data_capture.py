@@ -179,8 +179,11 @@ def _loads(text: str | bytes) -> Any:
 
 
 def _inference_time(text: str) -> datetime:
-    """An ``inferenceTime``: whole seconds as SageMaker writes it, or with a fraction."""
-    return datetime.strptime(text, MILLISECONDS if "." in text else SECONDS).replace(tzinfo=UTC)
+    """An ``inferenceTime`` in UTC (``...Z``): whole seconds as SageMaker writes it, or with a
+    fraction. ``fromisoformat`` (C) parses it; ``strptime`` took ~16 µs per line."""
+    if not text.endswith("Z") or "T" not in text:
+        raise ValueError(f"not a UTC time: {text!r}")
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def parse_line(line: str | bytes, endpoint: str, variant: str) -> CapturedInvocation:

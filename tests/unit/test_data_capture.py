@@ -8,8 +8,10 @@ import pytest
 
 from rankops.monitoring.data_capture import (
     CaptureError,
+    capture_bytes,
     capture_key,
     capture_line,
+    millisecond_time,
     parse_line,
     variant_of_key,
 )
@@ -37,6 +39,14 @@ def test_a_json_capture_round_trips_with_its_metadata() -> None:
     assert parsed.inference_time == WHEN.replace(microsecond=0)
 
 
+def test_the_local_logs_lines_keep_milliseconds() -> None:
+    """The local server's feedback log writes the same lines with a millisecond ``inferenceTime``
+    (the simulator's clock has them); they read back to the millisecond."""
+    line = capture_bytes(b'{"user_id": "u-1"}', b'{"ranking": []}', inference_time=millisecond_time(WHEN.timestamp()))
+    assert json.loads(line)["eventMetadata"]["inferenceTime"] == "2026-12-01T09:05:07.123Z"
+    assert parse_line(line, "local", "champion").inference_time == WHEN
+
+
 def test_content_types_not_listed_as_json_are_base64() -> None:
     line = capture_line(b'{"a": 1}', b'{"b": 2}', content_type="application/x-other", inference_time=WHEN)
     part = json.loads(line)["captureData"]["endpointInput"]
@@ -59,6 +69,11 @@ def test_keys_follow_sagemakers_layout_and_name_their_variant() -> None:
         (
             '{"captureData": {"endpointInput": {"data": "{}", "encoding": "JSON"}}, '
             '"eventMetadata": {"inferenceTime": "yesterday"}}',
+            "inferenceTime",
+        ),
+        (
+            '{"captureData": {"endpointInput": {"data": "{}", "encoding": "JSON"}}, '
+            '"eventMetadata": {"inferenceTime": "2026-12-01T09:00:00"}}',
             "inferenceTime",
         ),
         (

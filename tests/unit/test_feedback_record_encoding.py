@@ -67,6 +67,18 @@ def test_captured_features_keep_the_order_shown_and_read_null_as_missing() -> No
         captured_features({"z": [1.0, 2.0, 3.0]}, 2)
 
 
+@pytest.mark.parametrize("bad", [True, "1.5", [1.0], {"v": 1}])
+def test_captured_features_refuse_what_is_not_a_number_or_null(bad: Any) -> None:
+    with pytest.raises(FeedbackError, match=r"logged_features\.a must hold numbers or null"):
+        captured_features({"a": [1.0, bad]}, 2)
+
+
+def test_captured_features_of_number_subclasses_equal_those_of_plain_numbers() -> None:
+    """Values parsed from JSON are exact floats and ints (the fast type check); other callers may
+    pass subclasses such as numpy's float64, which the value-by-value check still accepts."""
+    assert captured_features({"a": [np.float64(0.5), None, 3]}, 3) == captured_features({"a": [0.5, None, 3]}, 3)
+
+
 def record(**changes: Any) -> dict[str, Any]:
     base = {"request_id": "r-1", "ts": datetime(2026, 12, 6, tzinfo=UTC), "user_id": "u", "context": "{}",
             "items": ["i-1", "i-2", "i-3"], "scores": [0.5, -1.0, 2.0], "propensities": None,
