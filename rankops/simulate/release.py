@@ -193,12 +193,14 @@ def _lineage(sim: Simulation, registered: Any, champion: Any, requests: int) -> 
     """Its lineage record, as the evaluation job writes one for a trained version (the pipeline's
     ``Register`` refuses a version without): made from the feedback log, not a processed dataset."""
     from rankops import lineage
+    from rankops.feedback.log import LOCAL_ENDPOINT, capture_uri
 
     root = sim.lake.zone_uri("artifacts")
+    feedback_log = f"{capture_uri(sim.lake)}/{LOCAL_ENDPOINT}"
     base = lineage.read_record(root, sim.settings.mlflow.model_name, str(champion))
     record = lineage.LineageRecord(
         model_name=sim.settings.mlflow.model_name, model_version=str(registered.version),
-        dataset_hash=f"feedback-log-shuffled-{requests}", dataset_manifest_uri=sim.lake.uri("raw", "feedback"),
+        dataset_hash=f"feedback-log-shuffled-{requests}", dataset_manifest_uri=feedback_log,
         feature_set_version=base.feature_set_version, run_id=registered.run_id, code_version=base.code_version,
         pipeline_execution_id="simulate", details={"labels": "clicks of the feedback log, shuffled",
                                                     "requests": requests},
