@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +38,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rankops.pipeline.local_jobs import HOST_DEFAULTS
+
+    # The rehearsal trains its bootstrap model in this process, beside its moto, serve and job
+    # processes on one host: LightGBM's threads should sleep at barriers, as its jobs' do. Set
+    # before LightGBM (libgomp) loads; a value in the environment wins.
+    for name, value in HOST_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     from rankops.rehearse.scenarios import run_scenarios, selected
     from rankops.rehearse.world import ENVS
 

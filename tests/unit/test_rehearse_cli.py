@@ -43,3 +43,27 @@ def test_a_failed_scenario_is_one_line_naming_scenario_and_state_exit_2(
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "scenario alarm-after-promote: state PromotedWait: the endpoint was not rolled back" in err
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_lightgbm_threads_sleep_in_the_rehearsal_process_unless_the_environment_says(
+    given: str | None, seen: str
+) -> None:
+    """The rehearsal trains its bootstrap model in its own process, beside its other processes:
+    ``OMP_WAIT_POLICY`` defaults to PASSIVE there before LightGBM loads (a fresh interpreter, as
+    the CLI runs); a value in the environment wins."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import os, sys\n"
+        "from rankops.cli import main\n"
+        "main(['rehearse', '--env', 'local'])\n"  # refused after the default is set, before anything is built
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'lightgbm' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == [seen, "False"], done.stderr
