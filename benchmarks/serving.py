@@ -15,9 +15,10 @@ For 100 candidates and a 500-tree LightGBM lambdarank model:
   and Redis fetch + mlflow serve chained by the client;
 * load: concurrent keep-alive clients for ``--load-seconds`` against the Redis-backed
   server (status counts, throughput, throughput per server CPU second), with the local
-  feedback log on (``load``, ``targets.requests_per_cpu_s``) and then, on a second server,
-  off as in a SageMaker container, whose answers the endpoint's data capture logs
-  (``load_without_feedback_log``, ``targets.requests_per_cpu_s_without_feedback_log``);
+  feedback log on (``load``, ``targets.requests_per_cpu_s``) and, on a second server, off as
+  in a SageMaker container, whose answers the endpoint's data capture logs
+  (``load_without_feedback_log``, ``targets.requests_per_cpu_s_without_feedback_log``): the
+  two in alternating blocks (``blocks_requests_per_cpu_s``), so both see the same minutes;
 * fault: a private redis-server stopped, restarted and frozen under load (never
   the shared one): zero 5xx, the fallback counter rises, the champion returns; the level
   that answered and NDCG@10 on the holdout per phase, the outage's over the champion's.
@@ -45,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.serving_fault import fault_test
-from benchmarks.serving_http import encode_post, loaded, run_load
+from benchmarks.serving_http import alternating, encode_post, loaded, run_load
 from benchmarks.serving_setup import (
     NOW,
     SHARED_REDIS,
@@ -62,6 +63,7 @@ from benchmarks.serving_setup import (
 from benchmarks.serving_store import redis_client, redis_store, seed_items
 
 MAX_ABS_DIFF = 1e-9  # compiled scores vs LightGBM's (rankops.scoring.scorer.MAX_ABS_DIFF)
+LOAD_BLOCKS = 6  # alternating load blocks per server (--load-seconds each in all)
 
 
 def serve_redis(home: Path, port: int, url: str, prefix: str, feedback_log: bool = True) -> None:
@@ -317,15 +319,15 @@ def main(argv: list[str] | None = None) -> int:
         procs.remove(mlflow_proc)
 
         raws = [encode_post("/invocations", b) for b in by_id]
-        report["load"] = loaded(redis_server.pid, redis_port, raws, args.concurrency, args.load_seconds)
-        if not args.no_feedback_log:  # the same load on a server as a SageMaker container serves
-            stop(redis_server)
-            procs.remove(redis_server)
+        if args.no_feedback_log:
+            report["load"] = loaded(redis_server.pid, redis_port, raws, args.concurrency, args.load_seconds)
+        else:  # the same load on a server as a SageMaker container serves, in alternating blocks
             port = free_port()
             container = start([*command[:-1], str(port), "--no-feedback-log"], port, work / "container.log")
             procs.append(container)
             run_load("127.0.0.1", port, raws, concurrency=1, count=50)  # warm-up
-            report["load_without_feedback_log"] = loaded(container.pid, port, raws, args.concurrency, args.load_seconds)
+            both = {"load": (redis_server.pid, redis_port), "load_without_feedback_log": (container.pid, port)}
+            report.update(alternating(both, raws, args.concurrency, args.load_seconds, LOAD_BLOCKS))
         for proc in procs:
             stop(proc)
         procs.clear()

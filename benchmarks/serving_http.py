@@ -14,6 +14,8 @@ from typing import Any
 
 from benchmarks.serving_setup import cpu_seconds, percentiles
 
+SETTLE_S = 0.3  # after each load block, before its server's CPU is read (rankops.feedback.log.DRAIN_S is 0.05)
+
 
 def encode_post(path: str, body: bytes, host: str = "127.0.0.1", content_type: str = "application/json") -> bytes:
     head = (
@@ -127,10 +129,37 @@ def run_load(host: str, port: int, requests: list[bytes], concurrency: int = 1, 
 def loaded(pid: int, port: int, raws: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
     """``concurrency`` keep-alive clients for ``seconds`` against the server ``pid``: status counts,
     throughput and requests per second of the server's CPU (all its threads)."""
-    cpu_before = cpu_seconds(pid)
-    load = run_load("127.0.0.1", port, raws, concurrency, seconds=seconds)
-    cpu = cpu_seconds(pid) - cpu_before
-    return {
+    return alternating({"server": (pid, port)}, raws, concurrency, seconds, blocks=1)["server"]
+
+
+def alternating(
+    servers: dict[str, tuple[int, int]], raws: list[bytes], concurrency: int, seconds: float, blocks: int
+) -> dict[str, dict[str, Any]]:
+    """:func:`loaded` for each of ``servers`` (name -> (pid, port)), ``seconds`` each in all, in
+    ``blocks`` alternating blocks (A, B, A, B, ...): servers compared this way see the same minutes
+    of a shared machine, whose speed drifts by more than the difference measured between them.
+    Each server's figure is its total requests over its total CPU; ``blocks_requests_per_cpu_s``
+    gives the blocks' own figures, the spread."""
+    totals = {name: (LoadResult(), [0.0], []) for name in servers}  # (load, cpu seconds, per-block figures)
+    for _ in range(blocks):
+        for name, (pid, port) in servers.items():
+            cpu_before = cpu_seconds(pid)
+            load = run_load("127.0.0.1", port, raws, concurrency, seconds=seconds / blocks)
+            time.sleep(SETTLE_S)  # what the block queued (the feedback log's worker) is done and counted
+            cpu = cpu_seconds(pid) - cpu_before
+            total, spent, figures = totals[name]
+            total.latencies_s += load.latencies_s
+            total.errors += load.errors
+            total.elapsed_s += load.elapsed_s
+            for status, count in load.statuses.items():
+                total.statuses[status] = total.statuses.get(status, 0) + count
+            spent[0] += cpu
+            figures.append(round(len(load.latencies_s) / cpu, 1) if cpu else None)
+    return {name: _figures(load, spent[0], concurrency, figures) for name, (load, spent, figures) in totals.items()}
+
+
+def _figures(load: LoadResult, cpu: float, concurrency: int, blocks: list[float | None]) -> dict[str, Any]:
+    figures = {
         "seconds": round(load.elapsed_s, 2),
         "concurrency": concurrency,
         "requests": len(load.latencies_s),
@@ -141,3 +170,6 @@ def loaded(pid: int, port: int, raws: list[bytes], concurrency: int, seconds: fl
         "requests_per_cpu_s": round(len(load.latencies_s) / cpu, 1) if cpu else None,
         "latency": percentiles(load.latencies_s),
     }
+    if len(blocks) > 1:
+        figures["blocks_requests_per_cpu_s"] = blocks
+    return figures

@@ -32,9 +32,14 @@ def test_serving_benchmark_quick_run() -> None:
     for part in (*report["rankops_http"].values(), report["mlflow_serve_inline"]):
         assert latency <= set(part) and part["status"] == {"200": part["n"]}
     assert latency <= set(report["redis_then_mlflow_chained"])
-    # the same load with the local feedback log, then on a server without it (as a SageMaker container)
+    # the same load with the local feedback log and on a server without it (as a SageMaker
+    # container), in alternating blocks: each block's figure is reported, the total is all of them
+    from benchmarks.serving import LOAD_BLOCKS
+
     for load in (report["load"], report["load_without_feedback_log"]):
         assert load["requests"] > 0 and set(load["status"]) == {"200"} and load["requests_per_cpu_s"] > 0
+        blocks = load["blocks_requests_per_cpu_s"]
+        assert len(blocks) == LOAD_BLOCKS and min(blocks) <= load["requests_per_cpu_s"] <= max(blocks)
     container = report["targets"]["requests_per_cpu_s_without_feedback_log"]
     assert container == report["load_without_feedback_log"]["requests_per_cpu_s"]
     fault = report["fault"]
