@@ -13,6 +13,8 @@ dropped silently.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,17 +129,44 @@ def read_capture(
     ``<variant>/yyyy/mm/dd/hh/``), so a 14-day window reads 14 days, not the whole history."""
     root = f"{destination_uri.rstrip('/')}/{endpoint}"
     fs, base = Lake.filesystem(root)
-    lines: list[tuple[str, str]] = []
-    for path in _capture_files(fs, base, since, until):
-        variant = variant_of_key(f"{root}/{path[len(base) :].lstrip('/')}", destination_uri, endpoint)
-        with fs.open_input_stream(path) as stream:
-            lines += [(variant, line) for line in stream.read().decode("utf-8", "replace").splitlines()]
-    table, rejects = parse_capture(lines, endpoint)
-    quarantine(lake, rejects, f"capture:{endpoint}")
+    tables = []
+    for info in _capture_files(fs, base, since, until):
+        variant = variant_of_key(f"{root}/{info.path[len(base) :].lstrip('/')}", destination_uri, endpoint)
+        tables.append(_parsed_file(lake, fs, info, variant, endpoint))
+    table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
     return _window(table, since, until)
 
 
-def _capture_files(fs: pafs.FileSystem, base: str, since: datetime | None, until: datetime | None) -> list[str]:
+_PARSED: OrderedDict[tuple[str, int, int | None], pa.Table] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_ROWS = 200_000  # feedback rows of parsed capture files kept per process (newest used first)
+
+
+def _parsed_file(lake: Lake, fs: pafs.FileSystem, info: pafs.FileInfo, variant: str, endpoint: str) -> pa.Table:
+    """One capture file as feedback rows, its bad lines quarantined. A capture file never changes
+    once written (SageMaker's objects; the local log renames finished files into place), so a
+    process that reads a window again (the simulator: every hour, then the day, then drift
+    windows) parses each file once and quarantines its bad lines once."""
+    key = (info.path, info.size, info.mtime_ns)
+    with _PARSED_LOCK:
+        if key in _PARSED:
+            _PARSED.move_to_end(key)
+            return _PARSED[key]
+    with fs.open_input_stream(info.path) as stream:
+        lines = [(variant, line) for line in stream.read().decode("utf-8", "replace").splitlines()]
+    table, rejects = parse_capture(lines, endpoint)
+    quarantine(lake, rejects, f"capture:{endpoint}")
+    with _PARSED_LOCK:
+        _PARSED[key] = table
+        rows = sum(t.num_rows for t in _PARSED.values())
+        while rows > PARSED_ROWS and len(_PARSED) > 1:
+            rows -= _PARSED.popitem(last=False)[1].num_rows
+    return table
+
+
+def _capture_files(
+    fs: pafs.FileSystem, base: str, since: datetime | None, until: datetime | None
+) -> list[pafs.FileInfo]:
     """The ``.jsonl`` files under ``base`` (``<variant>/yyyy/mm/dd/hh/...``) in the window's hour
     folders when it spans at most :data:`HOUR_FOLDERS_UP_TO` hours (the simulator reads hour by
     hour), else in its day folders (one listing per day, not per hour, on S3)."""
@@ -154,10 +183,13 @@ def _capture_files(fs: pafs.FileSystem, base: str, since: datetime | None, until
             days = pd.date_range(first.date(), last.date(), freq="D")
             folders = [f"{v}/{day:%Y/%m/%d}" for v in variants for day in days]
     return sorted(
-        info.path
-        for folder in folders
-        for info in fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
-        if info.type == pafs.FileType.File and info.path.endswith(".jsonl")
+        (
+            info
+            for folder in folders
+            for info in fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
+            if info.type == pafs.FileType.File and info.path.endswith(".jsonl")
+        ),
+        key=lambda info: info.path,
     )
 
 

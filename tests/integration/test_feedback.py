@@ -154,3 +154,26 @@ def test_partitions_written_before_the_policy_and_features_columns_still_read(tm
         ("new", "deterministic"),
         ("old", None),
     ]
+
+
+def test_a_capture_file_is_parsed_once_per_process_and_new_files_are_read(tmp_path: Path) -> None:
+    """Capture files never change once written, so reading a window again (the simulator reads each
+    hour, then the day, then drift windows) reuses what was parsed: a bad line is quarantined once;
+    a file written since is read."""
+    lake = Lake({z: str(tmp_path / "lake" / z) for z in ("raw", "curated", "features", "artifacts")})
+    destination, when = str(tmp_path / "capture"), datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    request = orjson.dumps({"user_id": "u-1", "candidates": ["i-1"]})
+
+    def write(request_id: str, extra: list[str]) -> None:
+        answer = {"ranking": [{"item_id": "i-1", "score": 0.5}], "model_version": "1", "variant": "champion",
+                  "request_id": request_id}  # fmt: skip
+        path = Path(capture_key(destination, "ep", "champion", when))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join([capture_line(request, orjson.dumps(answer), inference_time=when), *extra]) + "\n")
+
+    write("r-1", ["{not json"])
+    for _ in range(2):
+        assert store.read_capture(lake, destination, "ep")["request_id"].to_pylist() == ["r-1"]
+    assert len(lake.read("raw", store.QUARANTINE).to_pylist()) == 1, "the bad line quarantined once"
+    write("r-2", [])
+    assert sorted(store.read_capture(lake, destination, "ep")["request_id"].to_pylist()) == ["r-1", "r-2"]
