@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
+from rankops.feedback.log import LOCAL_ENDPOINT, capture_uri
 from rankops.feedback.record import SCHEMA, FeedbackError, from_capture, to_table
 from rankops.lake import Lake, Partition, new_run_id
 from rankops.monitoring.data_capture import CaptureError, parse_line, variant_of_key
@@ -72,8 +73,6 @@ def _in_window(part: Partition, since: datetime | None, until: datetime | None) 
 def read(lake: Lake, since: datetime | None = None, until: datetime | None = None) -> pa.Table:
     """The logged answers with ``since <= ts < until``, oldest first (an empty table when there are
     none): the local server's capture and the committed partitions."""
-    from rankops.feedback.log import LOCAL_ENDPOINT, capture_uri
-
     captured = read_capture(lake, capture_uri(lake), LOCAL_ENDPOINT, since, until)
     committed = _read_partitions(lake, since, until)
     table = pa.concat_tables([committed, captured]) if committed.num_rows else captured

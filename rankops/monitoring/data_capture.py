@@ -44,7 +44,6 @@ except ImportError:  # pragma: no cover - exercised by tests/unit/test_lambda_ru
 EVENT_VERSION = "0"
 JSON_CONTENT_TYPES = ("application/json",)
 SECONDS = "%Y-%m-%dT%H:%M:%SZ"  # the inferenceTime SageMaker writes
-MILLISECONDS = "%Y-%m-%dT%H:%M:%S.%fZ"  # what the local server writes (its simulator clock has milliseconds)
 
 
 class CaptureError(DataError):
@@ -106,7 +105,7 @@ def capture_bytes(
     json_types: Iterable[str] = JSON_CONTENT_TYPES,
 ) -> bytes:
     """:func:`capture_line` as UTF-8 bytes, ``inference_time`` already formatted (the local
-    feedback log writes milliseconds, :data:`MILLISECONDS`; about 6 µs for a 100-candidate answer)."""
+    feedback log writes milliseconds, :func:`millisecond_time`; about 6 µs for a 100-candidate answer)."""
     types = tuple(json_types)
     metadata: dict[str, str] = {"eventId": event_id or str(uuid.uuid4()), "inferenceTime": inference_time}
     if inference_id:
@@ -133,7 +132,8 @@ def capture_bytes(
 
 
 def millisecond_time(epoch_s: float) -> str:
-    """``epoch_s`` as an ``inferenceTime`` with milliseconds (:data:`MILLISECONDS`)."""
+    """``epoch_s`` as an ``inferenceTime`` with milliseconds (``2026-12-01T09:00:00.123Z``: the
+    local server's simulator clock has them)."""
     t = datetime.fromtimestamp(epoch_s, UTC)
     return f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z"
 
