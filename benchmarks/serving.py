@@ -236,15 +236,17 @@ def main(argv: list[str] | None = None) -> int:
         values = item_features(n_items, 3)
         from rankops.features import registry
         from rankops.features.online.embedded import EmbeddedStore
+        from rankops.features.online.packing import pack_rows
 
         names = [f.name for f in registry.stored_features("item")]
         shared_store = redis_store(SHARED_REDIS, prefix, 1000)
         for store in (EmbeddedStore(home / "online" / "features.sqlite"), shared_store):
             seed_items(store, items, values, VERSION)
-        slot = shared_store.active_version("item").slot  # type: ignore[union-attr]
+        floor_keys = [f"{prefix}:floor:item:{item}" for item in items]  # the floor's MGET: a key per value
+        shared.mset(dict(zip(floor_keys, pack_rows(VERSION, values), strict=True)))
         rng = np.random.default_rng(4)
         picks = [rng.choice(n_items, args.candidates, replace=False) for _ in range(64)]
-        keys = [[f"{prefix}:item:{slot}:{items[i]}" for i in p] for p in picks]
+        keys = [[floor_keys[i] for i in p] for p in picks]
         requests = [{"user_id": f"u-{k}", "context": {"category": "toys"}, "candidates": [items[i] for i in p]}
                     for k, p in enumerate(picks)]  # fmt: skip
         ts = {"ts": NOW}

@@ -1,7 +1,7 @@
 """Stores for the serving benchmark and the Redis fault tests, built from the real backends.
 
-The benchmark serves item features only (so rankops and the floor read the same keys
-in one round trip): items are written without seller/category joins, and the joined
+The benchmark serves item features only (so rankops and the floor read the same values
+in one round trip each): items are written without seller/category joins, and the joined
 entities get an active, empty version, so the lookup fills their registry defaults
 without another read. ``PrivateRedis`` is a redis-server of our own that can be
 stopped, frozen and restarted; the shared server at 6379 is never touched that way.
@@ -21,7 +21,6 @@ import redis
 
 from rankops.features import registry
 from rankops.features.online.base import OnlineStore
-from rankops.features.online.packing import pack_rows
 from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 
 
@@ -37,9 +36,11 @@ def redis_store(url: str, prefix: str, timeout_ms: int, recheck_seconds: float =
 
 
 def seed_items(store: OnlineStore, items: list[str], values: np.ndarray, version: str) -> None:
-    """Items without joins, plus empty active versions of the joined entities."""
-    store.write_batch("item", version, items, pack_rows(version, values))
-    store.activate("item", version, registry.stored_names("item"), [])
+    """Items without joins, written as materialization writes them (Redis: one hash), plus empty
+    active versions of the joined entities."""
+    from rankops.features.materialize import Rows, write_version
+
+    write_version(store, "item", version, Rows(items, np.asarray(values, dtype=np.float64), []), 20_000)
     for entity in registry.joined_entities("item"):
         store.activate(entity, version, registry.stored_names(entity), [])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+import weakref
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from rankops.features.online.redis import RedisConfig, RedisStore, make_redis
 from tests.deployed import create_dynamodb_table, only_resource
 
 COLUMNS = ["x", "y"]
+BY_KEY: weakref.WeakSet[RedisStore] = weakref.WeakSet()  # Redis stores whose versions are written key by key
 
 
 def redis_store(redis_target: Any, **overrides: Any) -> RedisStore:
@@ -48,12 +50,16 @@ def dynamodb_store(template: dict[str, Any], **overrides: Any) -> DynamoDBStore:
     return store
 
 
-@pytest.fixture(params=["embedded", "redis", "dynamodb"])
+@pytest.fixture(params=["embedded", "redis", "redis_by_key", "dynamodb"])
 def store(request, tmp_path, redis_target):  # type: ignore[no-untyped-def]
+    """Every backend; Redis twice: versions written as materialization writes them (one hash per
+    version, ``write_stream``) and key by key (``write_batch``, the streaming namespaces' layout)."""
     if request.param == "embedded":
         made: Any = EmbeddedStore(tmp_path / "s.sqlite", recheck_seconds=0)
-    elif request.param == "redis":
+    elif request.param.startswith("redis"):
         made = redis_store(redis_target)
+        if request.param == "redis_by_key":
+            BY_KEY.add(made)
     else:
         template = request.getfixturevalue("stores_template")
         request.getfixturevalue("aws")
@@ -64,9 +70,17 @@ def store(request, tmp_path, redis_target):  # type: ignore[no-untyped-def]
 
 def write(store: Any, entity: str, version: str, rows: dict[str, list[float]], activate: bool = True) -> None:
     keys = list(rows)
-    store.write_batch(entity, version, keys, pack_rows(version, np.array([rows[k] for k in keys])))
+    write_payloads(store, entity, version, keys, pack_rows(version, np.array([rows[k] for k in keys])))
     if activate:
         store.activate(entity, version, COLUMNS, [])
+
+
+def write_payloads(store: Any, entity: str, version: str, keys: list[str], payloads: list[bytes]) -> None:
+    """As materialization writes (Redis: one hash per version), or key by key (``BY_KEY``)."""
+    if isinstance(store, RedisStore) and store not in BY_KEY:
+        store.write_stream(entity, version, [(keys, payloads)])
+    else:
+        store.write_batch(entity, version, keys, payloads)
 
 
 def values(store: Any, entity: str, keys: list[str]) -> tuple[list[list[float]], list[bool]]:
@@ -110,9 +124,15 @@ def test_an_aborted_version_is_never_served(store) -> None:  # type: ignore[no-u
 
 def test_live_writes_land_in_the_live_version_and_a_replay_changes_nothing(store) -> None:  # type: ignore[no-untyped-def]
     """The streaming job's upserts (``write_live``): into the version readers use, idempotent,
-    refused for a version that is not live (nothing written)."""
+    refused for a version that is not live (nothing written). Redis takes them into versions
+    written key by key (each value keeps its own TTL), and refuses them into a hash."""
     write(store, "item", "v1", {"a": [1.0, 2.0]})
     live = pack_rows("v1", np.array([[5.0, 6.0], [7.0, 8.0]]))
+    if isinstance(store, RedisStore) and store not in BY_KEY:
+        with pytest.raises(StoreError, match="stored as one hash"):
+            store.write_live("item", "v1", ["a", "b"], live)
+        assert values(store, "item", ["a", "b"]) == ([[1.0, 2.0], [-1.0, -1.0]], [True, False])
+        return
     for _ in range(2):  # a replayed micro-batch writes the same bytes again
         store.write_live("item", "v1", ["a", "b"], live)
         assert values(store, "item", ["a", "b"]) == ([[5.0, 6.0], [7.0, 8.0]], [True, True])
@@ -132,13 +152,16 @@ def test_one_read_serves_several_entities(store) -> None:  # type: ignore[no-unt
 def test_large_batches_with_awkward_keys_and_values_read_back_byte_for_byte(store) -> None:  # type: ignore[no-untyped-def]
     """Many rows in one write (Redis: several pipelined chunks in flight), keys that are not
     ASCII and values holding protocol bytes (CR LF, ``$``, ``*``, NUL) and join keys."""
-    if isinstance(store, RedisStore):
-        store = RedisStore(store.client, store.cfg.model_copy(update={"pipeline_rows": 7}), recheck_seconds=0)
+    if isinstance(store, RedisStore):  # writes in parts of 7 rows, hashes in commands of 3 fields
+        by_key = store in BY_KEY
+        store = RedisStore(store.client, store.cfg.model_copy(update={"pipeline_rows": 7, "hash_fields": 3}), 0)
+        if by_key:
+            BY_KEY.add(store)
     keys = [f"i-{k}-é✓" if k % 3 else f"i-{k}\r\n$*" for k in range(500)]
     values_ = np.arange(1000, dtype=np.float64).reshape(500, 2) / 7
     joins = [[f"s-{k}\r\n", None if k % 5 == 0 else "toys"] for k in range(500)]
     payloads = pack_rows("v1", values_, joins)
-    store.write_batch("item", "v1", keys, payloads)
+    write_payloads(store, "item", "v1", keys, payloads)
     store.activate("item", "v1", COLUMNS, ["seller", "category"])
     assert store.read_many({"item": keys})["item"] == payloads
 
@@ -157,11 +180,10 @@ def test_a_second_reader_sees_the_switch(store, tmp_path, redis_target) -> None:
 
 
 # -- Redis ------------------------------------------------------------------------------------
-def test_redis_keys_carry_a_ttl_and_two_writers_exclude_each_other(redis_target) -> None:  # type: ignore[no-untyped-def]
+def test_redis_versions_carry_a_ttl_and_two_writers_exclude_each_other(redis_target) -> None:  # type: ignore[no-untyped-def]
     store = redis_store(redis_target, ttl_seconds=600)
     write(store, "item", "v1", {"a": [1.0, 2.0]})
-    ttl = store.client.ttl(f"{store.prefix}:item:a:a")
-    assert 0 < ttl <= 600
+    assert 0 < store.client.ttl(f"{store.prefix}:item:a") <= 600  # the version's hash
     other = RedisStore(make_redis(store.cfg), store.cfg, recheck_seconds=0)
     store.write_batch("item", "v2", ["a"], pack_rows("v2", np.array([[0.0, 0.0]])))
     with pytest.raises(StoreError, match="another materialization"):
@@ -451,6 +473,56 @@ def test_streaming_values_expire_with_their_window_in_dynamodb(stores_template, 
     store.close()
 
 
+def test_redis_materialized_versions_are_one_hash_each_emptied_before_its_slot_is_reused(redis_target) -> None:  # type: ignore[no-untyped-def]
+    """A streamed version is one hash (layout ``hash`` in the pointer, no string keys); the slot's
+    old hash is dropped before a new version is written there, so a deleted entity leaves
+    nothing behind; the previous version stays whole for a rollback; an aborted version's hash
+    is freed; a version being streamed takes no key-by-key writes."""
+    store = redis_store(redis_target, ttl_seconds=900)
+    hash_a, hash_b = f"{store.prefix}:item:a", f"{store.prefix}:item:b"
+    write(store, "item", "v1", {"a": [1.0, 1.0], "b": [2.0, 2.0]})
+    assert (store.active_version("item").layout, store.client.hlen(hash_a)) == ("hash", 2)  # type: ignore[union-attr]
+    write(store, "item", "v2", {"a": [3.0, 3.0]})
+    write(store, "item", "v3", {"c": [4.0, 4.0]})  # slot a again: v1's a and b are gone
+    assert store.client.hkeys(hash_a) == [b"c"] and store.client.hkeys(hash_b) == [b"a"]
+    assert 0 < store.client.ttl(hash_a) <= 900 and 0 < store.client.ttl(hash_b) <= 900
+    assert list(store.client.scan_iter(f"{store.prefix}:item:*:*")) == [], "no key-by-key values"
+    assert values(store, "item", ["a", "b", "c"])[1] == [False, False, True]
+    write(store, "item", "v4", {"d": [5.0, 5.0]}, activate=False)
+    with pytest.raises(StoreError, match="being written as one hash"):
+        store.write_batch("item", "v4", ["e"], pack_rows("v4", np.array([[6.0, 6.0]])))
+    store.abort("item", "v4")
+    assert not store.client.exists(hash_b), "the aborted version's hash is freed"
+    assert (store.active_version("item").version, values(store, "item", ["c"])[0]) == ("v3", [[4.0, 4.0]])  # type: ignore[union-attr]
+    store.close()
+
+
+def test_redis_reads_hashes_and_keys_of_one_request_in_one_round_trip(redis_target) -> None:  # type: ignore[no-untyped-def]
+    """A request's entities stored both ways (a materialized item, a streaming namespace) are
+    read with one send on the held connection: one ``HMGET`` and one ``MGET`` back to back."""
+    store = redis_store(redis_target)
+    write(store, "item", "v1", {"a": [1.0, 1.0], "b": [2.0, 2.0]})
+    live = pack_rows("s1", np.array([[7.0, 7.0]]))
+    store.write_batch("item_stream_300s", "s1", ["a@600"], live)
+    store.activate("item_stream_300s", "s1", COLUMNS, [])
+    store.read_many({"item": ["a"]})  # holds a connection from now on
+    conn = store._readers[0]
+    sends: list[Any] = []
+    inner = conn.send_packed_command
+
+    def counted(wire: Any, **kw: Any) -> Any:
+        sends.append(wire)
+        return inner(wire, **kw)
+
+    conn.send_packed_command = counted
+    got = store.read_many({"item": ["b", "zz", "a"], "item_stream_300s": ["a@600", "a@900"]})
+    assert len(sends) == 1
+    assert got["item_stream_300s"] == [live[0], None]
+    assert [p is not None for p in got["item"]] == [True, False, True]
+    assert values(store, "item", ["b", "a"])[0] == [[2.0, 2.0], [1.0, 1.0]]
+    store.close()
+
+
 def test_redis_streamed_writes_of_arrow_chunks_read_back_as_write_batch_writes_them(redis_target) -> None:  # type: ignore[no-untyped-def]
     """``write_stream`` (materialization: Arrow chunks, no drain between them, pipelined in parts of
     ``pipeline_rows``) stores exactly the values ``write_batch`` stores for the same rows."""
@@ -458,7 +530,7 @@ def test_redis_streamed_writes_of_arrow_chunks_read_back_as_write_batch_writes_t
 
     from rankops.features.online.packing import pack_arrow
 
-    store = redis_store(redis_target, pipeline_rows=7)
+    store = redis_store(redis_target, pipeline_rows=7, hash_fields=4)
     keys = [f"i-{k}-é" if k % 3 else f"i-{k}\r\n$*" for k in range(100)]
     values_ = np.arange(300, dtype=np.float64).reshape(100, 3) / 7
     joins = [pa.array([f"s-{k}" if k % 4 else None for k in range(100)]), pa.array(["toys"] * 100)]

@@ -7,7 +7,8 @@ import pytest
 from moto import mock_aws
 
 from rankops.errors import StoreError
-from rankops.features.online.redis import RedisConfig, auth_token, make_redis
+from rankops.features.online.redis import RedisConfig, make_redis
+from rankops.features.online.redis_auth import auth_token
 
 
 @mock_aws

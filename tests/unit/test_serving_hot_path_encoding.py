@@ -14,7 +14,7 @@ import pytest
 from redis.connection import Connection
 
 from rankops.features.online.packing import pack_arrow, pack_columns, pack_rows, unpack_rows
-from rankops.features.online.redis_wire import encode_mget
+from rankops.features.online.redis_wire import encode_command
 from rankops.serving.request_ids import RequestIds, new_request_id, uuid4_hexes
 
 
@@ -23,7 +23,7 @@ from rankops.serving.request_ids import RequestIds, new_request_id, uuid4_hexes
     [["p:item:a:i-1", "p:item:a:i-22"], ["p:item:a:é-1", "p:item:a:✓", "plain"], ["p:item:a:\r\n$*3", ""]],
 )
 def test_mget_command_equals_redis_py_packing(names: list[str]) -> None:
-    assert encode_mget(names) == b"".join(Connection().pack_command("MGET", *names))
+    assert encode_command(b"MGET", names) == b"".join(Connection().pack_command("MGET", *names))
 
 
 def test_request_ids_are_uuid4_hex_strings_laid_out_as_uuid_sets_the_bits() -> None:

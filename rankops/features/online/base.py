@@ -45,12 +45,14 @@ class OpenOptions:
 @dataclass(frozen=True)
 class ActiveVersion:
     """What a reader needs to decode an entity's values: the version (its tag is in
-    every value), the feature order and the joined entities' key order."""
+    every value), the feature order and the joined entities' key order; for a two-slot store, the
+    slot, and how Redis stored it (``layout``: ``hash`` or ``keys``, :mod:`rankops.features.online.redis`)."""
 
     version: str
     columns: list[str]
     joins: list[str]
     slot: str = ""
+    layout: str = "keys"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -58,7 +60,8 @@ class ActiveVersion:
     @classmethod
     def from_json(cls, text: str | bytes) -> ActiveVersion:
         data = json.loads(text)
-        return cls(data["version"], list(data["columns"]), list(data.get("joins", [])), data.get("slot", ""))
+        joins, slot, layout = list(data.get("joins", [])), data.get("slot", ""), data.get("layout", "keys")
+        return cls(data["version"], list(data["columns"]), joins, slot, layout)
 
 
 class OnlineStore(Protocol):

@@ -1,20 +1,31 @@
-"""Redis (ElastiCache) online store: one string key per entity, pipelined writes,
-one ``MGET`` per batch read, TTLs, and an atomic version switch.
+"""Redis (ElastiCache) online store: a materialized version is one hash, written with
+multi-field ``HSET``s; values upserted one by one (streaming windows) are string keys with
+their own TTL; one round trip per batch read; an atomic version switch.
 
 Keys::
 
-    <prefix>:<entity>:active          JSON ActiveVersion (version, columns, joins, slot)
-    <prefix>:<entity>:<slot>:<id>     packed value (8-byte version tag + float64s + join keys), with TTL
+    <prefix>:<entity>:active          JSON ActiveVersion (version, columns, joins, slot, layout)
+    <prefix>:<entity>:<slot>          layout ``hash``: field <id> -> packed value (8-byte version tag +
+                                      float64s + join keys); the hash has the TTL
+    <prefix>:<entity>:<slot>:<id>     layout ``keys``: the packed value, with its own TTL
     <prefix>:<entity>:lock            the writing version while a materialization runs (a renewed lease,
                                       :mod:`rankops.features.online.lease`)
 
-Versions alternate between two key *slots* (``a``/``b``, blue/green): a new
-materialization writes the slot readers are not using, then one ``SET`` of the
-pointer switches them over. Memory stays bounded at two copies without scanning
-for old keys, the previous version stays intact for a rollback until the next
-run, and a key left in the slot by an older version is rejected by its version
-tag (it reads as missing), so deleted entities never come back. TTLs bound how
-long a value may be served if materialization stops.
+Versions alternate between two *slots* (``a``/``b``, blue/green): a new version is written
+to the slot readers are not using, then one ``SET`` of the pointer switches them over. The
+previous version stays intact for a rollback until the next run.
+
+Materialization (:meth:`RedisStore.write_stream`) writes the ``hash`` layout: it first
+``UNLINK``s the slot's old hash (freed in Redis's background thread), so memory stays bounded at
+two copies and a deleted entity never comes back, and one ``HSET`` stores a thousand values
+where ``SET … EX`` needed a command each: the redis-server does about twice the rows per second
+(docs/features.md). The hash's TTL (renewed as it is written) bounds how long a version may be
+served if materialization stops. The streaming job's windows (:meth:`RedisStore.write_live`,
+``write_batch``) are the ``keys`` layout, because each window value must expire on its own
+and Redis 7.1 (ElastiCache) has no per-field TTL; a key left by an older version is rejected by
+its version tag. Readers follow the pointer's ``layout`` (``HMGET`` or ``MGET``), every entity
+of a request in one round trip. The hash lives on one shard: this store assumes cluster mode
+disabled, as cross-key ``MGET`` always did (``infra/constructs/online_stores.py``: one node group).
 
 The client is injected (``make_redis`` builds one from config with short socket
 timeouts and no retries), so a slow or dead server becomes a ``StoreError`` in
@@ -24,7 +35,7 @@ about ``socket_timeout_ms``, never a hang.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -39,13 +50,15 @@ from rankops.features.online.base import (
     write_into_live,
 )
 from rankops.features.online.lease import LEASE_SECONDS, LeaseClock
-from rankops.features.online.redis_wire import Replies, encode_mget, encode_sets
+from rankops.features.online.redis_auth import auth_token
+from rankops.features.online.redis_wire import Replies, encode_command, encode_hsets, encode_sets
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import redis
 
     Chunk = tuple[Sequence[str] | pa.Array, Sequence[bytes] | pa.Array]  # keys, packed values
+    Encoder = Callable[[Any, Any], tuple[list[bytes | memoryview], int]]  # a part -> wire pieces, commands
 
 
 class RedisConfig(StoreSettings):
@@ -61,6 +74,7 @@ class RedisConfig(StoreSettings):
     connect_timeout_ms: int = Field(200, gt=0)
     write_timeout_ms: int = Field(5_000, gt=0)  # materialization pipelines are large
     pipeline_rows: int = Field(10_000, gt=0)
+    hash_fields: int = Field(1_000, gt=0)  # values per HSET: one command holds the server ~0.5 ms
     writer_lease_seconds: int = Field(LEASE_SECONDS, ge=1)  # a dead materialization blocks the next this long
 
 
@@ -107,24 +121,6 @@ def redacted(url: str) -> str:
     return redact_url(url)
 
 
-def auth_token(secret_arn: str, client: Any = None) -> str:
-    """ElastiCache's AUTH token from Secrets Manager (read when a client is made, never at import).
-    The secret is either the bare token or JSON with a ``password`` or ``token`` field."""
-    import json
-
-    import boto3
-
-    try:
-        value = (client or boto3.client("secretsmanager")).get_secret_value(SecretId=secret_arn)["SecretString"]
-    except Exception as err:  # any client error: say which secret, and stop (no unauthenticated retry)
-        raise StoreError(f"cannot read the Redis AUTH token from {secret_arn}: {err}") from err
-    try:
-        doc = json.loads(value)
-    except json.JSONDecodeError:
-        return str(value)
-    return str(doc.get("password") or doc.get("token") or value) if isinstance(doc, dict) else str(value)
-
-
 class RedisStore:
     kind = name = "redis"
     worst_call_s = 0.0  # on the serving path: the longest one call may take (0: not bounded here)
@@ -135,6 +131,7 @@ class RedisStore:
         self.prefix = cfg.key_prefix
         self._pointers = PointerCache(self._load_active, recheck_seconds)
         self._writing: dict[tuple[str, str], str] = {}
+        self._hashed: set[tuple[str, str]] = set()  # versions being written as one hash (write_stream)
         self._leases = LeaseClock(cfg.writer_lease_seconds)
         self._readers: list[Any] = []  # connections held between reads (_reader)
         self._pid = os.getpid()
@@ -184,29 +181,58 @@ class RedisStore:
         batch TTL (streaming windows expire after window + freshness SLA)."""
         if len(keys) != len(payloads):
             raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
-        self.write_stream(entity, version, [(keys, payloads)], ttl_s)
+        if (entity, version) in self._hashed:
+            raise StoreError(f"{entity!r} version {version} is being written as one hash, not key by key")
+        base = f"{self._base(entity)}:{self._slot_for(entity, version)}:".encode()
+        self._call("write", self._send, self._renewing(entity, version, [(keys, payloads)]), self._sets(base, ttl_s))
 
     def write_stream(self, entity: str, version: str, chunks: Iterable[Chunk], ttl_s: int | None = None) -> None:
-        """:meth:`write_batch` of every ``(keys, payloads)`` chunk on one connection, without a pause
-        between chunks: the caller's iterator makes chunk k+1 (materialization packs it then) while
-        Redis executes chunk k; only the last replies are waited for at the end. Keys and payloads
-        may be Arrow arrays. Returns once every write is acknowledged; an error reply fails it all."""
-        base = f"{self._base(entity)}:{self._slot_for(entity, version)}:".encode()
+        """A whole version as one hash (layout ``hash``), every ``(keys, payloads)`` chunk on one
+        connection without a pause between chunks: the caller's iterator makes chunk k+1
+        (materialization packs it then) while Redis executes chunk k; only the last replies are
+        waited for at the end. The version's first write ``UNLINK``s the slot's old hash. Keys and
+        payloads may be Arrow arrays. Returns once every write is acknowledged; an error reply fails it all."""
+        key = f"{self._base(entity)}:{self._slot_for(entity, version)}"
+        if (entity, version) not in self._hashed:  # the slot's old version: nobody reads it
+            self._call("write", self.client.unlink, key)
+            self._hashed.add((entity, version))
+        self._call("write", self._send, self._renewing(entity, version, chunks), self._hsets(key.encode(), ttl_s))
 
-        def renewing() -> Iterator[Chunk]:  # a long stream keeps its writer lease (or stops if it lost it)
-            for chunk in chunks:
-                self._slot_for(entity, version)
-                yield chunk
+    def _renewing(self, entity: str, version: str, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """``chunks``, renewing the writer lease between them (a long stream keeps it, or stops if it lost it)."""
+        for chunk in chunks:
+            self._slot_for(entity, version)
+            yield chunk
 
-        self._call("write", self._send, base, renewing(), ttl_s or self.cfg.ttl_seconds)
+    def _sets(self, base: bytes, ttl_s: int | None) -> Encoder:
+        ttl = ttl_s or self.cfg.ttl_seconds
+
+        def encode(keys: Any, payloads: Any) -> tuple[list[bytes | memoryview], int]:
+            return [encode_sets(base, keys, payloads, ttl)], len(keys)
+
+        return encode
+
+    def _hsets(self, key: bytes, ttl_s: int | None) -> Encoder:
+        expire = encode_command(b"EXPIRE", [key.decode(), str(ttl_s or self.cfg.ttl_seconds)])
+
+        def encode(keys: Any, payloads: Any) -> tuple[list[bytes | memoryview], int]:
+            wire, commands = encode_hsets(key, keys, payloads, self.cfg.hash_fields)
+            return [*wire, expire], commands + 1  # the TTL renewed as the hash grows
+
+        return encode
 
     def write_live(
         self, entity: str, version: str, keys: list[str], payloads: list[bytes], ttl_s: int | None = None
     ) -> None:
-        """Upsert into the live version in place (see :func:`base.write_into_live`)."""
+        """Upsert into the live version in place (see :func:`base.write_into_live`): a version
+        written key by key (the streaming namespaces); a hash cannot give each value its own TTL."""
+        active = self._load_active(entity)
+        if active is not None and active.layout == "hash":
+            raise StoreError(f"{entity!r} version {active.version} is stored as one hash; live writes go key by key")
         write_into_live(self, entity, version, keys, payloads, ttl_s)
 
-    def _send(self, base: bytes, chunks: Iterable[Chunk], ttl: int) -> None:
+    def _send(self, chunks: Iterable[Chunk], encode: Encoder) -> None:
+        """Every chunk, ``pipeline_rows`` at a time, encoded by ``encode`` into commands."""
         import redis as redis_lib
 
         step = self.cfg.pipeline_rows
@@ -218,10 +244,10 @@ class RedisStore:
                 if len(keys) != len(payloads):
                     raise ValueError(f"{len(keys)} keys for {len(payloads)} values")
                 for lo in range(0, len(keys), step):
-                    wire = encode_sets(base, keys[lo : lo + step], payloads[lo : lo + step], ttl)
-                    conn.send_packed_command([wire], check_health=False)
+                    wire, commands = encode(keys[lo : lo + step], payloads[lo : lo + step])
+                    conn.send_packed_command(wire, check_health=False)
                     replies.read_until(sent)  # the previous part's replies, while Redis runs this one
-                    sent += min(step, len(keys) - lo)
+                    sent += commands
             replies.finish(sent)
             if replies.errors:
                 raise redis_lib.ResponseError(f"{len(replies.errors)} writes failed, first: {replies.errors[0]}")
@@ -233,21 +259,29 @@ class RedisStore:
 
     def activate(self, entity: str, version: str, columns: list[str], joins: list[str]) -> None:
         slot = self._slot_for(entity, version)
-        pointer = ActiveVersion(version, columns, joins, slot).to_json()
+        layout = "hash" if (entity, version) in self._hashed else "keys"
+        pointer = ActiveVersion(version, columns, joins, slot, layout).to_json()
         pipe = self.client.pipeline(transaction=True)
         pipe.set(f"{self._base(entity)}:active", pointer)
         pipe.delete(f"{self._base(entity)}:lock")
         self._call("activate", pipe.execute)
         self._writing.pop((entity, version), None)
+        self._hashed.discard((entity, version))
         self._leases.forget(entity, version)
         self._pointers.forget(entity)
 
     def abort(self, entity: str, version: str) -> None:
-        """Give up a version that will not be activated (releases the writer lock)."""
+        """Give up a version that will not be activated: frees its hash (nobody reads that slot)
+        and releases the writer lock, while this version still holds it."""
         self._leases.forget(entity, version)
-        if self._writing.pop((entity, version), None) is not None:
+        hashed = (entity, version) in self._hashed
+        self._hashed.discard((entity, version))
+        slot = self._writing.pop((entity, version), None)
+        if slot is not None:
             lock = f"{self._base(entity)}:lock"
             if self._call("abort", self.client.get, lock) == version.encode():
+                if hashed:
+                    self._call("abort", self.client.unlink, f"{self._base(entity)}:{slot}")
                 self._call("abort", self.client.delete, lock)
 
     # -- reads -------------------------------------------------------------------------------
@@ -259,43 +293,55 @@ class RedisStore:
         return self._pointers.get(entity)
 
     def read_many(self, requests: Mapping[str, list[str]]) -> dict[str, list[bytes | None]]:
-        """One ``MGET`` for every requested key of every entity."""
+        """Every requested key of every entity in one round trip: an ``HMGET`` per entity stored
+        as a hash, one ``MGET`` for the entities stored key by key."""
+        commands: list[tuple[bytes, list[str]]] = []
+        spans: list[tuple[str, int, int, int]] = []  # entity, command, first and last argument
         names: list[str] = []
-        spans: list[tuple[str, int, int]] = []
         out: dict[str, list[bytes | None]] = {}
         for entity, keys in requests.items():
             active = self.active_version(entity)
             if active is None or not keys:
                 out[entity] = [None] * len(keys)
-                continue
-            base = f"{self._base(entity)}:{active.slot}:"
-            spans.append((entity, len(names), len(names) + len(keys)))
-            names.extend([base + k for k in keys])
+            elif active.layout == "hash":
+                spans.append((entity, len(commands), 1, 1 + len(keys)))
+                commands.append((b"HMGET", [f"{self._base(entity)}:{active.slot}", *keys]))
+            else:
+                base = f"{self._base(entity)}:{active.slot}:"
+                spans.append((entity, -1, len(names), len(names) + len(keys)))
+                names.extend([base + k for k in keys])
         if names:
-            values = self._call("read", self._mget, names)
-            for entity, lo, hi in spans:
-                out[entity] = values[lo:hi]
+            commands.append((b"MGET", names))
+        if commands:
+            replies = self._call("read", self._fetch, commands)
+            for entity, at, lo, hi in spans:
+                values = replies[at]
+                out[entity] = values[lo:hi] if at == -1 else values
         return out
 
-    def _mget(self, names: list[str]) -> list[bytes | None]:
-        """``MGET names`` with the command encoded here (:func:`encode_mget`), on a connection this
-        store holds between reads (:meth:`_reader`): redis-py's generic packing and its pool's
-        per-call bookkeeping were ~10% of a ranking request's CPU. Any failure drops the
-        connection (its stream may be out of step) back to the pool, which reconnects it."""
+    def _fetch(self, commands: list[tuple[bytes, list[str]]]) -> list[list[bytes | None]]:
+        """The replies to ``commands`` (each ``MGET``/``HMGET``: one value per name), encoded here
+        (:func:`encode_command`) and sent together on a connection this store holds between reads
+        (:meth:`_reader`): redis-py's generic packing and its pool's per-call bookkeeping were ~10% of
+        a ranking request's CPU. Any failure drops the connection (its stream may be out of step)
+        back to the pool, which reconnects it."""
         import redis as redis_lib
 
         conn = self._reader()
         try:
-            conn.send_packed_command([encode_mget(names)], check_health=False)
-            values = conn.read_response()
+            wire = [encode_command(verb, args) for verb, args in commands]
+            conn.send_packed_command([wire[0] if len(wire) == 1 else b"".join(wire)], check_health=False)
+            replies = [conn.read_response() for _ in commands]
         except BaseException:
             conn.disconnect()
             self.client.connection_pool.release(conn)
             raise
         self._readers.append(conn)
-        if not isinstance(values, list) or len(values) != len(names):
-            raise redis_lib.ResponseError(f"MGET of {len(names)} keys answered {type(values).__name__}")
-        return values
+        for (verb, args), values in zip(commands, replies, strict=True):
+            wanted = len(args) - (verb == b"HMGET")
+            if not isinstance(values, list) or len(values) != wanted:
+                raise redis_lib.ResponseError(f"{verb.decode()} of {wanted} values answered {type(values).__name__}")
+        return replies
 
     def _reader(self) -> Any:
         """A connection for one read: one this store holds (taken from the pool once, so closing the
