@@ -497,6 +497,22 @@ def test_redis_materialized_versions_are_one_hash_each_emptied_before_its_slot_i
     store.close()
 
 
+def test_redis_reads_a_version_an_older_rankops_wrote_key_by_key(redis_target) -> None:  # type: ignore[no-untyped-def]
+    """A pointer written before versions had a layout (no ``layout`` field) names string keys."""
+    import json
+
+    store = redis_store(redis_target)
+    payloads = pack_rows("v1", np.array([[1.0, 2.0], [3.0, 4.0]]))
+    store.write_batch("item", "v1", ["a", "b"], payloads)
+    store.activate("item", "v1", COLUMNS, [])
+    pointer = json.loads(store.client.get(f"{store.prefix}:item:active"))
+    del pointer["layout"]
+    store.client.set(f"{store.prefix}:item:active", json.dumps(pointer))
+    assert store.active_version("item").layout == "keys"  # type: ignore[union-attr]
+    assert store.read_many({"item": ["b", "a", "c"]})["item"] == [payloads[1], payloads[0], None]
+    store.close()
+
+
 def test_redis_reads_hashes_and_keys_of_one_request_in_one_round_trip(redis_target) -> None:  # type: ignore[no-untyped-def]
     """A request's entities stored both ways (a materialized item, a streaming namespace) are
     read with one send on the held connection: one ``HMGET`` and one ``MGET`` back to back."""
