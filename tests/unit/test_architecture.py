@@ -42,6 +42,7 @@ CONFIG_REACHES = {
     "rankops.features.online.dynamodb",
     "rankops.features.online.redis_wire",  # the Redis store's RESP encoding (NumPy, Arrow)
     "rankops.features.online.lease",  # a leaf (stdlib only): the stores' writer lease default
+    "rankops.features.online.redis_auth",  # a leaf (boto3 imported when a token is read): the AUTH token
     "rankops.redaction",  # a leaf (stdlib only): the Redis store redacts its URL in errors
 }
 
