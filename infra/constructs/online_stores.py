@@ -2,8 +2,9 @@
 
 Redis is a replication group (not Serverless: one small node costs a fraction of
 Serverless's minimum and the key space is small and bounded) with TLS in transit,
-KMS at rest, an AUTH token kept in Secrets Manager, a non-default port, and in
-multi-AZ environments a replica in another AZ with automatic failover. DynamoDB is
+KMS at rest, an AUTH token kept in Secrets Manager, a non-default port, the server parameters
+the store expects (``SERVER_PARAMETERS``: a version's hash expiring is freed in the background), and
+in multi-AZ environments a replica in another AZ with automatic failover. DynamoDB is
 on-demand with point-in-time recovery and a customer-managed KMS key; items are
 addressed by the string keys ``pk`` and ``sk`` and may expire through ``expires_at``.
 """
@@ -20,6 +21,7 @@ from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.nag import acknowledge
+from rankops.features.online.redis import SERVER_PARAMETERS
 
 
 class OnlineStores(Construct):
@@ -86,6 +88,13 @@ class OnlineStores(Construct):
         slow_log = logs.LogGroup(
             self, "RedisSlowLog", retention=config.log_retention, removal_policy=config.removal_policy
         )
+        parameters = elasticache.CfnParameterGroup(
+            self,
+            "RedisParameters",
+            cache_parameter_group_family=f"redis{aws.redis.engine_version.split('.')[0]}",
+            description=f"{config.prefix} Redis: what the online store expects of its server",
+            properties=dict(SERVER_PARAMETERS),
+        )
         failover = aws.redis.replicas > 0
         self.redis = elasticache.CfnReplicationGroup(
             self,
@@ -104,6 +113,7 @@ class OnlineStores(Construct):
             transit_encryption_enabled=True,
             auth_token=self.redis_secret.secret_value.unsafe_unwrap(),  # a dynamic reference, not the value
             cache_subnet_group_name=subnet_group.ref,
+            cache_parameter_group_name=parameters.ref,
             security_group_ids=[redis_sg.security_group_id],
             snapshot_retention_limit=aws.redis.snapshot_retention_days,
             auto_minor_version_upgrade=True,

@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,8 +99,11 @@ def _reset(url: str) -> None:
 
 
 @contextmanager
-def redis_server(folder: Path, password: str | None, timeout_s: float = 10.0) -> Iterator[str]:
-    """A private ``redis-server`` (ElastiCache's stand-in, with its AUTH token); yields its URL."""
+def redis_server(
+    folder: Path, password: str | None, parameters: Mapping[str, str] | None = None, timeout_s: float = 10.0
+) -> Iterator[str]:
+    """A private ``redis-server`` (ElastiCache's stand-in, with its AUTH token and its parameter
+    group's settings, redis.conf names); yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RankopsError("redis-server is not installed (apt-get install redis-server): it stands in for ElastiCache")
@@ -109,6 +112,8 @@ def redis_server(folder: Path, password: str | None, timeout_s: float = 10.0) ->
     args = [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(folder)]
     if password:
         args += ["--requirepass", password]
+    for name, value in (parameters or {}).items():
+        args += [f"--{name}", value]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603 - our own binary
     try:
         deadline = time.monotonic() + timeout_s

@@ -189,12 +189,27 @@ def _start_redis(r: Resolver, workdir: Path, stack: ExitStack) -> str:
     if len(groups) > 1:
         raise RankopsError(f"the rehearsal stands in for one Redis replication group, the templates have {len(groups)}")
     token = r.resolve(groups[0][0], groups[0][2]["Properties"].get("AuthToken")) if groups else None
-    url = stack.enter_context(redis_server(workdir / "redis", token))
+    url = stack.enter_context(redis_server(workdir / "redis", token, _server_parameters(r, groups)))
     host, _, port = url.removeprefix("redis://").partition("/")[0].partition(":")
     for name, logical_id, _ in groups:
         r.assign(name, logical_id, "PrimaryEndPoint.Address", host)
         r.assign(name, logical_id, "PrimaryEndPoint.Port", port)
     return url
+
+
+def _server_parameters(r: Resolver, groups: list[tuple[str, str, dict[str, Any]]]) -> dict[str, str]:
+    """The replication group's parameter group's ``Properties`` (redis.conf names and values)."""
+    if not groups:
+        return {}
+    stack, _, group = groups[0]
+    named = group["Properties"].get("CacheParameterGroupName")
+    wanted = named.get("Ref") if isinstance(named, dict) else None
+    if named is None:
+        return {}
+    found = [res for s, lid, res in r.resources("AWS::ElastiCache::ParameterGroup") if (s, lid) == (stack, wanted)]
+    if not found:
+        raise RankopsError(f"the replication group's parameter group {named!r} is not a resource of {stack}")
+    return {str(k): str(r.resolve(stack, v)) for k, v in found[0]["Properties"].get("Properties", {}).items()}
 
 
 def _rewriter(standins: Mapping[str, str]) -> resources.Rewrite:

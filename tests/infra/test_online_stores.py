@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rankops.features.online.redis import SERVER_PARAMETERS
 from tests.infra.conftest import ENVS
 
 
@@ -22,6 +23,11 @@ def test_redis_is_encrypted_authenticated_and_private(synthesized, env: str) -> 
     assert props["MultiAZEnabled"] is multi_az
     assert props["AutomaticFailoverEnabled"] is multi_az
     assert props["ReplicasPerNodeGroup"] == (1 if multi_az else 0)
+    ((parameters_id, parameters),) = synth.resources("online-stores", "AWS::ElastiCache::ParameterGroup").items()
+    assert props["CacheParameterGroupName"] == {"Ref": parameters_id}
+    family = f"redis{synth.config.aws.redis.engine_version.split('.')[0]}"
+    assert parameters["Properties"]["CacheParameterGroupFamily"] == family
+    assert parameters["Properties"]["Properties"] == SERVER_PARAMETERS, "what the Redis store expects"
     (secret,) = synth.resources("online-stores", "AWS::SecretsManager::Secret").values()
     assert "KmsKeyId" in secret["Properties"]
     assert secret["Properties"]["GenerateSecretString"]["ExcludePunctuation"] is True

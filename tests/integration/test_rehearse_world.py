@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from rankops.errors import RankopsError
+from rankops.features.online.redis import SERVER_PARAMETERS
 from rankops.lake import ZONES, Lake
 from rankops.rehearse.world import World, check_local_endpoints, load_templates, open_world, synthesize
 
@@ -78,14 +79,17 @@ def test_functions_state_machine_and_model_name_real_resources(world: World) -> 
     assert target["Arn"].endswith(f":function:{world.prefix}-retrain-trigger")
 
 
-def test_redis_stand_in_requires_the_template_auth_token(world: World) -> None:
+def test_redis_stand_in_requires_the_template_auth_token_and_runs_with_its_parameters(world: World) -> None:
     container = world.sagemaker["AWS::SageMaker::Model"][0]["PrimaryContainer"]["Environment"]
     secret = world.client("secretsmanager").get_secret_value(
         SecretId=container["RANKOPS_ONLINE_STORE__REDIS__AUTH_SECRET_ARN"]
     )["SecretString"]
     with pytest.raises(redis.AuthenticationError):
         redis.Redis.from_url(world.redis_url).ping()
-    assert redis.Redis.from_url(world.redis_url, password=secret).ping()
+    client = redis.Redis.from_url(world.redis_url, password=secret)
+    assert client.ping()
+    # ... and runs with the template's parameter group, which holds what the store expects
+    assert client.config_get("lazyfree-lazy-expire") == {"lazyfree-lazy-expire": "yes"} == SERVER_PARAMETERS
 
 
 def test_lake_reaches_the_world_through_pyarrow(world: World) -> None:
