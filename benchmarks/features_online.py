@@ -316,6 +316,10 @@ def run(
                     assert store.active_version("item").layout == "hash", "materialization writes one hash"
                     item_hash = f"bench:item:{store.active_version('item').slot}"
                     ceilings = server_ceilings(bare, item_ids, bare.hmget(item_hash, item_ids))
+                    stored = bare.hmget(item_hash, batches[0])
+                    assert None not in stored and bare.mget([PEER_KEYS + k for k in batches[0]]) == stored, (
+                        "the bare peers read the very values the store serves"
+                    )
                     paths["peer_bare_mget"] = lambda ids: bare.mget([PEER_KEYS + k for k in ids])
                     paths["peer_bare_hmget"] = lambda ids, h=item_hash: bare.hmget(h, ids)
                 measured = interleaved(paths, batches)

@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(4)
         picks = [rng.choice(n_items, args.candidates, replace=False) for _ in range(64)]
         keys = [[floor_keys[i] for i in p] for p in picks]
+        assert shared.mget(keys[0]) == shared_store.read("item", [items[i] for i in picks[0]]), "floor reads ours"
         requests = [{"user_id": f"u-{k}", "context": {"category": "toys"}, "candidates": [items[i] for i in p]}
                     for k, p in enumerate(picks)]  # fmt: skip
         ts = {"ts": NOW}
