@@ -203,9 +203,9 @@ def _server_parameters(r: Resolver, groups: list[tuple[str, str, dict[str, Any]]
         return {}
     stack, _, group = groups[0]
     named = group["Properties"].get("CacheParameterGroupName")
-    wanted = named.get("Ref") if isinstance(named, dict) else None
     if named is None:
         return {}
+    wanted = named.get("Ref") if isinstance(named, dict) else None
     found = [res for s, lid, res in r.resources("AWS::ElastiCache::ParameterGroup") if (s, lid) == (stack, wanted)]
     if not found:
         raise RankopsError(f"the replication group's parameter group {named!r} is not a resource of {stack}")
