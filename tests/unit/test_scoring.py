@@ -78,6 +78,24 @@ def test_artifact_of_another_model_fails_the_score_check(
     assert np.array_equal(scorer.predict(x[:50]), other.predict(x[:50], num_threads=1))
 
 
+def test_artifacts_are_inlined_and_older_records_still_load(
+    artifact: tuple[lgb.Booster, np.ndarray, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New artifacts are compiled with trees inlined (and say so); one compiled without inlining
+    by an older rankops, whose record lacks the field, still loads, verifies and scores."""
+    booster, x, folder = artifact
+    assert json.loads((folder / compiled.META_FILE).read_text())["inlined"] is True
+    monkeypatch.setattr(compiled, "INLINE", False)
+    older = tmp_path / "older" / compiled.COMPILED_DIR
+    compiled.compile_booster(booster, x, older)
+    record = json.loads((older / compiled.META_FILE).read_text())
+    assert record.pop("inlined") is False
+    (older / compiled.META_FILE).write_text(json.dumps(record))
+    scorer = load_scorer(booster, older)
+    assert scorer.engine == "lleaves", scorer.reason
+    assert np.max(np.abs(scorer.predict(x[:100]) - booster.predict(x[:100], num_threads=1))) <= MAX_ABS_DIFF
+
+
 def test_tampered_record_or_target_is_refused(artifact: tuple[lgb.Booster, np.ndarray, Path], tmp_path: Path) -> None:
     booster, _, folder = artifact
     copy = _copy(folder, tmp_path)
