@@ -200,7 +200,8 @@ def test_redis_error_replies_fail_the_write_and_leave_the_connection_usable(tmp_
     private = PrivateRedis(tmp_path / "redis")
     private.start()
     try:
-        cfg = RedisConfig(url=private.url, key_prefix="oom", pipeline_rows=3)
+        # generous timeouts: a freshly started server on a loaded machine can be slow to answer
+        cfg = RedisConfig(url=private.url, key_prefix="oom", pipeline_rows=3, socket_timeout_ms=5000)
         store = RedisStore(make_redis(cfg), cfg, recheck_seconds=0)
         keys = [f"k-{k}" for k in range(10)]
         payloads = pack_rows("v1", np.ones((10, 2)))
@@ -572,7 +573,9 @@ def test_redis_reads_reconnect_after_the_server_restarts(tmp_path) -> None:  # t
     private = PrivateRedis(tmp_path / "redis")
     private.start()
     try:
-        cfg = RedisConfig(url=private.url, key_prefix="restart")
+        # Reconnection is the subject, not timeouts: a freshly started server on a loaded machine
+        # can take longer than the serving default (50 ms) to answer the connection's handshake.
+        cfg = RedisConfig(url=private.url, key_prefix="restart", socket_timeout_ms=5000, connect_timeout_ms=5000)
         store = RedisStore(make_redis(cfg), cfg, recheck_seconds=0)
         payloads = pack_rows("v1", np.ones((3, 2)))
         store.write_batch("item", "v1", ["a", "b", "c"], payloads)

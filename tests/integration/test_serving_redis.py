@@ -43,7 +43,10 @@ def test_server_rides_out_a_redis_outage(serving_home, redis_target, tmp_path: P
     try:
         store = redis_store(private.url, redis_target.prefix, timeout_ms=50, recheck_seconds=0.0)
         values = h.item_features(300)
-        seed_items(store, h.item_ids(300), values, "v1")
+        # seeded with a patient client: a fresh server on a loaded machine can miss 50 ms
+        seeder = redis_store(private.url, redis_target.prefix, timeout_ms=5000)
+        seed_items(seeder, h.item_ids(300), values, "v1")
+        seeder.close()
         server = build_server(serving_home.settings, stores={"item": store})
         client = h.AsgiClient(server.app)
         breaker = server.ranker.lookup.stores["item"].breaker
