@@ -40,7 +40,7 @@ COMPILER = "lleaves"
 COMPILED_DIR = "compiled"
 OBJECT_FILE, SAMPLE_FILE, META_FILE = "model.o", "sample.npy", "compiled.json"
 TARGET_CPU = "generic"  # the triple's baseline: portable to every host of the architecture
-INLINE = True  # trees inlined into the root loop: ~20 % faster scoring for ~2-4x the compile time
+INLINE = True  # trees inlined into the root loop: 11-20 % faster scoring for ~2-4x the compile time
 SAMPLE_ROWS = 256
 TAG_PREFIX = "compiled."  # model version tags: compiled.compiler, compiled.sha256, ...
 
@@ -116,7 +116,7 @@ def compile_booster(booster: lgb.Booster, rows: np.ndarray, out_dir: Path) -> Co
     a verification sample drawn from ``rows`` (the booster's own feature columns).
 
     Trees are inlined into the compiled root loop (lleaves' ``finline``): the serving shape (100
-    rows, 500 trees) scores ~20 % faster on this project's machines for ~2-4x the compile time
+    rows, 500 trees) scores 11-20 % faster on the two machines measured, for ~2-4x the compile time
     (seconds for the demo's model, under a minute at 500 trees; docs/scoring.md)."""
     import lleaves
     import llvmlite.binding as llvm
