@@ -56,6 +56,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from benchmarks import machine
+
 REPO = Path(__file__).resolve().parent.parent
 FEAST_PYTHON = REPO / ".venv-feast" / "bin" / "python"
 PEER_KEYS = "peer:item:"  # the items' packed values as one string key each, for the bare MGET peer
@@ -262,6 +264,7 @@ def run(
 
     out: dict[str, Any] = {
         "benchmark": "features_online",
+        "machine": machine.describe(),
         "entities": entities,
         "batch": batch,
         "reads": reads,

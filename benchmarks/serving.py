@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import machine
 from benchmarks.serving_fault import fault_test
 from benchmarks.serving_http import alternating, encode_post, loaded, run_load
 from benchmarks.serving_setup import (
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "config": {k: v for k, v in vars(args).items() if k not in ("serve_redis", "home", "port")}
     }
-    report["config"]["cpus"] = os.cpu_count()
+    report["config"]["machine"] = machine.describe()
     shared = redis_client(SHARED_REDIS, 1.0)
     prefix = f"rankops-bench-{uuid.uuid4().hex[:8]}"
     procs: list[subprocess.Popen[bytes]] = []

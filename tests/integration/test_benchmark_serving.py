@@ -20,6 +20,7 @@ def test_serving_benchmark_quick_run() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     latency = {"n", "p50_ms", "p95_ms", "p99_ms"}
+    assert report["config"]["machine"]["cpus"] == os.cpu_count() and report["config"]["machine"]["cpu_mhz"] > 0
     assert set(report["floor"]) == {"redis_mget", "predict", "total"}
     assert all(latency <= set(v) for v in report["floor"].values())
     assert set(report["compiled_in_process"]) == {"redis_mget", "predict", "total"}

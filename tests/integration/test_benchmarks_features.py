@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,6 +35,7 @@ def test_online_benchmark_prints_its_figures() -> None:
     targets = out["targets"]
     assert set(targets) >= {"all_entities_read_vs_bare_mget_p50", "redis_materialize_rows_per_s"}
     assert targets["fetch_items_round_trips"] == 1, "every entity of the candidates in one read"
+    assert out["machine"]["cpus"] == os.cpu_count() and out["machine"]["cpu_model"], "says which machine"
     assert out["embedded"]["fetch_items_round_trips"] == 1
 
 
