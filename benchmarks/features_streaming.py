@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from benchmarks import machine
 from benchmarks.features_online import start_redis
 from rankops import stream_events
 from rankops.config import load_settings
@@ -141,8 +141,7 @@ def run(rate: int, seconds: float, warmup: float, trigger_s: float) -> dict[str,
             "probes_seen": len(seen),
             "seconds": seconds,
             "trigger_s": trigger_s,
-            "load_average_1m": round(os.getloadavg()[0], 1),
-            "cpus": os.cpu_count(),
+            **machine.describe(),  # cpus, cpu model and clock, load average
         }
     finally:
         redis_proc.terminate()
