@@ -2,6 +2,8 @@
 directory that names a pickled class is refused without being unpickled."""
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import lightgbm as lgb
@@ -55,7 +57,12 @@ def test_a_pickled_model_class_is_refused_unopened(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("mlmodel", "message"),
-    [(None, "no MLmodel file"), ("flavors: {}\n", "no 'lightgbm' flavor"), ("flavors: [", "not a readable MLmodel")],
+    [
+        (None, "no MLmodel file"),
+        ("flavors: {}\n", "no 'lightgbm' flavor"),
+        ("flavors: [", "not a readable MLmodel"),
+        ("- a list\n", "not a readable MLmodel file: it has no 'flavors' mapping"),
+    ],
 )
 def test_a_folder_without_a_lightgbm_model_names_the_problem(tmp_path: Path, mlmodel: str | None, message: str) -> None:
     tmp_path.joinpath("model").mkdir()
@@ -63,3 +70,18 @@ def test_a_folder_without_a_lightgbm_model_names_the_problem(tmp_path: Path, mlm
         (tmp_path / "model" / "MLmodel").write_text(mlmodel)
     with pytest.raises(ModelError, match=message):
         ranker_model.load_model(tmp_path / "model")
+
+
+def test_a_model_directory_loads_without_importing_mlflow(tmp_path: Path) -> None:
+    """A serving container reads its model folder at every start (scale-out, each blue/green
+    fleet): importing MLflow there would cost seconds of CPU and buy nothing. Checked in a fresh
+    interpreter, since this one has MLflow loaded already."""
+    booster, x = tiny_booster()
+    ranker_model.save_model(booster, tmp_path / "model", x.head(3))
+    probe = (
+        "import sys; from pathlib import Path; from rankops import ranker_model; "
+        f"b = ranker_model.load_model(Path({str(tmp_path / 'model')!r})); "
+        "print(b.num_trees(), 'mlflow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)  # noqa: S603
+    assert done.stdout.split() == [str(booster.num_trees()), "False"], done.stderr
