@@ -61,10 +61,11 @@ lint: $(INSTALLED)
 
 # Two pytest workers, one test file each at a time (module fixtures stay whole): the rehearsal and
 # the simulation are long and mostly single-threaded, so the rest of the suite runs beside them.
+# --no-loadscope-reorder keeps collection order, which puts the long files first (tests/conftest.py).
 TEST_WORKERS ?= 2
 
 test: $(INSTALLED) $(NODE_OK) promtool lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 unit: $(INSTALLED)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)

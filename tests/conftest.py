@@ -39,7 +39,32 @@ LAYERS = ("unit", "integration", "infra", "e2e")
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Test files that each keep a worker busy for minutes (docs/testing.md has the figures), longest first.
+# They are collected first and `make test` keeps collection order (xdist's --no-loadscope-reorder), so
+# they start at once, one per worker, and the short files fill in around them. xdist's default order
+# (files with the most tests first) started them last: one worker then ran the rehearsal alone for
+# its final ten minutes.
+LONG_POLES = (
+    "tests/e2e/test_rehearse.py",
+    "tests/e2e/test_simulate.py",
+    "tests/e2e/test_pipeline.py",
+    "tests/e2e/test_demo.py",
+)
+
+
+def long_poles_first(items: list[pytest.Item]) -> None:
+    """Sort ``items`` in place: the :data:`LONG_POLES` files first, in that order, then the rest as
+    collected (a stable sort: each file's tests stay together and in their order)."""
+
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        return LONG_POLES.index(path) if path in LONG_POLES else len(LONG_POLES)
+
+    items.sort(key=rank)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    long_poles_first(items)
     for item in items:
         parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
         if parts and parts[0] in LAYERS:
