@@ -76,7 +76,7 @@ def booster_file(folder: Path) -> Path:
     ``MLmodel`` is YAML; it is read with PyYAML's ``safe_load`` (as MLflow's ``Model.load`` reads it)
     rather than through MLflow, so that a serving container's start-up never imports MLflow: that
     import alone costs 2.5-3 s of CPU on a 2.0 GHz core, paid on every scale-out and every
-    blue/green fleet (docs/scoring.md)."""
+    blue/green fleet (docs/serving.md, "Start-up")."""
     import yaml
 
     mlmodel = folder / MLMODEL

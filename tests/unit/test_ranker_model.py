@@ -75,11 +75,11 @@ def test_a_folder_without_a_lightgbm_model_names_the_problem(tmp_path: Path, mlm
 def test_a_model_directory_loads_without_importing_mlflow(tmp_path: Path) -> None:
     """A serving container reads its model folder at every start (scale-out, each blue/green
     fleet): importing MLflow there would cost seconds of CPU and buy nothing. Checked in a fresh
-    interpreter, since this one has MLflow loaded already."""
+    interpreter (this one has MLflow loaded already), with the container entrypoint's module imports."""
     booster, x = tiny_booster()
     ranker_model.save_model(booster, tmp_path / "model", x.head(3))
     probe = (
-        "import sys; from pathlib import Path; from rankops import ranker_model; "
+        "import sys; from pathlib import Path; import sagemaker_jobs.serve.entry; from rankops import ranker_model; "
         f"b = ranker_model.load_model(Path({str(tmp_path / 'model')!r})); "
         "print(b.num_trees(), 'mlflow' in sys.modules)"
     )
