@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         served = load_from_registry(settings)  # what the server loads: compiled when verified
         if served.scorer is not None and served.scorer.native is not None:
             report["model"]["compiled_object_bytes"] = served.scorer.native.meta.object_bytes
+            report["model"]["compiled_code_bytes"] = served.scorer.native.meta.code_bytes
+            report["model"]["code_model"] = served.scorer.native.meta.code_model
         matrices = [model_matrix(values[p], "toys") for p in picks]
         report["parity"] = parity(booster, served, matrices)
         report["compiled_in_process"] = floor(served.predict, shared, keys, args.requests)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COMPILE_FIELDS = ("compiler", "num_trees", "object_bytes", "compile_seconds")
+COMPILE_FIELDS = ("compiler", "code_model", "num_trees", "object_bytes", "code_bytes", "compile_seconds")
 
 
 def make_frame(rows: int, per_query: int, seed: int, features: list[str]) -> pd.DataFrame:

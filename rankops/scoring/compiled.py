@@ -3,8 +3,8 @@
 Compiled once at registration by the training job, loaded by every scorer. A folder
 ``compiled/`` holds three files:
 
-* ``model.o``: the object code lleaves emits for the model (LLVM MCJIT loads it without
-  compiling anything: serving never compiles);
+* ``model.o``: the object code for the model (lleaves' tree code generator, emitted and loaded
+  by :mod:`rankops.scoring.native` with the small code model; serving never compiles);
 * ``sample.npy``: the verification sample, rows the scorer scores with both LightGBM and
   the compiled code at load (validation rows plus an all-missing and an all-zero row, so the
   missing-value and zero branches are exercised);
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rankops.errors import ModelError
+from rankops.scoring import native
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -41,8 +42,10 @@ COMPILED_DIR = "compiled"
 OBJECT_FILE, SAMPLE_FILE, META_FILE = "model.o", "sample.npy", "compiled.json"
 TARGET_CPU = "generic"  # the triple's baseline: portable to every host of the architecture
 INLINE = True  # trees inlined into the root loop: 11-20 % faster scoring for ~2-4x the compile time
+CODE_MODEL = "small"  # RIP-relative constants: 43 % less scoring code than "large" (rankops.scoring.native)
 SAMPLE_ROWS = 256
 TAG_PREFIX = "compiled."  # model version tags: compiled.compiler, compiled.sha256, ...
+TAGGED = ("compiler", "compiler_version", "llvmlite_version", "target_triple", "target_cpu", "code_model", "sha256")
 
 
 @dataclass(frozen=True)
@@ -62,13 +65,18 @@ class CompiledMeta:
     object_bytes: int
     compile_seconds: float
     inlined: bool = False  # records written before rankops inlined trees lack the field
+    code_model: str = "large"  # records written before the small code model lack the field
+    code_bytes: int | None = None  # code and constants loaded for scoring (None: not recorded)
 
     def tags(self) -> dict[str, str]:
         """The model version tags: compiler name/version, target and the object's SHA-256."""
-        keep = ("compiler", "compiler_version", "llvmlite_version", "target_triple", "target_cpu", "sha256")
-        return {TAG_PREFIX + k: str(v) for k, v in asdict(self).items() if k in keep} | {
+        return {TAG_PREFIX + k: str(v) for k, v in asdict(self).items() if k in TAGGED} | {
             TAG_PREFIX + "compile_seconds": f"{self.compile_seconds:.3f}"
         }
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
@@ -102,6 +110,13 @@ def process_triple() -> str:
     return str(llvm.get_process_triple())
 
 
+def _single_output(booster: lgb.Booster) -> None:
+    """The native entry point writes one score per row: a multi-output model would overrun it."""
+    outputs = booster.num_model_per_iteration()
+    if outputs != 1:
+        raise ModelError(f"the model has {outputs} outputs per row; compiled scoring takes one")
+
+
 def verification_sample(rows: np.ndarray, size: int = SAMPLE_ROWS, seed: int = 0) -> np.ndarray:
     """Up to ``size`` of ``rows`` plus an all-missing and an all-zero row (float64, C order)."""
     rows = np.asarray(rows, dtype=np.float64)
@@ -117,14 +132,16 @@ def compile_booster(booster: lgb.Booster, rows: np.ndarray, out_dir: Path) -> Co
 
     Trees are inlined into the compiled root loop (lleaves' ``finline``): the serving shape (100
     rows, 500 trees) scores 11-20 % faster on the two machines measured, for ~2-4x the compile time
-    (seconds for the demo's model, under a minute at 500 trees; docs/scoring.md)."""
-    import lleaves
+    (seconds for the demo's model, under a minute at 500 trees; docs/scoring.md). The object is
+    emitted with the small code model (:mod:`rankops.scoring.native`): 43 % less code to run.
+    Only single-output models (rankers, regressors): the native entry point writes one score per row."""
     import llvmlite.binding as llvm
 
     out_dir.mkdir(parents=True, exist_ok=True)
     obj = out_dir / OBJECT_FILE
     if obj.exists():
         raise ModelError(f"{obj} already exists: a compiled artifact is written once, into an empty folder")
+    _single_output(booster)
     sample = verification_sample(rows)
     if sample.shape[1] != booster.num_feature():
         raise ModelError(f"verification rows have {sample.shape[1]} columns; the model has {booster.num_feature()}")
@@ -133,8 +150,8 @@ def compile_booster(booster: lgb.Booster, rows: np.ndarray, out_dir: Path) -> Co
     with tempfile.TemporaryDirectory(prefix="rankops-compile-") as tmp:
         source = Path(tmp) / "model.txt"
         source.write_text(text)
-        model = lleaves.Model(model_file=str(source))
-        model.compile(cache=str(obj), finline=INLINE, target_cpu=TARGET_CPU, target_cpu_features="")
+        data, code_model = native.emit_object(source, inline=INLINE, cpu=TARGET_CPU, code_model=CODE_MODEL)
+    obj.write_bytes(data)
     seconds = time.perf_counter() - start
     np.save(out_dir / SAMPLE_FILE, sample)
     meta = CompiledMeta(
@@ -143,14 +160,16 @@ def compile_booster(booster: lgb.Booster, rows: np.ndarray, out_dir: Path) -> Co
         llvmlite_version=_version("llvmlite"),
         target_triple=str(llvm.get_process_triple()),
         target_cpu=TARGET_CPU,
-        sha256=sha256_file(obj),
+        sha256=sha256_bytes(data),
         sample_sha256=sha256_file(out_dir / SAMPLE_FILE),
         model_sha256=hashlib.sha256(text.encode()).hexdigest(),
         num_feature=int(booster.num_feature()),
         num_trees=int(booster.num_trees()),
-        object_bytes=obj.stat().st_size,
+        object_bytes=len(data),
+        code_bytes=native.code_bytes(data),
         compile_seconds=round(seconds, 3),
         inlined=INLINE,
+        code_model=code_model,
     )
     (out_dir / META_FILE).write_text(json.dumps(asdict(meta), indent=2, sort_keys=True) + "\n")
     return meta
@@ -168,16 +187,12 @@ def read_meta(folder: Path) -> CompiledMeta:
 class CompiledModel:
     """A loaded compiled artifact: ``predict`` calls the native code (the GIL is released)."""
 
-    def __init__(self, model: Any, meta: CompiledMeta) -> None:
-        self._model = model
+    def __init__(self, forest: native.NativeForest, meta: CompiledMeta) -> None:
+        self._forest = forest
         self.meta = meta
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        # lleaves takes a raw pointer to a raveled view: a C-ordered float64 array that this
-        # frame keeps alive, so the pointer never outlives its buffer (ravel of any other
-        # layout would hand it a temporary copy).
-        rows = np.ascontiguousarray(matrix, dtype=np.float64)
-        return np.asarray(self._model.predict(rows, n_jobs=1))
+        return self._forest.predict(matrix)
 
 
 def load_compiled(booster: lgb.Booster, folder: Path, expected_sha256: str | None = None) -> CompiledModel:
@@ -189,13 +204,13 @@ def load_compiled(booster: lgb.Booster, folder: Path, expected_sha256: str | Non
     missing = available()
     if missing:
         raise ModelError(missing)
-    import lleaves
-
     meta = read_meta(folder)
     obj = folder / OBJECT_FILE
-    if not obj.is_file():
-        raise ModelError(f"{obj} is missing")
-    actual = sha256_file(obj)
+    try:
+        data = obj.read_bytes()  # hashed and loaded as these same bytes
+    except OSError as err:
+        raise ModelError(f"{obj} is missing or unreadable: {err}") from err
+    actual = sha256_bytes(data)
     for source, wanted in (("compiled.json", meta.sha256), ("the model version's tag", expected_sha256)):
         if wanted is not None and actual != wanted:
             raise ModelError(f"{obj} has SHA-256 {actual[:12]}..., {source} says {wanted[:12]}...: refused")
@@ -204,16 +219,16 @@ def load_compiled(booster: lgb.Booster, folder: Path, expected_sha256: str | Non
     here = process_triple()
     if meta.target_triple != here:
         raise ModelError(f"{folder} targets {meta.target_triple}; this process is {here}")
+    _single_output(booster)
     if meta.num_feature != booster.num_feature():
         raise ModelError(f"{folder} scores {meta.num_feature} features; the model has {booster.num_feature()}")
-    with tempfile.TemporaryDirectory(prefix="rankops-compiled-") as tmp:
-        text = Path(tmp) / "model.txt"  # lleaves reads the feature count and categories from it
-        text.write_text(booster.model_to_string())
-        model = lleaves.Model(model_file=str(text))
-        # An existing cache file is loaded, never recompiled (and never written): the compile
-        # options shape only a new object, so the record's, whatever they were, hold.
-        model.compile(cache=str(obj), finline=meta.inlined, target_cpu=TARGET_CPU, target_cpu_features="")
-    return CompiledModel(model, meta)
+    if meta.code_model not in ("small", "large"):
+        raise ModelError(f"{folder} records code model {meta.code_model!r}; this scorer loads 'small' or 'large'")
+    try:  # the object is loaded, never recompiled: its compile options are in its code already
+        forest = native.NativeForest(data, meta.num_feature, meta.target_cpu, meta.code_model)
+    except (RuntimeError, ValueError) as err:
+        raise ModelError(f"{obj} could not be loaded: {err}") from err
+    return CompiledModel(forest, meta)
 
 
 def read_sample(folder: Path, meta: CompiledMeta) -> np.ndarray:

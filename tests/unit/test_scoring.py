@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from rankops.scoring import compiled
+from rankops.scoring import compiled, native
 from rankops.scoring.scorer import MAX_ABS_DIFF, load_scorer
 
 
@@ -78,22 +78,70 @@ def test_artifact_of_another_model_fails_the_score_check(
     assert np.array_equal(scorer.predict(x[:50]), other.predict(x[:50], num_threads=1))
 
 
-def test_artifacts_are_inlined_and_older_records_still_load(
-    artifact: tuple[lgb.Booster, np.ndarray, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_artifacts_are_inlined_small_and_older_records_still_load(
+    artifact: tuple[lgb.Booster, np.ndarray, Path], tmp_path: Path
 ) -> None:
-    """New artifacts are compiled with trees inlined (and say so); one compiled without inlining
-    by an older rankops, whose record lacks the field, still loads, verifies and scores."""
+    """New artifacts are inlined and use the small code model (and say so); an object compiled the
+    way an older rankops did (lleaves' own compile: large code model, not inlined), whose record
+    lacks both fields, still loads, verifies and scores."""
+    import lleaves
+
     booster, x, folder = artifact
-    assert json.loads((folder / compiled.META_FILE).read_text())["inlined"] is True
-    monkeypatch.setattr(compiled, "INLINE", False)
-    older = tmp_path / "older" / compiled.COMPILED_DIR
-    compiled.compile_booster(booster, x, older)
-    record = json.loads((older / compiled.META_FILE).read_text())
-    assert record.pop("inlined") is False
-    (older / compiled.META_FILE).write_text(json.dumps(record))
+    record = json.loads((folder / compiled.META_FILE).read_text())
+    assert record["inlined"] is True and record["code_model"] == "small"
+    older = _copy(folder, tmp_path)
+    (older / compiled.OBJECT_FILE).unlink()
+    text = tmp_path / "model.txt"
+    text.write_text(booster.model_to_string())
+    lleaves.Model(model_file=str(text)).compile(
+        cache=str(older / compiled.OBJECT_FILE), finline=False, target_cpu="generic", target_cpu_features=""
+    )
+    data = (older / compiled.OBJECT_FILE).read_bytes()
+    assert data != (folder / compiled.OBJECT_FILE).read_bytes()
+    for field in ("inlined", "code_model", "code_bytes"):
+        record.pop(field)
+    (older / compiled.META_FILE).write_text(json.dumps({**record, "sha256": compiled.sha256_bytes(data)}))
     scorer = load_scorer(booster, older)
     assert scorer.engine == "lleaves", scorer.reason
+    assert scorer.native is not None and scorer.native.meta.code_model == "large"
     assert np.max(np.abs(scorer.predict(x[:100]) - booster.predict(x[:100], num_threads=1))) <= MAX_ABS_DIFF
+    # the small code model maps less code and constants for the same trees
+    assert 0 < record_code_bytes(folder) < native.code_bytes(data)
+    # a large-code-model object whose record claims the small model is refused by name (loading
+    # it the small way would abort the process: its GOT-relative relocations need a GOT)
+    claimed = {**record, "sha256": compiled.sha256_bytes(data), "code_model": "small"}
+    (older / compiled.META_FILE).write_text(json.dumps(claimed))
+    refused = load_scorer(booster, older)
+    assert refused.engine == "lightgbm" and "cannot be loaded safely" in refused.reason
+
+
+def record_code_bytes(folder: Path) -> int:
+    return int(json.loads((folder / compiled.META_FILE).read_text())["code_bytes"])
+
+
+def test_an_unreadable_object_is_refused_before_llvm_loads_it(
+    artifact: tuple[lgb.Booster, np.ndarray, Path], tmp_path: Path
+) -> None:
+    """A record rewritten to match a truncated object (so the SHA-256 check passes): refused by
+    name, served by LightGBM, and the process is still alive to say so."""
+    booster, x, folder = artifact
+    copy = _copy(folder, tmp_path)
+    cut = (copy / compiled.OBJECT_FILE).read_bytes()[:4096]
+    (copy / compiled.OBJECT_FILE).write_bytes(cut)
+    record = json.loads((copy / compiled.META_FILE).read_text())
+    (copy / compiled.META_FILE).write_text(json.dumps({**record, "sha256": compiled.sha256_bytes(cut)}))
+    scorer = load_scorer(booster, copy)
+    assert scorer.engine == "lightgbm" and "could not be loaded" in scorer.reason
+    assert np.array_equal(scorer.predict(x[:20]), booster.predict(x[:20], num_threads=1))
+
+
+def test_native_forest_refuses_rows_of_another_width(artifact: tuple[lgb.Booster, np.ndarray, Path]) -> None:
+    booster, x, folder = artifact
+    data = (folder / compiled.OBJECT_FILE).read_bytes()
+    forest = native.NativeForest(data, booster.num_feature(), "generic", "small")
+    with pytest.raises(ValueError, match="rows of 5 features"):
+        forest.predict(x[:10, :4])
+    assert forest.predict(x[:0]).shape == (0,)
 
 
 def test_tampered_record_or_target_is_refused(artifact: tuple[lgb.Booster, np.ndarray, Path], tmp_path: Path) -> None:
