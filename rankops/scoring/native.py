@@ -58,6 +58,13 @@ def relocation_types(data: bytes) -> set[int]:
     """Every relocation type in an ELF64 little-endian object (``ValueError`` if it is not one)."""
     if data[:6] != b"\x7fELF\x02\x01":
         raise ValueError("not a 64-bit little-endian ELF object")
+    try:
+        return _relocation_types(data)
+    except struct.error as err:  # a header or table that runs past the end of the data
+        raise ValueError(f"a truncated ELF object: {err}") from err
+
+
+def _relocation_types(data: bytes) -> set[int]:
     (shoff,) = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
     types: set[int] = set()
@@ -72,9 +79,14 @@ def relocation_types(data: bytes) -> set[int]:
     return types
 
 
+def small_model_possible() -> bool:
+    """The small path is built for x86-64 (``R_X86_64_PC32``); elsewhere objects stay large."""
+    return platform.machine() in ("x86_64", "AMD64")
+
+
 def small_model_safe(data: bytes) -> bool:
     """True if the object can be loaded the small way: x86-64, every relocation RIP-relative."""
-    return platform.machine() in ("x86_64", "AMD64") and relocation_types(data) <= {R_X86_64_PC32}
+    return small_model_possible() and relocation_types(data) <= {R_X86_64_PC32}
 
 
 def emit_object(model_file: Path, *, inline: bool, cpu: str, code_model: str) -> tuple[bytes, str]:
@@ -84,6 +96,8 @@ def emit_object(model_file: Path, *, inline: bool, cpu: str, code_model: str) ->
     way (too big, another architecture, a relocation other than RIP-relative) is emitted large."""
     from lleaves.compiler import compile_to_module
 
+    if code_model == "small" and not small_model_possible():
+        code_model = "large"
     module = compile_to_module(str(model_file), fblocksize=BLOCK_TREES, finline=inline, froot_func_name=ENTRY)
     machine = _target_machine(cpu, code_model)
     module.data_layout = str(machine.target_data)
@@ -114,13 +128,15 @@ class NativeForest:
         if not parsed._ptr:  # LLVM could not parse it (truncated, not an object): never hand it on
             raise ValueError("not an object file LLVM can read")
         # Small: one reserved block (offsets reach), only for what that manager can place
-        # (module docstring); large: LLVM's default manager, as lleaves loads it.
+        # (module docstring); large: the platform's default manager, as lleaves loads it
+        # (llvmlite's own on 64-bit ARM, LLVM's elsewhere).
         small = code_model == "small"
         if small and (len(data) > SMALL_LIMIT_BYTES or not small_model_safe(data)):
             raise ValueError("a small-code-model object that cannot be loaded safely (size, architecture, relocations)")
         machine = _target_machine(cpu, code_model)
-        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine, use_lmm=small)
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine, use_lmm=True if small else None)
         self._engine.add_object_file(parsed)
+        self._data = data  # the object may view these bytes rather than copy them: keep them alive
         self._engine.finalize_object()
         address = self._engine.get_function_address(ENTRY)
         if not address:

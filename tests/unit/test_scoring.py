@@ -171,3 +171,18 @@ def test_a_failed_compile_is_a_tag_not_an_artifact(tmp_path: Path) -> None:
     assert ARTIFACT_TAG not in tags and "3 columns" in tags[ERROR_TAG]
     assert not (tmp_path / "model").exists()
     assert load_scorer(booster, tmp_path / "model").engine == "lightgbm"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"MZ" + bytes(64), "not a 64-bit little-endian ELF"), (b"\x7fELF\x02\x01" + bytes(30), "truncated")],
+)
+def test_relocations_of_a_non_object_are_a_named_error(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        native.relocation_types(data)
+
+
+def test_a_new_artifact_needs_only_rip_relative_relocations(artifact: tuple[lgb.Booster, np.ndarray, Path]) -> None:
+    """What makes the one-block load safe for it (rankops.scoring.native)."""
+    _, _, folder = artifact
+    assert native.relocation_types((folder / compiled.OBJECT_FILE).read_bytes()) == {native.R_X86_64_PC32}
