@@ -88,7 +88,8 @@ def test_artifacts_are_inlined_small_and_older_records_still_load(
 
     booster, x, folder = artifact
     record = json.loads((folder / compiled.META_FILE).read_text())
-    assert record["inlined"] is True and record["code_model"] == "small"
+    small = native.small_model_possible()  # x86-64 (every machine this suite runs on); ARM stays large
+    assert record["inlined"] is True and record["code_model"] == ("small" if small else "large")
     older = _copy(folder, tmp_path)
     (older / compiled.OBJECT_FILE).unlink()
     text = tmp_path / "model.txt"
@@ -106,7 +107,7 @@ def test_artifacts_are_inlined_small_and_older_records_still_load(
     assert scorer.native is not None and scorer.native.meta.code_model == "large"
     assert np.max(np.abs(scorer.predict(x[:100]) - booster.predict(x[:100], num_threads=1))) <= MAX_ABS_DIFF
     # the small code model maps less code and constants for the same trees
-    assert 0 < record_code_bytes(folder) < native.code_bytes(data)
+    assert 0 < record_code_bytes(folder) < native.code_bytes(data) or not small
     # a large-code-model object whose record claims the small model is refused by name (loading
     # it the small way would abort the process: its GOT-relative relocations need a GOT)
     claimed = {**record, "sha256": compiled.sha256_bytes(data), "code_model": "small"}
@@ -182,6 +183,7 @@ def test_relocations_of_a_non_object_are_a_named_error(data: bytes, message: str
         native.relocation_types(data)
 
 
+@pytest.mark.skipif(not native.small_model_possible(), reason="the small code model is built for x86-64")
 def test_a_new_artifact_needs_only_rip_relative_relocations(artifact: tuple[lgb.Booster, np.ndarray, Path]) -> None:
     """What makes the one-block load safe for it (rankops.scoring.native)."""
     _, _, folder = artifact
