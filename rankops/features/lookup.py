@@ -59,6 +59,7 @@ class _Decoded:
     joins: list[list[str | None]]
     names: list[str]  # the entity's own features: the matrix's first columns
     inlined: bool = False  # the rest of the matrix: its joined entities (rankops.features.inline)
+    active_joins: list[str] = field(default_factory=list)  # the joined entities of the version decoded
 
 
 class FeatureLookup:
@@ -150,7 +151,7 @@ class FeatureLookup:
                 )
             except (ValueError, UnicodeDecodeError) as err:
                 raise StoreError(f"{store.kind} store returned undecodable values for {entity!r}: {err}") from err
-            out[entity] = _Decoded(matrix, found, joins, self._names[entity], wide)
+            out[entity] = _Decoded(matrix, found, joins, self._names[entity], wide, active.joins)
         return out
 
     def fetch(self, entity_keys: Mapping[str, list[str]]) -> Fetched:
@@ -170,7 +171,7 @@ class FeatureLookup:
         see the module docstring (the items' own read failing always raises). ``join_keys``: also
         return each candidate's seller and category keys (``Fetched.joins``), for the streaming reads."""
         items = self._read({ROOT: list(item_ids)}, deadline=deadline, with_keys=join_keys)[ROOT]
-        active_joins = self._active(ROOT).joins
+        active_joins = items.active_joins  # of the version these values were decoded with
         keys_of = {e: items.joins[i] for i, e in enumerate(active_joins) if i < len(items.joins)}
         if items.inlined:
             columns, joined_found = inline.split(ROOT, items.matrix)

@@ -13,6 +13,7 @@ reuse key slots across versions, see :mod:`rankops.features.online.redis`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -28,7 +29,9 @@ TAG_BYTES = 8
 SEPARATOR = "\x1f"
 
 
+@functools.lru_cache(maxsize=64)
 def version_tag(version: str) -> bytes:
+    """Cached: every read of a request decodes against its version's tag."""
     return hashlib.sha256(version.encode()).digest()[:TAG_BYTES]
 
 
@@ -167,7 +170,7 @@ def _unpack_fixed(
     if lengths.count(end) != n:  # missing (or empty) values
         found &= np.array(lengths) == end
     out = words[:, 1:].copy().view(DTYPE)
-    if not found.all():
+    if np.count_nonzero(found) != n:  # count_nonzero is C all the way; ndarray.all() goes through Python
         out[~found] = defaults
     return out, found, []
 
