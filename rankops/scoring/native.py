@@ -85,8 +85,18 @@ def small_model_possible() -> bool:
 
 
 def small_model_safe(data: bytes) -> bool:
-    """True if the object can be loaded the small way: x86-64, every relocation RIP-relative."""
-    return small_model_possible() and relocation_types(data) <= {R_X86_64_PC32}
+    """True if the object can be loaded the small way: x86-64, within the size bound, every
+    relocation RIP-relative."""
+    return small_model_possible() and len(data) <= SMALL_LIMIT_BYTES and relocation_types(data) <= {R_X86_64_PC32}
+
+
+def _parsed(data: bytes) -> Any:
+    """LLVM's view of an object file; refused here when LLVM cannot parse it (truncated, not an
+    object), since handing such a reference on crashes the process."""
+    parsed = _llvm().ObjectFileRef.from_data(data)
+    if not parsed._ptr:
+        raise ValueError("not an object file LLVM can read")
+    return parsed
 
 
 def emit_object(model_file: Path, *, inline: bool, cpu: str, code_model: str) -> tuple[bytes, str]:
@@ -102,7 +112,7 @@ def emit_object(model_file: Path, *, inline: bool, cpu: str, code_model: str) ->
     machine = _target_machine(cpu, code_model)
     module.data_layout = str(machine.target_data)
     data = bytes(machine.emit_object(module))
-    if code_model == "small" and (len(data) > SMALL_LIMIT_BYTES or not small_model_safe(data)):
+    if code_model == "small" and not small_model_safe(data):
         return emit_object(model_file, inline=inline, cpu=cpu, code_model="large")
     return data, code_model
 
@@ -110,12 +120,8 @@ def emit_object(model_file: Path, *, inline: bool, cpu: str, code_model: str) ->
 def code_bytes(data: bytes) -> int:
     """What loading the object maps for scoring: its code and constants (``.text``, ``.rodata*``),
     not its relocation and symbol tables (which the small code model's file has more of)."""
-    parsed = _llvm().ObjectFileRef.from_data(data)
-    if not parsed._ptr:
-        raise ValueError("not an object file LLVM can read")
-    return sum(
-        section.size() for section in parsed.sections() if (section.name() or b"").startswith((b".text", b".rodata"))
-    )
+    sections = _parsed(data).sections()
+    return sum(s.size() for s in sections if (s.name() or b"").startswith((b".text", b".rodata")))
 
 
 class NativeForest:
@@ -124,14 +130,12 @@ class NativeForest:
 
     def __init__(self, data: bytes, num_feature: int, cpu: str, code_model: str) -> None:
         llvm = _llvm()
-        parsed = llvm.ObjectFileRef.from_data(data)
-        if not parsed._ptr:  # LLVM could not parse it (truncated, not an object): never hand it on
-            raise ValueError("not an object file LLVM can read")
+        parsed = _parsed(data)
         # Small: one reserved block (offsets reach), only for what that manager can place
         # (module docstring); large: the platform's default manager, as lleaves loads it
         # (llvmlite's own on 64-bit ARM, LLVM's elsewhere).
         small = code_model == "small"
-        if small and (len(data) > SMALL_LIMIT_BYTES or not small_model_safe(data)):
+        if small and not small_model_safe(data):
             raise ValueError("a small-code-model object that cannot be loaded safely (size, architecture, relocations)")
         machine = _target_machine(cpu, code_model)
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine, use_lmm=True if small else None)
