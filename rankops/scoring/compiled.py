@@ -184,15 +184,41 @@ def read_meta(folder: Path) -> CompiledMeta:
         raise ModelError(f"{path} is not a compiled-artifact record: {err}") from err
 
 
-class CompiledModel:
-    """A loaded compiled artifact: ``predict`` calls the native code (the GIL is released)."""
+def branch_order_column(booster: lgb.Booster) -> int | None:
+    """The column rows are scored in the order of: the feature with the most split gain, the one
+    the trees' upper, most-travelled splits test (``None`` for a model without splits).
 
-    def __init__(self, forest: native.NativeForest, meta: CompiledMeta) -> None:
+    The native code runs a block of trees over one row after another; rows in the order of that
+    feature take the same branches one after another, which the CPU's branch predictor learns.
+    Each row's score is computed alone, so the order changes no score. Measured on the serving
+    benchmark's 500-tree model: 336 -> 261 µs per 100 rows (docs/scoring.md, "Rows in branch order")."""
+    gain = np.asarray(booster.feature_importance("gain"), dtype=np.float64)
+    if not gain.size or not np.nanmax(gain) > 0:
+        return None
+    return int(np.nanargmax(gain))
+
+
+class CompiledModel:
+    """A loaded compiled artifact: ``predict`` calls the native code (the GIL is released) on the
+    rows sorted by ``order_column`` (:func:`branch_order_column`), and returns the scores in the
+    caller's row order."""
+
+    def __init__(self, forest: native.NativeForest, meta: CompiledMeta, order_column: int | None = None) -> None:
         self._forest = forest
         self.meta = meta
+        if order_column is not None and not 0 <= order_column < meta.num_feature:
+            raise ValueError(f"order column {order_column} is not one of the model's {meta.num_feature} features")
+        self.order_column = order_column
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        return self._forest.predict(matrix)
+        rows = np.asarray(matrix, dtype=np.float64)
+        column = self.order_column
+        if column is None or rows.ndim != 2 or len(rows) < 3 or rows.shape[1] != self.meta.num_feature:
+            return self._forest.predict(rows)  # (which names a wrong shape)
+        order = np.argsort(rows[:, column], kind="stable")
+        scores = np.empty(len(rows), dtype=np.float64)
+        scores[order] = self._forest.predict(rows[order])  # fancy indexing: a C-ordered copy
+        return scores
 
 
 def load_compiled(booster: lgb.Booster, folder: Path, expected_sha256: str | None = None) -> CompiledModel:
@@ -228,7 +254,7 @@ def load_compiled(booster: lgb.Booster, folder: Path, expected_sha256: str | Non
         forest = native.NativeForest(data, meta.num_feature, meta.target_cpu, meta.code_model)
     except (RuntimeError, ValueError) as err:
         raise ModelError(f"{obj} could not be loaded: {err}") from err
-    return CompiledModel(forest, meta)
+    return CompiledModel(forest, meta, branch_order_column(booster))
 
 
 def read_sample(folder: Path, meta: CompiledMeta) -> np.ndarray:

@@ -145,6 +145,34 @@ def test_native_forest_refuses_rows_of_another_width(artifact: tuple[lgb.Booster
     assert forest.predict(x[:0]).shape == (0,)
 
 
+def test_rows_are_scored_in_branch_order_and_answered_in_the_callers(
+    artifact: tuple[lgb.Booster, np.ndarray, Path],
+) -> None:
+    booster, x, folder = artifact
+    model = load_scorer(booster, folder).native
+    assert model is not None
+    assert model.order_column == 0  # the label follows column 0: its splits carry the gain
+    rows = x[:200].copy()
+    rows[1::7, 0] = 0.5  # ties, beside the missing values the rows already hold
+    scores = model.predict(rows)
+    assert np.max(np.abs(scores - booster.predict(rows, num_threads=1))) <= MAX_ABS_DIFF
+    permutation = np.random.default_rng(3).permutation(len(rows))
+    assert np.array_equal(model.predict(rows[permutation]), scores[permutation])  # each row's own score
+    as_given = compiled.CompiledModel(model._forest, model.meta, None)  # the same code, rows unsorted
+    assert np.array_equal(as_given.predict(rows), scores)
+    with pytest.raises(ValueError, match="rows of 5 features"):
+        model.predict(rows[:, :4])
+    with pytest.raises(ValueError, match="order column 5 is not one of the model's 5 features"):
+        compiled.CompiledModel(model._forest, model.meta, 5)
+
+
+def test_a_model_without_splits_keeps_the_rows_order() -> None:
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    params = {"objective": "regression", "verbosity": -1, "num_threads": 1}
+    booster = lgb.train(params, lgb.Dataset(x, np.ones(60)), 2)
+    assert compiled.branch_order_column(booster) is None
+
+
 def test_tampered_record_or_target_is_refused(artifact: tuple[lgb.Booster, np.ndarray, Path], tmp_path: Path) -> None:
     booster, _, folder = artifact
     copy = _copy(folder, tmp_path)
