@@ -70,6 +70,9 @@ class FeatureLookup:
         self._joined = {e: [j for j in registry.joined_entities(e) if j in self.stores] for e in self.stores}
         # Joined entities this lookup has no store for (a partial set-up): their registry defaults.
         self._absent = [e for e in registry.joined_entities(ROOT) if e not in self.stores]
+        absent = [f for e in self._absent for f in registry.stored_features(e)]
+        self._absent_names = [f.name for f in absent]
+        self._absent_defaults = np.array([f.default for f in absent], dtype=np.float64)
         self._wide = {e: inline.layout(e) for e in self.stores if registry.joined_entities(e)}
         self._wide_defaults = {e: inline.defaults(e) for e in self._wide}
 
@@ -177,8 +180,9 @@ class FeatureLookup:
             columns, joined_found = inline.split(ROOT, items.matrix)
             return Fetched(columns, items.found & joined_found, joins=keys_of)
         columns = {n: items.matrix[:, i] for i, n in enumerate(items.names)}
-        for entity in self._absent:
-            columns.update({f.name: np.full(len(item_ids), f.default) for f in registry.stored_features(entity)})
+        if self._absent_names:  # one block of defaults for them all, a column view each
+            block = np.tile(self._absent_defaults, (len(item_ids), 1))
+            columns.update({name: block[:, i] for i, name in enumerate(self._absent_names)})
         found = items.found.copy()
         joined = self._joined.get(ROOT, [])
         if not joined:

@@ -16,10 +16,14 @@ import numpy as np
 from rankops.features import registry
 from rankops.features.transforms import OnDemandRequest
 
+# The registry is a module-level tuple, fixed at import: resolved once here, not per request.
+_ON_DEMAND = tuple(registry.on_demand_features())
+_INPUT_NAMES = tuple(dict.fromkeys(n for f in _ON_DEMAND for n in f.inputs))
+
 
 def input_names() -> list[str]:
     """Stored columns the on-demand features read (declared as their ``inputs``)."""
-    return list(dict.fromkeys(n for f in registry.on_demand_features() for n in f.inputs))
+    return list(_INPUT_NAMES)
 
 
 def category_code(category: str | None) -> float:
@@ -36,9 +40,9 @@ def compute(
     broadcast over the candidates of one request (serving).
     """
     request = OnDemandRequest(request_ts_s, query_category_code)
-    columns = {n: np.asarray(stored[n], dtype=np.float64) for n in input_names()}
+    columns = {n: np.asarray(stored[n], dtype=np.float64) for n in _INPUT_NAMES}
     out: dict[str, np.ndarray] = {}
-    for f in registry.on_demand_features():
+    for f in _ON_DEMAND:
         if f.function is None:
             raise ValueError(f"on-demand feature {f.name!r} declares no function")
         out[f.name] = f.function(request, *(columns[n] for n in f.inputs))

@@ -82,13 +82,12 @@ class ItemSnapshot:
         every = bool(found.all())
         with self._lock:
             index = self._index
-            slots = [index.get(k, -1) for k in item_ids]
-            if -1 in slots:
+            slots: list[int | None] = list(map(index.get, item_ids))  # None: not held yet
+            if None in slots:
                 for at, slot in enumerate(slots):
-                    if slot < 0 and found[at]:  # looked up again: a candidate listed twice gets one slot
-                        slots[at] = index.get(item_ids[at], -1)
-                        if slots[at] < 0:
-                            slots[at] = self._claim(item_ids[at])
+                    if slot is None:  # looked up again: a candidate listed twice gets one slot
+                        held = index.get(item_ids[at])
+                        slots[at] = held if held is not None else self._claim(item_ids[at]) if found[at] else -1
             at_slots = np.array(slots, dtype=np.int64)
             if every:
                 for name, values in zip(self.columns, self._values, strict=True):
